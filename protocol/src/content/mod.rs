@@ -1,0 +1,186 @@
+//! Message content: what travels inside the ciphertext. The kinds (Warning, Feedback,
+//! SeizureReport, IntelligenceBulletin, Forward, Retraction, Correction, Receipt), their coded
+//! fields, the grading, and the separately encrypted personal-data section.
+//!
+//! Everything here is validated before it is sealed and after it is opened
+//! ([`Body::validate`], [`PersonalData::validate`]); errors name the field by its path, e.g.
+//! `seizure_report.items[0].taxon.scientific`.
+
+mod cites_tables;
+pub mod codes;
+mod kinds;
+mod validate;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use codes::{
+    Amount, Appendix, CodeError, Country, Currency, Date, Grading, HsCode, MediaType, PurposeCode,
+    SourceCode, TermCode, Tlp, UnitCode,
+};
+pub use kinds::{
+    Attachment, Content, Conveyance, Correction, DetectionMethod, Feedback, Forward, Indicators,
+    IntelligenceBulletin, Money, Outcome, Place, PlaceKind, Receipt, ReceiptStatus, Retraction, Route,
+    SeizedItem, SeizureReport, Taxon, Warning,
+};
+
+use crate::codec::{self, CodecError, bounded};
+use crate::limits::MAX_LIST_LEN;
+
+/// Why content was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContentError {
+    /// A field's value is not acceptable.
+    #[error("{field}: {problem}")]
+    Invalid {
+        /// The field's path, e.g. `seizure_report.items[0].quantity`.
+        field: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The content's CBOR was refused.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+}
+
+/// The encrypted body of a message: its content and the author's grading of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Body {
+    /// What the message says.
+    pub content: Content,
+    /// Admiralty grading of source and information, if the author gives one.
+    pub grading: Option<Grading>,
+}
+
+impl Body {
+    /// A body without grading.
+    pub fn new(content: Content) -> Self {
+        Body { content, grading: None }
+    }
+
+    /// Checks every field against the limits and code lists.
+    ///
+    /// # Errors
+    /// [`ContentError::Invalid`] naming the first bad field.
+    pub fn validate(&self) -> Result<(), ContentError> {
+        validate::body(self)
+    }
+
+    /// Encodes as deterministic CBOR.
+    pub fn encode(&self) -> Vec<u8> {
+        codec::to_vec(self)
+    }
+
+    /// Decodes strictly and validates.
+    ///
+    /// # Errors
+    /// [`ContentError::Codec`] or [`ContentError::Invalid`].
+    pub fn decode(bytes: &[u8]) -> Result<Self, ContentError> {
+        let body: Body = codec::from_slice("message body", bytes)?;
+        body.validate()?;
+        Ok(body)
+    }
+}
+
+/// Personal data about persons and companies, and pseudonymised permit numbers: sealed
+/// separately, only to named recipients, never part of a channel-wide body.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonalData {
+    /// Permit numbers, pseudonymised.
+    #[serde(deserialize_with = "bounded::vec::<_, _, MAX_LIST_LEN>")]
+    pub permits: Vec<PermitPseudonym>,
+    /// Persons involved.
+    #[serde(deserialize_with = "bounded::vec::<_, _, MAX_LIST_LEN>")]
+    pub persons: Vec<Person>,
+    /// Companies involved.
+    #[serde(deserialize_with = "bounded::vec::<_, _, MAX_LIST_LEN>")]
+    pub companies: Vec<Company>,
+}
+
+impl PersonalData {
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// [`ContentError::Invalid`] naming the first bad field.
+    pub fn validate(&self) -> Result<(), ContentError> {
+        validate::personal(self)
+    }
+
+    /// Decodes strictly and validates.
+    ///
+    /// # Errors
+    /// [`ContentError::Codec`] or [`ContentError::Invalid`].
+    pub fn decode(bytes: &[u8]) -> Result<Self, ContentError> {
+        let p: PersonalData = codec::from_slice("personal data", bytes)?;
+        p.validate()?;
+        Ok(p)
+    }
+}
+
+/// A person involved (suspect, passenger, consignee).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Person {
+    /// Date of birth.
+    pub born: Option<Date>,
+    /// Full name as in the travel document.
+    pub name: String,
+    /// Role, e.g. "passenger", "consignee".
+    pub role: Option<String>,
+    /// Travel-document type and number.
+    pub document: Option<String>,
+    /// Nationality.
+    pub nationality: Option<Country>,
+}
+
+/// A company involved (exporter, importer, freight forwarder).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Company {
+    /// Registered name.
+    pub name: String,
+    /// Role, e.g. "exporter".
+    pub role: Option<String>,
+    /// Country of registration.
+    pub country: Option<Country>,
+    /// Registration or EORI-like number.
+    pub registration: Option<String>,
+}
+
+/// A permit number replaced by a salted hash, so that analysts holding the same salt can match
+/// permits across reports without the number travelling in clear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PermitPseudonym(#[serde(with = "serde_bytes")] pub [u8; 32]);
+
+impl PermitPseudonym {
+    /// `SHA-256("godwit/v1 permit\0" ‖ len(salt) as u8 ‖ salt ‖ issuing country ‖ permit number)`,
+    /// the permit number upper-cased with spaces removed.
+    ///
+    /// # Errors
+    /// [`ContentError::Invalid`] if the salt is shorter than 16 or longer than 255 bytes.
+    pub fn derive(salt: &[u8], issuer: Country, permit: &str) -> Result<Self, ContentError> {
+        if !(16..=255).contains(&salt.len()) {
+            return Err(ContentError::Invalid {
+                field: "permit salt".into(),
+                problem: format!("must be 16 to 255 bytes, got {}", salt.len()),
+            });
+        }
+        let normal: String =
+            permit.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_uppercase).collect();
+        let h = Sha256::new()
+            .chain_update(b"godwit/v1 permit\0")
+            .chain_update([salt.len() as u8])
+            .chain_update(salt)
+            .chain_update(issuer.as_str())
+            .chain_update(normal.as_bytes())
+            .finalize();
+        Ok(PermitPseudonym(h.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests;
