@@ -427,13 +427,58 @@ fn bstr(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(b);
 }
 
-/// Re-encodes a parsed COSE_Sign1 with coset (used by tests to check coset agrees with us).
-#[cfg(test)]
-pub(crate) fn coset_reencode(bytes: &[u8]) -> Vec<u8> {
-    CoseSign1::from_tagged_slice(bytes).and_then(|c| c.to_tagged_vec()).unwrap_or_default()
+/// Low-level building blocks, without any checks: for tests, fuzzing and generating test
+/// vectors (including deliberately broken ones). Production code uses
+/// [`crate::message::seal`] and [`Envelope::verify`].
+pub mod raw {
+    use super::{Payload, bstr};
+    use crate::codec::{self, CodecError};
+
+    /// The canonical protected header for a kid: `{1: -8, 4: h'<kid>'}`.
+    pub fn protected(kid: &[u8; 32]) -> Vec<u8> {
+        [super::PROTECTED_PREFIX.as_slice(), kid].concat()
+    }
+
+    /// Tagged COSE_Sign1 bytes from raw parts; `unprotected` is inserted as given (CBOR map).
+    pub fn assemble(
+        protected: &[u8],
+        unprotected: &[u8],
+        payload: Option<&[u8]>,
+        signature: &[u8],
+    ) -> Vec<u8> {
+        let mut out = vec![0xd2, 0x84];
+        bstr(&mut out, protected);
+        out.extend_from_slice(unprotected);
+        match payload {
+            Some(p) => bstr(&mut out, p),
+            None => out.push(0xf6),
+        }
+        bstr(&mut out, signature);
+        out
+    }
+
+    /// Encodes the payload array `[header, body, personal]`.
+    pub fn encode_payload(header: &[u8], body: &[u8], personal: Option<&[u8]>) -> Vec<u8> {
+        codec::to_vec(&Payload(header.to_vec(), body.to_vec(), personal.map(serde_bytes::ByteBuf::from)))
+    }
+
+    /// Decodes the payload array into (header, body, personal).
+    ///
+    /// # Errors
+    /// The codec error.
+    #[allow(clippy::type_complexity)]
+    pub fn decode_payload(payload: &[u8]) -> Result<(Vec<u8>, Vec<u8>, Option<Vec<u8>>), CodecError> {
+        let Payload(h, b, p) = codec::from_slice("envelope payload", payload)?;
+        Ok((h, b, p.map(|p| p.into_vec())))
+    }
+
+    /// Splits canonical envelope bytes into (protected, payload, signature), as a relay sees them.
+    pub fn split(bytes: &[u8]) -> Option<(Vec<u8>, Vec<u8>, Vec<u8>)> {
+        use coset::TaggedCborSerializable;
+        let c = coset::CoseSign1::from_tagged_slice(bytes).ok()?;
+        Some((c.protected.original_data?, c.payload?, c.signature))
+    }
 }
 
 #[cfg(test)]
-pub(crate) fn untagged_is_refused(bytes: &[u8]) -> bool {
-    CoseSign1::from_slice(&bytes[1..]).is_ok() && Envelope::verify(&bytes[1..]).is_err()
-}
+mod tests;

@@ -1,1 +1,259 @@
+use super::*;
+use crate::codec;
+use crate::ids::MessageId;
+use crate::samples;
+use ciborium::Value;
 
+/// Walks a CBOR value and asserts every map's keys are in deterministic order (RFC 8949
+/// §4.2.1: bytewise order of the encoded keys).
+pub(crate) fn assert_canonical(v: &Value, path: &str) {
+    match v {
+        Value::Map(entries) => {
+            let keys: Vec<Vec<u8>> = entries.iter().map(|(k, _)| codec::to_vec(k)).collect();
+            for w in keys.windows(2) {
+                assert!(
+                    w[0] < w[1],
+                    "{path}: keys out of canonical order: {:?}",
+                    entries.iter().map(|(k, _)| k).collect::<Vec<_>>()
+                );
+            }
+            for (k, val) in entries {
+                assert_canonical(val, &format!("{path}.{k:?}"));
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| assert_canonical(i, path)),
+        Value::Tag(_, inner) => assert_canonical(inner, path),
+        _ => {}
+    }
+}
+
+fn all_bodies() -> Vec<Body> {
+    let w = MessageId([1; 32]);
+    let s = MessageId([2; 32]);
+    let author = crate::identity::IdentityKey::from_seed(&[9; 32]).node_id();
+    vec![
+        Body {
+            content: Content::SeizureReport(samples::seizure_report()),
+            grading: Some("B2".parse().unwrap()),
+        },
+        Body::new(Content::Warning(samples::warning())),
+        Body::new(Content::Feedback(samples::feedback(w, s))),
+        Body::new(Content::Bulletin(samples::bulletin())),
+        Body::new(Content::Forward(Forward {
+            author,
+            comment: Some("For your region".into()),
+            content: Box::new(Content::Warning(samples::warning())),
+            marking: Tlp::Green,
+            original: w,
+        })),
+        Body::new(Content::Retraction(Retraction {
+            reason: "Duplicate of an earlier report".into(),
+            target: s,
+        })),
+        Body::new(Content::Correction(Correction {
+            reason: "Quantity was in grams, not kilograms".into(),
+            target: s,
+            corrected: Box::new(Content::SeizureReport(samples::seizure_report())),
+        })),
+        Body::new(Content::Receipt(Receipt {
+            at: crate::Timestamp(5),
+            note: None,
+            status: ReceiptStatus::Actioned,
+            message: w,
+        })),
+    ]
+}
+
+#[test]
+fn every_map_is_in_canonical_key_order() {
+    for b in all_bodies() {
+        let v: Value = codec::from_slice_lenient("body", &b.encode()).unwrap();
+        assert_canonical(&v, b.content.kind());
+    }
+    let p: Value = codec::from_slice_lenient("p", &codec::to_vec(&samples::personal_data())).unwrap();
+    assert_canonical(&p, "personal");
+    let mut pd = samples::personal_data();
+    pd.permits.push(PermitPseudonym::derive(&[7; 16], "KE".parse().unwrap(), "KE 123").unwrap());
+    let p: Value = codec::from_slice_lenient("p", &codec::to_vec(&pd)).unwrap();
+    assert_canonical(&p, "personal");
+}
+
+#[test]
+fn every_kind_round_trips_and_validates() {
+    for b in all_bodies() {
+        b.validate().unwrap_or_else(|e| panic!("{}: {e}", b.content.kind()));
+        assert_eq!(Body::decode(&b.encode()).unwrap(), b);
+    }
+    let p = samples::personal_data();
+    assert_eq!(PersonalData::decode(&codec::to_vec(&p)).unwrap(), p);
+}
+
+fn seizure_with(f: impl FnOnce(&mut SeizureReport)) -> Body {
+    let mut s = samples::seizure_report();
+    f(&mut s);
+    Body::new(Content::SeizureReport(s))
+}
+
+fn field_of(b: &Body) -> String {
+    match b.validate() {
+        Err(ContentError::Invalid { field, .. }) => field,
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+#[test]
+fn validation_errors_name_the_field() {
+    assert_eq!(field_of(&seizure_with(|s| s.items.clear())), "seizure_report.items");
+    assert_eq!(
+        field_of(&seizure_with(|s| s.items[1].taxon.scientific = "pangolin".into())),
+        "seizure_report.items[1].taxon.scientific"
+    );
+    assert_eq!(
+        field_of(&seizure_with(|s| s.items[0].quantity = "0".parse().unwrap())),
+        "seizure_report.items[0].quantity"
+    );
+    assert_eq!(field_of(&seizure_with(|s| s.place.name = " ".into())), "seizure_report.place.name");
+    assert_eq!(
+        field_of(&seizure_with(|s| s.route.transit = vec!["KE".parse().unwrap(); 65])),
+        "seizure_report.route.transit"
+    );
+    assert_eq!(field_of(&seizure_with(|s| s.narrative = Some("a\u{7}b".into()))), "seizure_report.narrative");
+    assert_eq!(
+        field_of(&seizure_with(|s| s.attachments[0].data = vec![0; LIMITS.max_attachment_len + 1])),
+        "seizure_report.attachments[0].data"
+    );
+    assert_eq!(
+        field_of(&seizure_with(|s| s.attachments[0].data.clear())),
+        "seizure_report.attachments[0].data"
+    );
+    assert_eq!(
+        field_of(&seizure_with(|s| s.attachments = vec![s.attachments[0].clone(); 9])),
+        "seizure_report.attachments"
+    );
+    let big = Attachment {
+        data: vec![1; LIMITS.max_attachment_len],
+        name: None,
+        media: "image/png".parse().unwrap(),
+    };
+    assert_eq!(field_of(&seizure_with(|s| s.attachments = vec![big; 4])), "seizure_report.attachments");
+    let e =
+        seizure_with(|s| s.items[0].taxon.scientific = "loxodonta africana".into()).validate().unwrap_err();
+    assert!(e.to_string().contains("is not a scientific name"), "{e}");
+}
+
+use crate::limits::LIMITS;
+
+#[test]
+fn scientific_names_follow_the_usual_forms() {
+    for good in [
+        "Loxodonta",
+        "Loxodonta africana",
+        "Manis spp.",
+        "Crocodylus niloticus niloticus",
+        "Python bivittatus",
+    ] {
+        let b = seizure_with(|s| s.items[0].taxon.scientific = good.into());
+        assert!(b.validate().is_ok(), "{good}");
+    }
+    for bad in [
+        "",
+        "L",
+        "loxodonta",
+        "Loxodonta Africana",
+        "Loxodonta  africana",
+        "Manis spp. x",
+        "Manis africana spp.",
+    ] {
+        let b = seizure_with(|s| s.items[0].taxon.scientific = bad.into());
+        assert!(b.validate().is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn feedback_with_seized_outcome_must_link_the_seizure() {
+    let mut fb = samples::feedback(MessageId([1; 32]), MessageId([2; 32]));
+    fb.seizure = None;
+    assert_eq!(field_of(&Body::new(Content::Feedback(fb))), "feedback.seizure");
+}
+
+#[test]
+fn forwards_and_corrections_nest_one_substantive_level_only() {
+    let inner = Content::Receipt(Receipt {
+        at: crate::Timestamp(1),
+        note: None,
+        status: ReceiptStatus::Read,
+        message: MessageId([1; 32]),
+    });
+    let fwd = |content| {
+        Content::Forward(Forward {
+            author: crate::identity::IdentityKey::from_seed(&[1; 32]).node_id(),
+            comment: None,
+            content: Box::new(content),
+            marking: Tlp::Clear,
+            original: MessageId([3; 32]),
+        })
+    };
+    assert_eq!(field_of(&Body::new(fwd(inner))), "forward.content");
+    assert_eq!(field_of(&Body::new(fwd(fwd(Content::Warning(samples::warning()))))), "forward.content");
+}
+
+#[test]
+fn personal_data_validation() {
+    assert_eq!(
+        PersonalData::default().validate(),
+        Err(ContentError::Invalid {
+            field: "personal".into(),
+            problem: "an empty personal-data section must be left out".into()
+        })
+    );
+    let mut p = samples::personal_data();
+    p.persons[0].name = String::new();
+    assert!(
+        matches!(p.validate(), Err(ContentError::Invalid { field, .. }) if field == "personal.persons[0].name")
+    );
+    let mut p = samples::personal_data();
+    p.companies[0].registration = Some("x".repeat(300));
+    assert!(
+        matches!(p.validate(), Err(ContentError::Invalid { field, .. }) if field == "personal.companies[0].registration")
+    );
+}
+
+#[test]
+fn permit_pseudonyms_are_stable_salted_and_normalised() {
+    let ke: Country = "KE".parse().unwrap();
+    let a = PermitPseudonym::derive(&[1; 16], ke, "ke 2026/123").unwrap();
+    assert_eq!(a, PermitPseudonym::derive(&[1; 16], ke, "KE2026/123").unwrap());
+    assert_ne!(a, PermitPseudonym::derive(&[2; 16], ke, "KE2026/123").unwrap());
+    assert_ne!(a, PermitPseudonym::derive(&[1; 16], "TZ".parse().unwrap(), "KE2026/123").unwrap());
+    assert!(PermitPseudonym::derive(&[1; 8], ke, "x").is_err());
+}
+
+#[test]
+fn decoding_refuses_unknown_fields_and_bad_codes() {
+    // A body whose grading is "Z9" (not Admiralty) is refused while decoding.
+    let mut b = Body::new(Content::Receipt(Receipt {
+        at: crate::Timestamp(1),
+        note: None,
+        status: ReceiptStatus::Read,
+        message: MessageId([1; 32]),
+    }));
+    b.grading = Some("A1".parse().unwrap());
+    let mut bytes = b.encode();
+    let pos = bytes.windows(2).position(|w| w == b"A1").unwrap();
+    bytes[pos..pos + 2].copy_from_slice(b"Z9");
+    let e = Body::decode(&bytes).unwrap_err();
+    assert!(e.to_string().contains("not an Admiralty grading"), "{e}");
+    // An extra field is refused.
+    let mut v: Value = codec::from_slice_lenient("b", &b.encode()).unwrap();
+    if let Value::Map(m) = &mut v {
+        m.push((Value::Text("zz_extra".into()), Value::Bool(true)));
+    }
+    assert!(matches!(Body::decode(&codec::to_vec(&v)), Err(ContentError::Codec(_))));
+}
+
+#[test]
+fn attachment_hash_is_sha256_of_the_bytes() {
+    let a = &samples::seizure_report().attachments[0];
+    use sha2::Digest;
+    assert_eq!(a.sha256(), <[u8; 32]>::from(sha2::Sha256::digest(&a.data)));
+}

@@ -58,7 +58,7 @@ fn taxon(field: &str, t: &Taxon) -> R {
         && words[0].chars().skip(1).all(|c| c.is_ascii_lowercase());
     let rest_ok = words.len() <= 3
         && words[1..].iter().enumerate().all(|(i, w)| {
-            (i == 0 && matches!(*w, "spp." | "sp." | "hybrid"))
+            (i == 0 && words.len() == 2 && matches!(*w, "spp." | "sp." | "hybrid"))
                 || (!w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
         });
     if !genus_ok || !rest_ok {
