@@ -111,15 +111,15 @@ impl FrameDecoder {
     /// # Errors
     /// [`FrameError::Truncated`].
     pub fn finish(&self) -> Result<(), FrameError> {
-        let missing = match self.want {
-            Some(n) => n - self.buf.len(),
-            None if self.buf.is_empty() => 0,
-            None => FRAME_HEADER_LEN - self.buf.len(),
-        };
-        match missing {
-            0 => Ok(()),
-            missing => Err(FrameError::Truncated { missing }),
+        if self.buf.is_empty() && self.want.is_none() {
+            return Ok(());
         }
+        // Call after `next_frame` returned `Ok(None)`; otherwise "missing" may read 0.
+        let missing = match self.want {
+            Some(n) => n.saturating_sub(self.buf.len()),
+            None => FRAME_HEADER_LEN.saturating_sub(self.buf.len()),
+        };
+        Err(FrameError::Truncated { missing })
     }
 }
 
