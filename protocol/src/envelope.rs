@@ -12,6 +12,9 @@
 //! received. Relays verify without decrypting.
 
 use coset::{CoseSign1, CoseSign1Builder, HeaderBuilder, TaggedCborSerializable, iana};
+use std::collections::HashMap;
+
+use ed25519_dalek::{Signature, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -251,6 +254,19 @@ impl Envelope {
     /// # Errors
     /// An [`EnvelopeError`] naming the first problem found.
     pub fn verify(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
+        Self::verify_inner(bytes, None)
+    }
+
+    /// Like [`Envelope::verify`], with decompressed author keys kept in `cache`: a node sees the
+    /// same few hundred authors again and again.
+    ///
+    /// # Errors
+    /// As [`Envelope::verify`].
+    pub fn verify_cached(bytes: &[u8], cache: &mut KeyCache) -> Result<Envelope, EnvelopeError> {
+        Self::verify_inner(bytes, Some(cache))
+    }
+
+    fn verify_inner(bytes: &[u8], cache: Option<&mut KeyCache>) -> Result<Envelope, EnvelopeError> {
         if bytes.len() > LIMITS.max_envelope_len {
             return Err(EnvelopeError::TooLarge { len: bytes.len(), max: LIMITS.max_envelope_len });
         }
@@ -270,7 +286,7 @@ impl Envelope {
         if encode_cose(protected, payload, &sig) != bytes {
             return Err(EnvelopeError::NotDeterministic);
         }
-        let author = NodeId::from_bytes(kid).map_err(EnvelopeError::AuthorKey)?;
+        let author = NodeId::from_wire(kid);
 
         let Payload(header_bytes, body, personal) =
             codec::from_slice("envelope payload", payload).map_err(EnvelopeError::Payload)?;
@@ -290,7 +306,11 @@ impl Envelope {
                 "personal-data keys and personal-data section must be both present or both absent".into(),
             ));
         }
-        if !author.verify_strict(&sig_structure(protected, payload), &sig) {
+        let key = match cache {
+            Some(c) => c.get(&author)?,
+            None => author.verifying_key().map_err(EnvelopeError::AuthorKey)?,
+        };
+        if key.verify_strict(&sig_structure(protected, payload), &Signature::from_bytes(&sig)).is_err() {
             return Err(EnvelopeError::BadSignature(author));
         }
         Ok(Envelope {
@@ -325,6 +345,35 @@ impl Envelope {
     /// The sealed personal-data section, if any.
     pub fn sealed_personal(&self) -> Option<&[u8]> {
         self.personal.as_deref()
+    }
+}
+
+/// A bounded cache of decompressed Ed25519 verifying keys, by NodeId.
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    keys: HashMap<NodeId, VerifyingKey>,
+}
+
+impl KeyCache {
+    /// Most keys held; the cache is cleared when it would grow past this (simple and bounded:
+    /// a network has a few hundred nodes).
+    pub const CAPACITY: usize = 4096;
+
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn get(&mut self, id: &NodeId) -> Result<VerifyingKey, EnvelopeError> {
+        if let Some(k) = self.keys.get(id) {
+            return Ok(*k);
+        }
+        let k = id.verifying_key().map_err(EnvelopeError::AuthorKey)?;
+        if self.keys.len() >= Self::CAPACITY {
+            self.keys.clear();
+        }
+        self.keys.insert(*id, k);
+        Ok(k)
     }
 }
 

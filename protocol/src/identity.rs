@@ -87,16 +87,15 @@ pub struct NodeId([u8; 32]);
 
 impl NodeId {
     /// Builds a NodeId from key bytes, checking that they are a usable Ed25519 public key
-    /// (a canonical encoding of a point that is not of small order).
+    /// (a canonical encoding of a point that is not of small order). Use this for NodeIds from
+    /// configuration and operators. NodeIds inside signed CBOR structures are read without this
+    /// check (it costs a point decompression each); they are checked when a signature is
+    /// verified under them.
     ///
     /// # Errors
     /// [`IdentityError::InvalidKey`].
     pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, IdentityError> {
-        let key = VerifyingKey::from_bytes(&bytes)
-            .map_err(|_| IdentityError::InvalidKey("not a point on Edwards25519"))?;
-        if key.is_weak() {
-            return Err(IdentityError::InvalidKey("a small-order point, which anyone can sign for"));
-        }
+        let key = NodeId(bytes).verifying_key()?;
         if key.as_bytes() != &bytes {
             return Err(IdentityError::InvalidKey("not the canonical encoding of its point"));
         }
@@ -108,15 +107,29 @@ impl NodeId {
         &self.0
     }
 
-    /// The Ed25519 verifying key.
-    pub fn verifying_key(&self) -> VerifyingKey {
-        // Invariant: checked in from_bytes, the only constructor.
-        VerifyingKey::from_bytes(&self.0).expect("NodeId holds a valid key")
+    /// The Ed25519 verifying key (decompresses the point: cache it where it is used often).
+    ///
+    /// # Errors
+    /// [`IdentityError::InvalidKey`] for a NodeId read from the wire that is not a usable key.
+    pub fn verifying_key(&self) -> Result<VerifyingKey, IdentityError> {
+        let key = VerifyingKey::from_bytes(&self.0)
+            .map_err(|_| IdentityError::InvalidKey("not a point on Edwards25519"))?;
+        if key.is_weak() {
+            return Err(IdentityError::InvalidKey("a small-order point, which anyone can sign for"));
+        }
+        Ok(key)
     }
 
     /// Verifies `sig` over `msg` with `verify_strict` (no small-order keys or R, canonical S).
+    /// False also when this NodeId is not a usable key.
     pub fn verify_strict(&self, msg: &[u8], sig: &[u8; 64]) -> bool {
-        self.verifying_key().verify_strict(msg, &Signature::from_bytes(sig)).is_ok()
+        self.verifying_key().is_ok_and(|k| k.verify_strict(msg, &Signature::from_bytes(sig)).is_ok())
+    }
+
+    /// Wraps 32 bytes read from the wire without decompressing the point. Such a NodeId is only
+    /// an identifier (a recipient, a map key) until a signature verifies under it.
+    pub(crate) fn from_wire(bytes: [u8; 32]) -> Self {
+        NodeId(bytes)
     }
 
     /// The first 8 characters of the text form, for log lines and tables.
@@ -207,7 +220,7 @@ impl<'de> Deserialize<'de> for NodeId {
         let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
             serde::de::Error::custom(format_args!("NodeId must be 32 bytes, got {}", bytes.len()))
         })?;
-        NodeId::from_bytes(arr).map_err(serde::de::Error::custom)
+        Ok(NodeId::from_wire(arr))
     }
 }
 

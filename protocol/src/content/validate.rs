@@ -6,21 +6,40 @@ use crate::limits::LIMITS;
 
 type R = Result<(), ContentError>;
 
-fn fail(field: &str, problem: impl Into<String>) -> R {
-    Err(ContentError::Invalid { field: field.to_owned(), problem: problem.into() })
+/// A field path, formatted only when an error is reported (validation runs on every message
+/// opened, so the success path must not allocate).
+#[derive(Clone, Copy)]
+enum F<'a> {
+    Root(&'a str),
+    Field(&'a F<'a>, &'a str),
+    Index(&'a F<'a>, usize),
+}
+
+impl F<'_> {
+    fn render(&self) -> String {
+        match self {
+            F::Root(s) => (*s).to_owned(),
+            F::Field(p, s) => format!("{}.{s}", p.render()),
+            F::Index(p, i) => format!("{}[{i}]", p.render()),
+        }
+    }
+}
+
+fn fail(field: F<'_>, problem: impl Into<String>) -> R {
+    Err(ContentError::Invalid { field: field.render(), problem: problem.into() })
 }
 
 /// A required single-line text field of at most `max_short_text_len` bytes.
-fn short(field: &str, s: &str) -> R {
+fn short(field: F<'_>, s: &str) -> R {
     text_with(field, s, LIMITS.max_short_text_len, false)
 }
 
 /// A required free-text field (newlines and tabs allowed) of at most `max_text_len` bytes.
-fn long(field: &str, s: &str) -> R {
+fn long(field: F<'_>, s: &str) -> R {
     text_with(field, s, LIMITS.max_text_len, true)
 }
 
-fn text_with(field: &str, s: &str, max: usize, multiline: bool) -> R {
+fn text_with(field: F<'_>, s: &str, max: usize, multiline: bool) -> R {
     if s.trim().is_empty() {
         return fail(field, "must not be empty");
     }
@@ -34,11 +53,11 @@ fn text_with(field: &str, s: &str, max: usize, multiline: bool) -> R {
     Ok(())
 }
 
-fn opt(field: &str, s: &Option<String>, check: fn(&str, &str) -> R) -> R {
+fn opt(field: F<'_>, s: &Option<String>, check: fn(F<'_>, &str) -> R) -> R {
     s.as_deref().map_or(Ok(()), |s| check(field, s))
 }
 
-fn list<T>(field: &str, items: &[T], max: usize, required: bool) -> R {
+fn list<T>(field: F<'_>, items: &[T], max: usize, required: bool) -> R {
     if required && items.is_empty() {
         return fail(field, "must list at least one item");
     }
@@ -48,10 +67,10 @@ fn list<T>(field: &str, items: &[T], max: usize, required: bool) -> R {
     Ok(())
 }
 
-fn taxon(field: &str, t: &Taxon) -> R {
-    opt(&format!("{field}.common"), &t.common, short)?;
-    let f = format!("{field}.scientific");
-    short(&f, &t.scientific)?;
+fn taxon(field: F<'_>, t: &Taxon) -> R {
+    opt(F::Field(&field, "common"), &t.common, short)?;
+    let f = F::Field(&field, "scientific");
+    short(f, &t.scientific)?;
     let words: Vec<&str> = t.scientific.split(' ').collect();
     let genus_ok = words[0].len() >= 2
         && words[0].chars().next().is_some_and(|c| c.is_ascii_uppercase())
@@ -63,7 +82,7 @@ fn taxon(field: &str, t: &Taxon) -> R {
         });
     if !genus_ok || !rest_ok {
         return fail(
-            &f,
+            f,
             format!(
                 "{:?} is not a scientific name (Genus, Genus species, Genus species subspecies or Genus spp.)",
                 t.scientific
@@ -73,31 +92,31 @@ fn taxon(field: &str, t: &Taxon) -> R {
     Ok(())
 }
 
-fn taxa(field: &str, ts: &[Taxon], required: bool) -> R {
+fn taxa(field: F<'_>, ts: &[Taxon], required: bool) -> R {
     list(field, ts, LIMITS.max_list_len, required)?;
-    ts.iter().enumerate().try_for_each(|(i, t)| taxon(&format!("{field}[{i}]"), t))
+    ts.iter().enumerate().try_for_each(|(i, t)| taxon(F::Index(&field, i), t))
 }
 
-fn route(field: &str, r: &Route) -> R {
-    list(&format!("{field}.transit"), &r.transit, LIMITS.max_list_len, false)
+fn route(field: F<'_>, r: &Route) -> R {
+    list(F::Field(&field, "transit"), &r.transit, LIMITS.max_list_len, false)
 }
 
-fn place(field: &str, p: &Place) -> R {
-    short(&format!("{field}.name"), &p.name)
+fn place(field: F<'_>, p: &Place) -> R {
+    short(F::Field(&field, "name"), &p.name)
 }
 
-fn attachments(field: &str, a: &[Attachment]) -> R {
+fn attachments(field: F<'_>, a: &[Attachment]) -> R {
     list(field, a, LIMITS.max_attachments, false)?;
     let mut total = 0usize;
     for (i, att) in a.iter().enumerate() {
-        let f = format!("{field}[{i}]");
-        opt(&format!("{f}.name"), &att.name, short)?;
+        let f = F::Index(&field, i);
+        opt(F::Field(&f, "name"), &att.name, short)?;
         if att.data.is_empty() {
-            return fail(&format!("{f}.data"), "must not be empty");
+            return fail(F::Field(&f, "data"), "must not be empty");
         }
         if att.data.len() > LIMITS.max_attachment_len {
             return fail(
-                &format!("{f}.data"),
+                F::Field(&f, "data"),
                 format!("is {} bytes, over the limit of {}", att.data.len(), LIMITS.max_attachment_len),
             );
         }
@@ -112,53 +131,53 @@ fn attachments(field: &str, a: &[Attachment]) -> R {
     Ok(())
 }
 
-fn texts(field: &str, items: &[String]) -> R {
+fn texts(field: F<'_>, items: &[String]) -> R {
     list(field, items, LIMITS.max_list_len, false)?;
-    items.iter().enumerate().try_for_each(|(i, s)| short(&format!("{field}[{i}]"), s))
+    items.iter().enumerate().try_for_each(|(i, s)| short(F::Index(&field, i), s))
 }
 
 pub(super) fn body(b: &Body) -> R {
-    content(b.content.kind(), &b.content, 0)
+    content(F::Root(b.content.kind()), &b.content, 0)
 }
 
-fn content(f: &str, c: &Content, depth: u8) -> R {
+fn content(f: F<'_>, c: &Content, depth: u8) -> R {
     match c {
         Content::Warning(w) => warning(f, w),
         Content::Feedback(fb) => {
             if let Some(p) = &fb.place {
-                place(&format!("{f}.place"), p)?;
+                place(F::Field(&f, "place"), p)?;
             }
-            long(&format!("{f}.details"), &fb.details)?;
+            long(F::Field(&f, "details"), &fb.details)?;
             if fb.outcome == Outcome::Seized && fb.seizure.is_none() {
-                return fail(&format!("{f}.seizure"), "an outcome of seized must link the SeizureReport");
+                return fail(F::Field(&f, "seizure"), "an outcome of seized must link the SeizureReport");
             }
             Ok(())
         }
         Content::SeizureReport(s) => seizure(f, s),
         Content::Bulletin(b) => {
-            short(&format!("{f}.title"), &b.title)?;
-            long(&format!("{f}.summary"), &b.summary)?;
-            long(&format!("{f}.body"), &b.body)?;
-            taxa(&format!("{f}.species"), &b.species, false)?;
-            list(&format!("{f}.countries"), &b.countries, LIMITS.max_list_len, false)?;
-            opt(&format!("{f}.reference"), &b.reference, short)?;
-            attachments(&format!("{f}.attachments"), &b.attachments)
+            short(F::Field(&f, "title"), &b.title)?;
+            long(F::Field(&f, "summary"), &b.summary)?;
+            long(F::Field(&f, "body"), &b.body)?;
+            taxa(F::Field(&f, "species"), &b.species, false)?;
+            list(F::Field(&f, "countries"), &b.countries, LIMITS.max_list_len, false)?;
+            opt(F::Field(&f, "reference"), &b.reference, short)?;
+            attachments(F::Field(&f, "attachments"), &b.attachments)
         }
         Content::Forward(fw) => {
-            opt(&format!("{f}.comment"), &fw.comment, long)?;
-            nested(&format!("{f}.content"), &fw.content, depth)
+            opt(F::Field(&f, "comment"), &fw.comment, long)?;
+            nested(F::Field(&f, "content"), &fw.content, depth)
         }
-        Content::Retraction(r) => long(&format!("{f}.reason"), &r.reason),
+        Content::Retraction(r) => long(F::Field(&f, "reason"), &r.reason),
         Content::Correction(c) => {
-            long(&format!("{f}.reason"), &c.reason)?;
-            nested(&format!("{f}.corrected"), &c.corrected, depth)
+            long(F::Field(&f, "reason"), &c.reason)?;
+            nested(F::Field(&f, "corrected"), &c.corrected, depth)
         }
-        Content::Receipt(r) => opt(&format!("{f}.note"), &r.note, short),
+        Content::Receipt(r) => opt(F::Field(&f, "note"), &r.note, short),
     }
 }
 
 /// Content inside a Forward or Correction: one level only, and only substantive kinds.
-fn nested(f: &str, c: &Content, depth: u8) -> R {
+fn nested(f: F<'_>, c: &Content, depth: u8) -> R {
     if depth > 0
         || matches!(
             c,
@@ -176,54 +195,58 @@ fn nested(f: &str, c: &Content, depth: u8) -> R {
     content(f, c, depth + 1)
 }
 
-fn warning(f: &str, w: &Warning) -> R {
-    short(&format!("{f}.title"), &w.title)?;
-    short(&format!("{f}.commodity"), &w.commodity)?;
-    long(&format!("{f}.summary"), &w.summary)?;
-    long(&format!("{f}.action"), &w.action)?;
-    taxa(&format!("{f}.species"), &w.species, false)?;
-    list(&format!("{f}.hs"), &w.hs_codes, LIMITS.max_list_len, false)?;
-    route(&format!("{f}.route"), &w.route)?;
-    list(&format!("{f}.conveyance"), &w.conveyance, LIMITS.max_list_len, false)?;
-    texts(&format!("{f}.indicators"), &w.indicators)?;
-    opt(&format!("{f}.concealment"), &w.concealment, long)?;
-    attachments(&format!("{f}.attachments"), &w.attachments)
+fn warning(f: F<'_>, w: &Warning) -> R {
+    short(F::Field(&f, "title"), &w.title)?;
+    short(F::Field(&f, "commodity"), &w.commodity)?;
+    long(F::Field(&f, "summary"), &w.summary)?;
+    long(F::Field(&f, "action"), &w.action)?;
+    taxa(F::Field(&f, "species"), &w.species, false)?;
+    list(F::Field(&f, "hs"), &w.hs_codes, LIMITS.max_list_len, false)?;
+    route(F::Field(&f, "route"), &w.route)?;
+    list(F::Field(&f, "conveyance"), &w.conveyance, LIMITS.max_list_len, false)?;
+    texts(F::Field(&f, "indicators"), &w.indicators)?;
+    opt(F::Field(&f, "concealment"), &w.concealment, long)?;
+    attachments(F::Field(&f, "attachments"), &w.attachments)
 }
 
-fn seizure(f: &str, s: &SeizureReport) -> R {
-    place(&format!("{f}.place"), &s.place)?;
-    list(&format!("{f}.items"), &s.items, LIMITS.max_list_len, true)?;
+fn seizure(f: F<'_>, s: &SeizureReport) -> R {
+    place(F::Field(&f, "place"), &s.place)?;
+    list(F::Field(&f, "items"), &s.items, LIMITS.max_list_len, true)?;
     for (i, item) in s.items.iter().enumerate() {
-        taxon(&format!("{f}.items[{i}].taxon"), &item.taxon)?;
+        let items = F::Field(&f, "items");
+        let at = F::Index(&items, i);
+        taxon(F::Field(&at, "taxon"), &item.taxon)?;
         if item.quantity.as_str() == "0" {
-            return fail(&format!("{f}.items[{i}].quantity"), "must be greater than zero");
+            return fail(F::Field(&at, "quantity"), "must be greater than zero");
         }
     }
-    route(&format!("{f}.route"), &s.route)?;
-    list(&format!("{f}.detection"), &s.detection, LIMITS.max_list_len, false)?;
-    opt(&format!("{f}.narrative"), &s.narrative, long)?;
-    opt(&format!("{f}.concealment"), &s.concealment, long)?;
-    attachments(&format!("{f}.attachments"), &s.attachments)
+    route(F::Field(&f, "route"), &s.route)?;
+    list(F::Field(&f, "detection"), &s.detection, LIMITS.max_list_len, false)?;
+    opt(F::Field(&f, "narrative"), &s.narrative, long)?;
+    opt(F::Field(&f, "concealment"), &s.concealment, long)?;
+    attachments(F::Field(&f, "attachments"), &s.attachments)
 }
 
 pub(super) fn personal(p: &PersonalData) -> R {
-    list("personal.persons", &p.persons, LIMITS.max_list_len, false)?;
-    list("personal.companies", &p.companies, LIMITS.max_list_len, false)?;
-    list("personal.permits", &p.permits, LIMITS.max_list_len, false)?;
+    let root = F::Root("personal");
+    let (persons, companies) = (F::Field(&root, "persons"), F::Field(&root, "companies"));
+    list(persons, &p.persons, LIMITS.max_list_len, false)?;
+    list(companies, &p.companies, LIMITS.max_list_len, false)?;
+    list(F::Field(&root, "permits"), &p.permits, LIMITS.max_list_len, false)?;
     for (i, person) in p.persons.iter().enumerate() {
-        let f = format!("personal.persons[{i}]");
-        short(&format!("{f}.name"), &person.name)?;
-        opt(&format!("{f}.role"), &person.role, short)?;
-        opt(&format!("{f}.document"), &person.document, short)?;
+        let f = F::Index(&persons, i);
+        short(F::Field(&f, "name"), &person.name)?;
+        opt(F::Field(&f, "role"), &person.role, short)?;
+        opt(F::Field(&f, "document"), &person.document, short)?;
     }
     for (i, c) in p.companies.iter().enumerate() {
-        let f = format!("personal.companies[{i}]");
-        short(&format!("{f}.name"), &c.name)?;
-        opt(&format!("{f}.role"), &c.role, short)?;
-        opt(&format!("{f}.registration"), &c.registration, short)?;
+        let f = F::Index(&companies, i);
+        short(F::Field(&f, "name"), &c.name)?;
+        opt(F::Field(&f, "role"), &c.role, short)?;
+        opt(F::Field(&f, "registration"), &c.registration, short)?;
     }
     if p.persons.is_empty() && p.companies.is_empty() && p.permits.is_empty() {
-        return fail("personal", "an empty personal-data section must be left out");
+        return fail(root, "an empty personal-data section must be left out");
     }
     Ok(())
 }

@@ -291,10 +291,11 @@ fn refuses_detached_payload_and_short_signature() {
 #[test]
 fn refuses_small_order_author_key() {
     let mut n = net();
-    let bytes = channel_msg(&mut n);
-    let (_, payload, sig) = raw::split(&bytes).unwrap();
     let mut kid = [0u8; 32];
-    kid[0] = 1; // the identity point
+    kid[0] = 1; // the identity point: anyone could "sign" for it
+    let weak = NodeId::from_wire(kid);
+    let signed = with_header(&channel_msg(&mut n), &n.hub, |h| h.author = weak);
+    let (_, payload, sig) = raw::split(&signed).unwrap();
     let e =
         Envelope::verify(&raw::assemble(&raw::protected(&kid), &[0xa0], Some(&payload), &sig)).unwrap_err();
     assert!(matches!(e, EnvelopeError::AuthorKey(IdentityError::InvalidKey(_))), "{e}");
