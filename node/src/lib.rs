@@ -1,1 +1,7 @@
+//! # godwit-node
+//!
+//! The Godwit node (`godwitd`). At this stage it holds the command line and the demo, which runs
+//! the protocol layer end to end; transport, storage and relay follow.
 
+pub mod cli;
+pub mod demo;

@@ -3,6 +3,8 @@
 //!
 //! Run: `cargo bench -p godwit-protocol --bench envelope`; results go to docs/benchmarks.md.
 
+#![allow(clippy::unwrap_used, clippy::type_complexity)] // test code: a panic is the failure report
+
 use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
 use godwit_protocol::content::{Body, Content, Tlp};
 use godwit_protocol::crypto::{EpochKey, hpke_seal};

@@ -2,6 +2,8 @@
 //! `cargo build --release -p godwit-protocol --example profile_open` then
 //! `perf record -g target/release/examples/profile_open` (or valgrind --tool=callgrind).
 
+#![allow(clippy::unwrap_used, clippy::type_complexity)] // test code: a panic is the failure report
+
 use godwit_protocol::content::{Body, Content, Tlp};
 use godwit_protocol::crypto::EpochKey;
 use godwit_protocol::envelope::{Envelope, KeyCache, Priority};

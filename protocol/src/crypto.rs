@@ -198,7 +198,7 @@ pub(crate) fn seal_to_each(
         let sealed = hpke_seal(rng, pk, info, &aad, key.expose()).map_err(|_| CryptoError::Seal(*id))?;
         out.push(SealedKey { to: *id, key: sealed });
     }
-    out.sort_by(|a, b| a.to.cmp(&b.to));
+    out.sort_by_key(|s| s.to);
     Ok(out)
 }
 

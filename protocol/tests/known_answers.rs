@@ -2,6 +2,8 @@
 //! the cose-wg EdDSA example, RFC 9180 Appendix A (our HPKE suite), Wycheproof Ed25519 and the
 //! C2SP CCTV Ed25519 edge cases.
 
+#![allow(clippy::unwrap_used, clippy::type_complexity)] // test code: a panic is the failure report
+
 use std::path::PathBuf;
 
 use godwit_protocol::crypto::{hpke_open, hpke_seal};

@@ -1,6 +1,8 @@
 //! Property tests: every type round-trips through its encoding, and arbitrary bytes never panic
 //! a decoder.
 
+#![allow(clippy::unwrap_used, clippy::type_complexity)] // test code: a panic is the failure report
+
 use godwit_protocol::codec;
 use godwit_protocol::content::*;
 use godwit_protocol::crypto::{ChannelKey, EpochKey};

@@ -331,7 +331,8 @@ fn refuses_header_author_differing_from_kid() {
 fn refuses_inconsistent_headers() {
     let mut n = net();
     let bytes = channel_msg(&mut n);
-    let cases: Vec<(Box<dyn FnOnce(&mut Header)>, &str)> = vec![
+    type Edit = Box<dyn FnOnce(&mut Header)>;
+    let cases: Vec<(Edit, &str)> = vec![
         (Box::new(|h| h.seq = 0), "start at 1"),
         (Box::new(|h| h.seq = 2), "must have a prev"),
         (Box::new(|h| h.prev = Some(MessageId([1; 32]))), "must not have a prev"),

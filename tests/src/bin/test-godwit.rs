@@ -1,0 +1,11 @@
+//! `godwit` built inside the tests crate (see `test-godwitd.rs` for why).
+
+fn main() -> std::process::ExitCode {
+    match godwit_admin::main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("godwit: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The binaries as a user runs them: output, errors and exit codes.
+
+#![allow(clippy::unwrap_used, clippy::type_complexity)] // test code: a panic is the failure report
+
+use godwit_protocol::content::{Body, Content, Tlp};
+use godwit_protocol::envelope::Priority;
+use godwit_protocol::identity::{EncryptionKey, IdentityKey};
+use godwit_protocol::message::{Audience, Draft, seal};
+use godwit_protocol::{Timestamp, samples};
+mod support;
+
+use support::{godwit, godwitd, stderr, stdout};
+
+#[test]
+fn demo_runs_the_protocol_end_to_end_and_says_what_it_showed() {
+    let o = godwitd(&["demo"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert_eq!(out.matches("opens it:").count(), 2, "{out}");
+    assert!(out.contains("Viet Nam NCP (not in the channel)        is refused"), "{out}");
+    assert!(out.contains("does not verify"), "{out}");
+    assert!(out.contains("Not shown yet"), "the demo says plainly what it does not show");
+    for secret in ["John Example Doe", "passport X0000000"] {
+        assert!(!out.contains(secret), "personal data printed: {secret}");
+    }
+}
+
+#[test]
+fn godwitd_help_lists_demo_and_unknown_commands_fail() {
+    let o = godwitd(&["--help"]);
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("demo"));
+    let o = godwitd(&["fly"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("unrecognized subcommand 'fly'"), "{}", stderr(&o));
+}
+
+#[test]
+fn node_id_check_accepts_canonical_and_names_the_error() {
+    let id = IdentityKey::from_seed(&[1; 32]).node_id().to_string();
+    let o = godwit(&["node-id", &id]);
+    assert!(o.status.success());
+    assert_eq!(stdout(&o).trim(), id);
+    let o = godwit(&["node-id", &id.to_uppercase()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("at position 1 is not allowed"), "{}", stderr(&o));
+    let o = godwit(&["node-id", &id[..54]]);
+    assert!(stderr(&o).contains("got 54 characters"), "{}", stderr(&o));
+}
+
+#[test]
+fn codes_lists_real_code_lists() {
+    let o = godwit(&["codes", "term"]);
+    assert!(stdout(&o).lines().any(|l| l.starts_with("TUS") && l.ends_with("Tusks")));
+    let o = godwit(&["codes", "countries"]);
+    assert_eq!(stdout(&o).lines().count(), 249);
+    let o = godwit(&["codes", "grading"]);
+    assert!(stdout(&o).contains("B2                source usually reliable; information probably true"));
+    let o = godwit(&["codes", "nonsense"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn inspect_shows_the_signed_header_and_refuses_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = rand_core::OsRng;
+    let author = IdentityKey::generate(&mut rng);
+    let to = [(IdentityKey::generate(&mut rng).node_id(), EncryptionKey::generate(&mut rng).public())];
+    let body = Body::new(Content::Warning(samples::warning()));
+    let d = Draft {
+        audience: Audience::Direct(&to),
+        seq: 1,
+        prev: None,
+        created: Timestamp(1_795_000_000_000),
+        expires: Timestamp(1_795_086_400_000),
+        priority: Priority::Flash,
+        marking: Tlp::Red,
+        body: &body,
+        personal: None,
+    };
+    let sealed = seal(&mut rng, &author, &d).unwrap();
+    let good = dir.path().join("msg.cose");
+    std::fs::write(&good, &sealed.bytes).unwrap();
+    let o = godwit(&["inspect", good.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains(&format!("message   {}", sealed.id)), "{out}");
+    assert!(out.contains("marking   TLP:RED") && out.contains("priority  Flash"), "{out}");
+    assert!(out.contains(&format!("created   {}", Timestamp(1_795_000_000_000))), "{out}");
+    assert!(!out.contains("Worked ivory"), "inspect must not show encrypted content");
+
+    let mut t = sealed.bytes.clone();
+    let n = t.len();
+    t[n - 10] ^= 1;
+    let bad = dir.path().join("bad.cose");
+    std::fs::write(&bad, &t).unwrap();
+    let o = godwit(&["inspect", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("is not a valid Godwit envelope: signature by"), "{}", stderr(&o));
+
+    let o = godwit(&["inspect", dir.path().join("missing").to_str().unwrap()]);
+    assert!(stderr(&o).contains("cannot open"), "{}", stderr(&o));
+}
