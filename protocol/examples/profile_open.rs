@@ -15,6 +15,7 @@ use rand_core::SeedableRng;
 
 fn main() {
     let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    let cold = std::env::args().nth(2).is_some_and(|a| a == "cold");
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
     let author = IdentityKey::generate(&mut rng);
     let key = EpochKey::generate(&mut rng);
@@ -36,7 +37,12 @@ fn main() {
     let mut cache = KeyCache::new();
     let mut ok = 0;
     for _ in 0..n {
-        let env = Envelope::verify_cached(&sealed.bytes, &mut cache).expect("verify");
+        let env = if cold {
+            Envelope::verify(&sealed.bytes)
+        } else {
+            Envelope::verify_cached(&sealed.bytes, &mut cache)
+        }
+        .expect("verify");
         ok += usize::from(env.open_channel(&key).is_ok());
     }
     println!("opened {ok} of {n}");

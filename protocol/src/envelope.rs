@@ -238,6 +238,17 @@ struct VersionOnly {
     v: u16,
 }
 
+/// Reads `"v"`, which deterministic encoding puts first (`map-header 0x61 'v' uint`); anything
+/// else goes through the general decoder.
+fn header_version(header: &[u8]) -> Result<u16, EnvelopeError> {
+    match header {
+        [0xa0..=0xb7, 0x61, b'v', v @ 0..=0x17, ..] => Ok(u16::from(*v)),
+        _ => codec::from_slice_lenient::<VersionOnly>("header version", header)
+            .map(|h| h.v)
+            .map_err(EnvelopeError::Payload),
+    }
+}
+
 /// An envelope whose structure and signature have been verified. Its content is still sealed.
 #[derive(Debug, Clone)]
 pub struct Envelope {
@@ -290,8 +301,7 @@ impl Envelope {
 
         let Payload(header_bytes, body, personal) =
             codec::from_slice("envelope payload", payload).map_err(EnvelopeError::Payload)?;
-        let VersionOnly { v } =
-            codec::from_slice_lenient("header version", &header_bytes).map_err(EnvelopeError::Payload)?;
+        let v = header_version(&header_bytes)?;
         if !SUPPORTED_VERSIONS.contains(&v) {
             return Err(EnvelopeError::UnsupportedVersion { got: v });
         }

@@ -46,9 +46,17 @@ fn text_with(field: F<'_>, s: &str, max: usize, multiline: bool) -> R {
     if s.len() > max {
         return fail(field, format!("is {} bytes, over the limit of {max}", s.len()));
     }
-    let allowed = |c: char| !c.is_control() || (multiline && (c == '\n' || c == '\t'));
-    if let Some(c) = s.chars().find(|c| !allowed(*c)) {
-        return fail(field, format!("contains the control character {c:?}"));
+    // Control characters (Unicode Cc) are C0, DEL and C1; in UTF-8 the first two are single
+    // bytes and C1 is 0xC2 0x80..=0x9F, so a byte scan finds them without decoding characters.
+    let b = s.as_bytes();
+    let bad = b.iter().enumerate().any(|(i, &c)| {
+        (c < 0x20 && !(multiline && (c == b'\n' || c == b'\t')))
+            || c == 0x7f
+            || (c == 0xc2 && b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
+    });
+    if bad {
+        let c = s.chars().find(|c| c.is_control() && !(multiline && (*c == '\n' || *c == '\t')));
+        return fail(field, format!("contains the control character {:?}", c.unwrap_or('?')));
     }
     Ok(())
 }
