@@ -149,6 +149,13 @@ impl Feed {
     }
 }
 
+/// The feed id of a direct feed to `recipients` (which must be sorted, as in the header).
+pub fn direct_feed_id(recipients: &[NodeId]) -> FeedId {
+    let mut h = Sha256::new().chain_update(DIRECT_FEED_CONTEXT);
+    recipients.iter().for_each(|r| h.update(r.as_bytes()));
+    FeedId(h.finalize().into())
+}
+
 /// The signed header, visible to relays. Fields in deterministic-CBOR key order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

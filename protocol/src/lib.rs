@@ -41,8 +41,11 @@ pub mod identity;
 pub mod ids;
 pub mod limits;
 pub mod message;
+pub mod relay;
 pub mod samples;
+pub mod sim;
 mod time;
+pub mod wire;
 
 pub use limits::{LIMITS, Limits};
 pub use time::Timestamp;

@@ -183,4 +183,4 @@ impl PermitPseudonym {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

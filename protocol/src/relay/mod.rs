@@ -1,0 +1,924 @@
+//! The relay: validation, storage decisions, interest routing, per-peer delivery and catch-up,
+//! as a sans-IO state machine.
+//!
+//! The node shell feeds it link events ([`Relay::connect`], [`Relay::disconnect`]), received
+//! frames ([`Relay::handle_frame`]), timer ticks ([`Relay::handle_timeout`]) and local
+//! publications ([`Relay::publish`]), and pulls [`Output`]s. Storage goes through the [`Store`]
+//! trait. Acknowledgements are released only after the shell has made the store durable
+//! ([`Relay::wants_commit`] → flush → [`Relay::committed`]), so a node that loses power loses
+//! nothing it acknowledged. The same code runs in the deterministic simulator ([`crate::sim`]).
+//!
+//! Delivery to a peer follows a *cursor* into this node's log (not a copy per peer): every log
+//! entry at or below the cursor has been acknowledged by the peer or does not concern it. On
+//! every (re)connect the peer's pump resumes from its cursor, oldest first, with at most
+//! `window` messages in flight: that is the catch-up. Flash messages jump the queue.
+
+mod store;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use rand_core::CryptoRngCore;
+
+pub use store::{Event, HeadRec, Insert, MemoryStore, MsgMeta, NoError, SlotRec, Store};
+
+use crate::content::{Body, PersonalData, Tlp};
+use crate::envelope::{Envelope, EnvelopeError, Feed, KeyCache, Priority};
+use crate::identity::{EncryptionPublicKey, IdentityKey, NodeId};
+use crate::ids::{ChannelId, FeedId, MessageId};
+use crate::message::{self, Audience, Draft, SealError};
+use crate::time::Timestamp;
+use crate::wire::{FeedHead, Frame, Hello, MAX_ACK_IDS, MAX_HOPS, Msg, Reject, RejectReason, Want};
+
+/// A node's role, as its certificate states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// A national contact point.
+    Member,
+    /// A regional hub (RILO): relays for the members it serves.
+    Hub,
+    /// The network authority.
+    Authority,
+}
+
+/// A channel as static configuration describes it, until channel state lands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelConfig {
+    /// The channel.
+    pub id: ChannelId,
+    /// Its members; every member may publish.
+    pub members: BTreeSet<NodeId>,
+}
+
+/// The relay's configuration.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// This node.
+    pub me: NodeId,
+    /// Its role.
+    pub role: Role,
+    /// Channels this node knows.
+    pub channels: Vec<ChannelConfig>,
+    /// For hubs: the members this hub serves (announced to peers as reachable through it).
+    pub serves: BTreeSet<NodeId>,
+    /// Most unacknowledged messages in flight per peer.
+    pub window: usize,
+    /// Messages a peer may send per second, sustained.
+    pub rate_per_sec: u32,
+    /// Burst allowance above the sustained rate.
+    pub rate_burst: u32,
+    /// Refusals (invalid or rate-limited messages) a peer may cause per minute before it is
+    /// disconnected as abusive.
+    pub abuse_limit: u32,
+    /// Resend an unacknowledged message after this many milliseconds.
+    pub resend_after_ms: u64,
+    /// Start in recovering mode (restored from a backup).
+    pub recovering: bool,
+}
+
+impl RelayConfig {
+    /// Defaults for a node `me` with `role`.
+    pub fn new(me: NodeId, role: Role) -> Self {
+        RelayConfig {
+            me,
+            role,
+            channels: Vec::new(),
+            serves: BTreeSet::new(),
+            window: 256,
+            rate_per_sec: 500,
+            rate_burst: 2_000,
+            abuse_limit: 100,
+            resend_after_ms: 30_000,
+            recovering: false,
+        }
+    }
+}
+
+/// Which stream a frame goes on: flash traffic never waits behind routine traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Class {
+    /// Link control and flash messages.
+    Urgent,
+    /// Immediate-priority messages.
+    Immediate,
+    /// Routine messages.
+    Routine,
+}
+
+impl Class {
+    fn of(p: Priority) -> Class {
+        match p {
+            Priority::Flash => Class::Urgent,
+            Priority::Immediate => Class::Immediate,
+            Priority::Routine => Class::Routine,
+        }
+    }
+}
+
+/// What the relay asks the shell to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send an encoded frame to a peer on the stream of `class`.
+    Send {
+        /// The peer.
+        peer: NodeId,
+        /// The stream class.
+        class: Class,
+        /// The encoded frame body (the shell adds the length prefix).
+        frame: Vec<u8>,
+    },
+    /// Close the connection to a peer.
+    Close {
+        /// The peer.
+        peer: NodeId,
+        /// Why, for the operator.
+        reason: String,
+    },
+    /// A message was delivered into this node's inbox.
+    Delivered(MessageId),
+    /// A message from a peer was refused (log it at `warn`).
+    Refused {
+        /// The peer.
+        peer: NodeId,
+        /// The message, if its id is known.
+        id: Option<MessageId>,
+        /// Why.
+        reason: RejectReason,
+        /// Detail, without content.
+        detail: String,
+    },
+    /// A feed has a gap that peers were asked to fill (show it to the operator).
+    Gap {
+        /// The author.
+        author: NodeId,
+        /// The feed.
+        feed: FeedId,
+        /// First missing seq.
+        from: u64,
+        /// Last missing seq.
+        to: u64,
+    },
+    /// An author signed two messages for one place in a feed; the feed is frozen.
+    Fork {
+        /// The author.
+        author: NodeId,
+        /// The contested seq.
+        seq: u64,
+    },
+    /// Recovery finished: own feed heads learned from `from`.
+    Recovered {
+        /// The peer.
+        from: NodeId,
+    },
+}
+
+/// A relay failure: only storage can fail; network input never causes one.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayError<E: std::error::Error + 'static> {
+    /// The store failed.
+    #[error("storage: {0}")]
+    Store(#[source] E),
+}
+
+/// Why a local publication failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError<E: std::error::Error + 'static> {
+    /// The node is recovering its feed heads and must not author yet.
+    #[error("this node is recovering after a restore: it learns its feed heads from peers before authoring")]
+    Recovering,
+    /// The feed is frozen after a fork.
+    #[error("the feed is frozen after a fork; an operator must resolve it")]
+    Frozen,
+    /// Sealing failed.
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    /// The store failed.
+    #[error("storage: {0}")]
+    Store(#[source] E),
+}
+
+/// What to publish.
+#[derive(Debug, Clone, Copy)]
+pub struct Publication<'a> {
+    /// The audience.
+    pub audience: Audience<'a>,
+    /// Urgency.
+    pub priority: Priority,
+    /// Handling marking.
+    pub marking: Tlp,
+    /// Lifetime in milliseconds.
+    pub ttl_ms: u64,
+    /// The content.
+    pub body: &'a Body,
+    /// Personal data and its named recipients.
+    pub personal: Option<(&'a PersonalData, &'a [(NodeId, EncryptionPublicKey)])>,
+}
+
+#[derive(Debug)]
+struct Peer {
+    role: Role,
+    hello: bool,
+    reach: BTreeSet<NodeId>,
+    /// Next log position to consider.
+    next: u64,
+    /// Log positions in flight: id and when sent.
+    in_flight: BTreeMap<u64, (MessageId, Timestamp)>,
+    /// Log positions above the cursor that are finished (acknowledged or not for this peer).
+    done: BTreeSet<u64>,
+    tokens: f64,
+    refill_at: Timestamp,
+    strikes: VecDeque<Timestamp>,
+}
+
+/// The relay state machine. Performs no I/O and never reads the clock.
+#[derive(Debug)]
+pub struct Relay<S: Store> {
+    cfg: RelayConfig,
+    store: S,
+    keys: KeyCache,
+    peers: HashMap<NodeId, Peer>,
+    pending_acks: BTreeMap<NodeId, Vec<MessageId>>,
+    releasable: BTreeMap<NodeId, Vec<MessageId>>,
+    out: VecDeque<Output>,
+    recovering: bool,
+    now: Timestamp,
+}
+
+type R<S> = Result<(), RelayError<<S as Store>::Error>>;
+
+impl<S: Store> Relay<S> {
+    /// A relay over `store`.
+    pub fn new(cfg: RelayConfig, store: S) -> Self {
+        let recovering = cfg.recovering;
+        Relay {
+            cfg,
+            store,
+            keys: KeyCache::new(),
+            peers: HashMap::new(),
+            pending_acks: BTreeMap::new(),
+            releasable: BTreeMap::new(),
+            out: VecDeque::new(),
+            recovering,
+            now: Timestamp(0),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The store, mutably (for the shell's flush).
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    /// This node's configuration.
+    pub fn config(&self) -> &RelayConfig {
+        &self.cfg
+    }
+
+    /// Whether the node is still recovering its own feed heads.
+    pub fn is_recovering(&self) -> bool {
+        self.recovering
+    }
+
+    /// Connected peers.
+    pub fn peers(&self) -> impl Iterator<Item = &NodeId> {
+        self.peers.keys()
+    }
+
+    /// Next output to carry out; call until `None` after each `handle_*`.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// Whether acknowledgements wait for a durable commit. The shell then makes the store
+    /// durable and calls [`Relay::committed`].
+    pub fn wants_commit(&self) -> bool {
+        !self.pending_acks.is_empty()
+    }
+
+    /// Marks the point where the shell starts a commit: everything stored so far will be
+    /// covered by it.
+    pub fn begin_commit(&mut self) {
+        for (peer, ids) in std::mem::take(&mut self.pending_acks) {
+            self.releasable.entry(peer).or_default().extend(ids);
+        }
+    }
+
+    /// The commit begun by [`Relay::begin_commit`] reached stable storage: acknowledge.
+    pub fn committed(&mut self) {
+        for (peer, ids) in std::mem::take(&mut self.releasable) {
+            if self.peers.contains_key(&peer) {
+                for chunk in ids.chunks(MAX_ACK_IDS) {
+                    self.send(peer, Class::Urgent, &Frame::Ack(chunk.to_vec()));
+                }
+            }
+        }
+    }
+
+    /// A link to `peer` is up (its certificate says `role`).
+    ///
+    /// # Errors
+    /// Storage errors only.
+    pub fn connect(&mut self, now: Timestamp, peer: NodeId, role: Role) -> R<S> {
+        self.now = now;
+        let cursor = self.store.cursor(&peer).map_err(RelayError::Store)?;
+        self.peers.insert(
+            peer,
+            Peer {
+                role,
+                hello: false,
+                reach: BTreeSet::from([peer]),
+                next: cursor,
+                in_flight: BTreeMap::new(),
+                done: BTreeSet::new(),
+                tokens: f64::from(self.cfg.rate_burst),
+                refill_at: now,
+                strikes: VecDeque::new(),
+            },
+        );
+        let mut reach: Vec<NodeId> = vec![self.cfg.me];
+        if self.cfg.role == Role::Hub {
+            reach.extend(self.cfg.serves.iter().filter(|n| **n != peer));
+        }
+        let channels =
+            self.cfg.channels.iter().filter(|c| c.members.contains(&self.cfg.me)).map(|c| c.id).collect();
+        self.send(peer, Class::Urgent, &Frame::Hello(Hello { v: 1, channels, recovering: self.recovering }));
+        self.send(peer, Class::Urgent, &Frame::Reach(reach));
+        Ok(())
+    }
+
+    /// The link to `peer` is down. Unacknowledged messages are resent from its cursor on the
+    /// next connect.
+    pub fn disconnect(&mut self, peer: &NodeId) {
+        self.peers.remove(peer);
+        self.pending_acks.remove(peer);
+    }
+
+    /// Handles one frame body received from `peer`.
+    ///
+    /// # Errors
+    /// Storage errors only: bad input produces refusals, never errors.
+    pub fn handle_frame(&mut self, now: Timestamp, peer: NodeId, bytes: &[u8]) -> R<S> {
+        self.now = now;
+        if !self.peers.contains_key(&peer) {
+            return Ok(());
+        }
+        let frame = match Frame::decode(bytes) {
+            Ok(f) => f,
+            Err(e) => return self.refuse(peer, None, RejectReason::Malformed, e.to_string()),
+        };
+        match frame {
+            Frame::Hello(h) => {
+                if let Some(p) = self.peer(&peer) {
+                    p.hello = true;
+                }
+                if h.recovering {
+                    self.answer_recovery(peer)?;
+                }
+                self.pump(peer)
+            }
+            Frame::Reach(nodes) => {
+                if let Some(p) = self.peer(&peer) {
+                    let hub = p.role == Role::Hub;
+                    p.reach.extend(nodes.into_iter().filter(|n| *n == peer || hub));
+                }
+                Ok(())
+            }
+            Frame::Msg(m) => self.handle_msg(peer, m),
+            Frame::Ack(ids) => self.handle_ack(peer, &ids),
+            Frame::Reject(r) => self.handle_reject(peer, r),
+            Frame::Heads(heads) => self.handle_heads(peer, &heads),
+            Frame::Want(w) => self.handle_want(peer, w),
+        }
+    }
+
+    /// Timer: resends what has waited too long for an acknowledgement.
+    ///
+    /// # Errors
+    /// Storage errors only.
+    pub fn handle_timeout(&mut self, now: Timestamp) -> R<S> {
+        self.now = now;
+        let resend_after = self.cfg.resend_after_ms;
+        let peers: Vec<NodeId> = self.peers.keys().copied().collect();
+        for peer in peers {
+            let Some(p) = self.peers.get(&peer) else { continue };
+            let stale: Vec<(u64, MessageId)> = p
+                .in_flight
+                .iter()
+                .filter(|(_, (_, at))| now.as_millis().saturating_sub(at.as_millis()) >= resend_after)
+                .map(|(l, (id, _))| (*l, *id))
+                .collect();
+            for (local, id) in stale {
+                self.send_msg(peer, local, id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// When [`Relay::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.peers
+            .values()
+            .flat_map(|p| p.in_flight.values().map(|(_, at)| at.plus_millis(self.cfg.resend_after_ms)))
+            .min()
+    }
+
+    /// Authors a message: assigns the next seq of its feed, seals it, stores it and starts
+    /// relaying it. Returns the sealed message.
+    ///
+    /// # Errors
+    /// [`PublishError::Recovering`] while recovering, [`PublishError::Frozen`] on a forked feed,
+    /// sealing and storage errors.
+    pub fn publish(
+        &mut self,
+        now: Timestamp,
+        rng: &mut impl CryptoRngCore,
+        key: &IdentityKey,
+        p: &Publication<'_>,
+    ) -> Result<message::SealedMessage, PublishError<S::Error>> {
+        self.now = now;
+        if self.recovering {
+            return Err(PublishError::Recovering);
+        }
+        let feed = match p.audience {
+            Audience::Channel { id, .. } => FeedId(id.0),
+            Audience::Direct(to) => {
+                let mut ids: Vec<NodeId> = to.iter().map(|(n, _)| *n).collect();
+                ids.sort();
+                crate::envelope::direct_feed_id(&ids)
+            }
+        };
+        let me = self.cfg.me;
+        let head = self.store.head(&me, &feed).map_err(PublishError::Store)?.unwrap_or(EMPTY_HEAD);
+        if head.frozen {
+            return Err(PublishError::Frozen);
+        }
+        let prev = match head.top {
+            0 => None,
+            top => self.store.slot(&me, &feed, top).map_err(PublishError::Store)?.map(|s| s.id),
+        };
+        let draft = Draft {
+            audience: p.audience,
+            seq: head.top + 1,
+            prev,
+            created: now,
+            expires: now.plus_millis(p.ttl_ms),
+            priority: p.priority,
+            marking: p.marking,
+            body: p.body,
+            personal: p.personal,
+        };
+        let sealed = message::seal(rng, key, &draft)?;
+        let env = Envelope::verify_cached(&sealed.bytes, &mut self.keys)
+            .map_err(|e| PublishError::Seal(SealError::Header(e)))?;
+        self.accept(None, 0, &env, &sealed.bytes).map_err(|RelayError::Store(e)| PublishError::Store(e))?;
+        Ok(sealed)
+    }
+
+    // ---- incoming messages --------------------------------------------------------------
+
+    fn handle_msg(&mut self, peer: NodeId, m: Msg) -> R<S> {
+        if !self.take_token(&peer) {
+            return self.refuse(
+                peer,
+                None,
+                RejectReason::RateLimited,
+                "over the per-peer message rate".into(),
+            );
+        }
+        if m.hop >= MAX_HOPS {
+            return self.refuse(
+                peer,
+                None,
+                RejectReason::HopLimit,
+                format!("hop count {} reached the limit", m.hop),
+            );
+        }
+        let env = match Envelope::verify_cached(&m.env, &mut self.keys) {
+            Ok(e) => e,
+            Err(e) => {
+                let reason = match e {
+                    EnvelopeError::Payload(_)
+                    | EnvelopeError::Malformed(_)
+                    | EnvelopeError::NotDeterministic => RejectReason::Malformed,
+                    EnvelopeError::TooLarge { .. } => RejectReason::Oversize,
+                    _ => RejectReason::Invalid,
+                };
+                return self.refuse(peer, None, reason, e.to_string());
+            }
+        };
+        let id = env.id();
+        if self.store.meta(&id).map_err(RelayError::Store)?.is_some() {
+            // Already held: a resend after a lost acknowledgement, or a replay. Idempotent.
+            return self.refuse(peer, Some(id), RejectReason::Duplicate, "already held".into());
+        }
+        let h = env.header();
+        if h.author == self.cfg.me && !self.recovering {
+            return self.refuse(peer, Some(id), RejectReason::Duplicate, "own message echoed back".into());
+        }
+        if h.expires <= self.now {
+            return self.refuse(peer, Some(id), RejectReason::Expired, format!("expired at {}", h.expires));
+        }
+        if let Feed::Channel(c) = &h.feed {
+            match self.channel(&c.id) {
+                None => {
+                    return self.refuse(
+                        peer,
+                        Some(id),
+                        RejectReason::Unroutable,
+                        format!("unknown channel {}", c.id.short()),
+                    );
+                }
+                Some(ch) if !ch.members.contains(&h.author) => {
+                    return self.refuse(
+                        peer,
+                        Some(id),
+                        RejectReason::NotAuthorized,
+                        format!("{} is not a member of channel {}", h.author.short(), c.id.short()),
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        let accepted = self.accept(Some(peer), m.hop, &env, &m.env)?;
+        if accepted {
+            self.pending_acks.entry(peer).or_default().push(id);
+        }
+        Ok(())
+    }
+
+    /// Feed checks, then store and fan out. Returns whether the message was stored.
+    fn accept(
+        &mut self,
+        from: Option<NodeId>,
+        hop: u8,
+        env: &Envelope,
+        bytes: &[u8],
+    ) -> Result<bool, RelayError<S::Error>> {
+        let h = env.header();
+        let (author, feed, seq, id) = (h.author, h.feed.id(), h.seq, env.id());
+        let head = self.store.head(&author, &feed).map_err(RelayError::Store)?.unwrap_or(EMPTY_HEAD);
+        let peer = from.unwrap_or(self.cfg.me);
+        if head.frozen {
+            return self
+                .refuse(peer, Some(id), RejectReason::FeedFrozen, "feed frozen after a fork".into())
+                .map(|_| false);
+        }
+        // Equivocation: another id at this seq, or neighbours whose prev links disagree.
+        let here = self.store.slot(&author, &feed, seq).map_err(RelayError::Store)?;
+        let below =
+            if seq > 1 { self.store.slot(&author, &feed, seq - 1).map_err(RelayError::Store)? } else { None };
+        let above = self.store.slot(&author, &feed, seq + 1).map_err(RelayError::Store)?;
+        let fork = match (here, below, above) {
+            (Some(s), _, _) if s.id != id => Some((seq, s.id)),
+            (_, Some(b), _) if Some(b.id) != h.prev => Some((seq - 1, b.id)),
+            (_, _, Some(a)) if a.prev != Some(id) => Some((seq, a.prev.unwrap_or(MessageId([0; 32])))),
+            _ => None,
+        };
+        if let Some((at, existing)) = fork {
+            let event = Event::Fork { author, seq: at, existing, conflicting: id };
+            self.store
+                .set_head(&author, &feed, HeadRec { frozen: true, ..head }, event)
+                .map_err(RelayError::Store)?;
+            self.out.push_back(Output::Fork { author, seq: at });
+            return self
+                .refuse(
+                    peer,
+                    Some(id),
+                    RejectReason::Fork,
+                    format!("seq {at} already holds {}", existing.short()),
+                )
+                .map(|_| false);
+        }
+        // Advance the contiguous head over what is now held.
+        let mut new = HeadRec { top: head.top.max(seq), ..head };
+        if seq == head.seq + 1 {
+            new.seq = seq;
+            new.id = Some(id);
+            while let Some(next) = self.store.slot(&author, &feed, new.seq + 1).map_err(RelayError::Store)? {
+                new.seq += 1;
+                new.id = Some(next.id);
+            }
+        }
+        let (channel, recipients) = match &h.feed {
+            Feed::Channel(c) => (Some(c.id), Vec::new()),
+            Feed::Direct(to) => (None, to.iter().map(|s| s.to).collect()),
+        };
+        let inbox = author != self.cfg.me
+            && match channel {
+                Some(c) => self.channel(&c).is_some_and(|ch| ch.members.contains(&self.cfg.me)),
+                None => recipients.contains(&self.cfg.me),
+            };
+        let mut events = vec![match from {
+            None => Event::Authored { id },
+            Some(p) => Event::Received { id, from: p },
+        }];
+        if inbox {
+            events.push(Event::Delivered { id });
+        }
+        let gap = (new.seq + 1 < seq).then(|| (new.seq + 1, seq - 1));
+        if let Some((gfrom, gto)) = gap {
+            events.push(Event::Gap { author, feed, from: gfrom, to: gto });
+        }
+        let meta = MsgMeta {
+            hop,
+            seq,
+            feed,
+            from,
+            local: 0,
+            author,
+            channel,
+            expires: h.expires,
+            priority: h.priority,
+            recipients,
+        };
+        let priority = meta.priority;
+        let local = self
+            .store
+            .insert(Insert {
+                id,
+                env: bytes,
+                meta,
+                slot: SlotRec { id, prev: h.prev },
+                head: new,
+                inbox,
+                events,
+            })
+            .map_err(RelayError::Store)?;
+        if inbox {
+            self.out.push_back(Output::Delivered(id));
+        }
+        if let (Some((gfrom, gto)), Some(p)) = (gap, from) {
+            self.out.push_back(Output::Gap { author, feed, from: gfrom, to: gto });
+            self.send(p, Class::Urgent, &Frame::Want(Want { to: gto, feed, from: gfrom, author }));
+        }
+        self.fan_out(local, id, priority)?;
+        Ok(true)
+    }
+
+    /// Offers a newly stored message to every connected peer.
+    fn fan_out(&mut self, local: u64, id: MessageId, priority: Priority) -> R<S> {
+        let peers: Vec<NodeId> = self.peers.keys().copied().collect();
+        for peer in peers {
+            let Some(p) = self.peers.get(&peer) else { continue };
+            // A flash message jumps the queue of a peer that is still catching up.
+            if priority == Priority::Flash
+                && p.hello
+                && p.next < local - 1
+                && !p.in_flight.contains_key(&local)
+            {
+                let meta = self.store.meta(&id).map_err(RelayError::Store)?;
+                if meta.is_some_and(|m| self.needs(&peer, &m)) {
+                    self.send_msg(peer, local, id)?;
+                    continue;
+                }
+            }
+            self.pump(peer)?;
+        }
+        Ok(())
+    }
+
+    // ---- outgoing delivery ---------------------------------------------------------------
+
+    /// Sends what the peer still lacks, oldest first, up to the window.
+    fn pump(&mut self, peer: NodeId) -> R<S> {
+        loop {
+            let Some(p) = self.peers.get(&peer) else { return Ok(()) };
+            if !p.hello || p.in_flight.len() >= self.cfg.window {
+                break;
+            }
+            let batch = self.store.log_after(p.next, 64).map_err(RelayError::Store)?;
+            if batch.is_empty() {
+                break;
+            }
+            for (local, id) in batch {
+                let Some(p) = self.peer(&peer) else { return Ok(()) };
+                p.next = local;
+                if p.in_flight.contains_key(&local) || p.done.contains(&local) {
+                    continue;
+                }
+                let meta = self.store.meta(&id).map_err(RelayError::Store)?;
+                let wanted = meta.is_some_and(|m| m.expires > self.now && self.needs(&peer, &m));
+                if wanted {
+                    self.send_msg(peer, local, id)?;
+                } else if let Some(p) = self.peer(&peer) {
+                    p.done.insert(local);
+                }
+                if self.peers.get(&peer).is_none_or(|p| p.in_flight.len() >= self.cfg.window) {
+                    break;
+                }
+            }
+        }
+        self.advance_cursor(peer, Vec::new())
+    }
+
+    fn send_msg(&mut self, peer: NodeId, local: u64, id: MessageId) -> R<S> {
+        let (Some(env), Some(meta)) = (
+            self.store.envelope(&id).map_err(RelayError::Store)?,
+            self.store.meta(&id).map_err(RelayError::Store)?,
+        ) else {
+            if let Some(p) = self.peer(&peer) {
+                p.done.insert(local);
+            }
+            return Ok(());
+        };
+        let hop = if meta.from.is_some() { meta.hop.saturating_add(1) } else { 0 };
+        let now = self.now;
+        let Some(p) = self.peer(&peer) else { return Ok(()) };
+        p.in_flight.insert(local, (id, now));
+        self.send(peer, Class::of(meta.priority), &Frame::Msg(Msg { env, hop }));
+        Ok(())
+    }
+
+    /// Whether `peer` should receive a message: interest routing.
+    fn needs(&self, peer: &NodeId, m: &MsgMeta) -> bool {
+        let Some(p) = self.peers.get(peer) else { return false };
+        if m.from == Some(*peer) || m.author == *peer {
+            return false;
+        }
+        match m.channel {
+            Some(c) => {
+                let Some(ch) = self.channel(&c) else { return false };
+                ch.members.contains(peer)
+                    || (p.role == Role::Hub
+                        && p.reach.iter().any(|n| {
+                            *n != self.cfg.me
+                                && n != &m.author
+                                && ch.members.contains(n)
+                                && Some(*n) != m.from
+                        }))
+            }
+            None => m.recipients.iter().any(|r| {
+                *r == *peer
+                    || (*r != self.cfg.me
+                        && !self.peers.contains_key(r)
+                        && (p.reach.contains(r)
+                            || (p.role == Role::Hub
+                                && self.cfg.role != Role::Hub
+                                && !self.any_peer_reaches(r))))
+            }),
+        }
+    }
+
+    fn any_peer_reaches(&self, r: &NodeId) -> bool {
+        self.peers.values().any(|p| p.reach.contains(r))
+    }
+
+    fn handle_ack(&mut self, peer: NodeId, ids: &[MessageId]) -> R<S> {
+        let mut acked = Vec::new();
+        for id in ids {
+            if let Some(meta) = self.store.meta(id).map_err(RelayError::Store)? {
+                let Some(p) = self.peer(&peer) else { return Ok(()) };
+                if p.in_flight.remove(&meta.local).is_some() {
+                    p.done.insert(meta.local);
+                    acked.push(*id);
+                }
+            }
+        }
+        self.advance_cursor(peer, acked)?;
+        self.pump(peer)
+    }
+
+    fn handle_reject(&mut self, peer: NodeId, r: Reject) -> R<S> {
+        if let Some(id) = r.id {
+            if r.reason.is_final() {
+                // The peer will never take it (or already has it): done for this peer.
+                return self.handle_ack(peer, &[id]);
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the persisted cursor over finished positions and records acknowledged ids.
+    fn advance_cursor(&mut self, peer: NodeId, acked: Vec<MessageId>) -> R<S> {
+        let old = self.store.cursor(&peer).map_err(RelayError::Store)?;
+        let Some(p) = self.peers.get_mut(&peer) else { return Ok(()) };
+        let mut c = old;
+        while p.done.remove(&(c + 1)) {
+            c += 1;
+        }
+        let event = (!acked.is_empty()).then_some(Event::Relayed { to: peer, ids: acked });
+        if c != old || event.is_some() {
+            self.store.set_cursor(&peer, c, event).map_err(RelayError::Store)?;
+        }
+        Ok(())
+    }
+
+    // ---- recovery and gap filling --------------------------------------------------------
+
+    /// A restored peer asks for its own feed heads: send the top message of each of its feeds
+    /// we hold, then the heads.
+    fn answer_recovery(&mut self, peer: NodeId) -> R<S> {
+        let heads = self.store.heads_of(&peer).map_err(RelayError::Store)?;
+        let mut out = Vec::new();
+        for (feed, h) in heads {
+            if let Some(slot) = self.store.slot(&peer, &feed, h.top).map_err(RelayError::Store)? {
+                if let Some(env) = self.store.envelope(&slot.id).map_err(RelayError::Store)? {
+                    self.send(peer, Class::Urgent, &Frame::Msg(Msg { env, hop: 0 }));
+                }
+            }
+            out.push(FeedHead { seq: h.top, feed, author: peer });
+        }
+        self.send(peer, Class::Urgent, &Frame::Heads(out));
+        Ok(())
+    }
+
+    fn handle_heads(&mut self, peer: NodeId, heads: &[FeedHead]) -> R<S> {
+        if !self.recovering {
+            return Ok(());
+        }
+        let mine = heads.iter().filter(|h| h.author == self.cfg.me).count() as u64;
+        self.recovering = false;
+        self.store.record(Event::Recovered { from: peer, feeds: mine }).map_err(RelayError::Store)?;
+        self.out.push_back(Output::Recovered { from: peer });
+        let peers: Vec<NodeId> = self.peers.keys().copied().collect();
+        for p in peers {
+            let hello = Frame::Hello(Hello { v: 1, channels: Vec::new(), recovering: false });
+            self.send(p, Class::Urgent, &hello);
+        }
+        Ok(())
+    }
+
+    fn handle_want(&mut self, peer: NodeId, w: Want) -> R<S> {
+        let to = w.to.min(w.from.saturating_add(1024));
+        for seq in w.from..=to {
+            let Some(slot) = self.store.slot(&w.author, &w.feed, seq).map_err(RelayError::Store)? else {
+                continue;
+            };
+            let Some(meta) = self.store.meta(&slot.id).map_err(RelayError::Store)? else { continue };
+            if self.needs(&peer, &meta) || meta.from == Some(peer) {
+                self.send_msg(peer, meta.local, slot.id)?;
+            }
+        }
+        Ok(())
+    }
+
+    // ---- helpers -------------------------------------------------------------------------
+
+    fn refuse(&mut self, peer: NodeId, id: Option<MessageId>, reason: RejectReason, detail: String) -> R<S> {
+        if reason != RejectReason::Duplicate {
+            self.store.record(Event::Rejected { id, from: peer, reason }).map_err(RelayError::Store)?;
+            self.out.push_back(Output::Refused { peer, id, reason, detail: detail.clone() });
+        }
+        if peer == self.cfg.me {
+            return Ok(());
+        }
+        self.send(peer, Class::Urgent, &Frame::Reject(Reject { id, detail, reason }));
+        if !matches!(
+            reason,
+            RejectReason::Duplicate | RejectReason::Expired | RejectReason::Fork | RejectReason::FeedFrozen
+        ) {
+            self.strike(peer);
+        }
+        Ok(())
+    }
+
+    fn strike(&mut self, peer: NodeId) {
+        let (now, limit) = (self.now, self.cfg.abuse_limit as usize);
+        let Some(p) = self.peers.get_mut(&peer) else { return };
+        p.strikes.push_back(now);
+        while p.strikes.front().is_some_and(|t| now.as_millis().saturating_sub(t.as_millis()) > 60_000) {
+            p.strikes.pop_front();
+        }
+        if p.strikes.len() > limit {
+            let reason = format!("abusive: {} refused messages within a minute", p.strikes.len());
+            self.peers.remove(&peer);
+            self.out.push_back(Output::Close { peer, reason });
+        }
+    }
+
+    fn take_token(&mut self, peer: &NodeId) -> bool {
+        let (now, rate, burst) = (self.now, f64::from(self.cfg.rate_per_sec), f64::from(self.cfg.rate_burst));
+        let Some(p) = self.peer(peer) else { return false };
+        let elapsed = now.as_millis().saturating_sub(p.refill_at.as_millis()) as f64 / 1000.0;
+        p.tokens = (p.tokens + elapsed * rate).min(burst);
+        p.refill_at = now;
+        if p.tokens >= 1.0 {
+            p.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn send(&mut self, peer: NodeId, class: Class, frame: &Frame) {
+        self.out.push_back(Output::Send { peer, class, frame: frame.encode() });
+    }
+
+    fn channel(&self, id: &ChannelId) -> Option<&ChannelConfig> {
+        self.cfg.channels.iter().find(|c| c.id == *id)
+    }
+
+    fn peer(&mut self, peer: &NodeId) -> Option<&mut Peer> {
+        self.peers.get_mut(peer)
+    }
+}
+
+const EMPTY_HEAD: HeadRec = HeadRec { id: None, seq: 0, top: 0, frozen: false };
+
+#[cfg(test)]
+mod tests;

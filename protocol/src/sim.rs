@@ -1,0 +1,494 @@
+//! A deterministic N-node simulator over the sans-IO [`Relay`]: virtual clock, per-link delay,
+//! link failures ("loss": QUIC never loses stream data, it loses connections), partitions and
+//! crash-restarts that keep exactly what was committed. Same seed, same run.
+//!
+//! ```
+//! use godwit_protocol::sim::{Sim, SimBuilder};
+//! use godwit_protocol::relay::Role;
+//! let mut b = SimBuilder::new(7);
+//! let hub = b.node(Role::Hub);
+//! let (a, c) = (b.node(Role::Member), b.node(Role::Member));
+//! b.link(hub, a);
+//! b.link(hub, c);
+//! let ch = b.channel(&[hub, a, c]);
+//! let mut sim = b.build();
+//! let id = sim.publish_channel(a, ch).unwrap();
+//! sim.run_for(5_000);
+//! assert!(sim.inbox(c).contains(&id));
+//! ```
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use crate::content::{Body, Content, Receipt, ReceiptStatus, Tlp};
+use crate::crypto::EpochKey;
+use crate::envelope::Priority;
+use crate::identity::{EncryptionKey, IdentityKey, NodeId};
+use crate::ids::{ChannelId, MessageId};
+use crate::message::Audience;
+use crate::relay::{ChannelConfig, Class, MemoryStore, Output, Publication, Relay, RelayConfig, Role, Store};
+use crate::time::Timestamp;
+
+/// Index of a simulated node.
+pub type Ix = usize;
+
+/// Builds a simulated network.
+#[derive(Debug)]
+pub struct SimBuilder {
+    seed: u64,
+    roles: Vec<Role>,
+    links: BTreeSet<(Ix, Ix)>,
+    channels: Vec<Vec<Ix>>,
+    serves: BTreeMap<Ix, Vec<Ix>>,
+}
+
+impl SimBuilder {
+    /// A new network; `seed` fixes every random choice.
+    pub fn new(seed: u64) -> Self {
+        SimBuilder {
+            seed,
+            roles: Vec::new(),
+            links: BTreeSet::new(),
+            channels: Vec::new(),
+            serves: BTreeMap::new(),
+        }
+    }
+    /// Adds a node.
+    pub fn node(&mut self, role: Role) -> Ix {
+        self.roles.push(role);
+        self.roles.len() - 1
+    }
+    /// Connects two nodes. A hub linked to a member serves it.
+    pub fn link(&mut self, a: Ix, b: Ix) {
+        self.links.insert((a.min(b), a.max(b)));
+        for (h, m) in [(a, b), (b, a)] {
+            if self.roles[h] == Role::Hub && self.roles[m] != Role::Hub {
+                self.serves.entry(h).or_default().push(m);
+            }
+        }
+    }
+    /// Declares a channel with these members; returns its index.
+    pub fn channel(&mut self, members: &[Ix]) -> usize {
+        self.channels.push(members.to_vec());
+        self.channels.len() - 1
+    }
+    /// Creates the nodes and brings every link up.
+    pub fn build(self) -> Sim {
+        let mut rng = ChaCha20Rng::seed_from_u64(self.seed);
+        let keys: Vec<(IdentityKey, EncryptionKey)> = self
+            .roles
+            .iter()
+            .map(|_| (IdentityKey::generate(&mut rng), EncryptionKey::generate(&mut rng)))
+            .collect();
+        let ids: Vec<NodeId> = keys.iter().map(|(k, _)| k.node_id()).collect();
+        let channels: Vec<(ChannelConfig, EpochKey)> = self
+            .channels
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let mut id = [0u8; 32];
+                id[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+                let cfg = ChannelConfig { id: ChannelId(id), members: m.iter().map(|x| ids[*x]).collect() };
+                (cfg, EpochKey::generate(&mut rng))
+            })
+            .collect();
+        let mut nodes = Vec::new();
+        for (ix, (key, enc)) in keys.into_iter().enumerate() {
+            let mut cfg = RelayConfig::new(ids[ix], self.roles[ix]);
+            cfg.channels = channels.iter().map(|(c, _)| c.clone()).collect();
+            cfg.serves =
+                self.serves.get(&ix).map(|v| v.iter().map(|m| ids[*m]).collect()).unwrap_or_default();
+            cfg.resend_after_ms = 3_000;
+            let relay = Relay::new(cfg.clone(), MemoryStore::new());
+            nodes.push(SimNode { relay, key, enc, durable: MemoryStore::new(), cfg, up: true });
+        }
+        let mut sim = Sim {
+            now: Timestamp(1_795_000_000_000),
+            rng,
+            nodes,
+            ids,
+            roles: self.roles,
+            links: self.links.iter().map(|l| (*l, LinkState::Down)).collect(),
+            channels,
+            queue: BinaryHeap::new(),
+            fifo: BTreeMap::new(),
+            seq: 0,
+            epochs: BTreeMap::new(),
+            partition: None,
+            loss: 0.0,
+            delay_ms: (5, 50),
+            stats: SimStats::default(),
+        };
+        let links: Vec<(Ix, Ix)> = sim.links.keys().copied().collect();
+        for (a, b) in links {
+            sim.schedule(0, Ev::Connect(a, b));
+        }
+        sim.schedule(1_000, Ev::Tick);
+        sim
+    }
+}
+
+#[derive(Debug)]
+struct SimNode {
+    relay: Relay<MemoryStore>,
+    key: IdentityKey,
+    enc: EncryptionKey,
+    durable: MemoryStore,
+    cfg: RelayConfig,
+    up: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LinkState {
+    Up,
+    Down,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Ev {
+    Connect(Ix, Ix),
+    Frame { from: Ix, to: Ix, epoch: u64, bytes: Vec<u8> },
+    Tick,
+    Restart(Ix),
+}
+
+/// Counters of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SimStats {
+    /// Frames delivered.
+    pub frames: u64,
+    /// Link resets caused by simulated loss.
+    pub resets: u64,
+    /// Messages refused by some node.
+    pub refused: u64,
+}
+
+/// A running simulation.
+#[derive(Debug)]
+pub struct Sim {
+    now: Timestamp,
+    rng: ChaCha20Rng,
+    nodes: Vec<SimNode>,
+    ids: Vec<NodeId>,
+    roles: Vec<Role>,
+    links: BTreeMap<(Ix, Ix), LinkState>,
+    channels: Vec<(ChannelConfig, EpochKey)>,
+    queue: BinaryHeap<Reverse<(u64, u64, Ev)>>,
+    /// Per directed link and class: when the last frame is delivered (keeps stream order).
+    fifo: BTreeMap<(Ix, Ix, Class), u64>,
+    seq: u64,
+    /// Per link: incremented when it goes down, so frames of a dead connection are dropped.
+    epochs: BTreeMap<(Ix, Ix), u64>,
+    partition: Option<BTreeSet<Ix>>,
+    loss: f64,
+    delay_ms: (u64, u64),
+    stats: SimStats,
+}
+
+impl Sim {
+    /// The NodeId of node `ix`.
+    pub fn id(&self, ix: Ix) -> NodeId {
+        self.ids[ix]
+    }
+    /// Current virtual time.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+    /// Counters so far.
+    pub fn stats(&self) -> SimStats {
+        self.stats
+    }
+    /// Probability that a frame in flight breaks its link (the link is re-established after a
+    /// back-off, as QUIC would).
+    pub fn set_loss(&mut self, p: f64) {
+        self.loss = p;
+    }
+    /// Per-frame delay range in milliseconds.
+    pub fn set_delay(&mut self, min_ms: u64, max_ms: u64) {
+        self.delay_ms = (min_ms, max_ms.max(min_ms));
+    }
+    /// Cuts every link between `side` and the rest.
+    pub fn partition(&mut self, side: &[Ix]) {
+        self.partition = Some(side.iter().copied().collect());
+        let links: Vec<(Ix, Ix)> = self.links.keys().copied().collect();
+        for (a, b) in links {
+            if self.cut(a, b) {
+                self.link_down(a, b);
+            }
+        }
+    }
+    /// Heals the partition; links come back.
+    pub fn heal(&mut self) {
+        self.partition = None;
+        let links: Vec<(Ix, Ix)> = self.links.keys().copied().collect();
+        for (a, b) in links {
+            if self.links[&(a, b)] == LinkState::Down {
+                {
+                    let wait = self.backoff();
+                    self.schedule(wait, Ev::Connect(a, b));
+                }
+            }
+        }
+    }
+    /// Crashes node `ix`: it loses everything not committed and is restarted after `down_ms`.
+    pub fn crash(&mut self, ix: Ix, down_ms: u64) {
+        self.nodes[ix].up = false;
+        let links: Vec<(Ix, Ix)> = self.links.keys().copied().filter(|(a, b)| *a == ix || *b == ix).collect();
+        for (a, b) in links {
+            self.link_down(a, b);
+        }
+        self.schedule(down_ms, Ev::Restart(ix));
+    }
+    /// What node `ix` has made durable: a backup taken now.
+    pub fn backup(&self, ix: Ix) -> MemoryStore {
+        self.nodes[ix].durable.committed_copy()
+    }
+
+    /// Replaces node `ix` by one restored from `backup`, after `down_ms`; it starts in
+    /// recovering mode and must learn its own feed heads from peers before authoring.
+    pub fn restore(&mut self, ix: Ix, backup: MemoryStore, down_ms: u64) {
+        self.crash(ix, down_ms);
+        self.nodes[ix].durable = backup;
+        self.nodes[ix].cfg.recovering = true;
+    }
+
+    /// Whether node `ix` is still recovering.
+    pub fn is_recovering(&self, ix: Ix) -> bool {
+        self.nodes[ix].relay.is_recovering()
+    }
+
+    /// The head node `ix` holds of `author`'s feed in channel `ch`.
+    pub fn channel_head(&self, ix: Ix, author: Ix, ch: usize) -> Option<crate::relay::HeadRec> {
+        let feed = crate::ids::FeedId(self.channels[ch].0.id.0);
+        self.nodes[ix].relay.store().head(&self.ids[author], &feed).ok().flatten()
+    }
+
+    /// Delivers a raw frame body to node `to` as if `from` had sent it; returns the refusals
+    /// it caused.
+    pub fn inject(&mut self, from: Ix, to: Ix, bytes: &[u8]) -> Vec<Output> {
+        let (now, id) = (self.now, self.ids[from]);
+        let _ = self.nodes[to].relay.handle_frame(now, id, bytes);
+        self.commit(to);
+        let mut seen = Vec::new();
+        while let Some(out) = self.nodes[to].relay.poll_output() {
+            seen.push(out);
+        }
+        seen
+    }
+
+    /// Node `ix`'s identity key (to forge test messages).
+    pub fn key(&self, ix: Ix) -> &IdentityKey {
+        &self.nodes[ix].key
+    }
+
+    /// The channel id and epoch key of channel `ch`.
+    pub fn channel_key(&self, ch: usize) -> (ChannelId, EpochKey) {
+        (self.channels[ch].0.id, self.channels[ch].1.clone())
+    }
+
+    /// Node `ix` publishes a short alert to channel `ch`; returns its id.
+    ///
+    /// # Errors
+    /// The publish error, as text.
+    pub fn publish_channel(&mut self, ix: Ix, ch: usize) -> Result<MessageId, String> {
+        self.publish_channel_with(ix, ch, Priority::Routine)
+    }
+    /// As [`Sim::publish_channel`] with a priority.
+    ///
+    /// # Errors
+    /// The publish error, as text.
+    pub fn publish_channel_with(
+        &mut self,
+        ix: Ix,
+        ch: usize,
+        priority: Priority,
+    ) -> Result<MessageId, String> {
+        let (cfg, key) = (&self.channels[ch].0, self.channels[ch].1.clone());
+        let audience = Audience::Channel { id: cfg.id, epoch: 1, key: &key };
+        self.publish(ix, audience, priority)
+    }
+    /// Node `ix` sends a direct message to `to`; returns its id.
+    ///
+    /// # Errors
+    /// The publish error, as text.
+    pub fn publish_direct(&mut self, ix: Ix, to: Ix) -> Result<MessageId, String> {
+        let rcpt = [(self.ids[to], self.nodes[to].enc.public())];
+        self.publish(ix, Audience::Direct(&rcpt), Priority::Immediate)
+    }
+    fn publish(&mut self, ix: Ix, audience: Audience<'_>, priority: Priority) -> Result<MessageId, String> {
+        let body = Body::new(Content::Receipt(Receipt {
+            at: self.now,
+            note: None,
+            status: ReceiptStatus::Delivered,
+            message: MessageId([7; 32]),
+        }));
+        let marking = if matches!(audience, Audience::Direct(_)) { Tlp::Red } else { Tlp::Green };
+        let p = Publication {
+            audience,
+            priority,
+            marking,
+            ttl_ms: 7 * 24 * 3_600_000,
+            body: &body,
+            personal: None,
+        };
+        let now = self.now;
+        let node = &mut self.nodes[ix];
+        if !node.up {
+            return Err(format!("node {ix} is down"));
+        }
+        let sealed = node.relay.publish(now, &mut self.rng, &node.key, &p).map_err(|e| e.to_string())?;
+        self.commit(ix);
+        self.drain(ix);
+        Ok(sealed.id)
+    }
+    /// Message ids in node `ix`'s inbox, in delivery order.
+    pub fn inbox(&self, ix: Ix) -> Vec<MessageId> {
+        self.nodes[ix].relay.store().inbox().unwrap_or_default()
+    }
+    /// Number of messages node `ix` holds.
+    pub fn held(&self, ix: Ix) -> usize {
+        self.nodes[ix].relay.store().len()
+    }
+    /// Runs for `ms` of virtual time.
+    pub fn run_for(&mut self, ms: u64) {
+        let end = self.now.as_millis() + ms;
+        while let Some(Reverse((t, _, _))) = self.queue.peek() {
+            if *t > end {
+                break;
+            }
+            let Some(Reverse((t, _, ev))) = self.queue.pop() else { break };
+            self.now = Timestamp(t);
+            self.handle(ev);
+        }
+        self.now = Timestamp(end);
+    }
+
+    fn handle(&mut self, ev: Ev) {
+        match ev {
+            Ev::Connect(a, b) => {
+                if !self.nodes[a].up
+                    || !self.nodes[b].up
+                    || self.cut(a, b)
+                    || self.links[&(a, b)] == LinkState::Up
+                {
+                    return;
+                }
+                self.links.insert((a, b), LinkState::Up);
+                for (x, y) in [(a, b), (b, a)] {
+                    let (now, id, role) = (self.now, self.ids[y], self.roles[y]);
+                    // The in-memory store cannot fail.
+                    let _ = self.nodes[x].relay.connect(now, id, role);
+                }
+                self.drain(a);
+                self.drain(b);
+            }
+            Ev::Frame { from, to, epoch, bytes } => {
+                let key = (from.min(to), from.max(to));
+                if self.links.get(&key) != Some(&LinkState::Up) || epoch != self.link_epoch(key) {
+                    return;
+                }
+                self.stats.frames += 1;
+                let (now, id) = (self.now, self.ids[from]);
+                let _ = self.nodes[to].relay.handle_frame(now, id, &bytes);
+                self.commit(to);
+                self.drain(to);
+            }
+            Ev::Tick => {
+                for ix in 0..self.nodes.len() {
+                    if self.nodes[ix].up {
+                        let now = self.now;
+                        let _ = self.nodes[ix].relay.handle_timeout(now);
+                        self.drain(ix);
+                    }
+                }
+                self.schedule(1_000, Ev::Tick);
+            }
+            Ev::Restart(ix) => {
+                let n = &mut self.nodes[ix];
+                n.relay = Relay::new(n.cfg.clone(), n.durable.committed_copy());
+                n.cfg.recovering = false;
+                n.up = true;
+                let links: Vec<(Ix, Ix)> =
+                    self.links.keys().copied().filter(|(a, b)| *a == ix || *b == ix).collect();
+                for (a, b) in links {
+                    {
+                        let wait = self.backoff();
+                        self.schedule(wait, Ev::Connect(a, b));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The shell's group commit: make durable, then acknowledge.
+    fn commit(&mut self, ix: Ix) {
+        let n = &mut self.nodes[ix];
+        n.relay.begin_commit();
+        n.durable = n.relay.store().committed_copy();
+        n.relay.committed();
+    }
+
+    fn drain(&mut self, ix: Ix) {
+        while let Some(out) = self.nodes[ix].relay.poll_output() {
+            match out {
+                Output::Send { peer, class, frame } => {
+                    let Some(to) = self.ids.iter().position(|i| *i == peer) else { continue };
+                    let key = (ix.min(to), ix.max(to));
+                    if self.rng.next_u64() as f64 / u64::MAX as f64 <= self.loss {
+                        self.stats.resets += 1;
+                        self.link_down(key.0, key.1);
+                        {
+                            let wait = self.backoff();
+                            self.schedule(wait, Ev::Connect(key.0, key.1));
+                        }
+                        return;
+                    }
+                    let (lo, hi) = self.delay_ms;
+                    let delay = lo + self.rng.next_u64() % (hi - lo + 1);
+                    let at = (self.now.as_millis() + delay)
+                        .max(self.fifo.get(&(ix, to, class)).copied().unwrap_or(0));
+                    self.fifo.insert((ix, to, class), at);
+                    let epoch = self.link_epoch(key);
+                    self.seq += 1;
+                    self.queue.push(Reverse((at, self.seq, Ev::Frame { from: ix, to, epoch, bytes: frame })));
+                }
+                Output::Close { peer, .. } => {
+                    if let Some(to) = self.ids.iter().position(|i| *i == peer) {
+                        self.link_down(ix.min(to), ix.max(to));
+                    }
+                }
+                Output::Refused { .. } => self.stats.refused += 1,
+                _ => {}
+            }
+        }
+    }
+
+    fn link_down(&mut self, a: Ix, b: Ix) {
+        if self.links.insert((a, b), LinkState::Down) == Some(LinkState::Up) {
+            self.nodes[a].relay.disconnect(&self.ids[b]);
+            self.nodes[b].relay.disconnect(&self.ids[a]);
+            // Frames still in flight on the old connection are dropped with it.
+            *self.epochs.entry((a, b)).or_insert(0) += 1;
+        }
+    }
+
+    fn link_epoch(&self, key: (Ix, Ix)) -> u64 {
+        self.epochs.get(&key).copied().unwrap_or(0)
+    }
+
+    fn cut(&self, a: Ix, b: Ix) -> bool {
+        self.partition.as_ref().is_some_and(|side| side.contains(&a) != side.contains(&b))
+    }
+
+    fn backoff(&mut self) -> u64 {
+        500 + self.rng.next_u64() % 1_500
+    }
+
+    fn schedule(&mut self, after_ms: u64, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Reverse((self.now.as_millis() + after_ms, self.seq, ev)));
+    }
+}

@@ -1,0 +1,195 @@
+//! Transport frames: what two connected nodes say to each other, inside length-prefixed frames
+//! (see [`crate::frame`]) on their QUIC streams.
+//!
+//! Envelopes travel inside [`Frame::Msg`] with a hop count that is deliberately *outside* the
+//! signature: relays increment it. Everything else is link control: hello, acknowledgements,
+//! typed refusals, reachability announcements and catch-up requests.
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{self, CodecError, bounded};
+use crate::identity::NodeId;
+use crate::ids::{ChannelId, FeedId, MessageId};
+use crate::limits::{MAX_LIST_LEN, MAX_RECIPIENTS};
+
+/// Most hops a message may travel (author → hub → hub → member is 3).
+pub const MAX_HOPS: u8 = 8;
+/// Most ids in one acknowledgement frame.
+pub const MAX_ACK_IDS: usize = 1024;
+/// Most feed heads in one frame.
+pub const MAX_HEADS: usize = 4096;
+
+/// A frame on a link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Frame {
+    /// First frame each side sends.
+    Hello(Hello),
+    /// A signed envelope, relayed.
+    Msg(Msg),
+    /// These messages are stored durably (or were already held): stop resending them.
+    Ack(#[serde(deserialize_with = "bounded::vec::<_, _, MAX_ACK_IDS>")] Vec<MessageId>),
+    /// A message was refused, with the reason.
+    Reject(Reject),
+    /// The sender can deliver to these nodes (only hubs announce others than themselves).
+    Reach(#[serde(deserialize_with = "bounded::vec::<_, _, MAX_RECIPIENTS>")] Vec<NodeId>),
+    /// Feed heads the sender holds: the receiver sends what lies above them, or takes them as
+    /// its own heads when recovering.
+    Heads(#[serde(deserialize_with = "bounded::vec::<_, _, MAX_HEADS>")] Vec<FeedHead>),
+    /// Please send messages `from..=to` of this feed.
+    Want(Want),
+}
+
+/// The opening frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hello {
+    /// Link protocol version, 1.
+    pub v: u16,
+    /// Channels the sender is interested in (its own memberships, and for hubs those of the
+    /// members it serves).
+    #[serde(deserialize_with = "bounded::vec::<_, _, MAX_LIST_LEN>")]
+    pub channels: Vec<ChannelId>,
+    /// The sender was restored from a backup and must learn its own feed heads before it
+    /// authors anything.
+    pub recovering: bool,
+}
+
+/// A relayed envelope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Msg {
+    /// The envelope bytes, exactly as signed.
+    #[serde(with = "serde_bytes")]
+    pub env: Vec<u8>,
+    /// Hops travelled so far (0 from the author).
+    pub hop: u8,
+}
+
+/// Why a message was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RejectReason {
+    /// The frame could not be decoded (malformed, too deep, not deterministic).
+    Malformed,
+    /// The envelope failed verification (structure or signature).
+    Invalid,
+    /// Already held; treat as acknowledged.
+    Duplicate,
+    /// Past its expiry.
+    Expired,
+    /// The author may not publish in this feed (not a member of the channel).
+    NotAuthorized,
+    /// The author equivocated: another message holds this place in the feed.
+    Fork,
+    /// The feed is frozen after a fork.
+    FeedFrozen,
+    /// Too many hops.
+    HopLimit,
+    /// The peer is sending faster than its allowed rate.
+    RateLimited,
+    /// The frame exceeds the size limit.
+    Oversize,
+    /// Nothing to do with this message here (no route, unknown channel).
+    Unroutable,
+}
+
+impl RejectReason {
+    /// Whether the sender should count the message as delivered to this peer (it will never be
+    /// accepted, or it already is).
+    pub fn is_final(self) -> bool {
+        !matches!(self, RejectReason::RateLimited)
+    }
+}
+
+/// A refusal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reject {
+    /// The refused message, when its id could be computed.
+    pub id: Option<MessageId>,
+    /// Human-readable detail for the operator's log (no message content).
+    pub detail: String,
+    /// Why.
+    pub reason: RejectReason,
+}
+
+/// The head of one feed as the sender holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedHead {
+    /// Highest contiguous sequence number held.
+    pub seq: u64,
+    /// The feed.
+    pub feed: FeedId,
+    /// Its author.
+    pub author: NodeId,
+}
+
+/// A request for part of a feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Want {
+    /// First sequence number wanted.
+    pub to: u64,
+    /// The feed.
+    pub feed: FeedId,
+    /// Last sequence number wanted.
+    pub from: u64,
+    /// Its author.
+    pub author: NodeId,
+}
+
+impl Frame {
+    /// Encodes as deterministic CBOR (the frame body, without the length prefix).
+    pub fn encode(&self) -> Vec<u8> {
+        codec::to_vec(self)
+    }
+
+    /// Decodes a frame body strictly.
+    ///
+    /// # Errors
+    /// [`CodecError`] naming the problem.
+    pub fn decode(bytes: &[u8]) -> Result<Frame, CodecError> {
+        codec::from_slice("link frame", bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let id = crate::identity::IdentityKey::from_seed(&[1; 32]).node_id();
+        let frames = vec![
+            Frame::Hello(Hello { v: 1, channels: vec![ChannelId([1; 32])], recovering: false }),
+            Frame::Msg(Msg { env: vec![1, 2, 3], hop: 2 }),
+            Frame::Ack(vec![MessageId([3; 32])]),
+            Frame::Reject(Reject { id: None, detail: "bad signature".into(), reason: RejectReason::Invalid }),
+            Frame::Reach(vec![id]),
+            Frame::Heads(vec![FeedHead { seq: 4, feed: FeedId([5; 32]), author: id }]),
+            Frame::Want(Want { to: 9, feed: FeedId([5; 32]), from: 7, author: id }),
+        ];
+        for f in frames {
+            assert_eq!(Frame::decode(&f.encode()).unwrap(), f);
+            let v: ciborium::Value = codec::from_slice("f", &f.encode()).unwrap();
+            crate::content::tests::assert_canonical(&v, "frame");
+        }
+    }
+
+    #[test]
+    fn refuses_oversized_ack_lists_while_reading() {
+        let mut bytes = vec![0xa1, 0x63, b'a', b'c', b'k', 0x9a, 0x00, 0x10, 0x00, 0x00];
+        bytes.extend_from_slice(&[0x58, 0x20]);
+        let e = Frame::decode(&bytes).unwrap_err();
+        assert!(e.to_string().contains("exceeds the limit of 1024"), "{e}");
+    }
+
+    #[test]
+    fn only_rate_limiting_is_retryable() {
+        assert!(!RejectReason::RateLimited.is_final());
+        assert!(RejectReason::Duplicate.is_final() && RejectReason::Invalid.is_final());
+    }
+}
