@@ -3,6 +3,7 @@
 //! The Godwit node (`godwitd`). At this stage it holds the command line and the demo, which runs
 //! the protocol layer end to end; transport, storage and relay follow.
 
+pub mod certs;
 pub mod cli;
 pub mod demo;
 pub mod store;
