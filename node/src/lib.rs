@@ -6,4 +6,6 @@
 pub mod certs;
 pub mod cli;
 pub mod demo;
+pub mod net;
 pub mod store;
+pub mod tls;

@@ -2,6 +2,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod network;
+
 use std::process::{Command, Output};
 
 /// Runs `godwitd` with `args`.

@@ -1,0 +1,794 @@
+//! The running node: a QUIC endpoint (accepting and dialling peers), one task per connection,
+//! and the relay core on its own thread with the sled store. The core is the only owner of the
+//! relay state; connection tasks talk to it over channels.
+//!
+//! Per connection each side opens three unidirectional streams, one per priority class, with
+//! QUIC stream priorities set so that urgent traffic (control and flash) is sent before
+//! immediate, and immediate before routine. Each stream carries length-prefixed frames.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use godwit_protocol::content::{Body, PersonalData, Tlp};
+use godwit_protocol::crypto::EpochKey;
+use godwit_protocol::envelope::Priority;
+use godwit_protocol::frame::{FRAME_HEADER_LEN, frame_len};
+use godwit_protocol::identity::{EncryptionPublicKey, IdentityKey, NodeId};
+use godwit_protocol::ids::{ChannelId, MessageId};
+use godwit_protocol::message::Audience;
+use godwit_protocol::relay::{Class, Output, Publication, Relay, RelayConfig, Role, Store};
+use godwit_protocol::wire::{Frame, Reject, RejectReason};
+use godwit_protocol::{LIMITS, Timestamp};
+use rand_core::{OsRng, RngCore};
+use rustls_pki_types::CertificateRevocationListDer;
+use tokio::sync::{broadcast, mpsc as tmpsc, oneshot};
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+use crate::certs::{self, PeerCert};
+use crate::store::SledStore;
+use crate::tls::{self, NetLimits, TlsMaterial};
+
+/// A peer this node dials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerSpec {
+    /// The peer's NodeId: the pin its certificate must match.
+    pub node_id: NodeId,
+    /// Where it listens.
+    pub address: SocketAddr,
+}
+
+/// Everything a node needs to run.
+#[derive(Debug)]
+pub struct NodeSpec {
+    /// The identity key.
+    pub identity: IdentityKey,
+    /// Certificates and CRL.
+    pub tls: TlsMaterial,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The store directory.
+    pub data_dir: PathBuf,
+    /// Relay configuration (role, channels, served members).
+    pub relay: RelayConfig,
+    /// Peers to dial.
+    pub peers: Vec<PeerSpec>,
+    /// Transport limits.
+    pub limits: NetLimits,
+}
+
+/// Something that happened, for tests, the demo and operators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// A peer connection is up.
+    PeerUp(NodeId),
+    /// A peer connection went down.
+    PeerDown(NodeId),
+    /// A message was delivered into the inbox.
+    Delivered(MessageId),
+    /// A peer acknowledged messages (they are durably stored there).
+    Acked(NodeId, usize),
+    /// A message from a peer was refused.
+    Refused {
+        /// The peer.
+        peer: NodeId,
+        /// Why.
+        reason: RejectReason,
+        /// Detail.
+        detail: String,
+    },
+    /// A connection attempt was refused at the TLS level.
+    ConnectionRefused {
+        /// The remote address.
+        remote: SocketAddr,
+        /// Why, for the operator.
+        reason: String,
+    },
+    /// A connection was closed by this node.
+    Closed {
+        /// The peer.
+        peer: NodeId,
+        /// Why.
+        reason: String,
+    },
+    /// A feed gap was detected.
+    Gap {
+        /// The author.
+        author: NodeId,
+        /// First missing seq.
+        from: u64,
+        /// Last missing seq.
+        to: u64,
+    },
+    /// Recovery after a restore finished.
+    Recovered,
+}
+
+/// Who a message is for, owned (for [`Node::publish`]).
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A channel.
+    Channel {
+        /// The channel.
+        id: ChannelId,
+        /// The epoch.
+        epoch: u64,
+        /// Its key.
+        key: EpochKey,
+    },
+    /// Named recipients.
+    Direct(Vec<(NodeId, EncryptionPublicKey)>),
+}
+
+/// A message to author.
+#[derive(Debug, Clone)]
+pub struct PublishRequest {
+    /// Audience.
+    pub target: Target,
+    /// Urgency.
+    pub priority: Priority,
+    /// Marking.
+    pub marking: Tlp,
+    /// Lifetime in milliseconds.
+    pub ttl_ms: u64,
+    /// Content.
+    pub body: Body,
+    /// Personal data and its recipients.
+    pub personal: Option<(PersonalData, Vec<(NodeId, EncryptionPublicKey)>)>,
+}
+
+enum ConnCmd {
+    Frame(Class, Vec<u8>),
+    Close(String),
+}
+
+enum CoreMsg {
+    Connected { peer: PeerCert, conn: u64, dialer: NodeId, tx: tmpsc::UnboundedSender<ConnCmd> },
+    Disconnected { peer: NodeId, conn: u64 },
+    Frame { peer: NodeId, conn: u64, bytes: Vec<u8> },
+    Refuse { peer: NodeId, conn: u64, reason: RejectReason, detail: String },
+    Publish(Box<PublishRequest>, oneshot::Sender<Result<MessageId, String>>),
+    Inbox(oneshot::Sender<Vec<MessageId>>),
+    Envelope(MessageId, oneshot::Sender<Option<Vec<u8>>>),
+    Revoke(Vec<Vec<u8>>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct Node {
+    id: NodeId,
+    addr: SocketAddr,
+    endpoint: quinn::Endpoint,
+    core: mpsc::Sender<CoreMsg>,
+    events: broadcast::Sender<NodeEvent>,
+    shared: Arc<Shared>,
+    core_thread: Option<std::thread::JoinHandle<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    me: NodeId,
+    limits: NetLimits,
+    client: Mutex<quinn::ClientConfig>,
+    tls: Mutex<TlsMaterial>,
+    conn_ids: AtomicU64,
+    active: AtomicUsize,
+    connected: Mutex<BTreeSet<NodeId>>,
+}
+
+impl Node {
+    /// Opens the store, binds the endpoint and starts accepting and dialling.
+    ///
+    /// # Errors
+    /// When the store, the TLS material or the socket cannot be set up; the message says which.
+    pub async fn start(spec: NodeSpec) -> Result<Node> {
+        let me = spec.identity.node_id();
+        let (store, report) = SledStore::open(&spec.data_dir.join("store"))
+            .with_context(|| format!("cannot open the store in {}", spec.data_dir.display()))?;
+        if !report.damage.is_empty() {
+            bail!(
+                "the store in {} is damaged ({} problems, first: {}); restore it from a backup",
+                spec.data_dir.display(),
+                report.damage.len(),
+                report.damage[0]
+            );
+        }
+        info!(messages = report.messages, journal = report.journal, "store checked");
+        let server = tls::server_config(&spec.tls, &spec.limits).context("TLS server configuration")?;
+        let client = tls::client_config(&spec.tls, &spec.limits).context("TLS client configuration")?;
+        let mut endpoint = quinn::Endpoint::server(server, spec.listen)
+            .with_context(|| format!("cannot listen on {}", spec.listen))?;
+        endpoint.set_default_client_config(client.clone());
+        let addr = endpoint.local_addr()?;
+        let (events, _) = broadcast::channel(4096);
+        let (core_tx, core_rx) = mpsc::channel();
+        let shared = Arc::new(Shared {
+            me,
+            limits: spec.limits.clone(),
+            client: Mutex::new(client),
+            tls: Mutex::new(spec.tls.clone()),
+            conn_ids: AtomicU64::new(1),
+            active: AtomicUsize::new(0),
+            connected: Mutex::new(BTreeSet::new()),
+        });
+        let mut relay_cfg = spec.relay;
+        relay_cfg.window = spec.limits.window;
+        relay_cfg.rate_per_sec = spec.limits.rate_per_sec;
+        relay_cfg.rate_burst = spec.limits.rate_burst;
+        relay_cfg.abuse_limit = spec.limits.abuse_limit;
+        let core = Core {
+            relay: Relay::new(relay_cfg, store),
+            key: spec.identity,
+            conns: HashMap::new(),
+            events: events.clone(),
+            shared: shared.clone(),
+        };
+        let core_thread = std::thread::Builder::new()
+            .name(format!("godwit-core-{}", me.short()))
+            .spawn(move || core.run(core_rx))
+            .context("cannot start the relay thread")?;
+        let mut tasks = Vec::new();
+        let (ep, c, ev, sh) = (endpoint.clone(), core_tx.clone(), events.clone(), shared.clone());
+        tasks.push(tokio::spawn(
+            accept_loop(ep, c, ev, sh).instrument(info_span!("accept", node = %me.short())),
+        ));
+        for p in spec.peers {
+            let (ep, c, ev, sh) = (endpoint.clone(), core_tx.clone(), events.clone(), shared.clone());
+            let span = info_span!("dial", node = %me.short(), peer = %p.node_id.short());
+            tasks.push(tokio::spawn(dial_loop(ep, p, c, ev, sh).instrument(span)));
+        }
+        info!(node = %me, %addr, "godwitd listening");
+        Ok(Node {
+            id: me,
+            addr,
+            endpoint,
+            core: core_tx,
+            events,
+            shared,
+            core_thread: Some(core_thread),
+            tasks,
+        })
+    }
+
+    /// This node's NodeId.
+    pub fn node_id(&self) -> NodeId {
+        self.id
+    }
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// Subscribes to node events (subscribe before causing the event you wait for).
+    pub fn events(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+    /// Currently connected peers.
+    pub fn connected(&self) -> BTreeSet<NodeId> {
+        self.shared.connected.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Starts dialling another peer.
+    pub fn add_peer(&mut self, p: PeerSpec) {
+        let (ep, c, ev, sh) =
+            (self.endpoint.clone(), self.core.clone(), self.events.clone(), self.shared.clone());
+        let span = info_span!("dial", node = %self.id.short(), peer = %p.node_id.short());
+        self.tasks.push(tokio::spawn(dial_loop(ep, p, c, ev, sh).instrument(span)));
+    }
+
+    /// Authors a message; returns its id once it is stored here.
+    ///
+    /// # Errors
+    /// The reason publishing failed.
+    pub async fn publish(&self, req: PublishRequest) -> Result<MessageId> {
+        let (tx, rx) = oneshot::channel();
+        self.core
+            .send(CoreMsg::Publish(Box::new(req), tx))
+            .map_err(|_| anyhow!("the node is shutting down"))?;
+        rx.await.map_err(|_| anyhow!("the node is shutting down"))?.map_err(|e| anyhow!(e))
+    }
+
+    /// The inbox, in delivery order.
+    ///
+    /// # Errors
+    /// If the node is shutting down.
+    pub async fn inbox(&self) -> Result<Vec<MessageId>> {
+        let (tx, rx) = oneshot::channel();
+        self.core.send(CoreMsg::Inbox(tx)).map_err(|_| anyhow!("the node is shutting down"))?;
+        rx.await.map_err(|_| anyhow!("the node is shutting down"))
+    }
+
+    /// A stored envelope.
+    ///
+    /// # Errors
+    /// If the node is shutting down.
+    pub async fn envelope(&self, id: MessageId) -> Result<Option<Vec<u8>>> {
+        let (tx, rx) = oneshot::channel();
+        self.core.send(CoreMsg::Envelope(id, tx)).map_err(|_| anyhow!("the node is shutting down"))?;
+        rx.await.map_err(|_| anyhow!("the node is shutting down"))
+    }
+
+    /// Installs a new revocation list: new handshakes check it, and peers whose certificates it
+    /// revokes are disconnected at once.
+    ///
+    /// # Errors
+    /// If the CRL cannot be read or the TLS configuration rebuilt.
+    pub fn reload_crl(&self, crl: CertificateRevocationListDer<'static>) -> Result<()> {
+        let (number, revoked) = certs::crl_info(&crl)?;
+        let mut m = self.shared.tls.lock().map_err(|_| anyhow!("TLS state poisoned"))?;
+        m.crl = Some(crl);
+        self.endpoint.set_server_config(Some(tls::server_config(&m, &self.shared.limits)?));
+        let client = tls::client_config(&m, &self.shared.limits)?;
+        *self.shared.client.lock().map_err(|_| anyhow!("TLS state poisoned"))? = client;
+        info!(crl_number = number, revoked = revoked.len(), "revocation list installed");
+        self.core.send(CoreMsg::Revoke(revoked)).map_err(|_| anyhow!("the node is shutting down"))?;
+        Ok(())
+    }
+
+    /// Stops: closes connections, makes the store durable, ends the tasks.
+    pub async fn shutdown(mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.endpoint.close(0u32.into(), b"shutting down");
+        let (tx, rx) = oneshot::channel();
+        if self.core.send(CoreMsg::Shutdown(tx)).is_ok() {
+            let _ = rx.await;
+        }
+        if let Some(t) = self.core_thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+        self.endpoint.wait_idle().await;
+    }
+}
+
+/// Milliseconds since the epoch, from the system clock (the only clock read in Godwit).
+pub fn now() -> Timestamp {
+    Timestamp(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0))
+}
+
+// ---- the core thread ---------------------------------------------------------------------
+
+struct Core {
+    relay: Relay<SledStore>,
+    key: IdentityKey,
+    conns: HashMap<NodeId, (u64, Vec<u8>, tmpsc::UnboundedSender<ConnCmd>)>,
+    events: broadcast::Sender<NodeEvent>,
+    shared: Arc<Shared>,
+}
+
+impl Core {
+    fn run(mut self, rx: mpsc::Receiver<CoreMsg>) {
+        loop {
+            let wait = self
+                .relay
+                .poll_timeout()
+                .map(|t| Duration::from_millis(t.as_millis().saturating_sub(now().as_millis())))
+                .unwrap_or(Duration::from_secs(1))
+                .min(Duration::from_secs(1));
+            let first = match rx.recv_timeout(wait) {
+                Ok(m) => Some(m),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            };
+            let mut batch: Vec<CoreMsg> = first.into_iter().collect();
+            batch.extend(rx.try_iter().take(1024));
+            let mut stop = None;
+            for msg in batch {
+                if let CoreMsg::Shutdown(tx) = msg {
+                    stop = Some(tx);
+                    continue;
+                }
+                if let Err(e) = self.handle(msg) {
+                    error!("relay storage error: {e:#}");
+                }
+            }
+            if let Err(e) = self.relay.handle_timeout(now()) {
+                error!("relay storage error: {e:#}");
+            }
+            self.commit();
+            self.drain();
+            if let Some(tx) = stop {
+                for (_, (_, _, c)) in self.conns.drain() {
+                    let _ = c.send(ConnCmd::Close("shutting down".into()));
+                }
+                let _ = self.relay.store().commit();
+                let _ = tx.send(());
+                return;
+            }
+        }
+    }
+
+    /// Group commit: one flush + fsync for everything handled in this batch, then the acks.
+    fn commit(&mut self) {
+        if !self.relay.wants_commit() {
+            return;
+        }
+        self.relay.begin_commit();
+        match self.relay.store().commit() {
+            Ok(()) => self.relay.committed(),
+            Err(e) => error!("cannot make the store durable, acknowledgements withheld: {e}"),
+        }
+    }
+
+    fn handle(&mut self, msg: CoreMsg) -> Result<()> {
+        match msg {
+            CoreMsg::Connected { peer, conn, dialer, tx } => {
+                let id = peer.node_id;
+                if let Some((old, _, old_tx)) = self.conns.get(&id) {
+                    // Both sides dialled: keep the connection dialled by the lower NodeId.
+                    let keep_new = dialer == self.shared.me.min(id);
+                    if !keep_new {
+                        let _ = tx.send(ConnCmd::Close("duplicate connection".into()));
+                        return Ok(());
+                    }
+                    debug!(old = *old, "replacing a duplicate connection");
+                    let _ = old_tx.send(ConnCmd::Close("duplicate connection".into()));
+                    self.relay.disconnect(&id);
+                }
+                self.conns.insert(id, (conn, peer.serial.clone(), tx));
+                if let Ok(mut c) = self.shared.connected.lock() {
+                    c.insert(id);
+                }
+                self.relay.connect(now(), id, peer.role)?;
+                let _ = self.events.send(NodeEvent::PeerUp(id));
+            }
+            CoreMsg::Disconnected { peer, conn } => {
+                if self.conns.get(&peer).is_some_and(|(c, _, _)| *c == conn) {
+                    self.conns.remove(&peer);
+                    if let Ok(mut c) = self.shared.connected.lock() {
+                        c.remove(&peer);
+                    }
+                    self.relay.disconnect(&peer);
+                    let _ = self.events.send(NodeEvent::PeerDown(peer));
+                }
+            }
+            CoreMsg::Frame { peer, conn, bytes } => {
+                if self.conns.get(&peer).is_some_and(|(c, _, _)| *c == conn) {
+                    if let Ok(Frame::Ack(ids)) = Frame::decode(&bytes) {
+                        let _ = self.events.send(NodeEvent::Acked(peer, ids.len()));
+                    }
+                    self.relay.handle_frame(now(), peer, &bytes)?;
+                }
+            }
+            CoreMsg::Refuse { peer, conn, reason, detail } => {
+                warn!(peer = %peer.short(), ?reason, %detail, "refused a frame");
+                let _ = self.events.send(NodeEvent::Refused { peer, reason, detail: detail.clone() });
+                if let Some((c, _, tx)) = self.conns.get(&peer) {
+                    if *c == conn {
+                        let f = Frame::Reject(Reject { id: None, detail, reason }).encode();
+                        let _ = tx.send(ConnCmd::Frame(Class::Urgent, f));
+                    }
+                }
+            }
+            CoreMsg::Publish(req, reply) => {
+                let _ = reply.send(self.publish(&req));
+            }
+            CoreMsg::Inbox(reply) => {
+                let _ = reply.send(self.relay.store().inbox().unwrap_or_default());
+            }
+            CoreMsg::Envelope(id, reply) => {
+                let _ = reply.send(self.relay.store().envelope(&id).ok().flatten());
+            }
+            CoreMsg::Revoke(serials) => {
+                let revoked: Vec<NodeId> = self
+                    .conns
+                    .iter()
+                    .filter(|(_, (_, s, _))| serials.contains(s))
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in revoked {
+                    let reason = "certificate revoked by the network CA".to_string();
+                    warn!(peer = %id, "disconnecting: {reason}");
+                    if let Some((_, _, tx)) = self.conns.get(&id) {
+                        let _ = tx.send(ConnCmd::Close(reason.clone()));
+                    }
+                    let _ = self.events.send(NodeEvent::Closed { peer: id, reason });
+                }
+            }
+            CoreMsg::Shutdown(_) => {}
+        }
+        Ok(())
+    }
+
+    fn publish(&mut self, req: &PublishRequest) -> Result<MessageId, String> {
+        let audience = match &req.target {
+            Target::Channel { id, epoch, key } => Audience::Channel { id: *id, epoch: *epoch, key },
+            Target::Direct(to) => Audience::Direct(to),
+        };
+        let p = Publication {
+            audience,
+            priority: req.priority,
+            marking: req.marking,
+            ttl_ms: req.ttl_ms,
+            body: &req.body,
+            personal: req.personal.as_ref().map(|(d, r)| (d, r.as_slice())),
+        };
+        let sealed = self.relay.publish(now(), &mut OsRng, &self.key, &p).map_err(|e| e.to_string())?;
+        // Authored messages are durable before publish returns.
+        self.relay.store().commit().map_err(|e| e.to_string())?;
+        info!(id = %sealed.id.short(), "authored");
+        Ok(sealed.id)
+    }
+
+    fn drain(&mut self) {
+        while let Some(out) = self.relay.poll_output() {
+            match out {
+                Output::Send { peer, class, frame } => {
+                    if let Some((_, _, tx)) = self.conns.get(&peer) {
+                        let _ = tx.send(ConnCmd::Frame(class, frame));
+                    }
+                }
+                Output::Close { peer, reason } => {
+                    warn!(peer = %peer, "closing: {reason}");
+                    if let Some((_, _, tx)) = self.conns.get(&peer) {
+                        let _ = tx.send(ConnCmd::Close(reason.clone()));
+                    }
+                    let _ = self.events.send(NodeEvent::Closed { peer, reason });
+                }
+                Output::Delivered(id) => {
+                    info!(id = %id.short(), "delivered to the inbox");
+                    let _ = self.events.send(NodeEvent::Delivered(id));
+                }
+                Output::Refused { peer, id, reason, detail } => {
+                    warn!(peer = %peer.short(), id = ?id.map(|i| i.short()), ?reason, %detail, "refused a message");
+                    let _ = self.events.send(NodeEvent::Refused { peer, reason, detail });
+                }
+                Output::Gap { author, from, to, .. } => {
+                    warn!(author = %author.short(), from, to, "feed gap: asked peers to fill it");
+                    let _ = self.events.send(NodeEvent::Gap { author, from, to });
+                }
+                Output::Fork { author, seq } => {
+                    error!(author = %author, seq, "author signed two messages for one place in a feed: feed frozen, evidence kept");
+                }
+                Output::Recovered { from } => {
+                    info!(from = %from.short(), "recovered own feed heads from a peer");
+                    let _ = self.events.send(NodeEvent::Recovered);
+                }
+            }
+        }
+    }
+}
+
+// ---- connections ---------------------------------------------------------------------------
+
+async fn accept_loop(
+    endpoint: quinn::Endpoint,
+    core: mpsc::Sender<CoreMsg>,
+    events: broadcast::Sender<NodeEvent>,
+    shared: Arc<Shared>,
+) {
+    while let Some(incoming) = endpoint.accept().await {
+        let remote = incoming.remote_address();
+        if shared.active.load(Ordering::Relaxed) >= shared.limits.max_peers {
+            warn!(%remote, max = shared.limits.max_peers, "refused a connection: at the maximum number of peers");
+            incoming.refuse();
+            continue;
+        }
+        let (core, events, shared) = (core.clone(), events.clone(), shared.clone());
+        tokio::spawn(async move {
+            let timeout = Duration::from_millis(shared.limits.handshake_timeout_ms);
+            let conn = match tokio::time::timeout(timeout, async { incoming.accept()?.await }).await {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => return refused(&events, remote, &e.to_string()),
+                Err(_) => return refused(&events, remote, "handshake timed out"),
+            };
+            match identify(&conn) {
+                Ok(peer) => {
+                    let dialer = peer.node_id;
+                    run_conn(conn, peer, dialer, core, shared).await;
+                }
+                Err(e) => {
+                    conn.close(1u32.into(), b"not a Godwit node certificate");
+                    refused(&events, remote, &e);
+                }
+            }
+        });
+    }
+}
+
+fn refused(events: &broadcast::Sender<NodeEvent>, remote: SocketAddr, error: &str) {
+    let reason = tls::explain_refusal(error);
+    warn!(%remote, "refused a connection: {reason}");
+    let _ = events.send(NodeEvent::ConnectionRefused { remote, reason });
+}
+
+fn identify(conn: &quinn::Connection) -> Result<PeerCert, String> {
+    let certs = conn
+        .peer_identity()
+        .and_then(|i| i.downcast::<Vec<rustls_pki_types::CertificateDer<'static>>>().ok())
+        .ok_or("no peer certificate")?;
+    let first = certs.first().ok_or("no peer certificate")?;
+    certs::parse_peer(first).map_err(|e| e.to_string())
+}
+
+async fn dial_loop(
+    endpoint: quinn::Endpoint,
+    peer: PeerSpec,
+    core: mpsc::Sender<CoreMsg>,
+    events: broadcast::Sender<NodeEvent>,
+    shared: Arc<Shared>,
+) {
+    let mut delay = shared.limits.reconnect_min_ms;
+    loop {
+        let connected = shared.connected.lock().map(|c| c.contains(&peer.node_id)).unwrap_or(false);
+        if !connected {
+            let client = shared.client.lock().map(|c| c.clone()).ok();
+            let attempt = match client {
+                Some(client) => endpoint.connect_with(client, peer.address, &certs::dns_name(&peer.node_id)),
+                None => return,
+            };
+            let timeout = Duration::from_millis(shared.limits.handshake_timeout_ms);
+            let result = match attempt {
+                Ok(connecting) => match tokio::time::timeout(timeout, connecting).await {
+                    Ok(Ok(conn)) => Ok(conn),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err("handshake timed out".to_string()),
+                },
+                Err(e) => Err(e.to_string()),
+            };
+            match result.and_then(|c| identify(&c).map(|p| (c, p))) {
+                Ok((conn, p)) if p.node_id == peer.node_id => {
+                    delay = shared.limits.reconnect_min_ms;
+                    let started = Instant::now();
+                    run_conn(conn, p, shared.me, core.clone(), shared.clone()).await;
+                    if started.elapsed() > Duration::from_secs(10) {
+                        delay = shared.limits.reconnect_min_ms;
+                    }
+                }
+                Ok((conn, p)) => {
+                    conn.close(1u32.into(), b"unexpected NodeId");
+                    refused(
+                        &events,
+                        peer.address,
+                        &format!("not valid for name: expected {}, got {}", peer.node_id, p.node_id),
+                    );
+                }
+                Err(e) => {
+                    let reason = tls::explain_refusal(&e);
+                    debug!(address = %peer.address, "cannot connect: {reason}");
+                    let _ = events.send(NodeEvent::ConnectionRefused { remote: peer.address, reason });
+                }
+            }
+        }
+        // Exponential back-off with full jitter.
+        let wait = delay / 2 + OsRng.next_u64() % (delay / 2 + 1);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        delay = (delay * 2).min(shared.limits.reconnect_max_ms);
+    }
+}
+
+async fn run_conn(
+    conn: quinn::Connection,
+    peer: PeerCert,
+    dialer: NodeId,
+    core: mpsc::Sender<CoreMsg>,
+    shared: Arc<Shared>,
+) {
+    let id = shared.conn_ids.fetch_add(1, Ordering::Relaxed);
+    let span = info_span!("peer", peer = %peer.node_id.short(), remote = %conn.remote_address(), conn = id);
+    shared.active.fetch_add(1, Ordering::Relaxed);
+    async {
+        let node_id = peer.node_id;
+        info!(role = ?peer.role, administration = %peer.administration, "connected");
+        let (tx, mut rx) = tmpsc::unbounded_channel();
+        if core.send(CoreMsg::Connected { peer, conn: id, dialer, tx: tx.clone() }).is_err() {
+            return;
+        }
+        let mut streams = Vec::new();
+        for prio in [2, 1, 0] {
+            match conn.open_uni().await {
+                Ok(s) => {
+                    let _ = s.set_priority(prio);
+                    streams.push(s);
+                }
+                Err(e) => {
+                    debug!("cannot open a stream: {e}");
+                    let _ = core.send(CoreMsg::Disconnected { peer: node_id, conn: id });
+                    return;
+                }
+            }
+        }
+        let writer_conn = conn.clone();
+        let writer = tokio::spawn(async move {
+            while let Some(cmd) = rx.recv().await {
+                match cmd {
+                    ConnCmd::Frame(class, body) => {
+                        let s = &mut streams[class as usize];
+                        let mut buf = (body.len() as u32).to_be_bytes().to_vec();
+                        buf.extend_from_slice(&body);
+                        if s.write_all(&buf).await.is_err() {
+                            break;
+                        }
+                    }
+                    ConnCmd::Close(reason) => {
+                        writer_conn.close(2u32.into(), reason.as_bytes());
+                        break;
+                    }
+                }
+            }
+        });
+        let mut readers = Vec::new();
+        loop {
+            tokio::select! {
+                stream = conn.accept_uni() => match stream {
+                    Ok(recv) => {
+                        let (core, limits) = (core.clone(), shared.limits.clone());
+                        readers.push(tokio::spawn(read_stream(recv, node_id, id, core, limits)));
+                    }
+                    Err(e) => {
+                        info!("disconnected: {e}");
+                        break;
+                    }
+                },
+            }
+        }
+        writer.abort();
+        for r in readers {
+            r.abort();
+        }
+        let _ = core.send(CoreMsg::Disconnected { peer: node_id, conn: id });
+    }
+    .instrument(span)
+    .await;
+    shared.active.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Reads length-prefixed frames from one stream. The length is checked before the body is
+/// read; the body must then arrive within the frame read deadline.
+async fn read_stream(
+    mut recv: quinn::RecvStream,
+    peer: NodeId,
+    conn: u64,
+    core: mpsc::Sender<CoreMsg>,
+    limits: NetLimits,
+) {
+    let max = limits.max_frame_len.min(LIMITS.max_frame_len);
+    loop {
+        let mut prefix = [0u8; FRAME_HEADER_LEN];
+        if recv.read_exact(&mut prefix).await.is_err() {
+            return;
+        }
+        let len = match frame_len(prefix, max) {
+            Ok(n) => n,
+            Err(e) => {
+                let reason = if matches!(e, godwit_protocol::frame::FrameError::Oversize { .. }) {
+                    RejectReason::Oversize
+                } else {
+                    RejectReason::Malformed
+                };
+                // The stream's framing is lost: stop it; the connection and its other streams go on.
+                let _ = recv.stop(3u32.into());
+                let _ = core.send(CoreMsg::Refuse { peer, conn, reason, detail: e.to_string() });
+                return;
+            }
+        };
+        let mut body = vec![0u8; len];
+        let deadline = Duration::from_millis(limits.frame_read_timeout_ms);
+        match tokio::time::timeout(deadline, recv.read_exact(&mut body)).await {
+            Ok(Ok(())) => {
+                if core.send(CoreMsg::Frame { peer, conn, bytes: body }).is_err() {
+                    return;
+                }
+            }
+            Ok(Err(_)) => return,
+            Err(_) => {
+                let _ = recv.stop(4u32.into());
+                let detail = format!(
+                    "frame body of {len} bytes not received within {} ms",
+                    limits.frame_read_timeout_ms
+                );
+                let _ = core.send(CoreMsg::Refuse { peer, conn, reason: RejectReason::Malformed, detail });
+                return;
+            }
+        }
+    }
+}
+
+/// Keeps `Role` in the public surface of this module for callers building specs.
+pub type NodeRole = Role;

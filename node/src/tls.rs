@@ -1,0 +1,206 @@
+//! TLS 1.3 for QUIC: mutual authentication against the network CA, CRLs, ALPN `godwit/1`,
+//! 0-RTT off, ring as the only crypto provider.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use rustls::RootCertStore;
+use rustls::server::WebPkiClientVerifier;
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use serde::{Deserialize, Serialize};
+
+/// The ALPN protocol id.
+pub const ALPN: &[u8] = b"godwit/1";
+
+/// Transport limits, all configurable (`[limits]` in the configuration file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetLimits {
+    /// Largest frame body in bytes (at most the protocol's 4 MiB).
+    pub max_frame_len: usize,
+    /// Unidirectional streams a peer may open at once (3 are used: one per priority class).
+    pub max_concurrent_streams: u32,
+    /// Per-stream receive window in bytes.
+    pub stream_receive_window: u32,
+    /// Per-connection receive window in bytes.
+    pub connection_receive_window: u32,
+    /// Messages a peer may send per second, sustained.
+    pub rate_per_sec: u32,
+    /// Burst allowance.
+    pub rate_burst: u32,
+    /// Refused messages per minute before a peer is disconnected as abusive.
+    pub abuse_limit: u32,
+    /// Unacknowledged messages in flight per peer.
+    pub window: usize,
+    /// Time allowed for the QUIC + TLS handshake, in milliseconds.
+    pub handshake_timeout_ms: u64,
+    /// Once a frame's length has arrived, time allowed for its body, in milliseconds.
+    pub frame_read_timeout_ms: u64,
+    /// A connection with no traffic for this long is closed, in milliseconds.
+    pub idle_timeout_ms: u64,
+    /// Keep-alive interval, in milliseconds (below the idle timeout).
+    pub keep_alive_ms: u64,
+    /// Most simultaneous peer connections.
+    pub max_peers: usize,
+    /// First reconnect delay in milliseconds (doubles up to `reconnect_max_ms`, with jitter).
+    pub reconnect_min_ms: u64,
+    /// Longest reconnect delay in milliseconds.
+    pub reconnect_max_ms: u64,
+}
+
+impl Default for NetLimits {
+    fn default() -> Self {
+        NetLimits {
+            max_frame_len: godwit_protocol::LIMITS.max_frame_len,
+            max_concurrent_streams: 8,
+            stream_receive_window: 8 * 1024 * 1024,
+            connection_receive_window: 32 * 1024 * 1024,
+            rate_per_sec: 500,
+            rate_burst: 2_000,
+            abuse_limit: 100,
+            window: 256,
+            handshake_timeout_ms: 10_000,
+            frame_read_timeout_ms: 30_000,
+            idle_timeout_ms: 60_000,
+            keep_alive_ms: 15_000,
+            max_peers: 512,
+            reconnect_min_ms: 200,
+            reconnect_max_ms: 30_000,
+        }
+    }
+}
+
+/// Why TLS could not be configured.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// rustls refused the configuration.
+    #[error("TLS configuration: {0}")]
+    Rustls(#[from] rustls::Error),
+    /// The verifier could not be built (e.g. an unparseable CRL).
+    #[error("certificate verifier: {0}")]
+    Verifier(String),
+    /// QUIC refused the TLS configuration.
+    #[error("QUIC TLS configuration: {0}")]
+    Quic(String),
+}
+
+/// A node's TLS material.
+#[derive(Debug)]
+pub struct TlsMaterial {
+    /// The network CA (trust anchor).
+    pub ca: CertificateDer<'static>,
+    /// This node's certificate.
+    pub cert: CertificateDer<'static>,
+    /// This node's identity key, PKCS#8.
+    pub key: PrivatePkcs8KeyDer<'static>,
+    /// The current revocation list, if any.
+    pub crl: Option<CertificateRevocationListDer<'static>>,
+}
+
+impl Clone for TlsMaterial {
+    fn clone(&self) -> Self {
+        TlsMaterial {
+            ca: self.ca.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone_key(),
+            crl: self.crl.clone(),
+        }
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn roots(m: &TlsMaterial) -> Result<Arc<RootCertStore>, TlsError> {
+    let mut roots = RootCertStore::empty();
+    roots.add(m.ca.clone())?;
+    Ok(Arc::new(roots))
+}
+
+fn transport(l: &NetLimits) -> Arc<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    t.max_concurrent_uni_streams(l.max_concurrent_streams.into());
+    t.max_concurrent_bidi_streams(0u32.into());
+    t.stream_receive_window(l.stream_receive_window.into());
+    t.receive_window(l.connection_receive_window.into());
+    t.max_idle_timeout(Duration::from_millis(l.idle_timeout_ms).try_into().ok());
+    t.keep_alive_interval(Some(Duration::from_millis(l.keep_alive_ms)));
+    Arc::new(t)
+}
+
+/// The server side: requires a client certificate from the network CA, checks the CRL
+/// (an expired CRL is an error).
+///
+/// # Errors
+/// [`TlsError`].
+pub fn server_config(m: &TlsMaterial, l: &NetLimits) -> Result<quinn::ServerConfig, TlsError> {
+    let mut verifier = WebPkiClientVerifier::builder_with_provider(roots(m)?, provider());
+    if let Some(crl) = &m.crl {
+        verifier = verifier.with_crls([crl.clone()]).enforce_revocation_expiration();
+    }
+    let verifier = verifier.build().map_err(|e| TlsError::Verifier(e.to_string()))?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![m.cert.clone()], PrivateKeyDer::Pkcs8(m.key.clone_key()))?;
+    cfg.alpn_protocols = vec![ALPN.to_vec()];
+    cfg.max_early_data_size = 0;
+    let quic = QuicServerConfig::try_from(cfg).map_err(|e| TlsError::Quic(e.to_string()))?;
+    let mut sc = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    sc.transport_config(transport(l));
+    Ok(sc)
+}
+
+/// The client side: presents this node's certificate, verifies the server against the network
+/// CA, its NodeId-derived name and the CRL.
+///
+/// # Errors
+/// [`TlsError`].
+pub fn client_config(m: &TlsMaterial, l: &NetLimits) -> Result<quinn::ClientConfig, TlsError> {
+    let mut verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(roots(m)?, provider());
+    if let Some(crl) = &m.crl {
+        verifier = verifier.with_crls([crl.clone()]).enforce_revocation_expiration();
+    }
+    let verifier = verifier.build().map_err(|e| TlsError::Verifier(e.to_string()))?;
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_webpki_verifier(verifier)
+        .with_client_auth_cert(vec![m.cert.clone()], PrivateKeyDer::Pkcs8(m.key.clone_key()))?;
+    cfg.alpn_protocols = vec![ALPN.to_vec()];
+    cfg.enable_early_data = false;
+    let quic = QuicClientConfig::try_from(cfg).map_err(|e| TlsError::Quic(e.to_string()))?;
+    let mut cc = quinn::ClientConfig::new(Arc::new(quic));
+    cc.transport_config(transport(l));
+    Ok(cc)
+}
+
+/// Turns a handshake failure into a reason an operator can act on.
+pub fn explain_refusal(error: &str) -> String {
+    let e = error.to_ascii_lowercase();
+    let what = if e.contains("revoked") {
+        "the peer's certificate is revoked by the network CA's revocation list"
+    } else if e.contains("expired") && e.contains("crl") || e.contains("expiredrevocationlist") {
+        "the revocation list has expired: install the network CA's current CRL"
+    } else if e.contains("expired") {
+        "the certificate has expired: the node needs a renewed certificate from the network CA"
+    } else if e.contains("notvalidyet") || e.contains("not valid yet") {
+        "the certificate is not valid yet: check both clocks, or wait for its start date"
+    } else if e.contains("unknownissuer") || e.contains("unknown issuer") || e.contains("badsignature") {
+        "the certificate is not issued by this network's CA (wrong network, or a forged certificate)"
+    } else if e.contains("notvalidforname") || e.contains("not valid for name") {
+        "the peer is not the node this one is pinned to: its NodeId differs from the configured pin"
+    } else if e.contains("no certificates")
+        || e.contains("certificaterequired")
+        || e.contains("certificate required")
+    {
+        "the peer presented no client certificate: every node must authenticate with its network certificate"
+    } else if e.contains("timed out") || e.contains("timeout") {
+        "the handshake timed out: the peer is unreachable or too slow"
+    } else {
+        "the TLS handshake failed"
+    };
+    format!("{what} ({error})")
+}
