@@ -156,6 +156,7 @@ enum CoreMsg {
     Envelope(MessageId, oneshot::Sender<Option<Vec<u8>>>),
     Revoke(Vec<Vec<u8>>),
     Shutdown(oneshot::Sender<()>),
+    Kill,
 }
 
 /// A running node.
@@ -180,6 +181,7 @@ struct Shared {
     conn_ids: AtomicU64,
     active: AtomicUsize,
     connected: Mutex<BTreeSet<NodeId>>,
+    addresses: Mutex<HashMap<NodeId, SocketAddr>>,
 }
 
 impl Node {
@@ -216,6 +218,7 @@ impl Node {
             conn_ids: AtomicU64::new(1),
             active: AtomicUsize::new(0),
             connected: Mutex::new(BTreeSet::new()),
+            addresses: Mutex::new(spec.peers.iter().map(|p| (p.node_id, p.address)).collect()),
         });
         let mut relay_cfg = spec.relay;
         relay_cfg.window = spec.limits.window;
@@ -273,8 +276,16 @@ impl Node {
         self.shared.connected.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
+    /// Changes where a peer is dialled (e.g. after it moved).
+    pub fn set_peer_address(&self, peer: NodeId, address: SocketAddr) {
+        if let Ok(mut a) = self.shared.addresses.lock() {
+            a.insert(peer, address);
+        }
+    }
+
     /// Starts dialling another peer.
     pub fn add_peer(&mut self, p: PeerSpec) {
+        self.set_peer_address(p.node_id, p.address);
         let (ep, c, ev, sh) =
             (self.endpoint.clone(), self.core.clone(), self.events.clone(), self.shared.clone());
         let span = info_span!("dial", node = %self.id.short(), peer = %p.node_id.short());
@@ -330,6 +341,19 @@ impl Node {
         Ok(())
     }
 
+    /// Stops abruptly, as a crash would: tasks and connections are dropped at once, nothing
+    /// more is flushed. (Whatever was acknowledged was already durable.)
+    pub fn kill(mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.endpoint.close(0u32.into(), b"killed");
+        let _ = self.core.send(CoreMsg::Kill);
+        if let Some(t) = self.core_thread.take() {
+            let _ = t.join();
+        }
+    }
+
     /// Stops: closes connections, makes the store durable, ends the tasks.
     pub async fn shutdown(mut self) {
         for t in &self.tasks {
@@ -380,6 +404,9 @@ impl Core {
             batch.extend(rx.try_iter().take(1024));
             let mut stop = None;
             for msg in batch {
+                if let CoreMsg::Kill = msg {
+                    return;
+                }
                 if let CoreMsg::Shutdown(tx) = msg {
                     stop = Some(tx);
                     continue;
@@ -491,7 +518,7 @@ impl Core {
                     let _ = self.events.send(NodeEvent::Closed { peer: id, reason });
                 }
             }
-            CoreMsg::Shutdown(_) => {}
+            CoreMsg::Shutdown(_) | CoreMsg::Kill => {}
         }
         Ok(())
     }
@@ -618,9 +645,15 @@ async fn dial_loop(
     loop {
         let connected = shared.connected.lock().map(|c| c.contains(&peer.node_id)).unwrap_or(false);
         if !connected {
+            let address = shared
+                .addresses
+                .lock()
+                .ok()
+                .and_then(|a| a.get(&peer.node_id).copied())
+                .unwrap_or(peer.address);
             let client = shared.client.lock().map(|c| c.clone()).ok();
             let attempt = match client {
-                Some(client) => endpoint.connect_with(client, peer.address, &certs::dns_name(&peer.node_id)),
+                Some(client) => endpoint.connect_with(client, address, &certs::dns_name(&peer.node_id)),
                 None => return,
             };
             let timeout = Duration::from_millis(shared.limits.handshake_timeout_ms);
@@ -651,8 +684,8 @@ async fn dial_loop(
                 }
                 Err(e) => {
                     let reason = tls::explain_refusal(&e);
-                    debug!(address = %peer.address, "cannot connect: {reason}");
-                    let _ = events.send(NodeEvent::ConnectionRefused { remote: peer.address, reason });
+                    debug!(%address, "cannot connect: {reason}");
+                    let _ = events.send(NodeEvent::ConnectionRefused { remote: address, reason });
                 }
             }
         }

@@ -38,3 +38,158 @@ async fn ncp_hub_ncp_delivery_with_acknowledgement() {
         net.stop(ix).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hubs_relay_across_regions_without_loops_or_duplicates() {
+    let mut net = Net::new();
+    let ha = net.add("RILO ESA", Role::Hub);
+    let hb = net.add("RILO Asia-Pacific", Role::Hub);
+    let m1 = net.add("Kenya NCP", Role::Member);
+    let m2 = net.add("Viet Nam NCP", Role::Member);
+    let all = [ha, hb, m1, m2];
+    net.start(ha, &[m1, hb], &all).await;
+    net.start(hb, &[m2, ha], &all).await;
+    net.start(m1, &[], &all).await;
+    net.start(m2, &[], &all).await;
+    let mut e1 = net.members[m1].node().events();
+    let mut e2 = net.members[m2].node().events();
+    let mut eha = net.members[ha].node().events();
+    net.dial(ha, hb);
+    net.dial(hb, ha); // both dial: one connection survives
+    net.dial(m1, ha);
+    net.dial(m2, hb);
+    wait_connected(net.members[m1].node(), &mut e1, net.members[ha].id()).await;
+    wait_connected(net.members[m2].node(), &mut e2, net.members[hb].id()).await;
+    wait_connected(net.members[ha].node(), &mut eha, net.members[hb].id()).await;
+
+    let mut sent = std::collections::BTreeSet::new();
+    for _ in 0..10 {
+        sent.insert(net.members[m1].node().publish(net.channel_alert(Priority::Routine)).await.unwrap());
+    }
+    let direct = net.members[m1].node().publish(net.direct(m2)).await.unwrap();
+    sent.insert(direct);
+    let got = wait_delivered(&mut e2, 11).await;
+    assert_eq!(got, sent);
+    let inbox = net.members[m2].node().inbox().await.unwrap();
+    assert_eq!(inbox.len(), 11, "delivered exactly once");
+    assert_eq!(net.members[ha].node().connected().len(), 2, "one connection between the hubs");
+    // The channel messages also reached both hubs (members of the channel), once each.
+    for h in [ha, hb] {
+        assert_eq!(net.members[h].node().inbox().await.unwrap().len(), 10);
+    }
+    for ix in all {
+        net.stop(ix).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_offline_while_1000_messages_flow_catches_up_fully() {
+    let mut net = Net::new();
+    let hub = net.add("RILO ESA", Role::Hub);
+    let a = net.add("Tanzania NCP", Role::Member);
+    let b = net.add("Uganda NCP", Role::Member);
+    let all = [hub, a, b];
+    net.start(hub, &[a, b], &all).await;
+    net.start(a, &[], &all).await;
+    let mut ea = net.members[a].node().events();
+    net.dial(a, hub);
+    wait_connected(net.members[a].node(), &mut ea, net.members[hub].id()).await;
+    let mut ehub = net.members[hub].node().events();
+    let mut sent = std::collections::BTreeSet::new();
+    for _ in 0..1_000 {
+        sent.insert(net.members[a].node().publish(net.channel_alert(Priority::Routine)).await.unwrap());
+    }
+    wait_delivered(&mut ehub, 1_000).await;
+    // b comes online only now, and catches up from the hub.
+    net.start(b, &[], &all).await;
+    let mut eb = net.members[b].node().events();
+    net.dial(b, hub);
+    let got = wait_delivered(&mut eb, 1_000).await;
+    assert_eq!(got, sent);
+    for ix in all {
+        net.stop(ix).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_message_to_a_member_behind_another_hub_arrives_after_it_was_offline() {
+    let mut net = Net::new();
+    let ha = net.add("RILO ESA", Role::Hub);
+    let hb = net.add("RILO Asia-Pacific", Role::Hub);
+    let m1 = net.add("Kenya NCP", Role::Member);
+    let m2 = net.add("Viet Nam NCP", Role::Member);
+    let all = [ha, hb, m1, m2];
+    net.start(ha, &[m1, hb], &all).await;
+    net.start(hb, &[m2, ha], &all).await;
+    net.start(m1, &[], &all).await;
+    let mut e1 = net.members[m1].node().events();
+    let mut eha = net.members[ha].node().events();
+    net.dial(ha, hb);
+    net.dial(m1, ha);
+    wait_connected(net.members[m1].node(), &mut e1, net.members[ha].id()).await;
+    wait_connected(net.members[ha].node(), &mut eha, net.members[hb].id()).await;
+    let mut ehb = net.members[hb].node().events();
+    let id = net.members[m1].node().publish(net.direct(m2)).await.unwrap();
+    // hub B stores it for its member, which is offline.
+    wait_for(
+        &mut eha,
+        "hub B's acknowledgement",
+        |e| matches!(e, NodeEvent::Acked(p, _) if *p == net.members[hb].id()),
+    )
+    .await;
+    assert!(
+        !net.members[hb].node().inbox().await.unwrap().contains(&id),
+        "a hub does not read others' direct messages"
+    );
+    let _ = &mut ehb;
+    net.start(m2, &[], &all).await;
+    let mut e2 = net.members[m2].node().events();
+    net.dial(m2, hb);
+    let got = wait_delivered(&mut e2, 1).await;
+    assert!(got.contains(&id));
+    let env = Envelope::verify(&net.members[m2].node().envelope(id).await.unwrap().unwrap()).unwrap();
+    let body = env.open_direct(&net.members[m2].id(), &net.members[m2].enc).unwrap();
+    assert_eq!(body.content.kind(), "seizure_report");
+    for ix in all {
+        net.stop(ix).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_killed_mid_stream_and_restarted_loses_nothing_and_delivers_nothing_twice() {
+    let mut net = Net::new();
+    let hub = net.add("RILO ESA", Role::Hub);
+    let a = net.add("Tanzania NCP", Role::Member);
+    let b = net.add("Uganda NCP", Role::Member);
+    let all = [hub, a, b];
+    net.start(hub, &[a, b], &all).await;
+    net.start(a, &[], &all).await;
+    net.start(b, &[], &all).await;
+    let (mut ea, mut eb) = (net.members[a].node().events(), net.members[b].node().events());
+    net.dial(a, hub);
+    net.dial(b, hub);
+    wait_connected(net.members[a].node(), &mut ea, net.members[hub].id()).await;
+    wait_connected(net.members[b].node(), &mut eb, net.members[hub].id()).await;
+    let mut sent = std::collections::BTreeSet::new();
+    for i in 0..300 {
+        sent.insert(net.members[a].node().publish(net.channel_alert(Priority::Routine)).await.unwrap());
+        if i == 150 {
+            // Kill the hub mid-stream (no graceful flush beyond what it acknowledged), then
+            // restart it from the same data directory; the members learn its new address.
+            let node = net.members[hub].node.take().unwrap();
+            node.kill();
+            net.members[hub].listen = "127.0.0.1:0".parse().unwrap();
+            net.start(hub, &[a, b], &all).await;
+            let (hub_id, addr) = (net.members[hub].id(), net.members[hub].addr());
+            net.members[a].node().set_peer_address(hub_id, addr);
+            net.members[b].node().set_peer_address(hub_id, addr);
+        }
+    }
+    let got = wait_delivered(&mut eb, 300).await;
+    assert_eq!(got, sent);
+    let inbox = net.members[b].node().inbox().await.unwrap();
+    assert_eq!(inbox.len(), 300, "no message delivered twice");
+    for ix in all {
+        net.stop(ix).await;
+    }
+}
