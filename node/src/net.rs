@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
 use godwit_protocol::content::{Body, PersonalData, Tlp};
@@ -608,7 +608,9 @@ async fn accept_loop(
             match identify(&conn) {
                 Ok(peer) => {
                     let dialer = peer.node_id;
-                    run_conn(conn, peer, dialer, core, shared).await;
+                    if let Err(e) = run_conn(conn, peer, dialer, core, shared).await {
+                        refused(&events, remote, &e);
+                    }
                 }
                 Err(e) => {
                     conn.close(1u32.into(), b"not a Godwit node certificate");
@@ -668,10 +670,10 @@ async fn dial_loop(
             match result.and_then(|c| identify(&c).map(|p| (c, p))) {
                 Ok((conn, p)) if p.node_id == peer.node_id => {
                     delay = shared.limits.reconnect_min_ms;
-                    let started = Instant::now();
-                    run_conn(conn, p, shared.me, core.clone(), shared.clone()).await;
-                    if started.elapsed() > Duration::from_secs(10) {
-                        delay = shared.limits.reconnect_min_ms;
+                    if let Err(e) = run_conn(conn, p, shared.me, core.clone(), shared.clone()).await {
+                        let reason = tls::explain_refusal(&e);
+                        debug!(%address, "refused by the peer: {reason}");
+                        let _ = events.send(NodeEvent::ConnectionRefused { remote: address, reason });
                     }
                 }
                 Ok((conn, p)) => {
@@ -696,36 +698,43 @@ async fn dial_loop(
     }
 }
 
+/// Runs one connection until it ends. The connection counts as established only once the
+/// peer has opened its first stream: with TLS 1.3 a client finishes its handshake before the
+/// server has checked the client certificate, so a refused client would otherwise believe it
+/// was connected. Returns the refusal reason when the peer closed before that.
 async fn run_conn(
     conn: quinn::Connection,
     peer: PeerCert,
     dialer: NodeId,
     core: mpsc::Sender<CoreMsg>,
     shared: Arc<Shared>,
-) {
+) -> Result<(), String> {
     let id = shared.conn_ids.fetch_add(1, Ordering::Relaxed);
     let span = info_span!("peer", peer = %peer.node_id.short(), remote = %conn.remote_address(), conn = id);
     shared.active.fetch_add(1, Ordering::Relaxed);
-    async {
+    let result = async {
         let node_id = peer.node_id;
+        let mut streams = Vec::new();
+        for (class, prio) in [(0u8, 2), (1, 1), (2, 0)] {
+            let mut s = conn.open_uni().await.map_err(|e| e.to_string())?;
+            let _ = s.set_priority(prio);
+            // A stream is invisible to the peer until it carries data: announce it at once.
+            s.write_all(&[STREAM_MAGIC, class]).await.map_err(|e| e.to_string())?;
+            streams.push(s);
+        }
+        let timeout = Duration::from_millis(shared.limits.handshake_timeout_ms);
+        let first = match tokio::time::timeout(timeout, conn.accept_uni()).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => {
+                conn.close(1u32.into(), b"no stream opened in time");
+                return Err("handshake timed out".into());
+            }
+        };
         info!(role = ?peer.role, administration = %peer.administration, "connected");
         let (tx, mut rx) = tmpsc::unbounded_channel();
         if core.send(CoreMsg::Connected { peer, conn: id, dialer, tx: tx.clone() }).is_err() {
-            return;
-        }
-        let mut streams = Vec::new();
-        for prio in [2, 1, 0] {
-            match conn.open_uni().await {
-                Ok(s) => {
-                    let _ = s.set_priority(prio);
-                    streams.push(s);
-                }
-                Err(e) => {
-                    debug!("cannot open a stream: {e}");
-                    let _ = core.send(CoreMsg::Disconnected { peer: node_id, conn: id });
-                    return;
-                }
-            }
+            return Ok(());
         }
         let writer_conn = conn.clone();
         let writer = tokio::spawn(async move {
@@ -746,19 +755,17 @@ async fn run_conn(
                 }
             }
         });
-        let mut readers = Vec::new();
+        let limits = shared.limits.clone();
+        let mut readers = vec![tokio::spawn(read_stream(first, node_id, id, core.clone(), limits.clone()))];
         loop {
-            tokio::select! {
-                stream = conn.accept_uni() => match stream {
-                    Ok(recv) => {
-                        let (core, limits) = (core.clone(), shared.limits.clone());
-                        readers.push(tokio::spawn(read_stream(recv, node_id, id, core, limits)));
-                    }
-                    Err(e) => {
-                        info!("disconnected: {e}");
-                        break;
-                    }
-                },
+            match conn.accept_uni().await {
+                Ok(recv) => {
+                    readers.push(tokio::spawn(read_stream(recv, node_id, id, core.clone(), limits.clone())))
+                }
+                Err(e) => {
+                    info!("disconnected: {e}");
+                    break;
+                }
             }
         }
         writer.abort();
@@ -766,11 +773,16 @@ async fn run_conn(
             r.abort();
         }
         let _ = core.send(CoreMsg::Disconnected { peer: node_id, conn: id });
+        Ok(())
     }
     .instrument(span)
     .await;
     shared.active.fetch_sub(1, Ordering::Relaxed);
+    result
 }
+
+/// First byte of every stream (then its class, 0–2).
+const STREAM_MAGIC: u8 = 0x67;
 
 /// Reads length-prefixed frames from one stream. The length is checked before the body is
 /// read; the body must then arrive within the frame read deadline.
@@ -782,6 +794,11 @@ async fn read_stream(
     limits: NetLimits,
 ) {
     let max = limits.max_frame_len.min(LIMITS.max_frame_len);
+    let mut preamble = [0u8; 2];
+    if recv.read_exact(&mut preamble).await.is_err() || preamble[0] != STREAM_MAGIC || preamble[1] > 2 {
+        let _ = recv.stop(5u32.into());
+        return;
+    }
     loop {
         let mut prefix = [0u8; FRAME_HEADER_LEN];
         if recv.read_exact(&mut prefix).await.is_err() {

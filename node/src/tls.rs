@@ -180,15 +180,22 @@ pub fn client_config(m: &TlsMaterial, l: &NetLimits) -> Result<quinn::ClientConf
 /// Turns a handshake failure into a reason an operator can act on.
 pub fn explain_refusal(error: &str) -> String {
     let e = error.to_ascii_lowercase();
-    let what = if e.contains("revoked") {
+    // TLS alerts seen by the side that was refused: 42 bad certificate, 44 revoked,
+    // 45 expired, 48 unknown CA, 116 certificate required.
+    let alert = |n: &str| e.contains(&format!("error {n}:")) || e.ends_with(&format!("error {n}"));
+    let what = if e.contains("revoked") || alert("44") {
         "the peer's certificate is revoked by the network CA's revocation list"
     } else if e.contains("expired") && e.contains("crl") || e.contains("expiredrevocationlist") {
         "the revocation list has expired: install the network CA's current CRL"
-    } else if e.contains("expired") {
+    } else if e.contains("expired") || alert("45") {
         "the certificate has expired: the node needs a renewed certificate from the network CA"
     } else if e.contains("notvalidyet") || e.contains("not valid yet") {
         "the certificate is not valid yet: check both clocks, or wait for its start date"
-    } else if e.contains("unknownissuer") || e.contains("unknown issuer") || e.contains("badsignature") {
+    } else if e.contains("unknownissuer")
+        || e.contains("unknown issuer")
+        || e.contains("badsignature")
+        || alert("48")
+    {
         "the certificate is not issued by this network's CA (wrong network, or a forged certificate)"
     } else if e.contains("notvalidforname") || e.contains("not valid for name") {
         "the peer is not the node this one is pinned to: its NodeId differs from the configured pin"
@@ -197,6 +204,8 @@ pub fn explain_refusal(error: &str) -> String {
         || e.contains("certificate required")
     {
         "the peer presented no client certificate: every node must authenticate with its network certificate"
+    } else if alert("42") {
+        "the peer refused this node's certificate (not yet valid, or unusable): check the certificate's dates and both clocks"
     } else if e.contains("timed out") || e.contains("timeout") {
         "the handshake timed out: the peer is unreachable or too slow"
     } else {
