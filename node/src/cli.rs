@@ -1,7 +1,10 @@
 //! The `godwitd` command line.
 
-use anyhow::Result;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use tracing::info;
 
 /// godwitd — the Godwit node: secure exchange of customs enforcement alerts, intelligence
 /// bulletins and seizure reports.
@@ -16,8 +19,14 @@ pub struct Cli {
 /// godwitd's subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a small demonstration of what Godwit does, for real, and print what happened.
+    /// Run a small network of real nodes on loopback, for real, and print what happened.
     Demo,
+    /// Run the node.
+    Run {
+        /// The configuration file (TOML).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
 }
 
 /// Parses the command line and runs it.
@@ -27,5 +36,44 @@ pub enum Command {
 pub fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Demo => crate::demo::main(),
+        Command::Run { config } => run(&config),
     }
+}
+
+fn run(config: &std::path::Path) -> Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
+    let spec = crate::config::Config::load(config)?.into_spec()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async {
+        let node = crate::net::Node::start(spec).await?;
+        info!(node = %node.node_id(), addr = %node.local_addr(), "running; stop with SIGTERM or Ctrl-C");
+        wait_for_signal().await?;
+        info!("stopping");
+        node.shutdown().await;
+        info!("stopped");
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() -> Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        tokio::select! {
+            _ = term.recv() => {}
+            r = tokio::signal::ctrl_c() => r.context("cannot listen for Ctrl-C")?,
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await.context("cannot listen for Ctrl-C")?;
+    Ok(())
 }

@@ -233,7 +233,7 @@ pub fn run(out: &mut impl Write, now: Timestamp) -> Result<DemoReport> {
     writeln!(out, "sealed to exactly two members; a signed seizure report that both members open and the")?;
     writeln!(out, "outsider cannot; personal data readable only by its one named recipient; tampering")?;
     writeln!(out, "refused by signature; feed chaining with duplicate and gap detection.")?;
-    writeln!(out, "Not shown yet: QUIC transport, durable storage, relay between nodes and catch-up.")?;
+    writeln!(out, "Networking follows in act 2.")?;
     Ok(report)
 }
 
@@ -248,6 +248,14 @@ pub fn main() -> Result<()> {
     let report = run(&mut std::io::stdout().lock(), Timestamp(now.as_millis() as u64))?;
     if report.opened_report.len() != 2 || report.refused_report.len() != 1 {
         bail!("demo outcome unexpected: {report:?}");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let net = rt.block_on(crate::demo_network::run(&mut std::io::stdout()))?;
+    if net.alert_latency_ms.len() != 5 || !net.direct_after_outage {
+        bail!("network demo outcome unexpected: {net:?}");
     }
     Ok(())
 }

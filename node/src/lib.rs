@@ -5,7 +5,9 @@
 
 pub mod certs;
 pub mod cli;
+pub mod config;
 pub mod demo;
+pub mod demo_network;
 pub mod net;
 pub mod store;
 pub mod tls;

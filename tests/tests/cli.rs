@@ -20,6 +20,10 @@ fn demo_runs_the_protocol_end_to_end_and_says_what_it_showed() {
     assert!(out.contains("Viet Nam NCP (not in the channel)        is refused"), "{out}");
     assert!(out.contains("does not verify"), "{out}");
     assert!(out.contains("Not shown yet"), "the demo says plainly what it does not show");
+    // Act 2: real nodes over QUIC.
+    assert_eq!(out.matches("received, verified and opened after").count(), 5, "{out}");
+    assert!(out.contains("Uganda NCP comes back, catches up from its hub, and opens the report"), "{out}");
+    assert!(out.contains("in its inbox? false"), "{out}");
     for secret in ["John Example Doe", "passport X0000000"] {
         assert!(!out.contains(secret), "personal data printed: {secret}");
     }
