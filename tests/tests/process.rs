@@ -1,0 +1,110 @@
+//! `godwitd run` as an operator runs it: a configuration file, a real process, a peer that
+//! connects to it, and a clean stop on SIGTERM.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use godwit_node::certs::{Authority, NodeAttrs};
+use godwit_node::config::write_identity;
+use godwit_node::net::{NodeEvent, PeerSpec, now};
+use godwit_protocol::identity::IdentityKey;
+use godwit_protocol::relay::Role;
+use support::network::*;
+
+fn write_config(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
+    let cfg = format!(
+        "[node]\ndata_dir = {:?}\nlisten = \"127.0.0.1:0\"\n\n[tls]\nca = {:?}\ncertificate = {:?}\n\n[limits]\nmax_peers = 16\n{extra}",
+        dir.join("data"),
+        dir.join("ca.pem"),
+        dir.join("node.pem"),
+    );
+    let path = dir.join("godwitd.toml");
+    std::fs::write(&path, cfg).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn godwitd_run_serves_peers_and_stops_cleanly_on_sigterm() {
+    let mut net = Net::new();
+    let dir = tempfile::tempdir().unwrap();
+    let key = IdentityKey::generate(&mut rand_core::OsRng);
+    let t = now().as_millis();
+    let attrs = NodeAttrs {
+        administration: "RILO ESA".into(),
+        country: "KE".parse().unwrap(),
+        region: "ESA".into(),
+        role: Role::Hub,
+    };
+    let cert = net.ca.issue(&key, &attrs, 500, t - DAY, t + DAY).unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    write_identity(&dir.path().join("data/identity.key"), &key).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), net.ca.cert_pem()).unwrap();
+    std::fs::write(dir.path().join("node.pem"), &cert.pem).unwrap();
+    let config = write_config(dir.path(), "");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_test-godwitd"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("godwitd printed its address").unwrap();
+        if let Some(rest) = line.split("addr=").nth(1).filter(|_| line.contains("godwitd listening")) {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    // An in-process member connects to the process.
+    let m = net.add("Tanzania NCP", Role::Member);
+    net.start(m, &[], &[m]).await;
+    let mut em = net.members[m].node().events();
+    net.members[m].node.as_mut().unwrap().add_peer(PeerSpec { node_id: key.node_id(), address: addr });
+    wait_connected(net.members[m].node(), &mut em, key.node_id()).await;
+
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "godwitd exited with {exit}: {rest:?}");
+    assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
+    wait_for(&mut em, "the member noticing the stop", |e| matches!(e, NodeEvent::PeerDown(_))).await;
+    net.stop(m).await;
+    let _ = Authority::new;
+}
+
+#[test]
+fn godwitd_run_names_configuration_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "colour = \"blue\"\n");
+    let o = Command::new(env!("CARGO_BIN_EXE_test-godwitd"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("unknown field `colour`"), "{err}");
+
+    let missing = dir.path().join("nope.toml");
+    let o = Command::new(env!("CARGO_BIN_EXE_test-godwitd"))
+        .args(["run", "--config", missing.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot read the configuration file"));
+
+    let config = write_config(dir.path(), "");
+    let o = Command::new(env!("CARGO_BIN_EXE_test-godwitd"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("cannot read the identity key"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
