@@ -282,7 +282,7 @@ mod tests {
         assert_eq!(r.feed_verdicts[2], "duplicate, dropped");
         assert!(r.feed_verdicts[3].contains("seq 3..=3 missing"), "{:?}", r.feed_verdicts);
         let text = String::from_utf8(out).unwrap();
-        assert!(text.contains("Not shown yet"));
+        assert!(text.contains("Networking follows in act 2"));
         assert!(!text.contains("John Example Doe"), "personal data must never be printed");
     }
 }

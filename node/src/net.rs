@@ -436,10 +436,13 @@ impl Core {
         if !self.relay.wants_commit() {
             return;
         }
-        self.relay.begin_commit();
-        match self.relay.store().commit() {
-            Ok(()) => self.relay.committed(),
-            Err(e) => error!("cannot make the store durable, acknowledgements withheld: {e}"),
+        match self.relay.begin_commit() {
+            Ok(false) => self.relay.committed(),
+            Ok(true) => match self.relay.store().commit() {
+                Ok(()) => self.relay.committed(),
+                Err(e) => error!("cannot make the store durable, acknowledgements withheld: {e}"),
+            },
+            Err(e) => error!("cannot write delivery cursors: {e}"),
         }
     }
 

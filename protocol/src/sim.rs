@@ -426,7 +426,7 @@ impl Sim {
     /// The shell's group commit: make durable, then acknowledge.
     fn commit(&mut self, ix: Ix) {
         let n = &mut self.nodes[ix];
-        n.relay.begin_commit();
+        let _ = n.relay.begin_commit();
         n.durable = n.relay.store().committed_copy();
         n.relay.committed();
     }

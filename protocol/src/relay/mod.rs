@@ -240,6 +240,9 @@ pub struct Relay<S: Store> {
     peers: HashMap<NodeId, Peer>,
     pending_acks: BTreeMap<NodeId, Vec<MessageId>>,
     releasable: BTreeMap<NodeId, Vec<MessageId>>,
+    /// Cursors moved since the last commit, with the ids acknowledged meanwhile: written once
+    /// per commit rather than once per acknowledgement.
+    dirty_cursors: BTreeMap<NodeId, (u64, Vec<MessageId>)>,
     out: VecDeque<Output>,
     recovering: bool,
     now: Timestamp,
@@ -258,6 +261,7 @@ impl<S: Store> Relay<S> {
             peers: HashMap::new(),
             pending_acks: BTreeMap::new(),
             releasable: BTreeMap::new(),
+            dirty_cursors: BTreeMap::new(),
             out: VecDeque::new(),
             recovering,
             now: Timestamp(0),
@@ -297,15 +301,26 @@ impl<S: Store> Relay<S> {
     /// Whether acknowledgements wait for a durable commit. The shell then makes the store
     /// durable and calls [`Relay::committed`].
     pub fn wants_commit(&self) -> bool {
-        !self.pending_acks.is_empty()
+        !self.pending_acks.is_empty() || !self.dirty_cursors.is_empty()
     }
 
-    /// Marks the point where the shell starts a commit: everything stored so far will be
-    /// covered by it.
-    pub fn begin_commit(&mut self) {
+    /// Marks the point where the shell starts a commit: moved cursors are written (with their
+    /// `Relayed` events) and everything stored so far will be covered by the commit. Returns
+    /// whether acknowledgements wait on it (then it must reach stable storage before
+    /// [`Relay::committed`]); cursor moves alone may be lost in a crash at the price of resends.
+    ///
+    /// # Errors
+    /// Storage errors only.
+    pub fn begin_commit(&mut self) -> Result<bool, RelayError<S::Error>> {
+        for (peer, (cursor, ids)) in std::mem::take(&mut self.dirty_cursors) {
+            let event = (!ids.is_empty()).then_some(Event::Relayed { to: peer, ids });
+            self.store.set_cursor(&peer, cursor, event).map_err(RelayError::Store)?;
+        }
+        let needs_sync = !self.pending_acks.is_empty();
         for (peer, ids) in std::mem::take(&mut self.pending_acks) {
             self.releasable.entry(peer).or_default().extend(ids);
         }
+        Ok(needs_sync)
     }
 
     /// The commit begun by [`Relay::begin_commit`] reached stable storage: acknowledge.
@@ -325,7 +340,7 @@ impl<S: Store> Relay<S> {
     /// Storage errors only.
     pub fn connect(&mut self, now: Timestamp, peer: NodeId, role: Role) -> R<S> {
         self.now = now;
-        let cursor = self.store.cursor(&peer).map_err(RelayError::Store)?;
+        let cursor = self.cursor_of(&peer)?;
         self.peers.insert(
             peer,
             Peer {
@@ -793,19 +808,29 @@ impl<S: Store> Relay<S> {
         Ok(())
     }
 
-    /// Moves the persisted cursor over finished positions and records acknowledged ids.
+    /// Moves the cursor over finished positions and notes acknowledged ids; both are written
+    /// at the next commit.
     fn advance_cursor(&mut self, peer: NodeId, acked: Vec<MessageId>) -> R<S> {
-        let old = self.store.cursor(&peer).map_err(RelayError::Store)?;
+        let old = self.cursor_of(&peer)?;
         let Some(p) = self.peers.get_mut(&peer) else { return Ok(()) };
         let mut c = old;
         while p.done.remove(&(c + 1)) {
             c += 1;
         }
-        let event = (!acked.is_empty()).then_some(Event::Relayed { to: peer, ids: acked });
-        if c != old || event.is_some() {
-            self.store.set_cursor(&peer, c, event).map_err(RelayError::Store)?;
+        if c != old || !acked.is_empty() {
+            let entry = self.dirty_cursors.entry(peer).or_insert((old, Vec::new()));
+            entry.0 = c;
+            entry.1.extend(acked);
         }
         Ok(())
+    }
+
+    /// A peer's cursor, including moves not yet written.
+    fn cursor_of(&self, peer: &NodeId) -> Result<u64, RelayError<S::Error>> {
+        match self.dirty_cursors.get(peer) {
+            Some((c, _)) => Ok(*c),
+            None => self.store.cursor(peer).map_err(RelayError::Store),
+        }
     }
 
     // ---- recovery and gap filling --------------------------------------------------------

@@ -106,7 +106,7 @@ fn acknowledgements_wait_for_the_commit() {
     let before: Vec<Frame> = sends_to(&mut rb, a.node_id());
     assert!(!before.iter().any(|f| matches!(f, Frame::Ack(_))), "no ack before the commit");
     assert!(rb.wants_commit());
-    rb.begin_commit();
+    assert!(rb.begin_commit().unwrap());
     rb.committed();
     let after = sends_to(&mut rb, a.node_id());
     assert!(after.iter().any(|f| matches!(f, Frame::Ack(ids) if ids.len() == 1)));

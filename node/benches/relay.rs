@@ -1,0 +1,242 @@
+//! Relay benchmark: one hub (`godwitd run`, a separate process) with 10 members played by
+//! lightweight in-process QUIC clients. One member publishes N channel messages; the hub
+//! verifies, stores (fsync per group commit), acknowledges and relays each to the 9 others,
+//! which acknowledge. Reports the hub's CPU per message (from /proc) beside the raw
+//! verify_strict cost measured in the same run.
+//!
+//! Run: `cargo bench -p godwit-node --bench relay` (N defaults to 2000; `-- 5000` to change).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code: a panic is the failure report
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use godwit_node::certs::{Authority, NodeAttrs, pkcs8};
+use godwit_node::config::write_identity;
+use godwit_node::net::now;
+use godwit_node::tls::{NetLimits, TlsMaterial, client_config};
+use godwit_protocol::content::{Body, Content, Tlp};
+use godwit_protocol::crypto::EpochKey;
+use godwit_protocol::envelope::Priority;
+use godwit_protocol::identity::IdentityKey;
+use godwit_protocol::ids::ChannelId;
+use godwit_protocol::message::{Audience, Draft, seal};
+use godwit_protocol::relay::Role;
+use godwit_protocol::wire::{Frame, Hello, Msg};
+use godwit_protocol::{Timestamp, samples};
+use rand_core::OsRng;
+use tokio::sync::{Semaphore, mpsc};
+
+const DAY: u64 = 86_400_000;
+const MEMBERS: usize = 10;
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+fn clk_tck() -> u64 {
+    let o = Command::new("getconf").arg("CLK_TCK").output().unwrap();
+    String::from_utf8_lossy(&o.stdout).trim().parse().unwrap_or(100)
+}
+
+async fn frame(s: &mut quinn::SendStream, f: &Frame) {
+    let b = f.encode();
+    let mut buf = (b.len() as u32).to_be_bytes().to_vec();
+    buf.extend_from_slice(&b);
+    s.write_all(&buf).await.unwrap();
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(2_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = now().as_millis();
+    let ca = Authority::new("Bench CA", t - DAY, t + DAY).unwrap();
+    let hub_key = IdentityKey::generate(&mut OsRng);
+    let attrs = |role| NodeAttrs {
+        administration: "Bench".into(),
+        country: "KE".parse().unwrap(),
+        region: "ESA".into(),
+        role,
+    };
+    let hub_cert = ca.issue(&hub_key, &attrs(Role::Hub), 1, t - DAY, t + DAY).unwrap();
+    let members: Vec<IdentityKey> = (0..MEMBERS).map(|_| IdentityKey::generate(&mut OsRng)).collect();
+    let channel = ChannelId([0x42; 32]);
+    std::fs::create_dir_all(tmp.path().join("data")).unwrap();
+    write_identity(&tmp.path().join("data/identity.key"), &hub_key).unwrap();
+    std::fs::write(tmp.path().join("ca.pem"), ca.cert_pem()).unwrap();
+    std::fs::write(tmp.path().join("hub.pem"), &hub_cert.pem).unwrap();
+    let ids: Vec<String> = members.iter().map(|m| format!("{:?}", m.node_id().to_string())).collect();
+    let cfg = format!(
+        "[node]\ndata_dir = {:?}\nlisten = \"127.0.0.1:0\"\n[tls]\nca = {:?}\ncertificate = {:?}\n[limits]\nrate_per_sec = 1000000\nrate_burst = 1000000\n[[channels]]\nid = \"{}\"\nmembers = [{}]\n[hub]\nserves = [{}]\n",
+        tmp.path().join("data"),
+        tmp.path().join("ca.pem"),
+        tmp.path().join("hub.pem"),
+        channel,
+        ids.join(", "),
+        ids.join(", ")
+    );
+    std::fs::write(tmp.path().join("hub.toml"), cfg).unwrap();
+    let bin = env!("CARGO_BIN_EXE_godwitd");
+    let mut child = Command::new(bin)
+        .args(["run", "--config", tmp.path().join("hub.toml").to_str().unwrap()])
+        .env("RUST_LOG", "warn,godwit_node::net=info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr: std::net::SocketAddr = loop {
+        let l = lines.next().unwrap().unwrap();
+        if let Some(r) = l.split("addr=").nth(1).filter(|_| l.contains("godwitd listening")) {
+            break r.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+
+    // Members connect.
+    let ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let received = Arc::new(AtomicUsize::new(0));
+    let acked = Arc::new(Semaphore::new(0));
+    let mut senders = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        let cert = ca.issue(m, &attrs(Role::Member), 10 + i as u64, t - DAY, t + DAY).unwrap();
+        let tls = TlsMaterial { ca: ca.cert_der(), cert: cert.der, key: pkcs8(m), crl: None };
+        let conn = ep
+            .connect_with(
+                client_config(&tls, &NetLimits::default()).unwrap(),
+                addr,
+                &godwit_node::certs::dns_name(&hub_key.node_id()),
+            )
+            .unwrap()
+            .await
+            .unwrap();
+        let mut s = conn.open_uni().await.unwrap();
+        s.write_all(&[0x67, 0]).await.unwrap();
+        frame(&mut s, &Frame::Hello(Hello { v: 1, channels: vec![channel], recovering: false })).await;
+        let (tx, mut rx) = mpsc::unbounded_channel::<Frame>();
+        tokio::spawn(async move {
+            while let Some(f) = rx.recv().await {
+                frame(&mut s, &f).await;
+            }
+        });
+        let (received, acked, tx2) = (received.clone(), acked.clone(), tx.clone());
+        tokio::spawn(async move {
+            while let Ok(mut r) = conn.accept_uni().await {
+                let (received, acked, tx) = (received.clone(), acked.clone(), tx2.clone());
+                tokio::spawn(async move {
+                    let mut pre = [0u8; 2];
+                    if r.read_exact(&mut pre).await.is_err() {
+                        return;
+                    }
+                    loop {
+                        let mut len = [0u8; 4];
+                        if r.read_exact(&mut len).await.is_err() {
+                            return;
+                        }
+                        let mut b = vec![0u8; u32::from_be_bytes(len) as usize];
+                        r.read_exact(&mut b).await.unwrap();
+                        match Frame::decode(&b).unwrap() {
+                            Frame::Msg(m) => {
+                                let env = godwit_protocol::envelope::Envelope::verify(&m.env).unwrap();
+                                let _ = tx.send(Frame::Ack(vec![env.id()]));
+                                received.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Frame::Ack(ids) => acked.add_permits(ids.len()),
+                            _ => {}
+                        }
+                    }
+                });
+            }
+        });
+        senders.push(tx);
+    }
+
+    // Pre-seal the publisher's feed (not part of the hub's cost).
+    let key = EpochKey::generate(&mut OsRng);
+    let mut b = samples::bulletin();
+    b.body = "x".repeat(700);
+    let body = Body::new(Content::Bulletin(b));
+    let mut prev = None;
+    let mut msgs = Vec::with_capacity(n);
+    let now = now();
+    for seq in 1..=n as u64 {
+        let d = Draft {
+            audience: Audience::Channel { id: channel, epoch: 1, key: &key },
+            seq,
+            prev,
+            created: now,
+            expires: Timestamp(now.as_millis() + DAY),
+            priority: Priority::Routine,
+            marking: Tlp::Green,
+            body: &body,
+            personal: None,
+        };
+        let s = seal(&mut OsRng, &members[0], &d).unwrap();
+        prev = Some(s.id);
+        msgs.push(s.bytes);
+    }
+    let env_len = msgs[0].len();
+
+    let cpu0 = cpu_ticks(child.id());
+    let start = Instant::now();
+    let window = Arc::new(Semaphore::new(256));
+    let w2 = window.clone();
+    let a2 = acked.clone();
+    tokio::spawn(async move {
+        loop {
+            let p = a2.acquire().await.unwrap();
+            p.forget();
+            w2.add_permits(1);
+        }
+    });
+    for env in msgs {
+        window.acquire().await.unwrap().forget();
+        senders[0].send(Frame::Msg(Msg { env, hop: 0 })).unwrap();
+    }
+    let want = n * (MEMBERS - 1);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while received.load(Ordering::Relaxed) < want && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await; // polling a counter: benchmark only
+    }
+    let elapsed = start.elapsed();
+    let cpu = cpu_ticks(child.id()) - cpu0;
+    let got = received.load(Ordering::Relaxed);
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+
+    // Raw verify_strict on a 1 KiB message, same machine, same run.
+    let vk = members[1].node_id().verifying_key().unwrap();
+    let msg = vec![7u8; 1024];
+    let sig = ed25519_dalek::Signature::from_bytes(&members[1].sign(&msg));
+    let (mut k, t0) = (0u64, Instant::now());
+    while t0.elapsed() < Duration::from_secs(1) {
+        let _ = vk.verify_strict(&msg, &sig);
+        k += 1;
+    }
+    let verify_us = t0.elapsed().as_secs_f64() * 1e6 / k as f64;
+    let cpu_us = cpu as f64 * 1e6 / clk_tck() as f64 / n as f64;
+    println!(
+        "relay bench: hub + {MEMBERS} members, {n} channel messages of {env_len} bytes, each relayed to {} members",
+        MEMBERS - 1
+    );
+    println!(
+        "  delivered          {got} / {want} in {:.2} s  ({:.0} messages/s in, {:.0} deliveries/s out)",
+        elapsed.as_secs_f64(),
+        n as f64 / elapsed.as_secs_f64(),
+        got as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "  hub CPU            {cpu_us:.0} µs per message (all threads: verify, store + fsync, relay, QUIC/TLS)"
+    );
+    println!(
+        "  raw verify_strict  {verify_us:.1} µs  → hub CPU per message = {:.1} × verify_strict",
+        cpu_us / verify_us
+    );
+    assert_eq!(got, want, "every member received every message");
+}
