@@ -106,6 +106,8 @@ pub enum NodeEvent {
     },
     /// Recovery after a restore finished.
     Recovered,
+    /// A newer revocation list was installed (its CRL number).
+    CrlInstalled(u64),
 }
 
 /// Who a message is for, owned (for [`Node::publish`]).
@@ -202,6 +204,18 @@ impl Node {
             );
         }
         info!(messages = report.messages, journal = report.journal, "store checked");
+        let mut spec = spec;
+        if let Ok(saved) = std::fs::read(spec.data_dir.join("crl.der")) {
+            let current = spec.tls.crl.as_ref().and_then(|c| certs::crl_info(c).ok()).map_or(0, |(n, _)| n);
+            match tls::check_crl(&spec.tls, &saved, &me) {
+                Ok((n, _)) if n > current => {
+                    info!(crl_number = n, "using the newer revocation list received from a peer");
+                    spec.tls.crl = Some(CertificateRevocationListDer::from(saved));
+                }
+                Ok(_) => {}
+                Err(e) => warn!("ignoring the saved revocation list: {e}"),
+            }
+        }
         let server = tls::server_config(&spec.tls, &spec.limits).context("TLS server configuration")?;
         let client = tls::client_config(&spec.tls, &spec.limits).context("TLS client configuration")?;
         let mut endpoint = quinn::Endpoint::server(server, spec.listen)
@@ -225,7 +239,9 @@ impl Node {
         relay_cfg.rate_per_sec = spec.limits.rate_per_sec;
         relay_cfg.rate_burst = spec.limits.rate_burst;
         relay_cfg.abuse_limit = spec.limits.abuse_limit;
+        let (crl_tx, crl_rx) = tmpsc::unbounded_channel();
         let core = Core {
+            crl_tx,
             relay: Relay::new(relay_cfg, store),
             key: spec.identity,
             conns: HashMap::new(),
@@ -237,6 +253,9 @@ impl Node {
             .spawn(move || core.run(core_rx))
             .context("cannot start the relay thread")?;
         let mut tasks = Vec::new();
+        let crl_file = spec.data_dir.join("crl.der");
+        let (ep, c, ev, sh) = (endpoint.clone(), core_tx.clone(), events.clone(), shared.clone());
+        tasks.push(tokio::spawn(crl_loop(crl_rx, ep, c, ev, sh, crl_file)));
         let (ep, c, ev, sh) = (endpoint.clone(), core_tx.clone(), events.clone(), shared.clone());
         tasks.push(tokio::spawn(
             accept_loop(ep, c, ev, sh).instrument(info_span!("accept", node = %me.short())),
@@ -330,13 +349,9 @@ impl Node {
     /// # Errors
     /// If the CRL cannot be read or the TLS configuration rebuilt.
     pub fn reload_crl(&self, crl: CertificateRevocationListDer<'static>) -> Result<()> {
-        let (number, revoked) = certs::crl_info(&crl)?;
-        let mut m = self.shared.tls.lock().map_err(|_| anyhow!("TLS state poisoned"))?;
-        m.crl = Some(crl);
-        self.endpoint.set_server_config(Some(tls::server_config(&m, &self.shared.limits)?));
-        let client = tls::client_config(&m, &self.shared.limits)?;
-        *self.shared.client.lock().map_err(|_| anyhow!("TLS state poisoned"))? = client;
-        info!(crl_number = number, revoked = revoked.len(), "revocation list installed");
+        let (number, revoked) =
+            install_crl(&self.endpoint, &self.shared, &crl, false).map_err(|e| anyhow!(e))?;
+        let _ = self.events.send(NodeEvent::CrlInstalled(number));
         self.core.send(CoreMsg::Revoke(revoked)).map_err(|_| anyhow!("the node is shutting down"))?;
         Ok(())
     }
@@ -371,6 +386,52 @@ impl Node {
     }
 }
 
+/// Checks and installs a revocation list: new handshakes use it at once. With `newer_only`, a
+/// list whose number is not above the current one is ignored (as from peers: newest wins).
+fn install_crl(
+    endpoint: &quinn::Endpoint,
+    shared: &Shared,
+    der: &[u8],
+    newer_only: bool,
+) -> Result<(u64, Vec<Vec<u8>>), String> {
+    let mut m = shared.tls.lock().map_err(|_| "TLS state poisoned".to_string())?;
+    let current = m.crl.as_ref().and_then(|c| certs::crl_info(c).ok()).map_or(0, |(n, _)| n);
+    let (number, revoked) = tls::check_crl(&m, der, &shared.me)?;
+    if newer_only && number <= current {
+        return Err(format!("revocation list number {number} is not newer than the installed {current}"));
+    }
+    m.crl = Some(CertificateRevocationListDer::from(der.to_vec()));
+    endpoint.set_server_config(Some(tls::server_config(&m, &shared.limits).map_err(|e| e.to_string())?));
+    let client = tls::client_config(&m, &shared.limits).map_err(|e| e.to_string())?;
+    *shared.client.lock().map_err(|_| "TLS state poisoned".to_string())? = client;
+    info!(crl_number = number, revoked = revoked.len(), "revocation list installed");
+    Ok((number, revoked))
+}
+
+/// Revocation lists passed on by peers: checked, installed when newer, saved, and acted on.
+async fn crl_loop(
+    mut rx: tmpsc::UnboundedReceiver<(NodeId, Vec<u8>)>,
+    endpoint: quinn::Endpoint,
+    core: mpsc::Sender<CoreMsg>,
+    events: broadcast::Sender<NodeEvent>,
+    shared: Arc<Shared>,
+    file: PathBuf,
+) {
+    while let Some((from, der)) = rx.recv().await {
+        match install_crl(&endpoint, &shared, &der, true) {
+            Ok((number, revoked)) => {
+                info!(from = %from.short(), crl_number = number, "newer revocation list received from a peer");
+                if let Err(e) = std::fs::write(&file, &der) {
+                    warn!("cannot save the revocation list to {}: {e}", file.display());
+                }
+                let _ = events.send(NodeEvent::CrlInstalled(number));
+                let _ = core.send(CoreMsg::Revoke(revoked));
+            }
+            Err(e) => debug!(from = %from.short(), "revocation list from peer not installed: {e}"),
+        }
+    }
+}
+
 /// Milliseconds since the epoch, from the system clock (the only clock read in Godwit).
 pub fn now() -> Timestamp {
     Timestamp(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0))
@@ -379,6 +440,7 @@ pub fn now() -> Timestamp {
 // ---- the core thread ---------------------------------------------------------------------
 
 struct Core {
+    crl_tx: tmpsc::UnboundedSender<(NodeId, Vec<u8>)>,
     relay: Relay<SledStore>,
     key: IdentityKey,
     conns: HashMap<NodeId, (u64, Vec<u8>, tmpsc::UnboundedSender<ConnCmd>)>,
@@ -466,6 +528,10 @@ impl Core {
                     c.insert(id);
                 }
                 self.relay.connect(now(), id, peer.role)?;
+                let crl = self.shared.tls.lock().ok().and_then(|m| m.crl.as_ref().map(|c| c.to_vec()));
+                if let (Some(der), Some((_, _, tx))) = (crl, self.conns.get(&id)) {
+                    let _ = tx.send(ConnCmd::Frame(Class::Urgent, Frame::Crl(der).encode()));
+                }
                 let _ = self.events.send(NodeEvent::PeerUp(id));
             }
             CoreMsg::Disconnected { peer, conn } => {
@@ -506,6 +572,14 @@ impl Core {
                 let _ = reply.send(self.relay.store().envelope(&id).ok().flatten());
             }
             CoreMsg::Revoke(serials) => {
+                // Pass the list on to every peer: the newest list wins everywhere.
+                if let Some(der) =
+                    self.shared.tls.lock().ok().and_then(|m| m.crl.as_ref().map(|c| c.to_vec()))
+                {
+                    for (_, _, tx) in self.conns.values() {
+                        let _ = tx.send(ConnCmd::Frame(Class::Urgent, Frame::Crl(der.clone()).encode()));
+                    }
+                }
                 let revoked: Vec<NodeId> = self
                     .conns
                     .iter()
@@ -575,6 +649,9 @@ impl Core {
                 }
                 Output::Fork { author, seq } => {
                     error!(author = %author, seq, "author signed two messages for one place in a feed: feed frozen, evidence kept");
+                }
+                Output::Crl { from, der } => {
+                    let _ = self.crl_tx.send((from, der));
                 }
                 Output::Recovered { from } => {
                     info!(from = %from.short(), "recovered own feed heads from a peer");

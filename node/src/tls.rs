@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use rustls::RootCertStore;
+use rustls::client::danger::ServerCertVerifier;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde::{Deserialize, Serialize};
@@ -202,6 +203,7 @@ pub fn explain_refusal(error: &str) -> String {
     } else if e.contains("no certificates")
         || e.contains("certificaterequired")
         || e.contains("certificate required")
+        || alert("116")
     {
         "the peer presented no client certificate: every node must authenticate with its network certificate"
     } else if alert("42") {
@@ -212,4 +214,96 @@ pub fn explain_refusal(error: &str) -> String {
         "the TLS handshake failed"
     };
     format!("{what} ({error})")
+}
+
+/// Checks a revocation list before installing it: parseable, not expired, and signed by the
+/// network CA (checked by verifying this node's own certificate against it with webpki, which
+/// rejects a CRL whose signature does not verify). A list that revokes this node itself is
+/// still authentic. Returns its CRL number and revoked serials.
+///
+/// # Errors
+/// A reason naming what is wrong with the list.
+pub fn check_crl(
+    m: &TlsMaterial,
+    der: &[u8],
+    me: &godwit_protocol::identity::NodeId,
+) -> Result<(u64, Vec<Vec<u8>>), String> {
+    use x509_parser::prelude::FromDer;
+    let (number, revoked) = crate::certs::crl_info(der).map_err(|e| e.to_string())?;
+    let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(der)
+        .map_err(|e| format!("unparseable CRL: {e}"))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    match crl.next_update() {
+        Some(t) if t.timestamp() > now => {}
+        _ => return Err(format!("revocation list number {number} has expired or has no next update")),
+    }
+    let crl_der = CertificateRevocationListDer::from(der.to_vec());
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        roots(m).map_err(|e| e.to_string())?,
+        provider(),
+    )
+    .with_crls([crl_der])
+    .build()
+    .map_err(|e| e.to_string())?;
+    let name =
+        rustls_pki_types::ServerName::try_from(crate::certs::dns_name(me)).map_err(|e| e.to_string())?;
+    let res = verifier.verify_server_cert(&m.cert, &[], &name, &[], rustls_pki_types::UnixTime::now());
+    match res {
+        Ok(_) | Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Revoked)) => {
+            Ok((number, revoked))
+        }
+        Err(e) => Err(format!("revocation list number {number} is not valid for this network: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certs::{Authority, NodeAttrs, pkcs8};
+    use godwit_protocol::identity::IdentityKey;
+    use godwit_protocol::relay::Role;
+
+    const DAY: u64 = 86_400_000;
+
+    fn material(ca: &Authority, t: u64) -> (TlsMaterial, IdentityKey) {
+        let key = IdentityKey::from_seed(&[8; 32]);
+        let attrs = NodeAttrs {
+            administration: "X".into(),
+            country: "KE".parse().unwrap(),
+            region: "ESA".into(),
+            role: Role::Member,
+        };
+        let cert = ca.issue(&key, &attrs, 3, t - DAY, t + DAY).unwrap();
+        (TlsMaterial { ca: ca.cert_der(), cert: cert.der, key: pkcs8(&key), crl: None }, key)
+    }
+
+    #[test]
+    fn crls_from_another_ca_or_expired_are_refused() {
+        let t = crate::net::now().as_millis();
+        let ca = Authority::new("CA", t - DAY, t + DAY).unwrap();
+        let rogue = Authority::new("CA", t - DAY, t + DAY).unwrap();
+        let (m, key) = material(&ca, t);
+        assert_eq!(check_crl(&m, &ca.crl(4, &[9], t - 1000, t + DAY).unwrap(), &key.node_id()).unwrap().0, 4);
+        let self_revoking = ca.crl(5, &[3], t - 1000, t + DAY).unwrap();
+        assert!(
+            check_crl(&m, &self_revoking, &key.node_id()).is_ok(),
+            "a list revoking this node is still authentic"
+        );
+        let e = check_crl(&m, &rogue.crl(6, &[], t - 1000, t + DAY).unwrap(), &key.node_id()).unwrap_err();
+        assert!(e.contains("not valid for this network"), "{e}");
+        let e = check_crl(&m, &ca.crl(7, &[], t - 2 * DAY, t - DAY).unwrap(), &key.node_id()).unwrap_err();
+        assert!(e.contains("expired"), "{e}");
+        assert!(check_crl(&m, b"garbage", &key.node_id()).is_err());
+    }
+
+    #[test]
+    fn refusal_reasons_tell_the_operator_what_to_do() {
+        assert!(explain_refusal("invalid peer certificate: Revoked").contains("revoked"));
+        assert!(explain_refusal("the cryptographic handshake failed: error 45: x").contains("expired"));
+        assert!(explain_refusal("error 116").contains("no client certificate"));
+        assert!(explain_refusal("something else").starts_with("the TLS handshake failed"));
+    }
 }

@@ -38,6 +38,8 @@ pub enum Frame {
     Heads(#[serde(deserialize_with = "bounded::vec::<_, _, MAX_HEADS>")] Vec<FeedHead>),
     /// Please send messages `from..=to` of this feed.
     Want(Want),
+    /// The network CA's revocation list as the sender holds it (DER). The newest valid list wins.
+    Crl(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
 /// The opening frame.
@@ -171,6 +173,7 @@ mod tests {
             Frame::Reach(vec![id]),
             Frame::Heads(vec![FeedHead { seq: 4, feed: FeedId([5; 32]), author: id }]),
             Frame::Want(Want { to: 9, feed: FeedId([5; 32]), from: 7, author: id }),
+            Frame::Crl(vec![0x30, 0x00]),
         ];
         for f in frames {
             assert_eq!(Frame::decode(&f.encode()).unwrap(), f);

@@ -172,3 +172,33 @@ async fn a_crl_reload_disconnects_a_now_revoked_peer_mid_session() {
     assert!(matches!(r, NodeEvent::ConnectionRefused { reason, .. } if reason.contains("revoked")));
     let _ = (NetLimits::default(), pkcs8);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_crl_is_passed_on_by_peers_and_enforced_by_them() {
+    let mut net = Net::new();
+    let hub = net.add("RILO ESA", Role::Hub);
+    let m = net.add("Tanzania NCP", Role::Member);
+    let x = net.add("Compromised NCP", Role::Member);
+    let t = now().as_millis();
+    net.crl = Some(net.ca.crl(1, &[], t - 1_000, t + DAY).unwrap());
+    net.start(hub, &[m], &[hub, m]).await;
+    net.start(m, &[], &[hub, m]).await;
+    let mut em = net.members[m].node().events();
+    net.dial(m, hub);
+    wait_connected(net.members[m].node(), &mut em, net.members[hub].id()).await;
+    // The authority revokes x; only the hub's operator installs the new list.
+    let crl2 = net.ca.crl(2, &[net.members[x].cert.serial], t - 1_000, t + DAY).unwrap();
+    net.members[hub].node().reload_crl(crl2).unwrap();
+    wait_for(&mut em, "the member installing the list from its hub", |e| *e == NodeEvent::CrlInstalled(2))
+        .await;
+    assert!(net.members[m].dir.join("crl.der").exists(), "saved for the next start");
+    // An older list from a peer does not win.
+    // x now tries the member directly and is refused there.
+    net.start(x, &[], &[x]).await;
+    let p = PeerSpec { node_id: net.members[m].id(), address: net.members[m].addr() };
+    net.members[x].node.as_mut().unwrap().add_peer(p);
+    let e =
+        wait_for(&mut em, "x refused by the member", |e| matches!(e, NodeEvent::ConnectionRefused { .. }))
+            .await;
+    assert!(matches!(&e, NodeEvent::ConnectionRefused { reason, .. } if reason.contains("revoked")), "{e:?}");
+}

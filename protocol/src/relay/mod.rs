@@ -169,6 +169,13 @@ pub enum Output {
         /// The peer.
         from: NodeId,
     },
+    /// A peer passed on a revocation list (DER); the shell checks it and installs it if newer.
+    Crl {
+        /// The peer.
+        from: NodeId,
+        /// The list.
+        der: Vec<u8>,
+    },
 }
 
 /// A relay failure: only storage can fail; network input never causes one.
@@ -408,6 +415,10 @@ impl<S: Store> Relay<S> {
             Frame::Reject(r) => self.handle_reject(peer, r),
             Frame::Heads(heads) => self.handle_heads(peer, &heads),
             Frame::Want(w) => self.handle_want(peer, w),
+            Frame::Crl(der) => {
+                self.out.push_back(Output::Crl { from: peer, der });
+                Ok(())
+            }
         }
     }
 
