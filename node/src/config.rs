@@ -117,6 +117,8 @@ impl Config {
     /// # Errors
     /// A message naming the file or field and the problem.
     pub fn into_spec(self) -> Result<NodeSpec> {
+        std::fs::create_dir_all(&self.node.data_dir)
+            .with_context(|| format!("cannot create the data directory {}", self.node.data_dir.display()))?;
         let key_path = if self.node.identity_key.is_absolute() {
             self.node.identity_key.clone()
         } else {

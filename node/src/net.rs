@@ -524,6 +524,14 @@ impl Core {
                     self.relay.disconnect(&id);
                 }
                 self.conns.insert(id, (conn, peer.serial.clone(), tx));
+                let rec = crate::store::PeerRecord {
+                    role: format!("{:?}", peer.role).to_lowercase(),
+                    admin: peer.administration.clone(),
+                    last_seen: now().as_millis(),
+                };
+                if let Err(e) = self.relay.store().record_peer(&id, &rec) {
+                    warn!("cannot record peer {}: {e}", id.short());
+                }
                 if let Ok(mut c) = self.shared.connected.lock() {
                     c.insert(id);
                 }

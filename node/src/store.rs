@@ -14,6 +14,7 @@
 //! | `cursors` | peer NodeId | cursor (BE u64) |
 //! | `journal` | journal seq (BE) | [`JournalEntry`] |
 //! | `state` | name | value (schema version, journal head, last log position) |
+//! | `peers` | peer NodeId | [`PeerRecord`]: who it is, when it was last connected |
 //!
 //! Every state change and its journal entry are written in one sled transaction. **Durability**:
 //! [`SledStore::commit`] calls sled's `flush()` — which in sled 0.34 ends in
@@ -107,7 +108,21 @@ const INBOX: usize = 5;
 const CURSORS: usize = 6;
 const JOURNAL: usize = 7;
 const STATE: usize = 8;
-const TREES: [&str; 9] = ["msgs", "meta", "slots", "heads", "log", "inbox", "cursors", "journal", "state"];
+const PEERS: usize = 9;
+const TREES: [&str; 10] =
+    ["msgs", "meta", "slots", "heads", "log", "inbox", "cursors", "journal", "state", "peers"];
+
+/// What the node remembers of a peer it has been connected to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerRecord {
+    /// Role from its certificate (`member`, `hub`, `authority`).
+    pub role: String,
+    /// Administration from its certificate.
+    pub admin: String,
+    /// Last time a connection came up (ms since the epoch).
+    pub last_seen: u64,
+}
 
 /// The node's store.
 #[derive(Debug, Clone)]
@@ -188,6 +203,38 @@ impl SledStore {
             }
         }
         Ok(r)
+    }
+
+    /// Records that `peer` connected (not journalled: connections are not state changes of the
+    /// message store).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn record_peer(&self, peer: &NodeId, rec: &PeerRecord) -> Result<(), StoreError> {
+        self.trees[PEERS]
+            .insert(peer.as_bytes(), codec::to_vec(rec))
+            .map(|_| ())
+            .map_err(|source| StoreError::Sled { path: self.path.clone(), source })
+    }
+
+    /// Every peer ever connected, with what is known of it.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn peers(&self) -> Result<Vec<(NodeId, PeerRecord)>, StoreError> {
+        self.trees[PEERS]
+            .iter()
+            .map(|item| {
+                let (k, v) = item.map_err(|source| StoreError::Sled { path: self.path.clone(), source })?;
+                let id: [u8; 32] = k.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                    tree: "peers",
+                    detail: "key is not a NodeId".into(),
+                })?;
+                let id = NodeId::from_bytes(id)
+                    .map_err(|e| StoreError::Corrupt { tree: "peers", detail: e.to_string() })?;
+                Ok((id, Self::decode("peers", &v)?))
+            })
+            .collect()
     }
 
     /// Journal entries in order (for `godwit audit` and tests).
@@ -475,6 +522,9 @@ mod tests {
         let j = s.journal().unwrap();
         assert_eq!(j.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
         assert_eq!(j[0].prev, [0; 32]);
+        let rec = PeerRecord { role: "hub".into(), admin: "RILO ESA".into(), last_seen: 5 };
+        s.record_peer(&author, &rec).unwrap();
+        assert_eq!(s.peers().unwrap(), vec![(author, rec)]);
     }
 
     #[test]

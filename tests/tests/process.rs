@@ -108,3 +108,15 @@ fn godwitd_run_names_configuration_errors() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn the_example_configurations_are_valid() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for node in ["hub", "member"] {
+        let path = root.join(format!("certs-example/{node}/godwitd.toml"));
+        let c = godwit_node::config::Config::load(&path).unwrap();
+        assert_eq!(c.channels.len(), 1, "{node}");
+        let cert = std::fs::read(root.join(format!("certs-example/{node}/node.pem"))).unwrap();
+        assert!(String::from_utf8_lossy(&cert).starts_with("-----BEGIN CERTIFICATE-----"));
+    }
+}
