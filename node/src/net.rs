@@ -148,10 +148,40 @@ enum ConnCmd {
     Close(String),
 }
 
+/// Frames queued towards one connection's writer before the peer counts as not reading.
+const CONN_QUEUE: usize = 4096;
+/// Frames read from one connection that may wait for the core (backpressure into QUIC).
+const CONN_CREDIT: usize = 256;
+/// Streams a peer may open over a connection's life (3 are used).
+const MAX_STREAMS_PER_CONN: usize = 16;
+
+/// The core's handle on one connection.
+#[derive(Debug)]
+struct ConnHandle {
+    id: u64,
+    serial: Vec<u8>,
+    dialer: NodeId,
+    conn: quinn::Connection,
+    tx: tmpsc::Sender<ConnCmd>,
+}
+
+impl ConnHandle {
+    /// Queues a frame; a peer whose queue is full is not reading and is disconnected.
+    fn send(&self, class: Class, frame: Vec<u8>) {
+        if self.tx.try_send(ConnCmd::Frame(class, frame)).is_err() {
+            self.conn.close(6u32.into(), b"peer is not reading");
+        }
+    }
+    fn close(&self, reason: &str) {
+        let _ = self.tx.try_send(ConnCmd::Close(reason.to_owned()));
+        self.conn.close(2u32.into(), reason.as_bytes());
+    }
+}
+
 enum CoreMsg {
-    Connected { peer: PeerCert, conn: u64, dialer: NodeId, tx: tmpsc::UnboundedSender<ConnCmd> },
+    Connected { peer: PeerCert, handle: ConnHandle },
     Disconnected { peer: NodeId, conn: u64 },
-    Frame { peer: NodeId, conn: u64, bytes: Vec<u8> },
+    Frame { peer: NodeId, conn: u64, bytes: Vec<u8>, credit: Arc<tokio::sync::Semaphore> },
     Refuse { peer: NodeId, conn: u64, reason: RejectReason, detail: String },
     Publish(Box<PublishRequest>, oneshot::Sender<Result<MessageId, String>>),
     Inbox(oneshot::Sender<Vec<MessageId>>),
@@ -443,7 +473,7 @@ struct Core {
     crl_tx: tmpsc::UnboundedSender<(NodeId, Vec<u8>)>,
     relay: Relay<SledStore>,
     key: IdentityKey,
-    conns: HashMap<NodeId, (u64, Vec<u8>, tmpsc::UnboundedSender<ConnCmd>)>,
+    conns: HashMap<NodeId, ConnHandle>,
     events: broadcast::Sender<NodeEvent>,
     shared: Arc<Shared>,
 }
@@ -483,8 +513,8 @@ impl Core {
             self.commit();
             self.drain();
             if let Some(tx) = stop {
-                for (_, (_, _, c)) in self.conns.drain() {
-                    let _ = c.send(ConnCmd::Close("shutting down".into()));
+                for (_, c) in self.conns.drain() {
+                    c.close("shutting down");
                 }
                 let _ = self.relay.store().commit();
                 let _ = tx.send(());
@@ -510,20 +540,20 @@ impl Core {
 
     fn handle(&mut self, msg: CoreMsg) -> Result<()> {
         match msg {
-            CoreMsg::Connected { peer, conn, dialer, tx } => {
+            CoreMsg::Connected { peer, handle } => {
                 let id = peer.node_id;
-                if let Some((old, _, old_tx)) = self.conns.get(&id) {
-                    // Both sides dialled: keep the connection dialled by the lower NodeId.
-                    let keep_new = dialer == self.shared.me.min(id);
+                if let Some(old) = self.conns.get(&id) {
+                    // Both sides dialled: keep the connection dialled by the lower NodeId. A
+                    // new connection from the same dialer replaces a stale one (the peer restarted).
+                    let keep_new = handle.dialer == old.dialer || handle.dialer == self.shared.me.min(id);
                     if !keep_new {
-                        let _ = tx.send(ConnCmd::Close("duplicate connection".into()));
+                        handle.close("duplicate connection");
                         return Ok(());
                     }
-                    debug!(old = *old, "replacing a duplicate connection");
-                    let _ = old_tx.send(ConnCmd::Close("duplicate connection".into()));
+                    debug!(old = old.id, "replacing a connection to the same peer");
+                    old.close("duplicate connection");
                     self.relay.disconnect(&id);
                 }
-                self.conns.insert(id, (conn, peer.serial.clone(), tx));
                 let rec = crate::store::PeerRecord {
                     role: format!("{:?}", peer.role).to_lowercase(),
                     admin: peer.administration.clone(),
@@ -535,15 +565,16 @@ impl Core {
                 if let Ok(mut c) = self.shared.connected.lock() {
                     c.insert(id);
                 }
-                self.relay.connect(now(), id, peer.role)?;
                 let crl = self.shared.tls.lock().ok().and_then(|m| m.crl.as_ref().map(|c| c.to_vec()));
-                if let (Some(der), Some((_, _, tx))) = (crl, self.conns.get(&id)) {
-                    let _ = tx.send(ConnCmd::Frame(Class::Urgent, Frame::Crl(der).encode()));
+                if let Some(der) = crl {
+                    handle.send(Class::Urgent, Frame::Crl(der).encode());
                 }
+                self.conns.insert(id, handle);
+                self.relay.connect(now(), id, peer.role)?;
                 let _ = self.events.send(NodeEvent::PeerUp(id));
             }
             CoreMsg::Disconnected { peer, conn } => {
-                if self.conns.get(&peer).is_some_and(|(c, _, _)| *c == conn) {
+                if self.conns.get(&peer).is_some_and(|c| c.id == conn) {
                     self.conns.remove(&peer);
                     if let Ok(mut c) = self.shared.connected.lock() {
                         c.remove(&peer);
@@ -552,8 +583,9 @@ impl Core {
                     let _ = self.events.send(NodeEvent::PeerDown(peer));
                 }
             }
-            CoreMsg::Frame { peer, conn, bytes } => {
-                if self.conns.get(&peer).is_some_and(|(c, _, _)| *c == conn) {
+            CoreMsg::Frame { peer, conn, bytes, credit } => {
+                credit.add_permits(1);
+                if self.conns.get(&peer).is_some_and(|c| c.id == conn) {
                     if let Ok(Frame::Ack(ids)) = Frame::decode(&bytes) {
                         let _ = self.events.send(NodeEvent::Acked(peer, ids.len()));
                     }
@@ -563,10 +595,9 @@ impl Core {
             CoreMsg::Refuse { peer, conn, reason, detail } => {
                 warn!(peer = %peer.short(), ?reason, %detail, "refused a frame");
                 let _ = self.events.send(NodeEvent::Refused { peer, reason, detail: detail.clone() });
-                if let Some((c, _, tx)) = self.conns.get(&peer) {
-                    if *c == conn {
-                        let f = Frame::Reject(Reject { id: None, detail, reason }).encode();
-                        let _ = tx.send(ConnCmd::Frame(Class::Urgent, f));
+                if let Some(c) = self.conns.get(&peer) {
+                    if c.id == conn {
+                        c.send(Class::Urgent, Frame::Reject(Reject { id: None, detail, reason }).encode());
                     }
                 }
             }
@@ -584,21 +615,21 @@ impl Core {
                 if let Some(der) =
                     self.shared.tls.lock().ok().and_then(|m| m.crl.as_ref().map(|c| c.to_vec()))
                 {
-                    for (_, _, tx) in self.conns.values() {
-                        let _ = tx.send(ConnCmd::Frame(Class::Urgent, Frame::Crl(der.clone()).encode()));
+                    for c in self.conns.values() {
+                        c.send(Class::Urgent, Frame::Crl(der.clone()).encode());
                     }
                 }
                 let revoked: Vec<NodeId> = self
                     .conns
                     .iter()
-                    .filter(|(_, (_, s, _))| serials.contains(s))
+                    .filter(|(_, c)| serials.contains(&c.serial))
                     .map(|(id, _)| *id)
                     .collect();
                 for id in revoked {
                     let reason = "certificate revoked by the network CA".to_string();
                     warn!(peer = %id, "disconnecting: {reason}");
-                    if let Some((_, _, tx)) = self.conns.get(&id) {
-                        let _ = tx.send(ConnCmd::Close(reason.clone()));
+                    if let Some(c) = self.conns.get(&id) {
+                        c.close(&reason);
                     }
                     let _ = self.events.send(NodeEvent::Closed { peer: id, reason });
                 }
@@ -632,14 +663,14 @@ impl Core {
         while let Some(out) = self.relay.poll_output() {
             match out {
                 Output::Send { peer, class, frame } => {
-                    if let Some((_, _, tx)) = self.conns.get(&peer) {
-                        let _ = tx.send(ConnCmd::Frame(class, frame));
+                    if let Some(c) = self.conns.get(&peer) {
+                        c.send(class, frame);
                     }
                 }
                 Output::Close { peer, reason } => {
                     warn!(peer = %peer, "closing: {reason}");
-                    if let Some((_, _, tx)) = self.conns.get(&peer) {
-                        let _ = tx.send(ConnCmd::Close(reason.clone()));
+                    if let Some(c) = self.conns.get(&peer) {
+                        c.close(&reason);
                     }
                     let _ = self.events.send(NodeEvent::Closed { peer, reason });
                 }
@@ -820,8 +851,9 @@ async fn run_conn(
             }
         };
         info!(role = ?peer.role, administration = %peer.administration, "connected");
-        let (tx, mut rx) = tmpsc::unbounded_channel();
-        if core.send(CoreMsg::Connected { peer, conn: id, dialer, tx: tx.clone() }).is_err() {
+        let (tx, mut rx) = tmpsc::channel(CONN_QUEUE);
+        let handle = ConnHandle { id, serial: peer.serial.clone(), dialer, conn: conn.clone(), tx };
+        if core.send(CoreMsg::Connected { peer, handle }).is_err() {
             return Ok(());
         }
         let writer_conn = conn.clone();
@@ -833,6 +865,9 @@ async fn run_conn(
                         let mut buf = (body.len() as u32).to_be_bytes().to_vec();
                         buf.extend_from_slice(&body);
                         if s.write_all(&buf).await.is_err() {
+                            // The peer stopped a stream or vanished: end the connection, so
+                            // that both sides notice and reconnect cleanly.
+                            writer_conn.close(7u32.into(), b"stream failed");
                             break;
                         }
                     }
@@ -844,11 +879,28 @@ async fn run_conn(
             }
         });
         let limits = shared.limits.clone();
-        let mut readers = vec![tokio::spawn(read_stream(first, node_id, id, core.clone(), limits.clone()))];
+        let credit = Arc::new(tokio::sync::Semaphore::new(CONN_CREDIT));
+        let mut readers = tokio::task::JoinSet::new();
+        readers.spawn(read_stream(first, node_id, id, core.clone(), limits.clone(), credit.clone()));
+        let mut streams_opened = 1;
         loop {
             match conn.accept_uni().await {
                 Ok(recv) => {
-                    readers.push(tokio::spawn(read_stream(recv, node_id, id, core.clone(), limits.clone())))
+                    streams_opened += 1;
+                    if streams_opened > MAX_STREAMS_PER_CONN {
+                        warn!("closing: the peer opened more than {MAX_STREAMS_PER_CONN} streams");
+                        conn.close(8u32.into(), b"too many streams");
+                        break;
+                    }
+                    while readers.try_join_next().is_some() {}
+                    readers.spawn(read_stream(
+                        recv,
+                        node_id,
+                        id,
+                        core.clone(),
+                        limits.clone(),
+                        credit.clone(),
+                    ));
                 }
                 Err(e) => {
                     info!("disconnected: {e}");
@@ -857,9 +909,7 @@ async fn run_conn(
             }
         }
         writer.abort();
-        for r in readers {
-            r.abort();
-        }
+        readers.abort_all();
         let _ = core.send(CoreMsg::Disconnected { peer: node_id, conn: id });
         Ok(())
     }
@@ -880,6 +930,7 @@ async fn read_stream(
     conn: u64,
     core: mpsc::Sender<CoreMsg>,
     limits: NetLimits,
+    credit: Arc<tokio::sync::Semaphore>,
 ) {
     let max = limits.max_frame_len.min(LIMITS.max_frame_len);
     let mut preamble = [0u8; 2];
@@ -910,7 +961,13 @@ async fn read_stream(
         let deadline = Duration::from_millis(limits.frame_read_timeout_ms);
         match tokio::time::timeout(deadline, recv.read_exact(&mut body)).await {
             Ok(Ok(())) => {
-                if core.send(CoreMsg::Frame { peer, conn, bytes: body }).is_err() {
+                // Wait for the core to catch up before reading more: QUIC flow control then
+                // slows a peer that sends faster than this node can handle.
+                match credit.acquire().await {
+                    Ok(p) => p.forget(),
+                    Err(_) => return,
+                }
+                if core.send(CoreMsg::Frame { peer, conn, bytes: body, credit: credit.clone() }).is_err() {
                     return;
                 }
             }

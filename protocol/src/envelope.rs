@@ -31,6 +31,9 @@ pub const PROTOCOL_VERSION: u16 = 1;
 /// Protocol versions this crate reads.
 pub const SUPPORTED_VERSIONS: &[u16] = &[1];
 
+/// Largest sequence number (2^53 − 1: exact in every JSON and CBOR consumer, never near overflow).
+pub const MAX_SEQ: u64 = (1 << 53) - 1;
+
 const ID_CONTEXT: &[u8] = b"godwit/v1 message-id\0";
 const DIRECT_FEED_CONTEXT: &[u8] = b"godwit/v1 direct-feed\0";
 /// The protected header is always `{1: -8, 4: h'<32 bytes>'}`: these 6 bytes, then the kid.
@@ -195,6 +198,9 @@ impl Header {
         }
         if self.seq == 0 {
             return bad("sequence numbers start at 1".into());
+        }
+        if self.seq > MAX_SEQ {
+            return bad(format!("seq {} is beyond the largest allowed ({MAX_SEQ})", self.seq));
         }
         if (self.seq == 1) != self.prev.is_none() {
             return bad(format!(

@@ -285,3 +285,22 @@ fn equivocation_is_a_fork_and_freezes_the_feed() {
     assert!(outs.iter().any(|o| matches!(o, Output::Fork { seq: 1, .. })), "{outs:?}");
     assert!(sim.channel_head(ha, m2, ch).unwrap().frozen);
 }
+
+#[test]
+fn a_hub_cut_off_from_another_hub_catches_up_its_members_backlog() {
+    let (mut sim, [ha, hb, m1, _m2, m3, m4], ch) = two_regions(21);
+    sim.run_for(2_000);
+    sim.partition(&[hb, m3, m4]);
+    let mut ids = BTreeSet::new();
+    for _ in 0..50 {
+        ids.insert(sim.publish_channel(m1, ch).unwrap());
+    }
+    sim.run_for(10_000);
+    assert!(sim.inbox(m3).is_empty());
+    sim.heal();
+    sim.run_for(30_000);
+    for n in [hb, m3, m4] {
+        assert_eq!(sim.inbox(n).into_iter().collect::<BTreeSet<_>>(), ids, "node {n}");
+    }
+    let _ = ha;
+}

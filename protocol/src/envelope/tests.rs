@@ -334,6 +334,13 @@ fn refuses_inconsistent_headers() {
     type Edit = Box<dyn FnOnce(&mut Header)>;
     let cases: Vec<(Edit, &str)> = vec![
         (Box::new(|h| h.seq = 0), "start at 1"),
+        (
+            Box::new(|h| {
+                h.seq = MAX_SEQ + 1;
+                h.prev = Some(MessageId([1; 32]))
+            }),
+            "beyond the largest",
+        ),
         (Box::new(|h| h.seq = 2), "must have a prev"),
         (Box::new(|h| h.prev = Some(MessageId([1; 32]))), "must not have a prev"),
         (Box::new(|h| h.expires = h.created), "not after created"),

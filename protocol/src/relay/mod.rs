@@ -229,8 +229,8 @@ struct Peer {
     reach: BTreeSet<NodeId>,
     /// Next log position to consider.
     next: u64,
-    /// Log positions in flight: id and when sent.
-    in_flight: BTreeMap<u64, (MessageId, Timestamp)>,
+    /// Log positions in flight: id, when sent, and how often.
+    in_flight: BTreeMap<u64, (MessageId, Timestamp, u32)>,
     /// Log positions above the cursor that are finished (acknowledged or not for this peer).
     done: BTreeSet<u64>,
     tokens: f64,
@@ -308,7 +308,7 @@ impl<S: Store> Relay<S> {
     /// Whether acknowledgements wait for a durable commit. The shell then makes the store
     /// durable and calls [`Relay::committed`].
     pub fn wants_commit(&self) -> bool {
-        !self.pending_acks.is_empty() || !self.dirty_cursors.is_empty()
+        !self.pending_acks.is_empty() || !self.releasable.is_empty() || !self.dirty_cursors.is_empty()
     }
 
     /// Marks the point where the shell starts a commit: moved cursors are written (with their
@@ -323,7 +323,8 @@ impl<S: Store> Relay<S> {
             let event = (!ids.is_empty()).then_some(Event::Relayed { to: peer, ids });
             self.store.set_cursor(&peer, cursor, event).map_err(RelayError::Store)?;
         }
-        let needs_sync = !self.pending_acks.is_empty();
+        // Acknowledgements left over from a commit that failed still need a successful one.
+        let needs_sync = !self.pending_acks.is_empty() || !self.releasable.is_empty();
         for (peer, ids) in std::mem::take(&mut self.pending_acks) {
             self.releasable.entry(peer).or_default().extend(ids);
         }
@@ -368,8 +369,9 @@ impl<S: Store> Relay<S> {
         }
         let channels =
             self.cfg.channels.iter().filter(|c| c.members.contains(&self.cfg.me)).map(|c| c.id).collect();
-        self.send(peer, Class::Urgent, &Frame::Hello(Hello { v: 1, channels, recovering: self.recovering }));
+        // Reach first: the peer starts sending when it sees Hello, and must know our reach by then.
         self.send(peer, Class::Urgent, &Frame::Reach(reach));
+        self.send(peer, Class::Urgent, &Frame::Hello(Hello { v: 1, channels, recovering: self.recovering }));
         Ok(())
     }
 
@@ -406,7 +408,8 @@ impl<S: Store> Relay<S> {
             Frame::Reach(nodes) => {
                 if let Some(p) = self.peer(&peer) {
                     let hub = p.role == Role::Hub;
-                    p.reach.extend(nodes.into_iter().filter(|n| *n == peer || hub));
+                    // Each announcement replaces the last (bounded by the frame's list cap).
+                    p.reach = nodes.into_iter().filter(|n| *n == peer || hub).chain([peer]).collect();
                 }
                 Ok(())
             }
@@ -432,13 +435,20 @@ impl<S: Store> Relay<S> {
         let peers: Vec<NodeId> = self.peers.keys().copied().collect();
         for peer in peers {
             let Some(p) = self.peers.get(&peer) else { continue };
-            let stale: Vec<(u64, MessageId)> = p
+            let stale: Vec<(u64, MessageId, u32)> = p
                 .in_flight
                 .iter()
-                .filter(|(_, (_, at))| now.as_millis().saturating_sub(at.as_millis()) >= resend_after)
-                .map(|(l, (id, _))| (*l, *id))
+                .filter(|(_, (_, at, _))| now.as_millis().saturating_sub(at.as_millis()) >= resend_after)
+                .map(|(l, (id, _, tries))| (*l, *id, *tries))
                 .collect();
-            for (local, id) in stale {
+            if stale.iter().any(|(_, _, tries)| *tries >= MAX_SENDS) {
+                // A peer that never acknowledges would pin its cursor and grow its state.
+                self.peers.remove(&peer);
+                let reason = format!("peer did not acknowledge a message after {MAX_SENDS} sends");
+                self.out.push_back(Output::Close { peer, reason });
+                continue;
+            }
+            for (local, id, _) in stale {
                 self.send_msg(peer, local, id)?;
             }
         }
@@ -449,7 +459,7 @@ impl<S: Store> Relay<S> {
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         self.peers
             .values()
-            .flat_map(|p| p.in_flight.values().map(|(_, at)| at.plus_millis(self.cfg.resend_after_ms)))
+            .flat_map(|p| p.in_flight.values().map(|(_, at, _)| at.plus_millis(self.cfg.resend_after_ms)))
             .min()
     }
 
@@ -543,10 +553,10 @@ impl<S: Store> Relay<S> {
             return self.refuse(peer, Some(id), RejectReason::Duplicate, "already held".into());
         }
         let h = env.header();
-        if h.author == self.cfg.me && !self.recovering {
-            return self.refuse(peer, Some(id), RejectReason::Duplicate, "own message echoed back".into());
-        }
-        if h.expires <= self.now {
+        // Our own messages we do not hold (learned back after a restore, or a gap filled) are
+        // always taken, even expired: they tell us which sequence numbers are used.
+        let own = h.author == self.cfg.me;
+        if h.expires <= self.now && !own {
             return self.refuse(peer, Some(id), RejectReason::Expired, format!("expired at {}", h.expires));
         }
         if let Feed::Channel(c) = &h.feed {
@@ -598,7 +608,7 @@ impl<S: Store> Relay<S> {
         let here = self.store.slot(&author, &feed, seq).map_err(RelayError::Store)?;
         let below =
             if seq > 1 { self.store.slot(&author, &feed, seq - 1).map_err(RelayError::Store)? } else { None };
-        let above = self.store.slot(&author, &feed, seq + 1).map_err(RelayError::Store)?;
+        let above = self.store.slot(&author, &feed, seq.saturating_add(1)).map_err(RelayError::Store)?;
         let fork = match (here, below, above) {
             (Some(s), _, _) if s.id != id => Some((seq, s.id)),
             (_, Some(b), _) if Some(b.id) != h.prev => Some((seq - 1, b.id)),
@@ -755,7 +765,8 @@ impl<S: Store> Relay<S> {
         let hop = if meta.from.is_some() { meta.hop.saturating_add(1) } else { 0 };
         let now = self.now;
         let Some(p) = self.peer(&peer) else { return Ok(()) };
-        p.in_flight.insert(local, (id, now));
+        let tries = p.in_flight.get(&local).map_or(0, |(_, _, t)| *t) + 1;
+        p.in_flight.insert(local, (id, now, tries));
         self.send(peer, Class::of(meta.priority), &Frame::Msg(Msg { env, hop }));
         Ok(())
     }
@@ -880,14 +891,27 @@ impl<S: Store> Relay<S> {
     }
 
     fn handle_want(&mut self, peer: NodeId, w: Want) -> R<S> {
-        let to = w.to.min(w.from.saturating_add(1024));
+        if !self.take_token(&peer) {
+            return self.refuse(
+                peer,
+                None,
+                RejectReason::RateLimited,
+                "over the per-peer request rate".into(),
+            );
+        }
+        // At most one window per request; replies are not tracked (the requester asks again).
+        let to = w.to.min(w.from.saturating_add(self.cfg.window as u64));
         for seq in w.from..=to {
             let Some(slot) = self.store.slot(&w.author, &w.feed, seq).map_err(RelayError::Store)? else {
                 continue;
             };
             let Some(meta) = self.store.meta(&slot.id).map_err(RelayError::Store)? else { continue };
-            if self.needs(&peer, &meta) || meta.from == Some(peer) {
-                self.send_msg(peer, meta.local, slot.id)?;
+            let entitled = self.needs(&peer, &meta) || meta.from == Some(peer) || w.author == peer;
+            if entitled && (meta.expires > self.now || w.author == peer) {
+                if let Some(env) = self.store.envelope(&slot.id).map_err(RelayError::Store)? {
+                    let hop = if meta.from.is_some() { meta.hop.saturating_add(1) } else { 0 };
+                    self.send(peer, Class::of(meta.priority), &Frame::Msg(Msg { env, hop }));
+                }
             }
         }
         Ok(())
@@ -953,6 +977,9 @@ impl<S: Store> Relay<S> {
         self.peers.get_mut(peer)
     }
 }
+
+/// Sends of one message to one peer before the peer is considered stuck and disconnected.
+const MAX_SENDS: u32 = 5;
 
 const EMPTY_HEAD: HeadRec = HeadRec { id: None, seq: 0, top: 0, frozen: false };
 
