@@ -193,3 +193,76 @@ async fn node_killed_mid_stream_and_restarted_loses_nothing_and_delivers_nothing
         net.stop(ix).await;
     }
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_restored_from_backup_resumes_above_its_published_sequence() {
+    let mut net = Net::new();
+    let hub = net.add("RILO ESA", Role::Hub);
+    let a = net.add("Tanzania NCP", Role::Member);
+    let b = net.add("Uganda NCP", Role::Member);
+    let all = [hub, a, b];
+    net.start(hub, &[a, b], &all).await;
+    net.start(b, &[], &all).await;
+    let mut eb = net.members[b].node().events();
+    net.dial(b, hub);
+    wait_connected(net.members[b].node(), &mut eb, net.members[hub].id()).await;
+
+    let connect = async |net: &mut Net| {
+        let mut ea = net.members[a].node().events();
+        net.dial(a, hub);
+        wait_connected(net.members[a].node(), &mut ea, net.members[hub].id()).await;
+        ea
+    };
+    net.start(a, &[], &all).await;
+    let mut ea = connect(&mut net).await;
+    net.members[a].node().publish(net.channel_alert(Priority::Routine)).await.unwrap();
+    wait_for(&mut ea, "the hub's acknowledgement", |e| matches!(e, NodeEvent::Acked(_, _))).await;
+    net.stop(a).await;
+    let backup = net.tmp.path().join("backup-a");
+    copy_dir(&net.members[a].dir, &backup);
+    // After the backup, a publishes two more.
+    net.members[a].listen = "127.0.0.1:0".parse().unwrap();
+    net.start(a, &[], &all).await;
+    let mut ea = connect(&mut net).await;
+    for _ in 0..2 {
+        net.members[a].node().publish(net.channel_alert(Priority::Routine)).await.unwrap();
+        wait_for(&mut ea, "the hub's acknowledgement", |e| matches!(e, NodeEvent::Acked(_, _))).await;
+    }
+    wait_delivered(&mut eb, 3).await;
+    net.stop(a).await;
+
+    // The disk fails; a is restored from the backup and started in recovering mode.
+    std::fs::remove_dir_all(&net.members[a].dir).unwrap();
+    copy_dir(&backup, &net.members[a].dir);
+    net.members[a].listen = "127.0.0.1:0".parse().unwrap();
+    net.start_with(a, &[], &all, true).await;
+    let refused = net.members[a].node().publish(net.channel_alert(Priority::Routine)).await.unwrap_err();
+    assert!(refused.to_string().contains("recovering"), "{refused}");
+    let mut ea = connect(&mut net).await;
+    wait_for(&mut ea, "recovery from the hub", |e| *e == NodeEvent::Recovered).await;
+    let fourth = net.members[a].node().publish(net.channel_alert(Priority::Routine)).await.unwrap();
+    // b receives it: the hub accepted seq 4 (no fork, no reused sequence number).
+    let got = wait_delivered(&mut eb, 1).await;
+    assert!(got.contains(&fourth));
+    let env = godwit_protocol::envelope::Envelope::verify(
+        &net.members[b].node().envelope(fourth).await.unwrap().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(env.header().seq, 4);
+    for ix in all {
+        net.stop(ix).await;
+    }
+}

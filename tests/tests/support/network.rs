@@ -149,7 +149,13 @@ impl Net {
     /// Starts node `ix`; hubs serve the non-hub nodes in `serves`; all nodes in `channel` are
     /// members of the test channel.
     pub async fn start(&mut self, ix: usize, serves: &[usize], channel: &[usize]) {
-        let spec = self.spec(ix, serves, channel);
+        self.start_with(ix, serves, channel, false).await;
+    }
+
+    /// Starts node `ix`, in recovering mode if `recovering` (after a restore from backup).
+    pub async fn start_with(&mut self, ix: usize, serves: &[usize], channel: &[usize], recovering: bool) {
+        let mut spec = self.spec(ix, serves, channel);
+        spec.relay.recovering = recovering;
         let node = Node::start(spec).await.unwrap();
         self.members[ix].listen = node.local_addr();
         self.members[ix].node = Some(node);
