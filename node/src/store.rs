@@ -530,7 +530,6 @@ mod tests {
     #[test]
     fn reports_a_tampered_journal_and_message() {
         let dir = tempfile::tempdir().unwrap();
-        let author = IdentityKey::from_seed(&[1; 32]).node_id();
         let (id, env) = envelope();
         {
             let (mut s, _) = SledStore::open(dir.path()).unwrap();
@@ -542,7 +541,6 @@ mod tests {
             let e = JournalEntry { seq: 2, prev: [9; 32], event: Event::Authored { id } };
             s.trees[JOURNAL].insert(2u64.to_be_bytes(), codec::to_vec(&e)).unwrap();
             s.commit().unwrap();
-            let _ = author;
         }
         let (_, r) = SledStore::open(dir.path()).unwrap();
         assert!(r.damage.iter().any(|d| d.contains("journal entry 2 does not chain")), "{:?}", r.damage);

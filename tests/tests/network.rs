@@ -128,7 +128,6 @@ async fn direct_message_to_a_member_behind_another_hub_arrives_after_it_was_offl
     net.dial(m1, ha);
     wait_connected(net.members[m1].node(), &mut e1, net.members[ha].id()).await;
     wait_connected(net.members[ha].node(), &mut eha, net.members[hb].id()).await;
-    let mut ehb = net.members[hb].node().events();
     let id = net.members[m1].node().publish(net.direct(m2)).await.unwrap();
     // hub B stores it for its member, which is offline.
     wait_for(
@@ -141,7 +140,6 @@ async fn direct_message_to_a_member_behind_another_hub_arrives_after_it_was_offl
         !net.members[hb].node().inbox().await.unwrap().contains(&id),
         "a hub does not read others' direct messages"
     );
-    let _ = &mut ehb;
     net.start(m2, &[], &all).await;
     let mut e2 = net.members[m2].node().events();
     net.dial(m2, hb);

@@ -8,7 +8,7 @@ mod support;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use godwit_node::certs::{Authority, NodeAttrs};
+use godwit_node::certs::NodeAttrs;
 use godwit_node::config::write_identity;
 use godwit_node::net::{NodeEvent, PeerSpec, now};
 use godwit_protocol::identity::IdentityKey;
@@ -74,7 +74,6 @@ async fn godwitd_run_serves_peers_and_stops_cleanly_on_sigterm() {
     assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
     wait_for(&mut em, "the member noticing the stop", |e| matches!(e, NodeEvent::PeerDown(_))).await;
     net.stop(m).await;
-    let _ = Authority::new;
 }
 
 #[test]

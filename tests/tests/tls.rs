@@ -6,9 +6,9 @@ mod support;
 
 use std::sync::Arc;
 
-use godwit_node::certs::{Authority, NodeAttrs, pkcs8};
+use godwit_node::certs::{Authority, NodeAttrs};
 use godwit_node::net::{NodeEvent, PeerSpec, now};
-use godwit_node::tls::{self, NetLimits};
+use godwit_node::tls;
 use godwit_protocol::identity::IdentityKey;
 use godwit_protocol::relay::Role;
 use support::network::*;
@@ -170,7 +170,6 @@ async fn a_crl_reload_disconnects_a_now_revoked_peer_mid_session() {
     let r = wait_for(&mut eh, "a refused reconnection", |e| matches!(e, NodeEvent::ConnectionRefused { .. }))
         .await;
     assert!(matches!(r, NodeEvent::ConnectionRefused { reason, .. } if reason.contains("revoked")));
-    let _ = (NetLimits::default(), pkcs8);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
