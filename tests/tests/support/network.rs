@@ -54,6 +54,8 @@ pub struct Net {
     pub channel: ChannelId,
     pub epoch_key: EpochKey,
     pub crl: Option<CertificateRevocationListDer<'static>>,
+    /// Limits for nodes started from now on (tests of the limits lower them).
+    pub limits: NetLimits,
     serial: u64,
 }
 
@@ -75,6 +77,7 @@ impl Net {
             channel: ChannelId([0x47; 32]),
             epoch_key: EpochKey::from_bytes([0x11; 32]),
             crl: None,
+            limits: NetLimits { reconnect_min_ms: 50, reconnect_max_ms: 1_000, ..NetLimits::default() },
             serial: 1,
         }
     }
@@ -142,7 +145,7 @@ impl Net {
             data_dir: m.dir.clone(),
             relay,
             peers: Vec::new(),
-            limits: NetLimits { reconnect_min_ms: 50, reconnect_max_ms: 1_000, ..NetLimits::default() },
+            limits: self.limits.clone(),
         }
     }
 
