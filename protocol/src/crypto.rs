@@ -442,6 +442,25 @@ mod tests {
     }
 
     #[test]
+    fn sealing_to_an_unusable_key_and_opening_a_bad_entry_are_refused() {
+        let mut rng = test_rng(15);
+        let (a, a_enc) = member(&mut rng);
+        let k = SymmetricKey::generate(&mut rng);
+        // The all-zero X25519 key gives an all-zero shared secret, which HPKE refuses.
+        let zero = [(a.node_id(), EncryptionPublicKey::from_bytes([0; 32]))];
+        assert_eq!(
+            seal_to_each(&mut rng, &k, INFO_CONTENT_KEY, &a.node_id(), &zero),
+            Err(CryptoError::Seal(a.node_id()))
+        );
+        let short = [SealedKey { to: a.node_id(), key: vec![0; 79] }];
+        assert_eq!(
+            unseal_from(&short, INFO_CONTENT_KEY, &a.node_id(), &a.node_id(), &a_enc).unwrap_err(),
+            CryptoError::SealedKeyLength(79)
+        );
+        assert!(matches!(ChannelKey::verify(&[0xa0]), Err(CryptoError::Codec(_))));
+    }
+
+    #[test]
     fn sealed_list_checks_name_the_problem() {
         let mut rng = test_rng(14);
         let (a, _) = member(&mut rng);
