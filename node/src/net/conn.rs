@@ -1,0 +1,303 @@
+//! Connection tasks: accepting and dialling peers, the per-connection writer and stream
+//! readers. They only move bytes; every decision is the core's.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use godwit_protocol::LIMITS;
+use godwit_protocol::frame::{FRAME_HEADER_LEN, frame_len};
+use godwit_protocol::identity::NodeId;
+use godwit_protocol::wire::RejectReason;
+use rand_core::{OsRng, RngCore};
+use tokio::sync::{broadcast, mpsc as tmpsc};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use super::{
+    CONN_CREDIT, CONN_QUEUE, ConnCmd, ConnHandle, CoreMsg, MAX_STREAMS_PER_CONN, NodeEvent, PeerSpec, Shared,
+};
+use crate::certs::{self, PeerCert};
+use crate::tls::{self, NetLimits};
+
+pub(super) async fn accept_loop(
+    endpoint: quinn::Endpoint,
+    core: mpsc::Sender<CoreMsg>,
+    events: broadcast::Sender<NodeEvent>,
+    shared: Arc<Shared>,
+) {
+    while let Some(incoming) = endpoint.accept().await {
+        let remote = incoming.remote_address();
+        if shared.active.load(Ordering::Relaxed) >= shared.limits.max_peers {
+            warn!(%remote, max = shared.limits.max_peers, "refused a connection: at the maximum number of peers");
+            incoming.refuse();
+            continue;
+        }
+        let (core, events, shared) = (core.clone(), events.clone(), shared.clone());
+        tokio::spawn(async move {
+            let timeout = Duration::from_millis(shared.limits.handshake_timeout_ms);
+            let conn = match tokio::time::timeout(timeout, async { incoming.accept()?.await }).await {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => return refused(&events, remote, &e.to_string()),
+                Err(_) => return refused(&events, remote, "handshake timed out"),
+            };
+            match identify(&conn) {
+                Ok(peer) => {
+                    let dialer = peer.node_id;
+                    if let Err(e) = run_conn(conn, peer, dialer, core, shared).await {
+                        refused(&events, remote, &e);
+                    }
+                }
+                Err(e) => {
+                    conn.close(1u32.into(), b"not a Godwit node certificate");
+                    refused(&events, remote, &e);
+                }
+            }
+        });
+    }
+}
+
+fn refused(events: &broadcast::Sender<NodeEvent>, remote: SocketAddr, error: &str) {
+    let reason = tls::explain_refusal(error);
+    warn!(%remote, "refused a connection: {reason}");
+    let _ = events.send(NodeEvent::ConnectionRefused { remote, reason });
+}
+
+fn identify(conn: &quinn::Connection) -> Result<PeerCert, String> {
+    let certs = conn
+        .peer_identity()
+        .and_then(|i| i.downcast::<Vec<rustls_pki_types::CertificateDer<'static>>>().ok())
+        .ok_or("no peer certificate")?;
+    let first = certs.first().ok_or("no peer certificate")?;
+    certs::parse_peer(first).map_err(|e| e.to_string())
+}
+
+pub(super) async fn dial_loop(
+    endpoint: quinn::Endpoint,
+    peer: PeerSpec,
+    core: mpsc::Sender<CoreMsg>,
+    events: broadcast::Sender<NodeEvent>,
+    shared: Arc<Shared>,
+) {
+    let mut delay = shared.limits.reconnect_min_ms;
+    loop {
+        let connected = shared.connected.lock().map(|c| c.contains(&peer.node_id)).unwrap_or(false);
+        if !connected {
+            let address = shared
+                .addresses
+                .lock()
+                .ok()
+                .and_then(|a| a.get(&peer.node_id).copied())
+                .unwrap_or(peer.address);
+            let client = shared.client.lock().map(|c| c.clone()).ok();
+            let attempt = match client {
+                Some(client) => endpoint.connect_with(client, address, &certs::dns_name(&peer.node_id)),
+                None => return,
+            };
+            let timeout = Duration::from_millis(shared.limits.handshake_timeout_ms);
+            let result = match attempt {
+                Ok(connecting) => match tokio::time::timeout(timeout, connecting).await {
+                    Ok(Ok(conn)) => Ok(conn),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err("handshake timed out".to_string()),
+                },
+                Err(e) => Err(e.to_string()),
+            };
+            match result.and_then(|c| identify(&c).map(|p| (c, p))) {
+                Ok((conn, p)) if p.node_id == peer.node_id => {
+                    delay = shared.limits.reconnect_min_ms;
+                    if let Err(e) = run_conn(conn, p, shared.me, core.clone(), shared.clone()).await {
+                        let reason = tls::explain_refusal(&e);
+                        debug!(%address, "refused by the peer: {reason}");
+                        let _ = events.send(NodeEvent::ConnectionRefused { remote: address, reason });
+                    }
+                }
+                Ok((conn, p)) => {
+                    conn.close(1u32.into(), b"unexpected NodeId");
+                    refused(
+                        &events,
+                        peer.address,
+                        &format!("not valid for name: expected {}, got {}", peer.node_id, p.node_id),
+                    );
+                }
+                Err(e) => {
+                    let reason = tls::explain_refusal(&e);
+                    debug!(%address, "cannot connect: {reason}");
+                    let _ = events.send(NodeEvent::ConnectionRefused { remote: address, reason });
+                }
+            }
+        }
+        // Exponential back-off with full jitter.
+        let wait = delay / 2 + OsRng.next_u64() % (delay / 2 + 1);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        delay = (delay * 2).min(shared.limits.reconnect_max_ms);
+    }
+}
+
+/// Runs one connection until it ends. The connection counts as established only once the
+/// peer has opened its first stream: with TLS 1.3 a client finishes its handshake before the
+/// server has checked the client certificate, so a refused client would otherwise believe it
+/// was connected. Returns the refusal reason when the peer closed before that.
+async fn run_conn(
+    conn: quinn::Connection,
+    peer: PeerCert,
+    dialer: NodeId,
+    core: mpsc::Sender<CoreMsg>,
+    shared: Arc<Shared>,
+) -> Result<(), String> {
+    let id = shared.conn_ids.fetch_add(1, Ordering::Relaxed);
+    let span = info_span!("peer", peer = %peer.node_id.short(), remote = %conn.remote_address(), conn = id);
+    shared.active.fetch_add(1, Ordering::Relaxed);
+    let result = async {
+        let node_id = peer.node_id;
+        let mut streams = Vec::new();
+        for (class, prio) in [(0u8, 2), (1, 1), (2, 0)] {
+            let mut s = conn.open_uni().await.map_err(|e| e.to_string())?;
+            let _ = s.set_priority(prio);
+            // A stream is invisible to the peer until it carries data: announce it at once.
+            s.write_all(&[STREAM_MAGIC, class]).await.map_err(|e| e.to_string())?;
+            streams.push(s);
+        }
+        let timeout = Duration::from_millis(shared.limits.handshake_timeout_ms);
+        let first = match tokio::time::timeout(timeout, conn.accept_uni()).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => {
+                conn.close(1u32.into(), b"no stream opened in time");
+                return Err("handshake timed out".into());
+            }
+        };
+        info!(role = ?peer.role, administration = %peer.administration, "connected");
+        let (tx, mut rx) = tmpsc::channel(CONN_QUEUE);
+        let handle = ConnHandle { id, serial: peer.serial.clone(), dialer, conn: conn.clone(), tx };
+        if core.send(CoreMsg::Connected { peer, handle }).is_err() {
+            return Ok(());
+        }
+        let writer_conn = conn.clone();
+        let writer = tokio::spawn(async move {
+            while let Some(cmd) = rx.recv().await {
+                match cmd {
+                    ConnCmd::Frame(class, body) => {
+                        let s = &mut streams[class as usize];
+                        let mut buf = (body.len() as u32).to_be_bytes().to_vec();
+                        buf.extend_from_slice(&body);
+                        if s.write_all(&buf).await.is_err() {
+                            // The peer stopped a stream or vanished: end the connection, so
+                            // that both sides notice and reconnect cleanly.
+                            writer_conn.close(7u32.into(), b"stream failed");
+                            break;
+                        }
+                    }
+                    ConnCmd::Close(reason) => {
+                        writer_conn.close(2u32.into(), reason.as_bytes());
+                        break;
+                    }
+                }
+            }
+        });
+        let limits = shared.limits.clone();
+        let credit = Arc::new(tokio::sync::Semaphore::new(CONN_CREDIT));
+        let mut readers = tokio::task::JoinSet::new();
+        readers.spawn(read_stream(first, node_id, id, core.clone(), limits.clone(), credit.clone()));
+        let mut streams_opened = 1;
+        loop {
+            match conn.accept_uni().await {
+                Ok(recv) => {
+                    streams_opened += 1;
+                    if streams_opened > MAX_STREAMS_PER_CONN {
+                        warn!("closing: the peer opened more than {MAX_STREAMS_PER_CONN} streams");
+                        conn.close(8u32.into(), b"too many streams");
+                        break;
+                    }
+                    while readers.try_join_next().is_some() {}
+                    readers.spawn(read_stream(
+                        recv,
+                        node_id,
+                        id,
+                        core.clone(),
+                        limits.clone(),
+                        credit.clone(),
+                    ));
+                }
+                Err(e) => {
+                    info!("disconnected: {e}");
+                    break;
+                }
+            }
+        }
+        writer.abort();
+        readers.abort_all();
+        let _ = core.send(CoreMsg::Disconnected { peer: node_id, conn: id });
+        Ok(())
+    }
+    .instrument(span)
+    .await;
+    shared.active.fetch_sub(1, Ordering::Relaxed);
+    result
+}
+
+/// First byte of every stream (then its class, 0–2).
+const STREAM_MAGIC: u8 = 0x67;
+
+/// Reads length-prefixed frames from one stream. The length is checked before the body is
+/// read; the body must then arrive within the frame read deadline.
+async fn read_stream(
+    mut recv: quinn::RecvStream,
+    peer: NodeId,
+    conn: u64,
+    core: mpsc::Sender<CoreMsg>,
+    limits: NetLimits,
+    credit: Arc<tokio::sync::Semaphore>,
+) {
+    let max = limits.max_frame_len.min(LIMITS.max_frame_len);
+    let mut preamble = [0u8; 2];
+    if recv.read_exact(&mut preamble).await.is_err() || preamble[0] != STREAM_MAGIC || preamble[1] > 2 {
+        let _ = recv.stop(5u32.into());
+        return;
+    }
+    loop {
+        let mut prefix = [0u8; FRAME_HEADER_LEN];
+        if recv.read_exact(&mut prefix).await.is_err() {
+            return;
+        }
+        let len = match frame_len(prefix, max) {
+            Ok(n) => n,
+            Err(e) => {
+                let reason = if matches!(e, godwit_protocol::frame::FrameError::Oversize { .. }) {
+                    RejectReason::Oversize
+                } else {
+                    RejectReason::Malformed
+                };
+                // The stream's framing is lost: stop it; the connection and its other streams go on.
+                let _ = recv.stop(3u32.into());
+                let _ = core.send(CoreMsg::Refuse { peer, conn, reason, detail: e.to_string() });
+                return;
+            }
+        };
+        let mut body = vec![0u8; len];
+        let deadline = Duration::from_millis(limits.frame_read_timeout_ms);
+        match tokio::time::timeout(deadline, recv.read_exact(&mut body)).await {
+            Ok(Ok(())) => {
+                // Wait for the core to catch up before reading more: QUIC flow control then
+                // slows a peer that sends faster than this node can handle.
+                match credit.acquire().await {
+                    Ok(p) => p.forget(),
+                    Err(_) => return,
+                }
+                if core.send(CoreMsg::Frame { peer, conn, bytes: body, credit: credit.clone() }).is_err() {
+                    return;
+                }
+            }
+            Ok(Err(_)) => return,
+            Err(_) => {
+                let _ = recv.stop(4u32.into());
+                let detail = format!(
+                    "frame body of {len} bytes not received within {} ms",
+                    limits.frame_read_timeout_ms
+                );
+                let _ = core.send(CoreMsg::Refuse { peer, conn, reason: RejectReason::Malformed, detail });
+                return;
+            }
+        }
+    }
+}

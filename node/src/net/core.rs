@@ -1,0 +1,251 @@
+//! The relay core thread: owns the relay and the store, handles a batch of inputs, commits once
+//! (flush + fsync) and then releases the acknowledgements of the batch.
+
+use std::collections::HashMap;
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use anyhow::Result;
+use godwit_protocol::identity::{IdentityKey, NodeId};
+use godwit_protocol::ids::MessageId;
+use godwit_protocol::message::Audience;
+use godwit_protocol::relay::{Class, Output, Publication, Relay, Store};
+use godwit_protocol::wire::{Frame, Reject};
+use rand_core::OsRng;
+use tokio::sync::{broadcast, mpsc as tmpsc};
+use tracing::{debug, error, info, warn};
+
+use super::{ConnHandle, CoreMsg, NodeEvent, PublishRequest, Shared, Target, now};
+use crate::store::SledStore;
+
+pub(super) struct Core {
+    pub(super) crl_tx: tmpsc::UnboundedSender<(NodeId, Vec<u8>)>,
+    pub(super) relay: Relay<SledStore>,
+    pub(super) key: IdentityKey,
+    pub(super) conns: HashMap<NodeId, ConnHandle>,
+    pub(super) events: broadcast::Sender<NodeEvent>,
+    pub(super) shared: Arc<Shared>,
+}
+
+impl Core {
+    pub(super) fn run(mut self, rx: mpsc::Receiver<CoreMsg>) {
+        loop {
+            let wait = self
+                .relay
+                .poll_timeout()
+                .map(|t| Duration::from_millis(t.as_millis().saturating_sub(now().as_millis())))
+                .unwrap_or(Duration::from_secs(1))
+                .min(Duration::from_secs(1));
+            let first = match rx.recv_timeout(wait) {
+                Ok(m) => Some(m),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            };
+            let mut batch: Vec<CoreMsg> = first.into_iter().collect();
+            batch.extend(rx.try_iter().take(1024));
+            let mut stop = None;
+            for msg in batch {
+                if let CoreMsg::Kill = msg {
+                    return;
+                }
+                if let CoreMsg::Shutdown(tx) = msg {
+                    stop = Some(tx);
+                    continue;
+                }
+                if let Err(e) = self.handle(msg) {
+                    error!("relay storage error: {e:#}");
+                }
+            }
+            if let Err(e) = self.relay.handle_timeout(now()) {
+                error!("relay storage error: {e:#}");
+            }
+            self.commit();
+            self.drain();
+            if let Some(tx) = stop {
+                for (_, c) in self.conns.drain() {
+                    c.close("shutting down");
+                }
+                let _ = self.relay.store().commit();
+                let _ = tx.send(());
+                return;
+            }
+        }
+    }
+
+    /// Group commit: one flush + fsync for everything handled in this batch, then the acks.
+    fn commit(&mut self) {
+        if !self.relay.wants_commit() {
+            return;
+        }
+        match self.relay.begin_commit() {
+            Ok(false) => self.relay.committed(),
+            Ok(true) => match self.relay.store().commit() {
+                Ok(()) => self.relay.committed(),
+                Err(e) => error!("cannot make the store durable, acknowledgements withheld: {e}"),
+            },
+            Err(e) => error!("cannot write delivery cursors: {e}"),
+        }
+    }
+
+    fn handle(&mut self, msg: CoreMsg) -> Result<()> {
+        match msg {
+            CoreMsg::Connected { peer, handle } => {
+                let id = peer.node_id;
+                if let Some(old) = self.conns.get(&id) {
+                    // Both sides dialled: keep the connection dialled by the lower NodeId. A
+                    // new connection from the same dialer replaces a stale one (the peer restarted).
+                    let keep_new = handle.dialer == old.dialer || handle.dialer == self.shared.me.min(id);
+                    if !keep_new {
+                        handle.close("duplicate connection");
+                        return Ok(());
+                    }
+                    debug!(old = old.id, "replacing a connection to the same peer");
+                    old.close("duplicate connection");
+                    self.relay.disconnect(&id);
+                }
+                let rec = crate::store::PeerRecord {
+                    role: format!("{:?}", peer.role).to_lowercase(),
+                    admin: peer.administration.clone(),
+                    last_seen: now().as_millis(),
+                };
+                if let Err(e) = self.relay.store().record_peer(&id, &rec) {
+                    warn!("cannot record peer {}: {e}", id.short());
+                }
+                if let Ok(mut c) = self.shared.connected.lock() {
+                    c.insert(id);
+                }
+                let crl = self.shared.tls.lock().ok().and_then(|m| m.crl.as_ref().map(|c| c.to_vec()));
+                if let Some(der) = crl {
+                    handle.send(Class::Urgent, Frame::Crl(der).encode());
+                }
+                self.conns.insert(id, handle);
+                self.relay.connect(now(), id, peer.role)?;
+                let _ = self.events.send(NodeEvent::PeerUp(id));
+            }
+            CoreMsg::Disconnected { peer, conn } => {
+                if self.conns.get(&peer).is_some_and(|c| c.id == conn) {
+                    self.conns.remove(&peer);
+                    if let Ok(mut c) = self.shared.connected.lock() {
+                        c.remove(&peer);
+                    }
+                    self.relay.disconnect(&peer);
+                    let _ = self.events.send(NodeEvent::PeerDown(peer));
+                }
+            }
+            CoreMsg::Frame { peer, conn, bytes, credit } => {
+                credit.add_permits(1);
+                if self.conns.get(&peer).is_some_and(|c| c.id == conn) {
+                    if let Ok(Frame::Ack(ids)) = Frame::decode(&bytes) {
+                        let _ = self.events.send(NodeEvent::Acked(peer, ids.len()));
+                    }
+                    self.relay.handle_frame(now(), peer, &bytes)?;
+                }
+            }
+            CoreMsg::Refuse { peer, conn, reason, detail } => {
+                warn!(peer = %peer.short(), ?reason, %detail, "refused a frame");
+                let _ = self.events.send(NodeEvent::Refused { peer, reason, detail: detail.clone() });
+                if let Some(c) = self.conns.get(&peer) {
+                    if c.id == conn {
+                        c.send(Class::Urgent, Frame::Reject(Reject { id: None, detail, reason }).encode());
+                    }
+                }
+            }
+            CoreMsg::Publish(req, reply) => {
+                let _ = reply.send(self.publish(&req));
+            }
+            CoreMsg::Inbox(reply) => {
+                let _ = reply.send(self.relay.store().inbox().unwrap_or_default());
+            }
+            CoreMsg::Envelope(id, reply) => {
+                let _ = reply.send(self.relay.store().envelope(&id).ok().flatten());
+            }
+            CoreMsg::Revoke(serials) => {
+                // Pass the list on to every peer: the newest list wins everywhere.
+                if let Some(der) =
+                    self.shared.tls.lock().ok().and_then(|m| m.crl.as_ref().map(|c| c.to_vec()))
+                {
+                    for c in self.conns.values() {
+                        c.send(Class::Urgent, Frame::Crl(der.clone()).encode());
+                    }
+                }
+                let revoked: Vec<NodeId> = self
+                    .conns
+                    .iter()
+                    .filter(|(_, c)| serials.contains(&c.serial))
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in revoked {
+                    let reason = "certificate revoked by the network CA".to_string();
+                    warn!(peer = %id, "disconnecting: {reason}");
+                    if let Some(c) = self.conns.get(&id) {
+                        c.close(&reason);
+                    }
+                    let _ = self.events.send(NodeEvent::Closed { peer: id, reason });
+                }
+            }
+            CoreMsg::Shutdown(_) | CoreMsg::Kill => {}
+        }
+        Ok(())
+    }
+
+    fn publish(&mut self, req: &PublishRequest) -> Result<MessageId, String> {
+        let audience = match &req.target {
+            Target::Channel { id, epoch, key } => Audience::Channel { id: *id, epoch: *epoch, key },
+            Target::Direct(to) => Audience::Direct(to),
+        };
+        let p = Publication {
+            audience,
+            priority: req.priority,
+            marking: req.marking,
+            ttl_ms: req.ttl_ms,
+            body: &req.body,
+            personal: req.personal.as_ref().map(|(d, r)| (d, r.as_slice())),
+        };
+        let sealed = self.relay.publish(now(), &mut OsRng, &self.key, &p).map_err(|e| e.to_string())?;
+        // Authored messages are durable before publish returns.
+        self.relay.store().commit().map_err(|e| e.to_string())?;
+        info!(id = %sealed.id.short(), "authored");
+        Ok(sealed.id)
+    }
+
+    fn drain(&mut self) {
+        while let Some(out) = self.relay.poll_output() {
+            match out {
+                Output::Send { peer, class, frame } => {
+                    if let Some(c) = self.conns.get(&peer) {
+                        c.send(class, frame);
+                    }
+                }
+                Output::Close { peer, reason } => {
+                    warn!(peer = %peer, "closing: {reason}");
+                    if let Some(c) = self.conns.get(&peer) {
+                        c.close(&reason);
+                    }
+                    let _ = self.events.send(NodeEvent::Closed { peer, reason });
+                }
+                Output::Delivered(id) => {
+                    info!(id = %id.short(), "delivered to the inbox");
+                    let _ = self.events.send(NodeEvent::Delivered(id));
+                }
+                Output::Refused { peer, id, reason, detail } => {
+                    warn!(peer = %peer.short(), id = ?id.map(|i| i.short()), ?reason, %detail, "refused a message");
+                    let _ = self.events.send(NodeEvent::Refused { peer, reason, detail });
+                }
+                Output::Gap { author, from, to, .. } => {
+                    warn!(author = %author.short(), from, to, "feed gap: asked peers to fill it");
+                    let _ = self.events.send(NodeEvent::Gap { author, from, to });
+                }
+                Output::Fork { author, seq } => {
+                    error!(author = %author, seq, "author signed two messages for one place in a feed: feed frozen, evidence kept");
+                }
+                Output::Crl { from, der } => {
+                    let _ = self.crl_tx.send((from, der));
+                }
+                Output::Recovered { from } => {
+                    info!(from = %from.short(), "recovered own feed heads from a peer");
+                    let _ = self.events.send(NodeEvent::Recovered);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,471 @@
+//! The running node: a QUIC endpoint (accepting and dialling peers), one task per connection,
+//! and the relay core on its own thread with the sled store. The core is the only owner of the
+//! relay state; connection tasks talk to it over channels.
+//!
+//! Per connection each side opens three unidirectional streams, one per priority class, with
+//! QUIC stream priorities set so that urgent traffic (control and flash) is sent before
+//! immediate, and immediate before routine. Each stream carries length-prefixed frames.
+
+mod conn;
+mod core;
+
+use self::conn::{accept_loop, dial_loop};
+use self::core::Core;
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use godwit_protocol::Timestamp;
+use godwit_protocol::content::{Body, PersonalData, Tlp};
+use godwit_protocol::crypto::EpochKey;
+use godwit_protocol::envelope::Priority;
+use godwit_protocol::identity::{EncryptionPublicKey, IdentityKey, NodeId};
+use godwit_protocol::ids::{ChannelId, MessageId};
+use godwit_protocol::relay::{Class, Relay, RelayConfig};
+use godwit_protocol::wire::RejectReason;
+use rustls_pki_types::CertificateRevocationListDer;
+use tokio::sync::{broadcast, mpsc as tmpsc, oneshot};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::certs::{self, PeerCert};
+use crate::store::SledStore;
+use crate::tls::{self, NetLimits, TlsMaterial};
+
+/// A peer this node dials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerSpec {
+    /// The peer's NodeId: the pin its certificate must match.
+    pub node_id: NodeId,
+    /// Where it listens.
+    pub address: SocketAddr,
+}
+
+/// Everything a node needs to run.
+#[derive(Debug)]
+pub struct NodeSpec {
+    /// The identity key.
+    pub identity: IdentityKey,
+    /// Certificates and CRL.
+    pub tls: TlsMaterial,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The store directory.
+    pub data_dir: PathBuf,
+    /// Relay configuration (role, channels, served members).
+    pub relay: RelayConfig,
+    /// Peers to dial.
+    pub peers: Vec<PeerSpec>,
+    /// Transport limits.
+    pub limits: NetLimits,
+}
+
+/// Something that happened, for tests, the demo and operators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// A peer connection is up.
+    PeerUp(NodeId),
+    /// A peer connection went down.
+    PeerDown(NodeId),
+    /// A message was delivered into the inbox.
+    Delivered(MessageId),
+    /// A peer acknowledged messages (they are durably stored there).
+    Acked(NodeId, usize),
+    /// A message from a peer was refused.
+    Refused {
+        /// The peer.
+        peer: NodeId,
+        /// Why.
+        reason: RejectReason,
+        /// Detail.
+        detail: String,
+    },
+    /// A connection attempt was refused at the TLS level.
+    ConnectionRefused {
+        /// The remote address.
+        remote: SocketAddr,
+        /// Why, for the operator.
+        reason: String,
+    },
+    /// A connection was closed by this node.
+    Closed {
+        /// The peer.
+        peer: NodeId,
+        /// Why.
+        reason: String,
+    },
+    /// A feed gap was detected.
+    Gap {
+        /// The author.
+        author: NodeId,
+        /// First missing seq.
+        from: u64,
+        /// Last missing seq.
+        to: u64,
+    },
+    /// Recovery after a restore finished.
+    Recovered,
+    /// A newer revocation list was installed (its CRL number).
+    CrlInstalled(u64),
+}
+
+/// Who a message is for, owned (for [`Node::publish`]).
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A channel.
+    Channel {
+        /// The channel.
+        id: ChannelId,
+        /// The epoch.
+        epoch: u64,
+        /// Its key.
+        key: EpochKey,
+    },
+    /// Named recipients.
+    Direct(Vec<(NodeId, EncryptionPublicKey)>),
+}
+
+/// A message to author.
+#[derive(Debug, Clone)]
+pub struct PublishRequest {
+    /// Audience.
+    pub target: Target,
+    /// Urgency.
+    pub priority: Priority,
+    /// Marking.
+    pub marking: Tlp,
+    /// Lifetime in milliseconds.
+    pub ttl_ms: u64,
+    /// Content.
+    pub body: Body,
+    /// Personal data and its recipients.
+    pub personal: Option<(PersonalData, Vec<(NodeId, EncryptionPublicKey)>)>,
+}
+
+enum ConnCmd {
+    Frame(Class, Vec<u8>),
+    Close(String),
+}
+
+/// Frames queued towards one connection's writer before the peer counts as not reading.
+const CONN_QUEUE: usize = 4096;
+/// Frames read from one connection that may wait for the core (backpressure into QUIC).
+const CONN_CREDIT: usize = 256;
+/// Streams a peer may open over a connection's life (3 are used).
+const MAX_STREAMS_PER_CONN: usize = 16;
+
+/// The core's handle on one connection.
+#[derive(Debug)]
+struct ConnHandle {
+    id: u64,
+    serial: Vec<u8>,
+    dialer: NodeId,
+    conn: quinn::Connection,
+    tx: tmpsc::Sender<ConnCmd>,
+}
+
+impl ConnHandle {
+    /// Queues a frame; a peer whose queue is full is not reading and is disconnected.
+    fn send(&self, class: Class, frame: Vec<u8>) {
+        if self.tx.try_send(ConnCmd::Frame(class, frame)).is_err() {
+            self.conn.close(6u32.into(), b"peer is not reading");
+        }
+    }
+    fn close(&self, reason: &str) {
+        let _ = self.tx.try_send(ConnCmd::Close(reason.to_owned()));
+        self.conn.close(2u32.into(), reason.as_bytes());
+    }
+}
+
+enum CoreMsg {
+    Connected { peer: PeerCert, handle: ConnHandle },
+    Disconnected { peer: NodeId, conn: u64 },
+    Frame { peer: NodeId, conn: u64, bytes: Vec<u8>, credit: Arc<tokio::sync::Semaphore> },
+    Refuse { peer: NodeId, conn: u64, reason: RejectReason, detail: String },
+    Publish(Box<PublishRequest>, oneshot::Sender<Result<MessageId, String>>),
+    Inbox(oneshot::Sender<Vec<MessageId>>),
+    Envelope(MessageId, oneshot::Sender<Option<Vec<u8>>>),
+    Revoke(Vec<Vec<u8>>),
+    Shutdown(oneshot::Sender<()>),
+    Kill,
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct Node {
+    id: NodeId,
+    addr: SocketAddr,
+    endpoint: quinn::Endpoint,
+    core: mpsc::Sender<CoreMsg>,
+    events: broadcast::Sender<NodeEvent>,
+    shared: Arc<Shared>,
+    core_thread: Option<std::thread::JoinHandle<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    me: NodeId,
+    limits: NetLimits,
+    client: Mutex<quinn::ClientConfig>,
+    tls: Mutex<TlsMaterial>,
+    conn_ids: AtomicU64,
+    active: AtomicUsize,
+    connected: Mutex<BTreeSet<NodeId>>,
+    addresses: Mutex<HashMap<NodeId, SocketAddr>>,
+}
+
+impl Node {
+    /// Opens the store, binds the endpoint and starts accepting and dialling.
+    ///
+    /// # Errors
+    /// When the store, the TLS material or the socket cannot be set up; the message says which.
+    pub async fn start(spec: NodeSpec) -> Result<Node> {
+        let me = spec.identity.node_id();
+        let (store, report) = SledStore::open(&spec.data_dir.join("store"))
+            .with_context(|| format!("cannot open the store in {}", spec.data_dir.display()))?;
+        if !report.damage.is_empty() {
+            bail!(
+                "the store in {} is damaged ({} problems, first: {}); restore it from a backup",
+                spec.data_dir.display(),
+                report.damage.len(),
+                report.damage[0]
+            );
+        }
+        info!(messages = report.messages, journal = report.journal, "store checked");
+        let mut spec = spec;
+        if let Ok(saved) = std::fs::read(spec.data_dir.join("crl.der")) {
+            let current = spec.tls.crl.as_ref().and_then(|c| certs::crl_info(c).ok()).map_or(0, |(n, _)| n);
+            match tls::check_crl(&spec.tls, &saved, &me) {
+                Ok((n, _)) if n > current => {
+                    info!(crl_number = n, "using the newer revocation list received from a peer");
+                    spec.tls.crl = Some(CertificateRevocationListDer::from(saved));
+                }
+                Ok(_) => {}
+                Err(e) => warn!("ignoring the saved revocation list: {e}"),
+            }
+        }
+        let server = tls::server_config(&spec.tls, &spec.limits).context("TLS server configuration")?;
+        let client = tls::client_config(&spec.tls, &spec.limits).context("TLS client configuration")?;
+        let mut endpoint = quinn::Endpoint::server(server, spec.listen)
+            .with_context(|| format!("cannot listen on {}", spec.listen))?;
+        endpoint.set_default_client_config(client.clone());
+        let addr = endpoint.local_addr()?;
+        let (events, _) = broadcast::channel(4096);
+        let (core_tx, core_rx) = mpsc::channel();
+        let shared = Arc::new(Shared {
+            me,
+            limits: spec.limits.clone(),
+            client: Mutex::new(client),
+            tls: Mutex::new(spec.tls.clone()),
+            conn_ids: AtomicU64::new(1),
+            active: AtomicUsize::new(0),
+            connected: Mutex::new(BTreeSet::new()),
+            addresses: Mutex::new(spec.peers.iter().map(|p| (p.node_id, p.address)).collect()),
+        });
+        let mut relay_cfg = spec.relay;
+        relay_cfg.window = spec.limits.window;
+        relay_cfg.rate_per_sec = spec.limits.rate_per_sec;
+        relay_cfg.rate_burst = spec.limits.rate_burst;
+        relay_cfg.abuse_limit = spec.limits.abuse_limit;
+        let (crl_tx, crl_rx) = tmpsc::unbounded_channel();
+        let core = Core {
+            crl_tx,
+            relay: Relay::new(relay_cfg, store),
+            key: spec.identity,
+            conns: HashMap::new(),
+            events: events.clone(),
+            shared: shared.clone(),
+        };
+        let core_thread = std::thread::Builder::new()
+            .name(format!("godwit-core-{}", me.short()))
+            .spawn(move || core.run(core_rx))
+            .context("cannot start the relay thread")?;
+        let mut tasks = Vec::new();
+        let crl_file = spec.data_dir.join("crl.der");
+        let (ep, c, ev, sh) = (endpoint.clone(), core_tx.clone(), events.clone(), shared.clone());
+        tasks.push(tokio::spawn(crl_loop(crl_rx, ep, c, ev, sh, crl_file)));
+        let (ep, c, ev, sh) = (endpoint.clone(), core_tx.clone(), events.clone(), shared.clone());
+        tasks.push(tokio::spawn(
+            accept_loop(ep, c, ev, sh).instrument(info_span!("accept", node = %me.short())),
+        ));
+        for p in spec.peers {
+            let (ep, c, ev, sh) = (endpoint.clone(), core_tx.clone(), events.clone(), shared.clone());
+            let span = info_span!("dial", node = %me.short(), peer = %p.node_id.short());
+            tasks.push(tokio::spawn(dial_loop(ep, p, c, ev, sh).instrument(span)));
+        }
+        info!(node = %me, %addr, "godwitd listening");
+        Ok(Node {
+            id: me,
+            addr,
+            endpoint,
+            core: core_tx,
+            events,
+            shared,
+            core_thread: Some(core_thread),
+            tasks,
+        })
+    }
+
+    /// This node's NodeId.
+    pub fn node_id(&self) -> NodeId {
+        self.id
+    }
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// Subscribes to node events (subscribe before causing the event you wait for).
+    pub fn events(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+    /// Currently connected peers.
+    pub fn connected(&self) -> BTreeSet<NodeId> {
+        self.shared.connected.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Changes where a peer is dialled (e.g. after it moved).
+    pub fn set_peer_address(&self, peer: NodeId, address: SocketAddr) {
+        if let Ok(mut a) = self.shared.addresses.lock() {
+            a.insert(peer, address);
+        }
+    }
+
+    /// Starts dialling another peer.
+    pub fn add_peer(&mut self, p: PeerSpec) {
+        self.set_peer_address(p.node_id, p.address);
+        let (ep, c, ev, sh) =
+            (self.endpoint.clone(), self.core.clone(), self.events.clone(), self.shared.clone());
+        let span = info_span!("dial", node = %self.id.short(), peer = %p.node_id.short());
+        self.tasks.push(tokio::spawn(dial_loop(ep, p, c, ev, sh).instrument(span)));
+    }
+
+    /// Authors a message; returns its id once it is stored here.
+    ///
+    /// # Errors
+    /// The reason publishing failed.
+    pub async fn publish(&self, req: PublishRequest) -> Result<MessageId> {
+        let (tx, rx) = oneshot::channel();
+        self.core
+            .send(CoreMsg::Publish(Box::new(req), tx))
+            .map_err(|_| anyhow!("the node is shutting down"))?;
+        rx.await.map_err(|_| anyhow!("the node is shutting down"))?.map_err(|e| anyhow!(e))
+    }
+
+    /// The inbox, in delivery order.
+    ///
+    /// # Errors
+    /// If the node is shutting down.
+    pub async fn inbox(&self) -> Result<Vec<MessageId>> {
+        let (tx, rx) = oneshot::channel();
+        self.core.send(CoreMsg::Inbox(tx)).map_err(|_| anyhow!("the node is shutting down"))?;
+        rx.await.map_err(|_| anyhow!("the node is shutting down"))
+    }
+
+    /// A stored envelope.
+    ///
+    /// # Errors
+    /// If the node is shutting down.
+    pub async fn envelope(&self, id: MessageId) -> Result<Option<Vec<u8>>> {
+        let (tx, rx) = oneshot::channel();
+        self.core.send(CoreMsg::Envelope(id, tx)).map_err(|_| anyhow!("the node is shutting down"))?;
+        rx.await.map_err(|_| anyhow!("the node is shutting down"))
+    }
+
+    /// Installs a new revocation list: new handshakes check it, and peers whose certificates it
+    /// revokes are disconnected at once.
+    ///
+    /// # Errors
+    /// If the CRL cannot be read or the TLS configuration rebuilt.
+    pub fn reload_crl(&self, crl: CertificateRevocationListDer<'static>) -> Result<()> {
+        let (number, revoked) =
+            install_crl(&self.endpoint, &self.shared, &crl, false).map_err(|e| anyhow!(e))?;
+        let _ = self.events.send(NodeEvent::CrlInstalled(number));
+        self.core.send(CoreMsg::Revoke(revoked)).map_err(|_| anyhow!("the node is shutting down"))?;
+        Ok(())
+    }
+
+    /// Stops abruptly, as a crash would: tasks and connections are dropped at once, nothing
+    /// more is flushed. (Whatever was acknowledged was already durable.)
+    pub fn kill(mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.endpoint.close(0u32.into(), b"killed");
+        let _ = self.core.send(CoreMsg::Kill);
+        if let Some(t) = self.core_thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    /// Stops: closes connections, makes the store durable, ends the tasks.
+    pub async fn shutdown(mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.endpoint.close(0u32.into(), b"shutting down");
+        let (tx, rx) = oneshot::channel();
+        if self.core.send(CoreMsg::Shutdown(tx)).is_ok() {
+            let _ = rx.await;
+        }
+        if let Some(t) = self.core_thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+        self.endpoint.wait_idle().await;
+    }
+}
+
+/// Checks and installs a revocation list: new handshakes use it at once. With `newer_only`, a
+/// list whose number is not above the current one is ignored (as from peers: newest wins).
+fn install_crl(
+    endpoint: &quinn::Endpoint,
+    shared: &Shared,
+    der: &[u8],
+    newer_only: bool,
+) -> Result<(u64, Vec<Vec<u8>>), String> {
+    let mut m = shared.tls.lock().map_err(|_| "TLS state poisoned".to_string())?;
+    let current = m.crl.as_ref().and_then(|c| certs::crl_info(c).ok()).map_or(0, |(n, _)| n);
+    let (number, revoked) = tls::check_crl(&m, der, &shared.me)?;
+    if newer_only && number <= current {
+        return Err(format!("revocation list number {number} is not newer than the installed {current}"));
+    }
+    m.crl = Some(CertificateRevocationListDer::from(der.to_vec()));
+    endpoint.set_server_config(Some(tls::server_config(&m, &shared.limits).map_err(|e| e.to_string())?));
+    let client = tls::client_config(&m, &shared.limits).map_err(|e| e.to_string())?;
+    *shared.client.lock().map_err(|_| "TLS state poisoned".to_string())? = client;
+    info!(crl_number = number, revoked = revoked.len(), "revocation list installed");
+    Ok((number, revoked))
+}
+
+/// Revocation lists passed on by peers: checked, installed when newer, saved, and acted on.
+async fn crl_loop(
+    mut rx: tmpsc::UnboundedReceiver<(NodeId, Vec<u8>)>,
+    endpoint: quinn::Endpoint,
+    core: mpsc::Sender<CoreMsg>,
+    events: broadcast::Sender<NodeEvent>,
+    shared: Arc<Shared>,
+    file: PathBuf,
+) {
+    while let Some((from, der)) = rx.recv().await {
+        match install_crl(&endpoint, &shared, &der, true) {
+            Ok((number, revoked)) => {
+                info!(from = %from.short(), crl_number = number, "newer revocation list received from a peer");
+                if let Err(e) = std::fs::write(&file, &der) {
+                    warn!("cannot save the revocation list to {}: {e}", file.display());
+                }
+                let _ = events.send(NodeEvent::CrlInstalled(number));
+                let _ = core.send(CoreMsg::Revoke(revoked));
+            }
+            Err(e) => debug!(from = %from.short(), "revocation list from peer not installed: {e}"),
+        }
+    }
+}
+
+/// Milliseconds since the epoch, from the system clock (the only clock read in Godwit).
+pub fn now() -> Timestamp {
+    Timestamp(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0))
+}
