@@ -767,7 +767,8 @@ impl<S: Store> Relay<S> {
         let Some(p) = self.peer(&peer) else { return Ok(()) };
         let tries = p.in_flight.get(&local).map_or(0, |(_, _, t)| *t) + 1;
         p.in_flight.insert(local, (id, now, tries));
-        self.send(peer, Class::of(meta.priority), &Frame::Msg(Msg { env, hop }));
+        let frame = crate::wire::encode_msg(&env, hop);
+        self.out.push_back(Output::Send { peer, class: Class::of(meta.priority), frame });
         Ok(())
     }
 
@@ -910,7 +911,8 @@ impl<S: Store> Relay<S> {
             if entitled && (meta.expires > self.now || w.author == peer) {
                 if let Some(env) = self.store.envelope(&slot.id).map_err(RelayError::Store)? {
                     let hop = if meta.from.is_some() { meta.hop.saturating_add(1) } else { 0 };
-                    self.send(peer, Class::of(meta.priority), &Frame::Msg(Msg { env, hop }));
+                    let frame = crate::wire::encode_msg(&env, hop);
+                    self.out.push_back(Output::Send { peer, class: Class::of(meta.priority), frame });
                 }
             }
         }
