@@ -51,10 +51,14 @@ fn cose_wg_eddsa_sig_01_signature_and_tbs_are_byte_exact() {
 struct FixedRng(Vec<u8>);
 impl rand_core::RngCore for FixedRng {
     fn next_u32(&mut self) -> u32 {
-        unimplemented!("HPKE only calls fill_bytes")
+        let mut b = [0u8; 4];
+        self.fill_bytes(&mut b);
+        u32::from_le_bytes(b)
     }
     fn next_u64(&mut self) -> u64 {
-        unimplemented!("HPKE only calls fill_bytes")
+        let mut b = [0u8; 8];
+        self.fill_bytes(&mut b);
+        u64::from_le_bytes(b)
     }
     fn fill_bytes(&mut self, dest: &mut [u8]) {
         assert!(dest.len() <= self.0.len(), "vector ran out of randomness");
