@@ -9,6 +9,27 @@ use godwit_protocol::envelope::{Envelope, Priority};
 use godwit_protocol::relay::Role;
 use support::network::*;
 
+/// Hub A (ESA) serves m1, hub B (Asia-Pacific) serves m2, the hubs dial each other; everyone is
+/// in the test channel. m2 is started and connected only if `m2_online`.
+async fn two_regions(net: &mut Net, m2_online: bool) -> [usize; 4] {
+    let ha = net.add("RILO ESA", Role::Hub);
+    let hb = net.add("RILO Asia-Pacific", Role::Hub);
+    let m1 = net.add("Kenya NCP", Role::Member);
+    let m2 = net.add("Viet Nam NCP", Role::Member);
+    let all = [ha, hb, m1, m2];
+    net.start(ha, &[m1, hb], &all).await;
+    net.start(hb, &[m2, ha], &all).await;
+    net.start(m1, &[], &all).await;
+    net.dial(hb, ha); // both hubs dial each other: one connection survives
+    net.join(ha, hb).await;
+    net.join(m1, ha).await;
+    if m2_online {
+        net.start(m2, &[], &all).await;
+        net.join(m2, hb).await;
+    }
+    [ha, hb, m1, m2]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ncp_hub_ncp_delivery_with_acknowledgement() {
     let mut net = Net::new();
@@ -42,25 +63,9 @@ async fn ncp_hub_ncp_delivery_with_acknowledgement() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hubs_relay_across_regions_without_loops_or_duplicates() {
     let mut net = Net::new();
-    let ha = net.add("RILO ESA", Role::Hub);
-    let hb = net.add("RILO Asia-Pacific", Role::Hub);
-    let m1 = net.add("Kenya NCP", Role::Member);
-    let m2 = net.add("Viet Nam NCP", Role::Member);
+    let [ha, hb, m1, m2] = two_regions(&mut net, true).await;
     let all = [ha, hb, m1, m2];
-    net.start(ha, &[m1, hb], &all).await;
-    net.start(hb, &[m2, ha], &all).await;
-    net.start(m1, &[], &all).await;
-    net.start(m2, &[], &all).await;
-    let mut e1 = net.members[m1].node().events();
     let mut e2 = net.members[m2].node().events();
-    let mut eha = net.members[ha].node().events();
-    net.dial(ha, hb);
-    net.dial(hb, ha); // both dial: one connection survives
-    net.dial(m1, ha);
-    net.dial(m2, hb);
-    wait_connected(net.members[m1].node(), &mut e1, net.members[ha].id()).await;
-    wait_connected(net.members[m2].node(), &mut e2, net.members[hb].id()).await;
-    wait_connected(net.members[ha].node(), &mut eha, net.members[hb].id()).await;
 
     let mut sent = std::collections::BTreeSet::new();
     for _ in 0..10 {
@@ -114,20 +119,9 @@ async fn member_offline_while_1000_messages_flow_catches_up_fully() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_message_to_a_member_behind_another_hub_arrives_after_it_was_offline() {
     let mut net = Net::new();
-    let ha = net.add("RILO ESA", Role::Hub);
-    let hb = net.add("RILO Asia-Pacific", Role::Hub);
-    let m1 = net.add("Kenya NCP", Role::Member);
-    let m2 = net.add("Viet Nam NCP", Role::Member);
+    let [ha, hb, m1, m2] = two_regions(&mut net, false).await;
     let all = [ha, hb, m1, m2];
-    net.start(ha, &[m1, hb], &all).await;
-    net.start(hb, &[m2, ha], &all).await;
-    net.start(m1, &[], &all).await;
-    let mut e1 = net.members[m1].node().events();
     let mut eha = net.members[ha].node().events();
-    net.dial(ha, hb);
-    net.dial(m1, ha);
-    wait_connected(net.members[m1].node(), &mut e1, net.members[ha].id()).await;
-    wait_connected(net.members[ha].node(), &mut eha, net.members[hb].id()).await;
     let id = net.members[m1].node().publish(net.direct(m2)).await.unwrap();
     // hub B stores it for its member, which is offline.
     wait_for(

@@ -170,6 +170,15 @@ impl Net {
         self.members[a].node.as_mut().unwrap().add_peer(p);
     }
 
+    /// Makes `a` dial `b` and waits until `a` is connected; returns `a`'s event receiver.
+    pub async fn join(&mut self, a: usize, b: usize) -> broadcast::Receiver<NodeEvent> {
+        let mut events = self.members[a].node().events();
+        self.dial(a, b);
+        let peer = self.members[b].id();
+        wait_connected(self.members[a].node(), &mut events, peer).await;
+        events
+    }
+
     pub async fn stop(&mut self, ix: usize) {
         if let Some(n) = self.members[ix].node.take() {
             n.shutdown().await;
