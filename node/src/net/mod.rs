@@ -227,7 +227,12 @@ impl Node {
     pub async fn start(spec: NodeSpec) -> Result<Node> {
         let me = spec.identity.node_id();
         let (store, report) = SledStore::open(&spec.data_dir.join("store"))
-            .with_context(|| format!("cannot open the store in {}", spec.data_dir.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot open the store in {} (is another godwitd using this data directory?)",
+                    spec.data_dir.display()
+                )
+            })?;
         if !report.damage.is_empty() {
             bail!(
                 "the store in {} is damaged ({} problems, first: {}); restore it from a backup",
