@@ -119,3 +119,23 @@ fn the_example_configurations_are_valid() {
         assert!(String::from_utf8_lossy(&cert).starts_with("-----BEGIN CERTIFICATE-----"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_node_on_the_same_data_directory_is_refused_by_name() {
+    let mut net = Net::new();
+    let a = net.add("Tanzania NCP", Role::Member);
+    net.start(a, &[], &[a]).await;
+    // Same identity, same data directory: the store is locked by the first.
+    let spec = godwit_node::net::NodeSpec {
+        identity: IdentityKey::from_seed(&net.members[a].seed),
+        tls: net.material(a),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: net.members[a].dir.clone(),
+        relay: godwit_protocol::relay::RelayConfig::new(net.members[a].id(), Role::Member),
+        peers: vec![],
+        limits: net.limits.clone(),
+    };
+    let e = godwit_node::net::Node::start(spec).await.unwrap_err();
+    assert!(format!("{e:#}").contains("is another godwitd using this data directory?"), "{e:#}");
+    net.stop(a).await;
+}

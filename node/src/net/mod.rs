@@ -226,13 +226,12 @@ impl Node {
     /// When the store, the TLS material or the socket cannot be set up; the message says which.
     pub async fn start(spec: NodeSpec) -> Result<Node> {
         let me = spec.identity.node_id();
-        let (store, report) = SledStore::open(&spec.data_dir.join("store"))
-            .with_context(|| {
-                format!(
-                    "cannot open the store in {} (is another godwitd using this data directory?)",
-                    spec.data_dir.display()
-                )
-            })?;
+        let (store, report) = SledStore::open(&spec.data_dir.join("store")).with_context(|| {
+            format!(
+                "cannot open the store in {} (is another godwitd using this data directory?)",
+                spec.data_dir.display()
+            )
+        })?;
         if !report.damage.is_empty() {
             bail!(
                 "the store in {} is damaged ({} problems, first: {}); restore it from a backup",
