@@ -9,6 +9,15 @@ use godwit_protocol::envelope::{Envelope, Priority};
 use godwit_protocol::relay::Role;
 use support::network::*;
 
+/// A hub serving two members (Tanzania, Uganda), all in the test channel; only the hub is started.
+async fn one_region(net: &mut Net) -> [usize; 3] {
+    let hub = net.add("RILO ESA", Role::Hub);
+    let a = net.add("Tanzania NCP", Role::Member);
+    let b = net.add("Uganda NCP", Role::Member);
+    net.start(hub, &[a, b], &[hub, a, b]).await;
+    [hub, a, b]
+}
+
 /// Hub A (ESA) serves m1, hub B (Asia-Pacific) serves m2, the hubs dial each other; everyone is
 /// in the test channel. m2 is started and connected only if `m2_online`.
 async fn two_regions(net: &mut Net, m2_online: bool) -> [usize; 4] {
@@ -33,19 +42,13 @@ async fn two_regions(net: &mut Net, m2_online: bool) -> [usize; 4] {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ncp_hub_ncp_delivery_with_acknowledgement() {
     let mut net = Net::new();
-    let hub = net.add("RILO ESA", Role::Hub);
-    let a = net.add("Tanzania NCP", Role::Member);
-    let b = net.add("Uganda NCP", Role::Member);
+    let [hub, a, b] = one_region(&mut net).await;
     let all = [hub, a, b];
-    net.start(hub, &[a, b], &all).await;
     net.start(a, &[], &all).await;
     net.start(b, &[], &all).await;
-    let (mut ea, mut eb) = (net.members[a].node().events(), net.members[b].node().events());
-    net.dial(a, hub);
-    net.dial(b, hub);
+    let mut ea = net.join(a, hub).await;
+    let mut eb = net.join(b, hub).await;
     let hub_id = net.members[hub].id();
-    wait_connected(net.members[a].node(), &mut ea, hub_id).await;
-    wait_connected(net.members[b].node(), &mut eb, hub_id).await;
 
     let id = net.members[a].node().publish(net.channel_alert(Priority::Flash)).await.unwrap();
     let got = wait_delivered(&mut eb, 1).await;
@@ -90,11 +93,8 @@ async fn two_hubs_relay_across_regions_without_loops_or_duplicates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn member_offline_while_1000_messages_flow_catches_up_fully() {
     let mut net = Net::new();
-    let hub = net.add("RILO ESA", Role::Hub);
-    let a = net.add("Tanzania NCP", Role::Member);
-    let b = net.add("Uganda NCP", Role::Member);
+    let [hub, a, b] = one_region(&mut net).await;
     let all = [hub, a, b];
-    net.start(hub, &[a, b], &all).await;
     net.start(a, &[], &all).await;
     let mut ea = net.members[a].node().events();
     net.dial(a, hub);
@@ -150,18 +150,12 @@ async fn direct_message_to_a_member_behind_another_hub_arrives_after_it_was_offl
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_killed_mid_stream_and_restarted_loses_nothing_and_delivers_nothing_twice() {
     let mut net = Net::new();
-    let hub = net.add("RILO ESA", Role::Hub);
-    let a = net.add("Tanzania NCP", Role::Member);
-    let b = net.add("Uganda NCP", Role::Member);
+    let [hub, a, b] = one_region(&mut net).await;
     let all = [hub, a, b];
-    net.start(hub, &[a, b], &all).await;
     net.start(a, &[], &all).await;
     net.start(b, &[], &all).await;
-    let (mut ea, mut eb) = (net.members[a].node().events(), net.members[b].node().events());
-    net.dial(a, hub);
-    net.dial(b, hub);
-    wait_connected(net.members[a].node(), &mut ea, net.members[hub].id()).await;
-    wait_connected(net.members[b].node(), &mut eb, net.members[hub].id()).await;
+    net.join(a, hub).await;
+    let mut eb = net.join(b, hub).await;
     let mut sent = std::collections::BTreeSet::new();
     for i in 0..300 {
         sent.insert(net.members[a].node().publish(net.channel_alert(Priority::Routine)).await.unwrap());
@@ -202,11 +196,8 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_restored_from_backup_resumes_above_its_published_sequence() {
     let mut net = Net::new();
-    let hub = net.add("RILO ESA", Role::Hub);
-    let a = net.add("Tanzania NCP", Role::Member);
-    let b = net.add("Uganda NCP", Role::Member);
+    let [hub, a, b] = one_region(&mut net).await;
     let all = [hub, a, b];
-    net.start(hub, &[a, b], &all).await;
     net.start(b, &[], &all).await;
     let mut eb = net.members[b].node().events();
     net.dial(b, hub);
