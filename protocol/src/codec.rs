@@ -235,4 +235,61 @@ mod tests {
         let e = from_slice::<Sample>("node card", &[0xff]).unwrap_err();
         assert!(e.to_string().starts_with("malformed CBOR for node card"), "{e}");
     }
+
+    /// A public vector file kept in the repository (`docs/vectors/public/`, see SOURCES.md).
+    fn public_vectors(name: &str) -> Vec<serde_json::Value> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/vectors/public").join(name);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn refuses_every_not_well_formed_item_of_the_cbor_failure_vectors() {
+        let cases = public_vectors("cbor-fail.json");
+        assert!(cases.len() > 600, "{} cases", cases.len());
+        for case in &cases {
+            let bytes = hex::decode(case["hex"].as_str().unwrap()).unwrap();
+            assert!(
+                from_slice::<ciborium::Value>("vector", &bytes).is_err(),
+                "accepted the not-well-formed item {}",
+                case["hex"]
+            );
+        }
+    }
+
+    #[test]
+    fn reads_the_rfc_8949_appendix_a_examples_and_keeps_the_deterministic_ones_byte_exact() {
+        let cases = public_vectors("cbor-appendix_a.json");
+        assert_eq!(cases.len(), 82);
+        let (mut strict, mut unassigned_simple) = (0, Vec::new());
+        for case in &cases {
+            let hex = case["hex"].as_str().unwrap();
+            let bytes = hex::decode(hex).unwrap();
+            // Every example is well-formed and read, except the unassigned simple values, which
+            // no Godwit structure uses and the decoder refuses by name.
+            let value = match from_slice_lenient::<ciborium::Value>("vector", &bytes) {
+                Ok(v) => v,
+                Err(e) => {
+                    assert!(e.to_string().contains("simple"), "{hex}: {e}");
+                    unassigned_simple.push(hex);
+                    continue;
+                }
+            };
+            // The strict decoder accepts exactly those it would encode the same way again.
+            match from_slice::<ciborium::Value>("vector", &bytes) {
+                Ok(v) => {
+                    // Compared through their encodings: NaN is not equal to itself.
+                    assert_eq!(to_vec(&v), bytes);
+                    assert_eq!(to_vec(&value), bytes);
+                    strict += 1;
+                }
+                Err(e) => {
+                    assert_eq!(e, CodecError::NotDeterministic { what: "vector" }, "{}", case["hex"]);
+                    assert_ne!(to_vec(&value), bytes);
+                }
+            }
+        }
+        assert_eq!(unassigned_simple, ["f0", "f818", "f8ff"]);
+        assert!(strict > 40, "only {strict} examples in deterministic form");
+    }
 }

@@ -96,7 +96,9 @@ impl NodeId {
     /// [`IdentityError::InvalidKey`].
     pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, IdentityError> {
         let key = NodeId(bytes).verifying_key()?;
-        if key.as_bytes() != &bytes {
+        // RFC 8032 §5.1.3: y must be below p. Decompression reduces y modulo p (and accepts a
+        // "negative zero" x), so compare the point's own encoding with the bytes given.
+        if key.to_edwards().compress().as_bytes() != &bytes {
             return Err(IdentityError::InvalidKey("not the canonical encoding of its point"));
         }
         Ok(NodeId(bytes))
@@ -545,6 +547,39 @@ mod tests {
         p[0] = 0xed;
         p[31] = 0x7f;
         assert!(matches!(NodeId::from_bytes(p), Err(IdentityError::InvalidKey(_))));
+    }
+
+    #[test]
+    fn node_id_refuses_a_non_canonical_encoding_of_a_usable_point_even_with_a_correct_checksum() {
+        // y = p + k for small k encodes the same point as y = k: find the k whose point is a
+        // usable (not small-order) key, and check both the bytes and the text form are refused.
+        let mut refused = 0;
+        for k in 0u8..19 {
+            for sign in [0u8, 0x80] {
+                let mut y = [0xffu8; 32];
+                y[0] = 0xed + k; // p = 2^255 - 19: 0xed, 0xff…0xff, 0x7f (little-endian)
+                y[31] = 0x7f | sign;
+                let Ok(point) = VerifyingKey::from_bytes(&y) else { continue };
+                if point.is_weak() {
+                    continue;
+                }
+                let canonical = point.to_edwards().compress().to_bytes();
+                assert_ne!(canonical, y);
+                assert!(NodeId::from_bytes(canonical).is_ok(), "the canonical form of k = {k} is usable");
+                assert_eq!(
+                    NodeId::from_bytes(y),
+                    Err(IdentityError::InvalidKey("not the canonical encoding of its point"))
+                );
+                // The text form carries a correct checksum over the non-canonical bytes.
+                let text = NodeId::from_wire(y).to_string();
+                assert_eq!(
+                    text.parse::<NodeId>(),
+                    Err(IdentityError::InvalidKey("not the canonical encoding of its point"))
+                );
+                refused += 1;
+            }
+        }
+        assert!(refused > 0, "no non-canonical encoding of a usable point was tried");
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! Known-answer tests against public vectors in `../shared/vectors/` (see SOURCES.md there):
-//! the cose-wg EdDSA example, RFC 9180 Appendix A (our HPKE suite), Wycheproof Ed25519 and the
-//! C2SP CCTV Ed25519 edge cases.
+//! Known-answer tests against the public vectors kept in the repository under
+//! `docs/vectors/public/` (provenance and licences in its SOURCES.md): the cose-wg EdDSA example,
+//! RFC 9180 Appendix A (our HPKE suite), Wycheproof Ed25519 and the C2SP CCTV Ed25519 edge cases.
 
 #![allow(clippy::unwrap_used, clippy::type_complexity)] // test code: a panic is the failure report
 
@@ -11,8 +11,8 @@ use godwit_protocol::envelope::{Envelope, EnvelopeError, sig_structure};
 use godwit_protocol::identity::{EncryptionKey, EncryptionPublicKey, IdentityKey};
 use serde_json::Value;
 
-fn shared(rel: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors").join(rel);
+fn public(rel: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/vectors/public").join(rel);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }
@@ -23,7 +23,7 @@ fn hx(v: &Value) -> Vec<u8> {
 
 #[test]
 fn cose_wg_eddsa_sig_01_signature_and_tbs_are_byte_exact() {
-    let v = shared("cose-wg-Examples/eddsa-examples/eddsa-sig-01.json");
+    let v = public("cose-wg-Examples/eddsa-examples/eddsa-sig-01.json");
     let key = &v["input"]["sign0"]["key"];
     let seed: [u8; 32] = hx(&key["d_hex"]).try_into().unwrap();
     let id = IdentityKey::from_seed(&seed);
@@ -75,7 +75,7 @@ impl rand_core::CryptoRng for FixedRng {}
 
 #[test]
 fn hpke_rfc9180_appendix_a_x25519_sha256_chacha20poly1305_base_mode() {
-    let all = shared("hpke-rfc9180-appendixA.json");
+    let all = public("hpke-rfc9180-appendixA.json");
     let v = all
         .as_array()
         .unwrap()
@@ -121,7 +121,7 @@ fn godwit(pk: &[u8], msg: &[u8], sig: &[u8]) -> bool {
 
 #[test]
 fn wycheproof_ed25519_verdicts_match_exactly() {
-    let w = shared("wycheproof/ed25519_test.json");
+    let w = public("wycheproof/ed25519_test.json");
     let mut n = 0;
     for g in w["testGroups"].as_array().unwrap() {
         let pk = hx(&g["publicKey"]["pk"]);
@@ -137,7 +137,7 @@ fn wycheproof_ed25519_verdicts_match_exactly() {
 
 #[test]
 fn cctv_ed25519_accepts_only_a_strict_subset() {
-    let v = shared("cctv-ed25519/ed25519vectors.json");
+    let v = public("cctv-ed25519/ed25519vectors.json");
     let (mut accepted, mut lax_accepted) = (0, 0);
     for t in v.as_array().unwrap() {
         let (pk, sig) = (hx(&t["key"]), hx(&t["sig"]));
@@ -166,3 +166,23 @@ fn cctv_ed25519_accepts_only_a_strict_subset() {
 
 const EXPECTED_STRICT: usize = 43;
 const EXPECTED_LAX: usize = 208;
+
+#[test]
+fn every_public_vector_file_has_its_provenance_in_sources_md() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/vectors/public");
+    let sources = std::fs::read_to_string(dir.join("SOURCES.md")).unwrap();
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name == "SOURCES.md" || name == "LICENSES" {
+            continue;
+        }
+        assert!(sources.contains(&format!("`{name}")), "{name} has no row in SOURCES.md");
+        checked += 1;
+    }
+    assert!(checked >= 9, "{checked} entries");
+    for licence in ["wycheproof-LICENSE", "cctv-LICENSE", "transparency-dev-merkle-LICENSE", "c2sp-LICENSE"] {
+        assert!(dir.join("LICENSES").join(licence).is_file(), "{licence} missing");
+        assert!(sources.contains(licence), "{licence} not named in SOURCES.md");
+    }
+}
