@@ -345,6 +345,20 @@ impl Envelope {
         })
     }
 
+    /// The id that `bytes` would have if they verify, read without verifying anything: only
+    /// the canonical layout `18([h'<38-byte protected>', {}, h'<payload>', h'<64-byte sig>'])`
+    /// is recognised, so no allocation and no CBOR decoding happens. A relay uses it to answer a
+    /// replay of a message it holds before paying for a signature check; `None` when the bytes
+    /// do not have that layout (full verification then names the problem).
+    pub fn peek_id(bytes: &[u8]) -> Option<MessageId> {
+        let rest = bytes.strip_prefix(&[0xd2, 0x84])?;
+        let (protected, rest) = take_bstr(rest)?;
+        let rest = rest.strip_prefix(&[0xa0])?;
+        let (payload, rest) = take_bstr(rest)?;
+        let (sig, rest) = take_bstr(rest)?;
+        (protected.len() == 38 && sig.len() == 64 && rest.is_empty()).then(|| message_id(protected, payload))
+    }
+
     /// The message id.
     pub fn id(&self) -> MessageId {
         self.id
@@ -475,6 +489,19 @@ fn encode_cose(protected: &[u8], payload: &[u8], sig: &[u8; 64]) -> Vec<u8> {
     bstr(&mut out, payload);
     bstr(&mut out, sig);
     out
+}
+
+/// Splits a CBOR byte string (shortest-form length) off the front of `b`.
+fn take_bstr(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (&first, rest) = b.split_first()?;
+    let (len, rest) = match first {
+        0x40..=0x57 => (usize::from(first - 0x40), rest),
+        0x58 => (usize::from(*rest.first()?), rest.get(1..)?),
+        0x59 => (usize::from(u16::from_be_bytes(rest.get(..2)?.try_into().ok()?)), rest.get(2..)?),
+        0x5a => (usize::try_from(u32::from_be_bytes(rest.get(..4)?.try_into().ok()?)).ok()?, rest.get(4..)?),
+        _ => return None,
+    };
+    (rest.len() >= len).then(|| rest.split_at(len))
 }
 
 /// Appends a CBOR byte string with its shortest-form length.

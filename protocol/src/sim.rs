@@ -102,6 +102,20 @@ impl SimBuilder {
             cfg.serves =
                 self.serves.get(&ix).map(|v| v.iter().map(|m| ids[*m]).collect()).unwrap_or_default();
             cfg.resend_after_ms = 3_000;
+            // A node recovers from the nodes it is linked to (its configured peers).
+            cfg.recover_from = self
+                .links
+                .iter()
+                .filter_map(|(a, b)| {
+                    if *a == ix {
+                        Some(ids[*b])
+                    } else if *b == ix {
+                        Some(ids[*a])
+                    } else {
+                        None
+                    }
+                })
+                .collect();
             let relay = Relay::new(cfg.clone(), MemoryStore::new());
             nodes.push(SimNode { relay, key, enc, durable: MemoryStore::new(), cfg, up: true });
         }

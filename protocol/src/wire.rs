@@ -95,6 +95,8 @@ pub enum RejectReason {
     Oversize,
     /// Nothing to do with this message here (no route, unknown channel).
     Unroutable,
+    /// The peer speaks a link protocol version this node does not (the link is closed).
+    UnsupportedVersion,
 }
 
 impl RejectReason {

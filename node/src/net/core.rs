@@ -183,6 +183,7 @@ impl Core {
                     let _ = self.events.send(NodeEvent::Closed { peer: id, reason });
                 }
             }
+            CoreMsg::AddPeer(id) => self.relay.add_configured_peer(id),
             CoreMsg::Shutdown(_) | CoreMsg::Kill => {}
         }
         Ok(())

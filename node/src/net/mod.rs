@@ -190,6 +190,7 @@ enum CoreMsg {
     Inbox(oneshot::Sender<Vec<MessageId>>),
     Envelope(MessageId, oneshot::Sender<Option<Vec<u8>>>),
     Revoke(Vec<Vec<u8>>),
+    AddPeer(NodeId),
     Shutdown(oneshot::Sender<()>),
     Kill,
 }
@@ -276,6 +277,7 @@ impl Node {
         relay_cfg.rate_per_sec = spec.limits.rate_per_sec;
         relay_cfg.rate_burst = spec.limits.rate_burst;
         relay_cfg.abuse_limit = spec.limits.abuse_limit;
+        relay_cfg.recover_from.extend(spec.peers.iter().map(|p| p.node_id));
         let (crl_tx, crl_rx) = tmpsc::unbounded_channel();
         let core = Core {
             crl_tx,
@@ -342,6 +344,7 @@ impl Node {
     /// Starts dialling another peer.
     pub fn add_peer(&mut self, p: PeerSpec) {
         self.set_peer_address(p.node_id, p.address);
+        let _ = self.core.send(CoreMsg::AddPeer(p.node_id));
         let (ep, c, ev, sh) =
             (self.endpoint.clone(), self.core.clone(), self.events.clone(), self.shared.clone());
         let span = info_span!("dial", node = %self.id.short(), peer = %p.node_id.short());

@@ -394,3 +394,22 @@ fn expiry_and_priority_are_in_the_signed_header() {
     assert_eq!(env.header().expires, NOW.plus_hours(24));
     assert!(Priority::Flash < Priority::Routine);
 }
+
+#[test]
+fn peek_id_equals_the_verified_id_and_ignores_the_signature() {
+    let mut n = net();
+    let bytes = channel_msg(&mut n);
+    let id = Envelope::verify(&bytes).unwrap().id();
+    assert_eq!(Envelope::peek_id(&bytes), Some(id));
+    // The id covers only signed bytes: a copy with a broken signature has the same id (a relay
+    // answers it as a replay of what it holds; it is never stored or passed on).
+    let mut bad = bytes.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    assert_eq!(Envelope::peek_id(&bad), Some(id));
+    // Anything not in the canonical layout has no cheap id.
+    assert_eq!(Envelope::peek_id(&bytes[..bytes.len() - 1]), None);
+    assert_eq!(Envelope::peek_id(&[bytes.as_slice(), &[0]].concat()), None);
+    assert_eq!(Envelope::peek_id(&bytes[1..]), None);
+    assert_eq!(Envelope::peek_id(&[]), None);
+}

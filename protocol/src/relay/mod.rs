@@ -13,9 +13,12 @@
 //! every (re)connect the peer's pump resumes from its cursor, oldest first, with at most
 //! `window` messages in flight: that is the catch-up. Flash messages jump the queue.
 
+mod link;
 mod store;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use self::link::{Budgets, Link, strike_weight};
 
 use rand_core::CryptoRngCore;
 
@@ -69,10 +72,24 @@ pub struct RelayConfig {
     /// Refusals (invalid or rate-limited messages) a peer may cause per minute before it is
     /// disconnected as abusive.
     pub abuse_limit: u32,
+    /// Most envelope bytes in flight per peer (one message always fits).
+    pub window_bytes: usize,
+    /// Envelope bytes a peer may send per second, sustained.
+    pub bytes_per_sec: u64,
+    /// Envelope bytes a peer may send above the sustained rate.
+    pub bytes_burst: u64,
+    /// Bytes per second a peer may make this node send in answer to its requests (wants and
+    /// recovery), sustained.
+    pub answer_bytes_per_sec: u64,
+    /// Answer bytes above the sustained rate.
+    pub answer_bytes_burst: u64,
     /// Resend an unacknowledged message after this many milliseconds.
     pub resend_after_ms: u64,
     /// Start in recovering mode (restored from a backup).
     pub recovering: bool,
+    /// The hubs whose feed heads end recovery: the peers this node is configured to use.
+    /// Heads from anyone else are taken only as a floor for this node's own sequence numbers.
+    pub recover_from: BTreeSet<NodeId>,
 }
 
 impl RelayConfig {
@@ -87,8 +104,14 @@ impl RelayConfig {
             rate_per_sec: 500,
             rate_burst: 2_000,
             abuse_limit: 100,
+            window_bytes: 16 << 20,
+            bytes_per_sec: 16 << 20,
+            bytes_burst: 64 << 20,
+            answer_bytes_per_sec: 4 << 20,
+            answer_bytes_burst: 16 << 20,
             resend_after_ms: 30_000,
             recovering: false,
+            recover_from: BTreeSet::new(),
         }
     }
 }
@@ -222,31 +245,18 @@ pub struct Publication<'a> {
     pub personal: Option<(&'a PersonalData, &'a [(NodeId, EncryptionPublicKey)])>,
 }
 
-#[derive(Debug)]
-struct Peer {
-    role: Role,
-    hello: bool,
-    reach: BTreeSet<NodeId>,
-    /// Next log position to consider.
-    next: u64,
-    /// Log positions in flight: id, when sent, and how often.
-    in_flight: BTreeMap<u64, (MessageId, Timestamp, u32)>,
-    /// Log positions above the cursor that are finished (acknowledged or not for this peer).
-    done: BTreeSet<u64>,
-    tokens: f64,
-    refill_at: Timestamp,
-    strikes: VecDeque<Timestamp>,
-}
-
 /// The relay state machine. Performs no I/O and never reads the clock.
 #[derive(Debug)]
 pub struct Relay<S: Store> {
     cfg: RelayConfig,
     store: S,
     keys: KeyCache,
-    peers: HashMap<NodeId, Peer>,
-    pending_acks: BTreeMap<NodeId, Vec<MessageId>>,
-    releasable: BTreeMap<NodeId, Vec<MessageId>>,
+    peers: HashMap<NodeId, Link>,
+    pending_acks: BTreeMap<NodeId, Vec<Verdict>>,
+    releasable: BTreeMap<NodeId, Vec<Verdict>>,
+    /// Sequence numbers of this node's own feeds that peers reported while it was recovering:
+    /// it never authors at or below them.
+    own_floor: HashMap<FeedId, u64>,
     /// Cursors moved since the last commit, with the ids acknowledged meanwhile: written once
     /// per commit rather than once per acknowledgement.
     dirty_cursors: BTreeMap<NodeId, (u64, Vec<MessageId>)>,
@@ -269,6 +279,7 @@ impl<S: Store> Relay<S> {
             pending_acks: BTreeMap::new(),
             releasable: BTreeMap::new(),
             dirty_cursors: BTreeMap::new(),
+            own_floor: HashMap::new(),
             out: VecDeque::new(),
             recovering,
             now: Timestamp(0),
@@ -288,6 +299,12 @@ impl<S: Store> Relay<S> {
     /// This node's configuration.
     pub fn config(&self) -> &RelayConfig {
         &self.cfg
+    }
+
+    /// Adds a peer this node is configured to use (it dials it): its feed heads can end
+    /// recovery.
+    pub fn add_configured_peer(&mut self, peer: NodeId) {
+        self.cfg.recover_from.insert(peer);
     }
 
     /// Whether the node is still recovering its own feed heads.
@@ -333,11 +350,27 @@ impl<S: Store> Relay<S> {
 
     /// The commit begun by [`Relay::begin_commit`] reached stable storage: acknowledge.
     pub fn committed(&mut self) {
-        for (peer, ids) in std::mem::take(&mut self.releasable) {
-            if self.peers.contains_key(&peer) {
-                for chunk in ids.chunks(MAX_ACK_IDS) {
-                    self.send(peer, Class::Urgent, &Frame::Ack(chunk.to_vec()));
+        for (peer, verdicts) in std::mem::take(&mut self.releasable) {
+            if !self.peers.contains_key(&peer) {
+                continue;
+            }
+            let mut acks = Vec::new();
+            for v in verdicts {
+                match v {
+                    Verdict::Stored(id) => acks.push(id),
+                    Verdict::Held(id) => self.send(
+                        peer,
+                        Class::Urgent,
+                        &Frame::Reject(Reject {
+                            id: Some(id),
+                            detail: "already held".into(),
+                            reason: RejectReason::Duplicate,
+                        }),
+                    ),
                 }
+            }
+            for chunk in acks.chunks(MAX_ACK_IDS) {
+                self.send(peer, Class::Urgent, &Frame::Ack(chunk.to_vec()));
             }
         }
     }
@@ -349,20 +382,16 @@ impl<S: Store> Relay<S> {
     pub fn connect(&mut self, now: Timestamp, peer: NodeId, role: Role) -> R<S> {
         self.now = now;
         let cursor = self.cursor_of(&peer)?;
-        self.peers.insert(
-            peer,
-            Peer {
-                role,
-                hello: false,
-                reach: BTreeSet::from([peer]),
-                next: cursor,
-                in_flight: BTreeMap::new(),
-                done: BTreeSet::new(),
-                tokens: f64::from(self.cfg.rate_burst),
-                refill_at: now,
-                strikes: VecDeque::new(),
-            },
-        );
+        let c = &self.cfg;
+        let budgets = Budgets {
+            msgs_per_sec: u64::from(c.rate_per_sec),
+            msgs_burst: u64::from(c.rate_burst),
+            bytes_per_sec: c.bytes_per_sec,
+            bytes_burst: c.bytes_burst,
+            asked_bytes_per_sec: c.answer_bytes_per_sec,
+            asked_bytes_burst: c.answer_bytes_burst,
+        };
+        self.peers.insert(peer, Link::new(now, peer, role, cursor, budgets));
         let mut reach: Vec<NodeId> = vec![self.cfg.me];
         if self.cfg.role == Role::Hub {
             reach.extend(self.cfg.serves.iter().filter(|n| **n != peer));
@@ -371,7 +400,8 @@ impl<S: Store> Relay<S> {
             self.cfg.channels.iter().filter(|c| c.members.contains(&self.cfg.me)).map(|c| c.id).collect();
         // Reach first: the peer starts sending when it sees Hello, and must know our reach by then.
         self.send(peer, Class::Urgent, &Frame::Reach(reach));
-        self.send(peer, Class::Urgent, &Frame::Hello(Hello { v: 1, channels, recovering: self.recovering }));
+        let hello = Hello { v: LINK_VERSION, channels, recovering: self.recovering };
+        self.send(peer, Class::Urgent, &Frame::Hello(hello));
         Ok(())
     }
 
@@ -397,10 +427,21 @@ impl<S: Store> Relay<S> {
         };
         match frame {
             Frame::Hello(h) => {
-                if let Some(p) = self.peer(&peer) {
-                    p.hello = true;
+                if h.v != LINK_VERSION {
+                    let detail = format!(
+                        "link protocol version {} is not supported (this node speaks {LINK_VERSION})",
+                        h.v
+                    );
+                    self.refuse(peer, None, RejectReason::UnsupportedVersion, detail.clone())?;
+                    self.peers.remove(&peer);
+                    self.out.push_back(Output::Close { peer, reason: detail });
+                    return Ok(());
                 }
-                if h.recovering {
+                let Some(p) = self.peer(&peer) else { return Ok(()) };
+                p.hello = true;
+                // A restored peer is answered once per link: asking again costs it nothing and
+                // would make this node send every head again.
+                if h.recovering && !std::mem::replace(&mut p.recovery_answered, true) {
                     self.answer_recovery(peer)?;
                 }
                 self.pump(peer)
@@ -431,16 +472,16 @@ impl<S: Store> Relay<S> {
     /// Storage errors only.
     pub fn handle_timeout(&mut self, now: Timestamp) -> R<S> {
         self.now = now;
-        let resend_after = self.cfg.resend_after_ms;
-        let peers: Vec<NodeId> = self.peers.keys().copied().collect();
+        let peers: Vec<NodeId> = self
+            .peers
+            .iter()
+            .filter(|(_, l)| l.next_deadline().is_some_and(|t| t <= now))
+            .map(|(p, _)| *p)
+            .collect();
         for peer in peers {
             let Some(p) = self.peers.get(&peer) else { continue };
-            let stale: Vec<(u64, MessageId, u32)> = p
-                .in_flight
-                .iter()
-                .filter(|(_, (_, at, _))| now.as_millis().saturating_sub(at.as_millis()) >= resend_after)
-                .map(|(l, (id, _, tries))| (*l, *id, *tries))
-                .collect();
+            let stale: Vec<(u64, MessageId, u32)> =
+                p.due(now).into_iter().map(|(l, f)| (l, f.id, f.sends)).collect();
             if stale.iter().any(|(_, _, tries)| *tries >= MAX_SENDS) {
                 // A peer that never acknowledges would pin its cursor and grow its state.
                 self.peers.remove(&peer);
@@ -457,10 +498,7 @@ impl<S: Store> Relay<S> {
 
     /// When [`Relay::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.peers
-            .values()
-            .flat_map(|p| p.in_flight.values().map(|(_, at, _)| at.plus_millis(self.cfg.resend_after_ms)))
-            .min()
+        self.peers.values().filter_map(Link::next_deadline).min()
     }
 
     /// Authors a message: assigns the next seq of its feed, seals it, stores it and starts
@@ -497,6 +535,11 @@ impl<S: Store> Relay<S> {
             0 => None,
             top => self.store.slot(&me, &feed, top).map_err(PublishError::Store)?.map(|s| s.id),
         };
+        // A peer reported a sequence number of this feed that this node does not hold yet: it
+        // was asked for those messages and authors only once it has them (never a fork).
+        if self.own_floor.get(&feed).is_some_and(|floor| *floor > head.top) {
+            return Err(PublishError::Recovering);
+        }
         let draft = Draft {
             audience: p.audience,
             seq: head.top + 1,
@@ -518,21 +561,25 @@ impl<S: Store> Relay<S> {
     // ---- incoming messages --------------------------------------------------------------
 
     fn handle_msg(&mut self, peer: NodeId, m: Msg) -> R<S> {
-        if !self.take_token(&peer) {
-            return self.refuse(
-                peer,
-                None,
-                RejectReason::RateLimited,
-                "over the per-peer message rate".into(),
-            );
+        // Cheap refusals first: the rate, then a replay of what is held (by an id read without
+        // verifying), then the hop count; the signature check comes last.
+        let id = Envelope::peek_id(&m.env);
+        let now = self.now;
+        if !self.peer(&peer).is_some_and(|p| p.take_message(now, m.env.len())) {
+            let detail = format!("over the per-peer rate ({} bytes refused)", m.env.len());
+            return self.refuse(peer, id, RejectReason::RateLimited, detail);
+        }
+        if let Some(id) = id {
+            if self.store.meta(&id).map_err(RelayError::Store)?.is_some() {
+                // A resend after a lost acknowledgement, or a replay. Answered once the store
+                // is durable, like an acknowledgement: a sender takes it as one.
+                self.pending_acks.entry(peer).or_default().push(Verdict::Held(id));
+                return self.strike(peer, strike_weight(RejectReason::Duplicate, m.hop > 0));
+            }
         }
         if m.hop >= MAX_HOPS {
-            return self.refuse(
-                peer,
-                None,
-                RejectReason::HopLimit,
-                format!("hop count {} reached the limit", m.hop),
-            );
+            let detail = format!("hop count {} reached the limit of {MAX_HOPS}", m.hop);
+            return self.refuse(peer, id, RejectReason::HopLimit, detail);
         }
         let env = match Envelope::verify_cached(&m.env, &mut self.keys) {
             Ok(e) => e,
@@ -549,8 +596,10 @@ impl<S: Store> Relay<S> {
         };
         let id = env.id();
         if self.store.meta(&id).map_err(RelayError::Store)?.is_some() {
-            // Already held: a resend after a lost acknowledgement, or a replay. Idempotent.
-            return self.refuse(peer, Some(id), RejectReason::Duplicate, "already held".into());
+            // Held, though not in the canonical layout peek_id reads (cannot happen for bytes
+            // that verified; kept so a duplicate is never stored twice).
+            self.pending_acks.entry(peer).or_default().push(Verdict::Held(id));
+            return Ok(());
         }
         let h = env.header();
         // Our own messages we do not hold (learned back after a restore, or a gap filled) are
@@ -582,7 +631,7 @@ impl<S: Store> Relay<S> {
         }
         let accepted = self.accept(Some(peer), m.hop, &env, &m.env)?;
         if accepted {
-            self.pending_acks.entry(peer).or_default().push(id);
+            self.pending_acks.entry(peer).or_default().push(Verdict::Stored(id));
         }
         Ok(())
     }
@@ -702,11 +751,7 @@ impl<S: Store> Relay<S> {
         for peer in peers {
             let Some(p) = self.peers.get(&peer) else { continue };
             // A flash message jumps the queue of a peer that is still catching up.
-            if priority == Priority::Flash
-                && p.hello
-                && p.next < local - 1
-                && !p.in_flight.contains_key(&local)
-            {
+            if priority == Priority::Flash && p.hello && p.next < local - 1 && !p.is_in_flight(local) {
                 let meta = self.store.meta(&id).map_err(RelayError::Store)?;
                 if meta.is_some_and(|m| self.needs(&peer, &m)) {
                     self.send_msg(peer, local, id)?;
@@ -724,7 +769,7 @@ impl<S: Store> Relay<S> {
     fn pump(&mut self, peer: NodeId) -> R<S> {
         loop {
             let Some(p) = self.peers.get(&peer) else { return Ok(()) };
-            if !p.hello || p.in_flight.len() >= self.cfg.window {
+            if !p.hello || !p.has_room(self.cfg.window, self.cfg.window_bytes) {
                 break;
             }
             let batch = self.store.log_after(p.next, 64).map_err(RelayError::Store)?;
@@ -734,7 +779,7 @@ impl<S: Store> Relay<S> {
             for (local, id) in batch {
                 let Some(p) = self.peer(&peer) else { return Ok(()) };
                 p.next = local;
-                if p.in_flight.contains_key(&local) || p.done.contains(&local) {
+                if p.is_in_flight(local) || p.done.contains(&local) {
                     continue;
                 }
                 let meta = self.store.meta(&id).map_err(RelayError::Store)?;
@@ -744,7 +789,7 @@ impl<S: Store> Relay<S> {
                 } else if let Some(p) = self.peer(&peer) {
                     p.done.insert(local);
                 }
-                if self.peers.get(&peer).is_none_or(|p| p.in_flight.len() >= self.cfg.window) {
+                if self.peers.get(&peer).is_none_or(|p| !p.has_room(self.cfg.window, self.cfg.window_bytes)) {
                     break;
                 }
             }
@@ -762,11 +807,10 @@ impl<S: Store> Relay<S> {
             }
             return Ok(());
         };
-        let hop = if meta.from.is_some() { meta.hop.saturating_add(1) } else { 0 };
-        let now = self.now;
+        let hop = outgoing_hop(&meta);
+        let due = self.now.plus_millis(self.cfg.resend_after_ms);
         let Some(p) = self.peer(&peer) else { return Ok(()) };
-        let tries = p.in_flight.get(&local).map_or(0, |(_, _, t)| *t) + 1;
-        p.in_flight.insert(local, (id, now, tries));
+        p.sent(local, id, env.len(), due);
         let frame = crate::wire::encode_msg(&env, hop);
         self.out.push_back(Output::Send { peer, class: Class::of(meta.priority), frame });
         Ok(())
@@ -776,6 +820,10 @@ impl<S: Store> Relay<S> {
     fn needs(&self, peer: &NodeId, m: &MsgMeta) -> bool {
         let Some(p) = self.peers.get(peer) else { return false };
         if m.from == Some(*peer) || m.author == *peer {
+            return false;
+        }
+        // The next hop would refuse it: a relay never passes on what it can tell is refused.
+        if outgoing_hop(m) >= MAX_HOPS {
             return false;
         }
         match m.channel {
@@ -811,8 +859,7 @@ impl<S: Store> Relay<S> {
         for id in ids {
             if let Some(meta) = self.store.meta(id).map_err(RelayError::Store)? {
                 let Some(p) = self.peer(&peer) else { return Ok(()) };
-                if p.in_flight.remove(&meta.local).is_some() {
-                    p.done.insert(meta.local);
+                if p.finish(meta.local) {
                     acked.push(*id);
                 }
             }
@@ -863,10 +910,15 @@ impl<S: Store> Relay<S> {
     fn answer_recovery(&mut self, peer: NodeId) -> R<S> {
         let heads = self.store.heads_of(&peer).map_err(RelayError::Store)?;
         let mut out = Vec::new();
-        for (feed, h) in heads {
+        let now = self.now;
+        for (feed, h) in heads.into_iter().take(crate::wire::MAX_HEADS) {
             if let Some(slot) = self.store.slot(&peer, &feed, h.top).map_err(RelayError::Store)? {
                 if let Some(env) = self.store.envelope(&slot.id).map_err(RelayError::Store)? {
-                    self.send(peer, Class::Urgent, &Frame::Msg(Msg { env, hop: 0 }));
+                    // Budgeted like wants; a head whose message is not sent is still reported,
+                    // and the peer asks for the message itself.
+                    if self.peer(&peer).is_some_and(|p| p.take_answer(now, env.len())) {
+                        self.send(peer, Class::Urgent, &Frame::Msg(Msg { env, hop: 0 }));
+                    }
                 }
             }
             out.push(FeedHead { seq: h.top, feed, author: peer });
@@ -879,20 +931,42 @@ impl<S: Store> Relay<S> {
         if !self.recovering {
             return Ok(());
         }
-        let mine = heads.iter().filter(|h| h.author == self.cfg.me).count() as u64;
+        let me = self.cfg.me;
+        let mut mine = 0;
+        for h in heads.iter().filter(|h| h.author == me) {
+            mine += 1;
+            let floor = self.own_floor.entry(h.feed).or_insert(0);
+            *floor = (*floor).max(h.seq);
+            // Ask the reporter for what this node lacks of its own feed (a window at a time).
+            let top = self.store.head(&me, &h.feed).map_err(RelayError::Store)?.map_or(0, |x| x.top);
+            if h.seq > top {
+                let to = h.seq.min(top + self.cfg.window as u64);
+                self.send(
+                    peer,
+                    Class::Urgent,
+                    &Frame::Want(Want { to, feed: h.feed, from: top + 1, author: me }),
+                );
+            }
+        }
+        // Only the hubs this node is configured to use end recovery: anyone else's heads (even
+        // an empty list) only raise the floor above which it may author.
+        if !self.cfg.recover_from.contains(&peer) {
+            return Ok(());
+        }
         self.recovering = false;
         self.store.record(Event::Recovered { from: peer, feeds: mine }).map_err(RelayError::Store)?;
         self.out.push_back(Output::Recovered { from: peer });
         let peers: Vec<NodeId> = self.peers.keys().copied().collect();
         for p in peers {
-            let hello = Frame::Hello(Hello { v: 1, channels: Vec::new(), recovering: false });
+            let hello = Frame::Hello(Hello { v: LINK_VERSION, channels: Vec::new(), recovering: false });
             self.send(p, Class::Urgent, &hello);
         }
         Ok(())
     }
 
     fn handle_want(&mut self, peer: NodeId, w: Want) -> R<S> {
-        if !self.take_token(&peer) {
+        let now = self.now;
+        if !self.peer(&peer).is_some_and(|p| p.take_request(now)) {
             return self.refuse(
                 peer,
                 None,
@@ -910,8 +984,12 @@ impl<S: Store> Relay<S> {
             let entitled = self.needs(&peer, &meta) || meta.from == Some(peer) || w.author == peer;
             if entitled && (meta.expires > self.now || w.author == peer) {
                 if let Some(env) = self.store.envelope(&slot.id).map_err(RelayError::Store)? {
-                    let hop = if meta.from.is_some() { meta.hop.saturating_add(1) } else { 0 };
-                    let frame = crate::wire::encode_msg(&env, hop);
+                    // What a peer can make this node send is budgeted in bytes: the rest of the
+                    // range is for a later request.
+                    if !self.peer(&peer).is_some_and(|p| p.take_answer(now, env.len())) {
+                        break;
+                    }
+                    let frame = crate::wire::encode_msg(&env, outgoing_hop(&meta));
                     self.out.push_back(Output::Send { peer, class: Class::of(meta.priority), frame });
                 }
             }
@@ -922,49 +1000,27 @@ impl<S: Store> Relay<S> {
     // ---- helpers -------------------------------------------------------------------------
 
     fn refuse(&mut self, peer: NodeId, id: Option<MessageId>, reason: RejectReason, detail: String) -> R<S> {
-        if reason != RejectReason::Duplicate {
-            self.store.record(Event::Rejected { id, from: peer, reason }).map_err(RelayError::Store)?;
-            self.out.push_back(Output::Refused { peer, id, reason, detail: detail.clone() });
-        }
+        self.store.record(Event::Rejected { id, from: peer, reason }).map_err(RelayError::Store)?;
+        self.out.push_back(Output::Refused { peer, id, reason, detail: detail.clone() });
         if peer == self.cfg.me {
             return Ok(());
         }
         self.send(peer, Class::Urgent, &Frame::Reject(Reject { id, detail, reason }));
-        if !matches!(
-            reason,
-            RejectReason::Duplicate | RejectReason::Expired | RejectReason::Fork | RejectReason::FeedFrozen
-        ) {
-            self.strike(peer);
-        }
-        Ok(())
+        // A peer that is not the author could not have known of a refusal by membership or
+        // route; everything else an honest relay checks before passing a message on.
+        let relayed = self.peers.get(&peer).is_some_and(|p| p.role == Role::Hub);
+        self.strike(peer, strike_weight(reason, relayed))
     }
 
-    fn strike(&mut self, peer: NodeId) {
-        let (now, limit) = (self.now, self.cfg.abuse_limit as usize);
-        let Some(p) = self.peers.get_mut(&peer) else { return };
-        p.strikes.push_back(now);
-        while p.strikes.front().is_some_and(|t| now.as_millis().saturating_sub(t.as_millis()) > 60_000) {
-            p.strikes.pop_front();
-        }
-        if p.strikes.len() > limit {
-            let reason = format!("abusive: {} refused messages within a minute", p.strikes.len());
+    fn strike(&mut self, peer: NodeId, weight: u32) -> R<S> {
+        let (now, limit) = (self.now, self.cfg.abuse_limit);
+        let Some(p) = self.peers.get_mut(&peer) else { return Ok(()) };
+        if p.strike(now, weight, limit) {
+            let reason = format!("abusive: more than {limit} refused messages' worth within a minute");
             self.peers.remove(&peer);
             self.out.push_back(Output::Close { peer, reason });
         }
-    }
-
-    fn take_token(&mut self, peer: &NodeId) -> bool {
-        let (now, rate, burst) = (self.now, f64::from(self.cfg.rate_per_sec), f64::from(self.cfg.rate_burst));
-        let Some(p) = self.peer(peer) else { return false };
-        let elapsed = now.as_millis().saturating_sub(p.refill_at.as_millis()) as f64 / 1000.0;
-        p.tokens = (p.tokens + elapsed * rate).min(burst);
-        p.refill_at = now;
-        if p.tokens >= 1.0 {
-            p.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        Ok(())
     }
 
     fn send(&mut self, peer: NodeId, class: Class, frame: &Frame) {
@@ -975,10 +1031,28 @@ impl<S: Store> Relay<S> {
         self.cfg.channels.iter().find(|c| c.id == *id)
     }
 
-    fn peer(&mut self, peer: &NodeId) -> Option<&mut Peer> {
+    fn peer(&mut self, peer: &NodeId) -> Option<&mut Link> {
         self.peers.get_mut(peer)
     }
 }
+
+/// A verdict on a received message that waits for the commit before it is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Stored by this batch: acknowledged.
+    Stored(MessageId),
+    /// Already held (perhaps stored by this very batch): refused as a duplicate, which the
+    /// sender takes as an acknowledgement, so it too waits until the store is durable.
+    Held(MessageId),
+}
+
+/// The hop count a stored message carries when this node passes it on.
+fn outgoing_hop(m: &MsgMeta) -> u8 {
+    if m.from.is_some() { m.hop.saturating_add(1) } else { 0 }
+}
+
+/// The link protocol version this node speaks.
+pub const LINK_VERSION: u16 = 1;
 
 /// Sends of one message to one peer before the peer is considered stuck and disconnected.
 const MAX_SENDS: u32 = 5;

@@ -113,3 +113,306 @@ fn acknowledgements_wait_for_the_commit() {
 }
 
 use crate::crypto::EpochKey;
+
+// ---- a hub with two members and another hub, fed frames by hand ---------------------------
+
+const NOW: Timestamp = Timestamp(1_795_000_000_000);
+
+struct Hub {
+    rng: rand_chacha::ChaCha20Rng,
+    relay: Relay<MemoryStore>,
+    a: IdentityKey,
+    b: NodeId,
+    channel: ChannelId,
+    key: EpochKey,
+}
+
+fn hub_with(seed: u64, tweak: impl FnOnce(&mut RelayConfig)) -> Hub {
+    let mut rng = test_rng(seed);
+    let me = IdentityKey::generate(&mut rng);
+    let a = IdentityKey::generate(&mut rng);
+    let b = IdentityKey::generate(&mut rng).node_id();
+    let other_hub = IdentityKey::generate(&mut rng).node_id();
+    let channel = ChannelId([5; 32]);
+    let mut cfg = RelayConfig::new(me.node_id(), Role::Hub);
+    cfg.channels = vec![ChannelConfig { id: channel, members: [me.node_id(), a.node_id(), b].into() }];
+    cfg.serves = [a.node_id(), b].into();
+    tweak(&mut cfg);
+    let mut relay = Relay::new(cfg, MemoryStore::new());
+    for (p, role) in [(a.node_id(), Role::Member), (b, Role::Member), (other_hub, Role::Hub)] {
+        relay.connect(NOW, p, role).unwrap();
+        relay.handle_frame(NOW, p, &hello(false)).unwrap();
+    }
+    while relay.poll_output().is_some() {}
+    let key = EpochKey::generate(&mut rng);
+    Hub { rng, relay, a, b, channel, key }
+}
+
+fn hello(recovering: bool) -> Vec<u8> {
+    Frame::Hello(Hello { v: LINK_VERSION, channels: vec![], recovering }).encode()
+}
+
+impl Hub {
+    /// A channel message by `a` at `seq`.
+    fn by_a(&mut self, seq: u64, prev: Option<MessageId>) -> message::SealedMessage {
+        let b = body();
+        let draft = Draft {
+            audience: Audience::Channel { id: self.channel, epoch: 1, key: &self.key },
+            seq,
+            prev,
+            created: NOW,
+            expires: NOW.plus_millis(60_000),
+            priority: Priority::Routine,
+            marking: Tlp::Green,
+            body: &b,
+            personal: None,
+        };
+        message::seal(&mut self.rng, &self.a, &draft).unwrap()
+    }
+
+    fn receive_from_a(&mut self, env: &[u8], hop: u8) {
+        let f = Frame::Msg(Msg { env: env.to_vec(), hop }).encode();
+        self.relay.handle_frame(NOW, self.a.node_id(), &f).unwrap();
+    }
+
+    fn commit(&mut self) {
+        self.relay.begin_commit().unwrap();
+        self.relay.committed();
+    }
+
+    /// Every output so far, the frames decoded.
+    fn outputs(&mut self) -> Vec<(Option<NodeId>, Result<Frame, Output>)> {
+        std::iter::from_fn(|| self.relay.poll_output())
+            .map(|o| match o {
+                Output::Send { peer, frame, .. } => (Some(peer), Ok(Frame::decode(&frame).unwrap())),
+                other => (None, Err(other)),
+            })
+            .collect()
+    }
+
+    fn frames_to(&mut self, peer: NodeId) -> Vec<Frame> {
+        self.outputs()
+            .into_iter()
+            .filter_map(|(p, f)| (p == Some(peer)).then_some(f.ok()).flatten())
+            .collect()
+    }
+}
+
+#[test]
+fn a_message_at_the_hop_limit_is_stored_but_never_passed_on() {
+    let mut h = hub_with(10, |_| {});
+    let m1 = h.by_a(1, None);
+    let m2 = h.by_a(2, Some(m1.id));
+    h.receive_from_a(&m1.bytes, 1);
+    h.receive_from_a(&m2.bytes, MAX_HOPS - 1);
+    h.commit();
+    let outs = h.outputs();
+    let msgs_to_b: Vec<u8> = outs
+        .iter()
+        .filter_map(|(p, f)| match f {
+            Ok(Frame::Msg(m)) if *p == Some(h.b) => Some(m.hop),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(msgs_to_b, [2], "only the message below the limit is passed on, one hop further");
+    let acked: usize = outs
+        .iter()
+        .filter_map(|(p, f)| match f {
+            Ok(Frame::Ack(ids)) if *p == Some(h.a.node_id()) => Some(ids.len()),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(acked, 2, "both are stored and acknowledged");
+    assert!(h.relay.store().meta(&m2.id).unwrap().is_some());
+    assert!(outs.iter().all(|(_, f)| !matches!(f, Ok(Frame::Reject(_)))));
+}
+
+#[test]
+fn a_hop_limit_refusal_names_the_message_so_its_sender_stops_resending_it() {
+    let mut h = hub_with(11, |_| {});
+    let m1 = h.by_a(1, None);
+    h.receive_from_a(&m1.bytes, MAX_HOPS);
+    let frames = h.frames_to(h.a.node_id());
+    assert!(
+        frames.iter().any(
+            |f| matches!(f, Frame::Reject(r) if r.reason == RejectReason::HopLimit && r.id == Some(m1.id))
+        ),
+        "{frames:?}"
+    );
+    assert!(h.relay.store().meta(&m1.id).unwrap().is_none());
+}
+
+#[test]
+fn a_replay_is_answered_from_its_id_before_any_signature_check_and_only_after_the_commit() {
+    let mut h = hub_with(12, |_| {});
+    let m1 = h.by_a(1, None);
+    h.receive_from_a(&m1.bytes, 0);
+    // The same message again, in the same batch, and once more with a broken signature: its
+    // id is the same, so it is answered as held without verifying anything.
+    h.receive_from_a(&m1.bytes, 0);
+    let mut forged = m1.bytes.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    h.receive_from_a(&forged, 0);
+    let before = h.frames_to(h.a.node_id());
+    assert!(
+        !before.iter().any(|f| matches!(f, Frame::Ack(_) | Frame::Reject(_))),
+        "nothing that counts as an acknowledgement before the commit: {before:?}"
+    );
+    h.commit();
+    let after = h.frames_to(h.a.node_id());
+    let dups = after
+        .iter()
+        .filter(
+            |f| matches!(f, Frame::Reject(r) if r.reason == RejectReason::Duplicate && r.id == Some(m1.id)),
+        )
+        .count();
+    assert_eq!(dups, 2, "{after:?}");
+    assert!(after.iter().any(|f| matches!(f, Frame::Ack(ids) if ids == &[m1.id])));
+}
+
+#[test]
+fn a_replay_flood_ends_the_link_as_abusive() {
+    let mut h = hub_with(13, |c| {
+        c.abuse_limit = 2;
+        c.rate_burst = 10_000;
+    });
+    let m1 = h.by_a(1, None);
+    h.receive_from_a(&m1.bytes, 0);
+    // Two full strikes' worth of light ones (32) are tolerated; the next closes the link.
+    for _ in 0..33 {
+        h.receive_from_a(&m1.bytes, 0);
+    }
+    let closed = h.outputs().into_iter().any(
+        |(_, o)| matches!(o, Err(Output::Close { peer, reason }) if peer == h.a.node_id() && reason.contains("abusive")),
+    );
+    assert!(closed);
+}
+
+#[test]
+fn an_unknown_link_protocol_version_is_refused_by_name_and_the_link_closed() {
+    let mut h = hub_with(14, |_| {});
+    let f = Frame::Hello(Hello { v: 2, channels: vec![], recovering: false }).encode();
+    h.relay.handle_frame(NOW, h.b, &f).unwrap();
+    let outs = h.outputs();
+    assert!(outs.iter().any(|(p, f)| *p == Some(h.b)
+        && matches!(f, Ok(Frame::Reject(r)) if r.reason == RejectReason::UnsupportedVersion && r.detail.contains("version 2"))));
+    assert!(outs.iter().any(|(_, o)| matches!(o, Err(Output::Close { peer, .. }) if *peer == h.b)));
+    assert!(!h.relay.peers().any(|p| *p == h.b));
+}
+
+#[test]
+fn answers_to_wants_are_budgeted_in_bytes_whatever_the_number_of_requests() {
+    let mut h = hub_with(15, |c| {
+        c.answer_bytes_per_sec = 1;
+        c.answer_bytes_burst = 4_000;
+    });
+    let mut prev = None;
+    let mut len = 0;
+    for seq in 1..=10 {
+        let m = h.by_a(seq, prev);
+        len = m.bytes.len();
+        h.receive_from_a(&m.bytes, 0);
+        prev = Some(m.id);
+    }
+    h.commit();
+    let _ = h.outputs();
+    let feed = FeedId(h.channel.0);
+    let want = Frame::Want(Want { to: 10, feed, from: 1, author: h.a.node_id() }).encode();
+    for _ in 0..100 {
+        h.relay.handle_frame(NOW, h.b, &want).unwrap();
+    }
+    let sent: usize = h
+        .frames_to(h.b)
+        .iter()
+        .map(|f| match f {
+            Frame::Msg(m) => m.env.len(),
+            _ => 0,
+        })
+        .sum();
+    assert!(sent <= 4_000, "{sent} bytes sent for 100 requests");
+    assert!(sent >= 4_000 - len, "the budget is used: {sent} bytes");
+}
+
+#[test]
+fn a_recovery_request_is_answered_once_per_link() {
+    let mut h = hub_with(16, |_| {});
+    let m1 = h.by_a(1, None);
+    h.receive_from_a(&m1.bytes, 0);
+    h.commit();
+    let _ = h.outputs();
+    let a = h.a.node_id();
+    for _ in 0..10 {
+        h.relay.handle_frame(NOW, a, &hello(true)).unwrap();
+    }
+    let heads = h.frames_to(a).iter().filter(|f| matches!(f, Frame::Heads(_))).count();
+    assert_eq!(heads, 1);
+}
+
+/// A member restored from a backup, linked to its hub and to another member.
+fn restored(seed: u64) -> (Relay<MemoryStore>, IdentityKey, NodeId, NodeId, ChannelId, EpochKey) {
+    let mut rng = test_rng(seed);
+    let me = IdentityKey::generate(&mut rng);
+    let (hub, stranger) =
+        (IdentityKey::generate(&mut rng).node_id(), IdentityKey::generate(&mut rng).node_id());
+    let channel = ChannelId([6; 32]);
+    let mut cfg = RelayConfig::new(me.node_id(), Role::Member);
+    cfg.channels = vec![ChannelConfig { id: channel, members: [me.node_id(), hub, stranger].into() }];
+    cfg.recovering = true;
+    cfg.recover_from = [hub].into();
+    let mut r = Relay::new(cfg, MemoryStore::new());
+    r.connect(NOW, hub, Role::Hub).unwrap();
+    r.connect(NOW, stranger, Role::Hub).unwrap();
+    while r.poll_output().is_some() {}
+    (r, me, hub, stranger, channel, EpochKey::generate(&mut rng))
+}
+
+fn publish_to(
+    r: &mut Relay<MemoryStore>,
+    me: &IdentityKey,
+    channel: ChannelId,
+    key: &EpochKey,
+) -> Result<message::SealedMessage, PublishError<NoError>> {
+    let b = body();
+    let p = Publication {
+        audience: Audience::Channel { id: channel, epoch: 1, key },
+        priority: Priority::Routine,
+        marking: Tlp::Green,
+        ttl_ms: 60_000,
+        body: &b,
+        personal: None,
+    };
+    r.publish(NOW, &mut test_rng(99), me, &p)
+}
+
+#[test]
+fn recovery_ends_only_with_heads_from_a_configured_hub() {
+    let (mut r, me, hub, stranger, channel, key) = restored(17);
+    // Any peer's heads, even none at all, do not end recovery.
+    r.handle_frame(NOW, stranger, &Frame::Heads(vec![]).encode()).unwrap();
+    assert!(r.is_recovering());
+    assert!(matches!(publish_to(&mut r, &me, channel, &key), Err(PublishError::Recovering)));
+    r.handle_frame(NOW, hub, &Frame::Heads(vec![]).encode()).unwrap();
+    assert!(!r.is_recovering());
+    assert_eq!(publish_to(&mut r, &me, channel, &key).map(|_| ()).ok(), Some(()));
+}
+
+#[test]
+fn a_sequence_number_any_peer_reported_is_never_authored_again() {
+    let (mut r, me, hub, stranger, channel, key) = restored(18);
+    let feed = FeedId(channel.0);
+    // Another peer saw seq 3 of this node's feed; the hub (which ends recovery) reports nothing.
+    let heads = Frame::Heads(vec![FeedHead { seq: 3, feed, author: me.node_id() }]).encode();
+    r.handle_frame(NOW, stranger, &heads).unwrap();
+    let asked: Vec<Frame> = sends_to(&mut r, stranger);
+    assert!(
+        asked
+            .iter()
+            .any(|f| matches!(f, Frame::Want(w) if w.author == me.node_id() && w.from == 1 && w.to == 3)),
+        "{asked:?}"
+    );
+    r.handle_frame(NOW, hub, &Frame::Heads(vec![]).encode()).unwrap();
+    assert!(!r.is_recovering());
+    // Until this node holds seq 1–3 of that feed again, it does not author in it.
+    assert!(matches!(publish_to(&mut r, &me, channel, &key), Err(PublishError::Recovering)));
+}
