@@ -34,6 +34,17 @@ pub struct NetLimits {
     pub abuse_limit: u32,
     /// Unacknowledged messages in flight per peer.
     pub window: usize,
+    /// Unacknowledged envelope bytes in flight per peer (one message always fits).
+    pub window_bytes: usize,
+    /// Envelope bytes a peer may send per second, sustained.
+    pub bytes_per_sec: u64,
+    /// Envelope bytes a peer may send above the sustained rate.
+    pub bytes_burst: u64,
+    /// Bytes per second a peer may make this node send in answer to its requests (wants and
+    /// recovery), sustained.
+    pub answer_bytes_per_sec: u64,
+    /// Answer bytes above the sustained rate.
+    pub answer_bytes_burst: u64,
     /// Time allowed for the QUIC + TLS handshake, in milliseconds.
     pub handshake_timeout_ms: u64,
     /// Once a frame's length has arrived, time allowed for its body, in milliseconds.
@@ -61,6 +72,11 @@ impl Default for NetLimits {
             rate_burst: 2_000,
             abuse_limit: 100,
             window: 256,
+            window_bytes: 16 << 20,
+            bytes_per_sec: 16 << 20,
+            bytes_burst: 64 << 20,
+            answer_bytes_per_sec: 4 << 20,
+            answer_bytes_burst: 16 << 20,
             handshake_timeout_ms: 10_000,
             frame_read_timeout_ms: 30_000,
             idle_timeout_ms: 60_000,

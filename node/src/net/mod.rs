@@ -277,6 +277,11 @@ impl Node {
         relay_cfg.rate_per_sec = spec.limits.rate_per_sec;
         relay_cfg.rate_burst = spec.limits.rate_burst;
         relay_cfg.abuse_limit = spec.limits.abuse_limit;
+        relay_cfg.window_bytes = spec.limits.window_bytes;
+        relay_cfg.bytes_per_sec = spec.limits.bytes_per_sec;
+        relay_cfg.bytes_burst = spec.limits.bytes_burst;
+        relay_cfg.answer_bytes_per_sec = spec.limits.answer_bytes_per_sec;
+        relay_cfg.answer_bytes_burst = spec.limits.answer_bytes_burst;
         relay_cfg.recover_from.extend(spec.peers.iter().map(|p| p.node_id));
         let (crl_tx, crl_rx) = tmpsc::unbounded_channel();
         let core = Core {

@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod network;
+pub mod raw;
 
 use std::process::{Command, Output};
 

@@ -1,0 +1,191 @@
+//! A hostile member with a valid certificate, speaking the link protocol by hand, against a real
+//! hub over QUIC while honest members exchange messages through it. Each test pins one
+//! behaviour the node guarantees (see docs/security.md).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+mod support;
+
+use godwit_node::net::NodeEvent;
+use godwit_protocol::envelope::Priority;
+use godwit_protocol::ids::FeedId;
+use godwit_protocol::relay::Role;
+use godwit_protocol::wire::{FeedHead, Frame, Hello, MAX_HOPS, RejectReason, Want};
+use support::network::*;
+use support::raw::Raw;
+
+/// A hub serving a hostile member and two honest ones (all in the test channel); the honest
+/// members are connected. Returns `[hub, evil, a, b]`.
+async fn region(net: &mut Net) -> [usize; 4] {
+    let hub = net.add("RILO ESA", Role::Hub);
+    let evil = net.add("Compromised NCP", Role::Member);
+    let a = net.add("Tanzania NCP", Role::Member);
+    let b = net.add("Uganda NCP", Role::Member);
+    let all = [hub, evil, a, b];
+    net.start(hub, &[evil, a, b], &all).await;
+    net.start(a, &[], &all).await;
+    net.start(b, &[], &all).await;
+    net.join(a, hub).await;
+    net.join(b, hub).await;
+    all
+}
+
+/// Honest traffic through the hub: `a` publishes, `b` receives it.
+async fn honest_alert_flows(net: &Net, a: usize, b: usize) {
+    let mut eb = net.members[b].node().events();
+    let id = net.members[a].node().publish(net.channel_alert(Priority::Routine)).await.unwrap();
+    let got = wait_delivered(&mut eb, 1).await;
+    assert!(got.contains(&id), "the honest alert reached b");
+}
+
+/// Counts acknowledged ids until `n` arrived.
+async fn acks(raw: &mut Raw, n: usize) {
+    let mut acked = 0;
+    while acked < n {
+        if let Frame::Ack(ids) = raw.next("acknowledgements", |f| matches!(f, Frame::Ack(_))).await {
+            acked += ids.len();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_at_the_hop_limit_from_a_member_never_get_its_hub_disconnected() {
+    let mut net = Net::new();
+    net.limits.abuse_limit = 10;
+    let [hub, evil, a, b] = region(&mut net).await;
+    let mut eb = net.members[b].node().events();
+    let mut raw = Raw::hello(&net, evil, hub, false).await;
+    // Valid messages that arrive one hop short of the limit: the hub stores them, but the next
+    // hop would have to refuse them, so the hub must not pass them on.
+    let mut prev = None;
+    for seq in 1..=40 {
+        let m = raw.channel_msg(&net, seq, prev);
+        prev = Some(m.id);
+        raw.send_msg(&m.bytes, MAX_HOPS - 1).await;
+    }
+    acks(&mut raw, 40).await;
+    honest_alert_flows(&net, a, b).await;
+    let hub_id = net.members[hub].id();
+    while let Ok(e) = eb.try_recv() {
+        assert!(
+            !matches!(&e, NodeEvent::Refused { peer, .. } | NodeEvent::Closed { peer, .. } if *peer == hub_id)
+                && e != NodeEvent::PeerDown(hub_id),
+            "b refused or dropped its honest hub: {e:?}"
+        );
+    }
+    assert!(net.members[b].node().connected().contains(&hub_id));
+    for ix in [hub, a, b] {
+        net.stop(ix).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_flood_ends_the_link_of_its_sender_while_honest_members_are_served() {
+    let mut net = Net::new();
+    net.limits.abuse_limit = 5;
+    let [hub, evil, a, b] = region(&mut net).await;
+    let mut raw = Raw::hello(&net, evil, hub, false).await;
+    let m = raw.channel_msg(&net, 1, None);
+    raw.send_msg(&m.bytes, 0).await;
+    acks(&mut raw, 1).await;
+    // Each replay is answered as a duplicate without a signature check, and weighs 1/16 of a
+    // strike: 5 strikes' worth is 80 replays.
+    for _ in 0..200 {
+        raw.send_msg(&m.bytes, 0).await;
+    }
+    let err = tokio::time::timeout(WAIT, raw.conn.closed()).await.expect("the hub ends the link");
+    assert!(err.to_string().contains("abusive"), "{err}");
+    honest_alert_flows(&net, a, b).await;
+    for ix in [hub, a, b] {
+        net.stop(ix).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wants_cannot_make_a_hub_send_more_than_its_answer_budget() {
+    let mut net = Net::new();
+    net.limits.answer_bytes_per_sec = 1;
+    net.limits.answer_bytes_burst = 64 * 1024;
+    let [hub, evil, a, b] = region(&mut net).await;
+    // a's feed at the hub: 20 flash alerts (flash, so that answers travel on the same stream as
+    // the refusal used below to know the hub has handled every request).
+    let mut eb = net.members[b].node().events();
+    for _ in 0..20 {
+        net.members[a].node().publish(net.channel_alert(Priority::Flash)).await.unwrap();
+    }
+    wait_delivered(&mut eb, 20).await;
+    // The hostile member says no Hello (so nothing is sent to it but answers) and asks for the
+    // whole feed 500 times.
+    let mut raw = Raw::connect(&net, evil, hub).await;
+    let want =
+        Frame::Want(Want { to: 20, feed: FeedId(net.channel.0), from: 1, author: net.members[a].id() });
+    for _ in 0..500 {
+        raw.send(&want).await;
+    }
+    raw.send_msg(&[0xd2, 0x84, 0x40, 0xa0, 0x40, 0x40], 0).await;
+    let mut answered = 0;
+    loop {
+        match raw.frames.recv().await.expect("connection open") {
+            (len, Frame::Msg(_)) => answered += len,
+            (_, Frame::Reject(r)) if matches!(r.reason, RejectReason::Invalid | RejectReason::Malformed) => {
+                break;
+            }
+            _ => {}
+        }
+    }
+    // One envelope may straddle the end of the budget; 500 × 20 alerts would be ~30 MB.
+    assert!(answered <= 64 * 1024 + 4 * 1024, "{answered} bytes sent in answer to 500 wants");
+    assert!(answered > 0, "the budget is used for answers");
+    honest_alert_flows(&net, a, b).await;
+    for ix in [hub, a, b] {
+        net.stop(ix).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_node_leaves_recovery_only_with_its_configured_hubs_heads() {
+    let mut net = Net::new();
+    let hub = net.add("RILO ESA", Role::Hub);
+    let restored = net.add("Kenya NCP", Role::Member);
+    let evil = net.add("Compromised NCP", Role::Member);
+    let all = [hub, restored, evil];
+    net.start(hub, &[restored, evil], &all).await;
+    net.start_with(restored, &[], &all, true).await;
+    // A peer that is not one of its hubs reports no heads at all.
+    let mut raw = Raw::hello(&net, evil, restored, false).await;
+    let own = FeedId(net.channel.0);
+    raw.send(&Frame::Heads(vec![])).await;
+    raw.send(&Frame::Heads(vec![FeedHead { seq: 0, feed: own, author: net.members[restored].id() }])).await;
+    // A refusal on the same stream: everything before it was handled.
+    raw.send_msg(&[0xd2, 0x84, 0x40, 0xa0, 0x40, 0x40], 0).await;
+    raw.next("the refusal", |f| matches!(f, Frame::Reject(_))).await;
+    let refused =
+        net.members[restored].node().publish(net.channel_alert(Priority::Routine)).await.unwrap_err();
+    assert!(refused.to_string().contains("recovering"), "{refused}");
+    // Its configured hub ends recovery.
+    let mut er = net.join(restored, hub).await;
+    wait_for(&mut er, "recovery from the hub", |e| *e == NodeEvent::Recovered).await;
+    net.members[restored].node().publish(net.channel_alert(Priority::Routine)).await.unwrap();
+    for ix in [hub, restored] {
+        net.stop(ix).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_link_protocol_version_is_refused_by_name_and_the_link_closed() {
+    let mut net = Net::new();
+    let [hub, evil, a, b] = region(&mut net).await;
+    let mut raw = Raw::connect(&net, evil, hub).await;
+    raw.send(&Frame::Hello(Hello { v: 9, channels: vec![], recovering: false })).await;
+    let f = raw.next("the refusal", |f| matches!(f, Frame::Reject(_))).await;
+    assert!(
+        matches!(&f, Frame::Reject(r) if r.reason == RejectReason::UnsupportedVersion && r.detail.contains("version 9")),
+        "{f:?}"
+    );
+    let err = tokio::time::timeout(WAIT, raw.conn.closed()).await.expect("the hub ends the link");
+    assert!(err.to_string().contains("not supported"), "{err}");
+    honest_alert_flows(&net, a, b).await;
+    for ix in [hub, a, b] {
+        net.stop(ix).await;
+    }
+}
