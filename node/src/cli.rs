@@ -57,7 +57,12 @@ fn run(config: &std::path::Path) -> Result<()> {
     rt.block_on(async {
         let node = crate::net::Node::start(spec).await?;
         info!(node = %node.node_id(), addr = %node.local_addr(), "running; stop with SIGTERM or Ctrl-C");
-        wait_for_signal().await?;
+        tokio::select! {
+            r = wait_for_signal() => r?,
+            reason = node.failed() => {
+                anyhow::bail!("stopped: {reason}; restart godwitd once the disk is repaired (peers resend what was not acknowledged)");
+            }
+        }
         info!("stopping");
         node.shutdown().await;
         info!("stopped");

@@ -130,6 +130,24 @@ pub struct SledStore {
     path: PathBuf,
     db: sled::Db,
     trees: Vec<Tree>,
+    #[cfg(feature = "fault-injection")]
+    faults: std::sync::Arc<StoreFaults>,
+}
+
+/// Faults a test can make the store show (feature `fault-injection`): a disk that stops
+/// syncing, to check that nothing is acknowledged after a failed commit.
+#[cfg(feature = "fault-injection")]
+#[derive(Debug, Default)]
+pub struct StoreFaults {
+    fail_commits: std::sync::atomic::AtomicBool,
+}
+
+#[cfg(feature = "fault-injection")]
+impl StoreFaults {
+    /// From now on, every commit fails as an fsync error would.
+    pub fn fail_commits(&self) {
+        self.fail_commits.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 type TxResult<T> = Result<T, ConflictableTransactionError<String>>;
@@ -143,7 +161,13 @@ impl SledStore {
         let sled_err = |source| StoreError::Sled { path: dir.to_owned(), source };
         let db = sled::Config::new().path(dir).mode(sled::Mode::HighThroughput).open().map_err(sled_err)?;
         let trees = TREES.iter().map(|t| db.open_tree(t)).collect::<Result<Vec<_>, _>>().map_err(sled_err)?;
-        let store = SledStore { path: dir.to_owned(), db, trees };
+        let store = SledStore {
+            path: dir.to_owned(),
+            db,
+            trees,
+            #[cfg(feature = "fault-injection")]
+            faults: std::sync::Arc::default(),
+        };
         match store.trees[STATE].get("schema").map_err(sled_err)? {
             None => {
                 store.trees[STATE].insert("schema", &SCHEMA_VERSION.to_be_bytes()).map_err(sled_err)?;
@@ -165,8 +189,19 @@ impl SledStore {
     /// # Errors
     /// [`StoreError::Sled`] or [`StoreError::Sync`].
     pub fn commit(&self) -> Result<(), StoreError> {
+        #[cfg(feature = "fault-injection")]
+        if self.faults.fail_commits.load(std::sync::atomic::Ordering::SeqCst) {
+            let source = std::io::Error::other("injected fault: the disk stopped syncing");
+            return Err(StoreError::Sync { path: self.path.clone(), source });
+        }
         self.db.flush().map_err(|source| StoreError::Sled { path: self.path.clone(), source })?;
         fsync_tree(&self.path)
+    }
+
+    /// The store's fault switches (feature `fault-injection`).
+    #[cfg(feature = "fault-injection")]
+    pub fn faults(&self) -> std::sync::Arc<StoreFaults> {
+        self.faults.clone()
     }
 
     /// Recomputes the journal hash chain and every message id.

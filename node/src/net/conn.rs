@@ -2,7 +2,7 @@
 //! readers. They only move bytes; every decision is the core's.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use tokio::sync::{broadcast, mpsc as tmpsc};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::{
-    CONN_CREDIT, CONN_QUEUE, ConnCmd, ConnHandle, CoreMsg, MAX_STREAMS_PER_CONN, NodeEvent, PeerSpec, Shared,
+    CONN_CREDIT, CONN_QUEUE, ConnHandle, CoreMsg, MAX_STREAMS_PER_CONN, NodeEvent, PeerSpec, Shared,
 };
 use crate::certs::{self, PeerCert};
 use crate::tls::{self, NetLimits};
@@ -81,50 +81,55 @@ pub(super) async fn dial_loop(
 ) {
     let mut delay = shared.limits.reconnect_min_ms;
     loop {
+        let changed = shared.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
         let connected = shared.connected.lock().map(|c| c.contains(&peer.node_id)).unwrap_or(false);
-        if !connected {
-            let address = shared
-                .addresses
-                .lock()
-                .ok()
-                .and_then(|a| a.get(&peer.node_id).copied())
-                .unwrap_or(peer.address);
-            let client = shared.client.lock().map(|c| c.clone()).ok();
-            let attempt = match client {
-                Some(client) => endpoint.connect_with(client, address, &certs::dns_name(&peer.node_id)),
-                None => return,
-            };
-            let timeout = Duration::from_millis(shared.limits.handshake_timeout_ms);
-            let result = match attempt {
-                Ok(connecting) => match tokio::time::timeout(timeout, connecting).await {
-                    Ok(Ok(conn)) => Ok(conn),
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(_) => Err("handshake timed out".to_string()),
-                },
-                Err(e) => Err(e.to_string()),
-            };
-            match result.and_then(|c| identify(&c).map(|p| (c, p))) {
-                Ok((conn, p)) if p.node_id == peer.node_id => {
-                    delay = shared.limits.reconnect_min_ms;
-                    if let Err(e) = run_conn(conn, p, shared.me, core.clone(), shared.clone()).await {
-                        let reason = tls::explain_refusal(&e);
-                        debug!(%address, "refused by the peer: {reason}");
-                        let _ = events.send(NodeEvent::ConnectionRefused { remote: address, reason });
-                    }
-                }
-                Ok((conn, p)) => {
-                    conn.close(1u32.into(), b"unexpected NodeId");
-                    refused(
-                        &events,
-                        peer.address,
-                        &format!("not valid for name: expected {}, got {}", peer.node_id, p.node_id),
-                    );
-                }
-                Err(e) => {
+        if connected {
+            // Connected, perhaps by the peer's own dial: wait until that changes, then redial at
+            // once (a connection that ended is no reason to wait).
+            let _ =
+                tokio::time::timeout(Duration::from_millis(shared.limits.reconnect_max_ms), changed).await;
+            delay = shared.limits.reconnect_min_ms;
+            continue;
+        }
+        let address =
+            shared.addresses.lock().ok().and_then(|a| a.get(&peer.node_id).copied()).unwrap_or(peer.address);
+        let client = shared.client.lock().map(|c| c.clone()).ok();
+        let attempt = match client {
+            Some(client) => endpoint.connect_with(client, address, &certs::dns_name(&peer.node_id)),
+            None => return,
+        };
+        let timeout = Duration::from_millis(shared.limits.handshake_timeout_ms);
+        let result = match attempt {
+            Ok(connecting) => match tokio::time::timeout(timeout, connecting).await {
+                Ok(Ok(conn)) => Ok(conn),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("handshake timed out".to_string()),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        match result.and_then(|c| identify(&c).map(|p| (c, p))) {
+            Ok((conn, p)) if p.node_id == peer.node_id => {
+                delay = shared.limits.reconnect_min_ms;
+                if let Err(e) = run_conn(conn, p, shared.me, core.clone(), shared.clone()).await {
                     let reason = tls::explain_refusal(&e);
-                    debug!(%address, "cannot connect: {reason}");
+                    debug!(%address, "refused by the peer: {reason}");
                     let _ = events.send(NodeEvent::ConnectionRefused { remote: address, reason });
                 }
+            }
+            Ok((conn, p)) => {
+                conn.close(1u32.into(), b"unexpected NodeId");
+                refused(
+                    &events,
+                    peer.address,
+                    &format!("not valid for name: expected {}, got {}", peer.node_id, p.node_id),
+                );
+            }
+            Err(e) => {
+                let reason = tls::explain_refusal(&e);
+                debug!(%address, "cannot connect: {reason}");
+                let _ = events.send(NodeEvent::ConnectionRefused { remote: address, reason });
             }
         }
         // Exponential back-off with full jitter.
@@ -168,33 +173,24 @@ async fn run_conn(
             }
         };
         info!(role = ?peer.role, administration = %peer.administration, "connected");
-        let (tx, mut rx) = tmpsc::channel(CONN_QUEUE);
-        let handle = ConnHandle { id, serial: peer.serial.clone(), dialer, conn: conn.clone(), tx };
+        let queued = Arc::new(AtomicUsize::new(0));
+        let mut writers = tokio::task::JoinSet::new();
+        let mut senders = Vec::new();
+        for stream in streams {
+            let (tx, rx) = tmpsc::channel(CONN_QUEUE);
+            senders.push(tx);
+            writers.spawn(write_stream(stream, rx, conn.clone(), queued.clone()));
+        }
+        let Ok(tx) = <[_; 3]>::try_from(senders) else { return Err("stream setup failed".into()) };
+        // What budgets allow in flight towards one peer, twice over, plus room for control frames.
+        let l = &shared.limits;
+        let queue_cap = 2 * (l.window_bytes + l.answer_bytes_burst as usize) + CONTROL_QUEUE_BYTES;
+        let since = std::time::Instant::now();
+        let serial = peer.serial.clone();
+        let handle = ConnHandle { id, since, serial, dialer, conn: conn.clone(), tx, queued, queue_cap };
         if core.send(CoreMsg::Connected { peer, handle }).is_err() {
             return Ok(());
         }
-        let writer_conn = conn.clone();
-        let writer = tokio::spawn(async move {
-            while let Some(cmd) = rx.recv().await {
-                match cmd {
-                    ConnCmd::Frame(class, body) => {
-                        let s = &mut streams[class as usize];
-                        let mut buf = (body.len() as u32).to_be_bytes().to_vec();
-                        buf.extend_from_slice(&body);
-                        if s.write_all(&buf).await.is_err() {
-                            // The peer stopped a stream or vanished: end the connection, so
-                            // that both sides notice and reconnect cleanly.
-                            writer_conn.close(7u32.into(), b"stream failed");
-                            break;
-                        }
-                    }
-                    ConnCmd::Close(reason) => {
-                        writer_conn.close(2u32.into(), reason.as_bytes());
-                        break;
-                    }
-                }
-            }
-        });
         let limits = shared.limits.clone();
         let credit = Arc::new(tokio::sync::Semaphore::new(CONN_CREDIT));
         let mut readers = tokio::task::JoinSet::new();
@@ -225,7 +221,7 @@ async fn run_conn(
                 }
             }
         }
-        writer.abort();
+        writers.abort_all();
         readers.abort_all();
         let _ = core.send(CoreMsg::Disconnected { peer: node_id, conn: id });
         Ok(())
@@ -234,6 +230,29 @@ async fn run_conn(
     .await;
     shared.active.fetch_sub(1, Ordering::Relaxed);
     result
+}
+
+/// Room for control frames in a connection's outbound queues, beyond the message budgets.
+const CONTROL_QUEUE_BYTES: usize = 8 << 20;
+
+/// Writes the frames queued for one stream. A failed write (the peer stopped the stream or
+/// vanished) ends the connection, so that both sides notice and reconnect cleanly.
+async fn write_stream(
+    mut stream: quinn::SendStream,
+    mut rx: tmpsc::Receiver<Vec<u8>>,
+    conn: quinn::Connection,
+    queued: Arc<AtomicUsize>,
+) {
+    while let Some(body) = rx.recv().await {
+        let mut buf = (body.len() as u32).to_be_bytes().to_vec();
+        buf.extend_from_slice(&body);
+        let written = stream.write_all(&buf).await;
+        queued.fetch_sub(body.len(), Ordering::Relaxed);
+        if written.is_err() {
+            conn.close(7u32.into(), b"stream failed");
+            return;
+        }
+    }
 }
 
 /// First byte of every stream (then its class, 0–2).

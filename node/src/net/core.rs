@@ -12,7 +12,7 @@ use godwit_protocol::message::Audience;
 use godwit_protocol::relay::{Class, Output, Publication, Relay, Store};
 use godwit_protocol::wire::{Frame, Reject};
 use rand_core::OsRng;
-use tokio::sync::{broadcast, mpsc as tmpsc};
+use tokio::sync::{broadcast, mpsc as tmpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 use super::{ConnHandle, CoreMsg, NodeEvent, PublishRequest, Shared, Target, now};
@@ -20,6 +20,8 @@ use crate::store::SledStore;
 
 pub(super) struct Core {
     pub(super) crl_tx: tmpsc::UnboundedSender<(NodeId, Vec<u8>)>,
+    /// Publications stored in this batch, answered once the commit that holds them returned.
+    pub(super) published: Vec<(oneshot::Sender<Result<MessageId, String>>, MessageId)>,
     pub(super) relay: Relay<SledStore>,
     pub(super) key: IdentityKey,
     pub(super) conns: HashMap<NodeId, ConnHandle>,
@@ -59,7 +61,10 @@ impl Core {
             if let Err(e) = self.relay.handle_timeout(now()) {
                 error!("relay storage error: {e:#}");
             }
-            self.commit();
+            if let Err(reason) = self.commit() {
+                self.fail(&reason);
+                return;
+            }
             self.drain();
             if let Some(tx) = stop {
                 for (_, c) in self.conns.drain() {
@@ -72,19 +77,45 @@ impl Core {
         }
     }
 
-    /// Group commit: one flush + fsync for everything handled in this batch, then the acks.
-    fn commit(&mut self) {
-        if !self.relay.wants_commit() {
-            return;
+    /// Group commit: one flush + fsync for everything handled in this batch (messages received
+    /// and authored), then the acknowledgements and publish replies it implies.
+    ///
+    /// # Errors
+    /// Why the store could not be made durable: nothing of the batch was released.
+    fn commit(&mut self) -> Result<(), String> {
+        let publishing = !self.published.is_empty();
+        if !self.relay.wants_commit() && !publishing {
+            return Ok(());
         }
-        match self.relay.begin_commit() {
-            Ok(false) => self.relay.committed(),
-            Ok(true) => match self.relay.store().commit() {
-                Ok(()) => self.relay.committed(),
-                Err(e) => error!("cannot make the store durable, acknowledgements withheld: {e}"),
-            },
-            Err(e) => error!("cannot write delivery cursors: {e}"),
+        let sync = self.relay.begin_commit().map_err(|e| format!("cannot write delivery cursors: {e}"))?;
+        if sync || publishing {
+            self.relay.store().commit().map_err(|e| format!("cannot make the store durable: {e}"))?;
         }
+        self.relay.committed();
+        for (reply, id) in self.published.drain(..) {
+            info!(id = %id.short(), "authored");
+            let _ = reply.send(Ok(id));
+        }
+        Ok(())
+    }
+
+    /// A commit failed: an fsync that failed once cannot be trusted to succeed on a retry, so
+    /// the node acknowledges nothing more, drops every connection and stops; its supervisor
+    /// restarts it, and what was not durable is sent again by its peers.
+    fn fail(&mut self, reason: &str) {
+        error!("{reason}: stopping, nothing more is acknowledged");
+        for (reply, _) in self.published.drain(..) {
+            let _ = reply.send(Err(format!("not stored durably ({reason}); the node stopped")));
+        }
+        for (_, c) in self.conns.drain() {
+            c.close("the node's storage failed");
+        }
+        if let Ok(mut c) = self.shared.connected.lock() {
+            c.clear();
+        }
+        self.shared.changed.notify_waiters();
+        let _ = self.shared.fatal.send(Some(reason.to_owned()));
+        let _ = self.events.send(NodeEvent::Fatal(reason.to_owned()));
     }
 
     fn handle(&mut self, msg: CoreMsg) -> Result<()> {
@@ -92,9 +123,14 @@ impl Core {
             CoreMsg::Connected { peer, handle } => {
                 let id = peer.node_id;
                 if let Some(old) = self.conns.get(&id) {
-                    // Both sides dialled: keep the connection dialled by the lower NodeId. A
-                    // new connection from the same dialer replaces a stale one (the peer restarted).
-                    let keep_new = handle.dialer == old.dialer || handle.dialer == self.shared.me.min(id);
+                    // A new connection proves the old one stale (the peer restarted, or lost
+                    // it), unless both came up together: then both sides dialled at once and
+                    // both keep the one dialled by the lower NodeId. A dead connection is never
+                    // kept over a live one.
+                    let window = Duration::from_millis(self.shared.limits.handshake_timeout_ms);
+                    let together = handle.since.saturating_duration_since(old.since) < window;
+                    let keep_new =
+                        !together || handle.dialer == old.dialer || handle.dialer == self.shared.me.min(id);
                     if !keep_new {
                         handle.close("duplicate connection");
                         return Ok(());
@@ -114,6 +150,7 @@ impl Core {
                 if let Ok(mut c) = self.shared.connected.lock() {
                     c.insert(id);
                 }
+                self.shared.changed.notify_waiters();
                 let crl = self.shared.tls.lock().ok().and_then(|m| m.crl.as_ref().map(|c| c.to_vec()));
                 if let Some(der) = crl {
                     handle.send(Class::Urgent, Frame::Crl(der).encode());
@@ -128,6 +165,7 @@ impl Core {
                     if let Ok(mut c) = self.shared.connected.lock() {
                         c.remove(&peer);
                     }
+                    self.shared.changed.notify_waiters();
                     self.relay.disconnect(&peer);
                     let _ = self.events.send(NodeEvent::PeerDown(peer));
                 }
@@ -150,9 +188,12 @@ impl Core {
                     }
                 }
             }
-            CoreMsg::Publish(req, reply) => {
-                let _ = reply.send(self.publish(&req));
-            }
+            CoreMsg::Publish(req, reply) => match self.publish(&req) {
+                Ok(id) => self.published.push((reply, id)),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
             CoreMsg::Inbox(reply) => {
                 let _ = reply.send(self.relay.store().inbox().unwrap_or_default());
             }
@@ -202,10 +243,8 @@ impl Core {
             body: &req.body,
             personal: req.personal.as_ref().map(|(d, r)| (d, r.as_slice())),
         };
+        // Stored now, durable with this batch's group commit; the caller hears of it only then.
         let sealed = self.relay.publish(now(), &mut OsRng, &self.key, &p).map_err(|e| e.to_string())?;
-        // Authored messages are durable before publish returns.
-        self.relay.store().commit().map_err(|e| e.to_string())?;
-        info!(id = %sealed.id.short(), "authored");
         Ok(sealed.id)
     }
 

@@ -29,7 +29,7 @@ use godwit_protocol::ids::{ChannelId, MessageId};
 use godwit_protocol::relay::{Class, Relay, RelayConfig};
 use godwit_protocol::wire::RejectReason;
 use rustls_pki_types::CertificateRevocationListDer;
-use tokio::sync::{broadcast, mpsc as tmpsc, oneshot};
+use tokio::sync::{broadcast, mpsc as tmpsc, oneshot, watch};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::certs::{self, PeerCert};
@@ -111,6 +111,8 @@ pub enum NodeEvent {
     Recovered,
     /// A newer revocation list was installed (its CRL number).
     CrlInstalled(u64),
+    /// The node stopped because its storage failed (why); it acknowledges nothing more.
+    Fatal(String),
 }
 
 /// Who a message is for, owned (for [`Node::publish`]).
@@ -146,12 +148,7 @@ pub struct PublishRequest {
     pub personal: Option<(PersonalData, Vec<(NodeId, EncryptionPublicKey)>)>,
 }
 
-enum ConnCmd {
-    Frame(Class, Vec<u8>),
-    Close(String),
-}
-
-/// Frames queued towards one connection's writer before the peer counts as not reading.
+/// Frames queued towards one stream's writer before the peer counts as not reading.
 const CONN_QUEUE: usize = 4096;
 /// Frames read from one connection that may wait for the core (backpressure into QUIC).
 const CONN_CREDIT: usize = 256;
@@ -162,21 +159,30 @@ const MAX_STREAMS_PER_CONN: usize = 16;
 #[derive(Debug)]
 struct ConnHandle {
     id: u64,
+    /// When the connection was established.
+    since: std::time::Instant,
     serial: Vec<u8>,
     dialer: NodeId,
     conn: quinn::Connection,
-    tx: tmpsc::Sender<ConnCmd>,
+    /// One queue per stream class, each with its own writer: an acknowledgement or a flash
+    /// message never waits behind routine bytes that the peer's flow control holds back.
+    tx: [tmpsc::Sender<Vec<u8>>; 3],
+    /// Frame bytes queued towards the peer and not yet handed to QUIC, and the cap on them.
+    queued: Arc<AtomicUsize>,
+    queue_cap: usize,
 }
 
 impl ConnHandle {
-    /// Queues a frame; a peer whose queue is full is not reading and is disconnected.
+    /// Queues a frame; a peer whose queues are full (in bytes or frames) is not reading and is
+    /// disconnected.
     fn send(&self, class: Class, frame: Vec<u8>) {
-        if self.tx.try_send(ConnCmd::Frame(class, frame)).is_err() {
+        let len = frame.len();
+        let queued = self.queued.fetch_add(len, std::sync::atomic::Ordering::Relaxed) + len;
+        if queued > self.queue_cap || self.tx[class as usize].try_send(frame).is_err() {
             self.conn.close(6u32.into(), b"peer is not reading");
         }
     }
     fn close(&self, reason: &str) {
-        let _ = self.tx.try_send(ConnCmd::Close(reason.to_owned()));
         self.conn.close(2u32.into(), reason.as_bytes());
     }
 }
@@ -198,6 +204,8 @@ enum CoreMsg {
 /// A running node.
 #[derive(Debug)]
 pub struct Node {
+    #[cfg(feature = "fault-injection")]
+    faults: Arc<crate::store::StoreFaults>,
     id: NodeId,
     addr: SocketAddr,
     endpoint: quinn::Endpoint,
@@ -218,6 +226,10 @@ struct Shared {
     active: AtomicUsize,
     connected: Mutex<BTreeSet<NodeId>>,
     addresses: Mutex<HashMap<NodeId, SocketAddr>>,
+    /// Set once, when the node stops because its storage failed.
+    fatal: watch::Sender<Option<String>>,
+    /// Woken whenever `connected` changes: dial loops wait on it while their peer is connected.
+    changed: tokio::sync::Notify,
 }
 
 impl Node {
@@ -256,8 +268,12 @@ impl Node {
         }
         let server = tls::server_config(&spec.tls, &spec.limits).context("TLS server configuration")?;
         let client = tls::client_config(&spec.tls, &spec.limits).context("TLS client configuration")?;
-        let mut endpoint = quinn::Endpoint::server(server, spec.listen)
+        let socket = std::net::UdpSocket::bind(spec.listen)
             .with_context(|| format!("cannot listen on {}", spec.listen))?;
+        let runtime = quinn::default_runtime().context("no async runtime for QUIC")?;
+        let mut endpoint =
+            quinn::Endpoint::new(endpoint_config(&spec.identity), Some(server), socket, runtime)
+                .with_context(|| format!("cannot listen on {}", spec.listen))?;
         endpoint.set_default_client_config(client.clone());
         let addr = endpoint.local_addr()?;
         let (events, _) = broadcast::channel(4096);
@@ -271,6 +287,8 @@ impl Node {
             active: AtomicUsize::new(0),
             connected: Mutex::new(BTreeSet::new()),
             addresses: Mutex::new(spec.peers.iter().map(|p| (p.node_id, p.address)).collect()),
+            fatal: watch::channel(None).0,
+            changed: tokio::sync::Notify::new(),
         });
         let mut relay_cfg = spec.relay;
         relay_cfg.window = spec.limits.window;
@@ -284,8 +302,11 @@ impl Node {
         relay_cfg.answer_bytes_burst = spec.limits.answer_bytes_burst;
         relay_cfg.recover_from.extend(spec.peers.iter().map(|p| p.node_id));
         let (crl_tx, crl_rx) = tmpsc::unbounded_channel();
+        #[cfg(feature = "fault-injection")]
+        let faults = store.faults();
         let core = Core {
             crl_tx,
+            published: Vec::new(),
             relay: Relay::new(relay_cfg, store),
             key: spec.identity,
             conns: HashMap::new(),
@@ -311,6 +332,8 @@ impl Node {
         }
         info!(node = %me, %addr, "godwitd listening");
         Ok(Node {
+            #[cfg(feature = "fault-injection")]
+            faults,
             id: me,
             addr,
             endpoint,
@@ -337,6 +360,26 @@ impl Node {
     /// Currently connected peers.
     pub fn connected(&self) -> BTreeSet<NodeId> {
         self.shared.connected.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Resolves when the node stops because its storage failed, with the reason. A supervisor
+    /// (godwitd's `run`) exits non-zero then, so the node is restarted on a fresh start.
+    pub async fn failed(&self) -> String {
+        let mut rx = self.shared.fatal.subscribe();
+        loop {
+            if let Some(reason) = rx.borrow_and_update().clone() {
+                return reason;
+            }
+            if rx.changed().await.is_err() {
+                return "the node stopped".into();
+            }
+        }
+    }
+
+    /// The store's fault switches (feature `fault-injection`).
+    #[cfg(feature = "fault-injection")]
+    pub fn store_faults(&self) -> Arc<crate::store::StoreFaults> {
+        self.faults.clone()
     }
 
     /// Changes where a peer is dialled (e.g. after it moved).
@@ -475,6 +518,26 @@ async fn crl_loop(
             Err(e) => debug!(from = %from.short(), "revocation list from peer not installed: {e}"),
         }
     }
+}
+
+/// The QUIC endpoint configuration. Its stateless-reset key and the key that marks its
+/// connection ids are derived from the identity key, so a node restarted on the same address
+/// recognises the connection ids of its previous life and answers their packets with a valid
+/// stateless reset: peers learn at their next packet (a keep-alive, at most a second later)
+/// that the old connection is gone, instead of waiting for the idle timeout.
+fn endpoint_config(identity: &IdentityKey) -> quinn::EndpointConfig {
+    use sha2::{Digest, Sha256};
+    let seed = identity.to_seed();
+    let derive = |label: &[u8]| -> zeroize::Zeroizing<[u8; 32]> {
+        zeroize::Zeroizing::new(Sha256::new().chain_update(label).chain_update(&seed[..]).finalize().into())
+    };
+    let reset = derive(b"godwit/v1 quic stateless-reset key\0");
+    let cid = derive(b"godwit/v1 quic connection-id key\0");
+    let cid_key = u64::from_be_bytes([cid[0], cid[1], cid[2], cid[3], cid[4], cid[5], cid[6], cid[7]]);
+    let mut config =
+        quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &*reset)));
+    config.cid_generator(move || Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key)));
+    config
 }
 
 /// Milliseconds since the epoch, from the system clock (the only clock read in Godwit).

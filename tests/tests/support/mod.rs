@@ -2,6 +2,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod daemon;
 pub mod network;
 pub mod raw;
 

@@ -1,0 +1,56 @@
+//! A disk that stops syncing: after a failed commit the node releases no acknowledgement of any
+//! kind (an `Ack`, or a `Duplicate` refusal, which senders take as one), drops its connections
+//! and stops, saying why, so that its supervisor restarts it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+mod support;
+
+use godwit_protocol::envelope::Priority;
+use godwit_protocol::relay::Role;
+use godwit_protocol::wire::{Frame, RejectReason};
+use support::network::*;
+use support::raw::Raw;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_failed_commit_nothing_is_acknowledged_and_the_node_stops() {
+    let mut net = Net::new();
+    let hub = net.add("RILO ESA", Role::Hub);
+    let a = net.add("Tanzania NCP", Role::Member);
+    let b = net.add("Uganda NCP", Role::Member);
+    let all = [hub, a, b];
+    net.start(hub, &[a, b], &all).await;
+    net.start(b, &[], &all).await;
+    net.join(b, hub).await;
+    let mut raw = Raw::hello(&net, a, hub, false).await;
+    let m1 = raw.channel_msg(&net, 1, None);
+    raw.send_msg(&m1.bytes, 0).await;
+    raw.next("the acknowledgement", |f| matches!(f, Frame::Ack(ids) if ids == &[m1.id])).await;
+
+    // The hub's disk stops syncing. A new message, its resend, and a resend of the durable one.
+    net.members[hub].node().store_faults().fail_commits();
+    let m2 = raw.channel_msg(&net, 2, Some(m1.id));
+    raw.send_msg(&m2.bytes, 0).await;
+    raw.send_msg(&m2.bytes, 0).await;
+    raw.send_msg(&m1.bytes, 0).await;
+    let reason = tokio::time::timeout(WAIT, net.members[hub].node().failed()).await.expect("the hub stops");
+    assert!(reason.contains("cannot make the store durable"), "{reason}");
+    let closed = tokio::time::timeout(WAIT, raw.conn.closed()).await.expect("the hub drops the link");
+    assert!(closed.to_string().contains("storage failed"), "{closed}");
+    // Of everything the hub sent until then, nothing counts as an acknowledgement.
+    while let Some((_, f)) = tokio::time::timeout(WAIT, raw.frames.recv()).await.expect("readers end") {
+        assert!(
+            !matches!(&f, Frame::Ack(_))
+                && !matches!(&f, Frame::Reject(r) if r.reason == RejectReason::Duplicate),
+            "released after a failed commit: {f:?}"
+        );
+    }
+    // Nothing of the failed batch was passed on either.
+    assert!(!net.members[b].node().inbox().await.unwrap().contains(&m2.id));
+    let refused = net.members[hub].node().publish(net.channel_alert(Priority::Routine)).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("shutting down") || refused.to_string().contains("stopped"),
+        "{refused}"
+    );
+    net.stop(b).await;
+}
