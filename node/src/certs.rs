@@ -72,6 +72,8 @@ pub struct PeerCert {
     pub country: Option<String>,
     /// Serial number (big-endian, no leading zeros; see [`serial_bytes`]).
     pub serial: Vec<u8>,
+    /// End of validity, in seconds since the epoch.
+    pub not_after: i64,
 }
 
 /// The network certificate authority (in memory).
@@ -189,7 +191,9 @@ pub fn dns_name(id: &NodeId) -> String {
 pub fn pkcs8(key: &IdentityKey) -> PrivatePkcs8KeyDer<'static> {
     const PREFIX: [u8; 16] =
         [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
-    let mut der = PREFIX.to_vec();
+    // Allocated once at its final size, so no reallocation leaves a copy of the seed behind.
+    let mut der = Vec::with_capacity(PREFIX.len() + 32);
+    der.extend_from_slice(&PREFIX);
     der.extend_from_slice(&key.to_seed()[..]);
     PrivatePkcs8KeyDer::from(der)
 }
@@ -244,6 +248,7 @@ pub fn parse_peer(der: &[u8]) -> Result<PeerCert, CertError> {
         administration: attr(&mut cert.subject().iter_organization()).unwrap_or_default(),
         country: attr(&mut cert.subject().iter_country()),
         serial: normalize_serial(cert.raw_serial()),
+        not_after: cert.validity().not_after.timestamp(),
     })
 }
 

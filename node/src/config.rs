@@ -117,7 +117,7 @@ impl Config {
     /// # Errors
     /// A message naming the file or field and the problem.
     pub fn into_spec(self) -> Result<NodeSpec> {
-        std::fs::create_dir_all(&self.node.data_dir)
+        crate::files::create_private_dir(&self.node.data_dir)
             .with_context(|| format!("cannot create the data directory {}", self.node.data_dir.display()))?;
         let key_path = if self.node.identity_key.is_absolute() {
             self.node.identity_key.clone()
@@ -202,8 +202,11 @@ pub fn read_identity(path: &Path) -> Result<IdentityKey> {
             );
         }
     }
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the identity key {}", path.display()))?;
+    // The file's text holds the seed: wiped when dropped, like the seed itself.
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the identity key {}", path.display()))?,
+    );
     let hex = text.trim();
     let mut seed = zeroize::Zeroizing::new([0u8; 32]);
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {

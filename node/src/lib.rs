@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod demo_network;
+pub mod files;
 pub mod net;
 pub mod store;
 pub mod tls;

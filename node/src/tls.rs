@@ -165,6 +165,10 @@ pub fn server_config(m: &TlsMaterial, l: &NetLimits) -> Result<quinn::ServerConf
         .with_single_cert(vec![m.cert.clone()], PrivateKeyDer::Pkcs8(m.key.clone_key()))?;
     cfg.alpn_protocols = vec![ALPN.to_vec()];
     cfg.max_early_data_size = 0;
+    // No session resumption: a resumed session would skip the client certificate and
+    // revocation checks that every connection must pass.
+    cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    cfg.send_tls13_tickets = 0;
     let quic = QuicServerConfig::try_from(cfg).map_err(|e| TlsError::Quic(e.to_string()))?;
     let mut sc = quinn::ServerConfig::with_crypto(Arc::new(quic));
     sc.transport_config(transport(l));
@@ -188,6 +192,7 @@ pub fn client_config(m: &TlsMaterial, l: &NetLimits) -> Result<quinn::ClientConf
         .with_client_auth_cert(vec![m.cert.clone()], PrivateKeyDer::Pkcs8(m.key.clone_key()))?;
     cfg.alpn_protocols = vec![ALPN.to_vec()];
     cfg.enable_early_data = false;
+    cfg.resumption = rustls::client::Resumption::disabled();
     let quic = QuicClientConfig::try_from(cfg).map_err(|e| TlsError::Quic(e.to_string()))?;
     let mut cc = quinn::ClientConfig::new(Arc::new(quic));
     cc.transport_config(transport(l));

@@ -201,3 +201,22 @@ async fn a_newer_crl_is_passed_on_by_peers_and_enforced_by_them() {
             .await;
     assert!(matches!(&e, NodeEvent::ConnectionRefused { reason, .. } if reason.contains("revoked")), "{e:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_ends_when_the_peers_certificate_expires() {
+    let (mut net, hub) = hub_net().await;
+    let t = now().as_millis();
+    // Valid for two more seconds: the handshake passes, the connection must not outlive it.
+    let m = net.add_with_validity("Short-lived NCP", Role::Member, t - DAY, t + 2_000);
+    net.start(m, &[], &[hub, m]).await;
+    let mut eh = net.members[hub].node().events();
+    net.join(m, hub).await;
+    let member = net.members[m].id();
+    wait_for(&mut eh, "the hub dropping the expired peer", |e| *e == NodeEvent::PeerDown(member)).await;
+    // And it is refused from then on.
+    let e = wait_for(&mut eh, "the refused reconnection", |e| matches!(e, NodeEvent::ConnectionRefused { .. })).await;
+    assert!(matches!(&e, NodeEvent::ConnectionRefused { reason, .. } if reason.contains("has expired")), "{e:?}");
+    for ix in [hub, m] {
+        net.stop(ix).await;
+    }
+}

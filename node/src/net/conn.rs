@@ -173,6 +173,15 @@ async fn run_conn(
             }
         };
         info!(role = ?peer.role, administration = %peer.administration, "connected");
+        // The handshake checked the certificate's validity once; the connection must not
+        // outlive it.
+        let expiry_conn = conn.clone();
+        let remaining =
+            u64::try_from(peer.not_after.saturating_sub(super::now().as_millis() as i64 / 1000)).unwrap_or(0);
+        let expiry = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(remaining)).await;
+            expiry_conn.close(9u32.into(), b"the peer's certificate expired");
+        });
         let queued = Arc::new(AtomicUsize::new(0));
         let mut writers = tokio::task::JoinSet::new();
         let mut senders = Vec::new();
@@ -189,6 +198,7 @@ async fn run_conn(
         let serial = peer.serial.clone();
         let handle = ConnHandle { id, since, serial, dialer, conn: conn.clone(), tx, queued, queue_cap };
         if core.send(CoreMsg::Connected { peer, handle }).is_err() {
+            expiry.abort();
             return Ok(());
         }
         let limits = shared.limits.clone();
@@ -222,6 +232,7 @@ async fn run_conn(
             }
         }
         writers.abort_all();
+        expiry.abort();
         readers.abort_all();
         let _ = core.send(CoreMsg::Disconnected { peer: node_id, conn: id });
         Ok(())

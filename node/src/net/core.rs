@@ -19,7 +19,7 @@ use super::{ConnHandle, CoreMsg, NodeEvent, PublishRequest, Shared, Target, now}
 use crate::store::SledStore;
 
 pub(super) struct Core {
-    pub(super) crl_tx: tmpsc::UnboundedSender<(NodeId, Vec<u8>)>,
+    pub(super) crl_tx: tmpsc::Sender<(NodeId, Vec<u8>)>,
     /// Publications stored in this batch, answered once the commit that holds them returned.
     pub(super) published: Vec<(oneshot::Sender<Result<MessageId, String>>, MessageId)>,
     pub(super) relay: Relay<SledStore>,
@@ -279,7 +279,9 @@ impl Core {
                     error!(author = %author, seq, "author signed two messages for one place in a feed: feed frozen, evidence kept");
                 }
                 Output::Crl { from, der } => {
-                    let _ = self.crl_tx.send((from, der));
+                    if self.crl_tx.try_send((from, der)).is_err() {
+                        debug!(from = %from.short(), "revocation list dropped: the check queue is full");
+                    }
                 }
                 Output::Recovered { from } => {
                     info!(from = %from.short(), "recovered own feed heads from a peer");

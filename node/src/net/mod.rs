@@ -148,6 +148,9 @@ pub struct PublishRequest {
     pub personal: Option<(PersonalData, Vec<(NodeId, EncryptionPublicKey)>)>,
 }
 
+/// Revocation lists from peers waiting to be checked; more are dropped (the newest list is
+/// passed on again by every peer that installs it).
+const CRL_QUEUE: usize = 8;
 /// Frames queued towards one stream's writer before the peer counts as not reading.
 const CONN_QUEUE: usize = 4096;
 /// Frames read from one connection that may wait for the core (backpressure into QUIC).
@@ -239,6 +242,8 @@ impl Node {
     /// When the store, the TLS material or the socket cannot be set up; the message says which.
     pub async fn start(spec: NodeSpec) -> Result<Node> {
         let me = spec.identity.node_id();
+        crate::files::create_private_dir(&spec.data_dir)
+            .with_context(|| format!("cannot create the data directory {}", spec.data_dir.display()))?;
         let (store, report) = SledStore::open(&spec.data_dir.join("store")).with_context(|| {
             format!(
                 "cannot open the store in {} (is another godwitd using this data directory?)",
@@ -301,7 +306,7 @@ impl Node {
         relay_cfg.answer_bytes_per_sec = spec.limits.answer_bytes_per_sec;
         relay_cfg.answer_bytes_burst = spec.limits.answer_bytes_burst;
         relay_cfg.recover_from.extend(spec.peers.iter().map(|p| p.node_id));
-        let (crl_tx, crl_rx) = tmpsc::unbounded_channel();
+        let (crl_tx, crl_rx) = tmpsc::channel(CRL_QUEUE);
         #[cfg(feature = "fault-injection")]
         let faults = store.faults();
         let core = Core {
@@ -482,11 +487,23 @@ fn install_crl(
     der: &[u8],
     newer_only: bool,
 ) -> Result<(u64, Vec<Vec<u8>>), String> {
+    let installed =
+        |m: &TlsMaterial| m.crl.as_ref().and_then(|c| certs::crl_info(c).ok()).map_or(0, |(n, _)| n);
+    let not_newer = |number, current| {
+        format!("revocation list number {number} is not newer than the installed {current}")
+    };
+    // The cheap check first, and the signature check without holding the lock the core and
+    // the handshakes need: a peer may send lists to make this node work.
+    let material = shared.tls.lock().map_err(|_| "TLS state poisoned".to_string())?.clone();
+    let (claimed, _) = certs::crl_info(der).map_err(|e| e.to_string())?;
+    if newer_only && claimed <= installed(&material) {
+        return Err(not_newer(claimed, installed(&material)));
+    }
+    let (number, revoked) = tls::check_crl(&material, der, &shared.me)?;
     let mut m = shared.tls.lock().map_err(|_| "TLS state poisoned".to_string())?;
-    let current = m.crl.as_ref().and_then(|c| certs::crl_info(c).ok()).map_or(0, |(n, _)| n);
-    let (number, revoked) = tls::check_crl(&m, der, &shared.me)?;
+    let current = installed(&m);
     if newer_only && number <= current {
-        return Err(format!("revocation list number {number} is not newer than the installed {current}"));
+        return Err(not_newer(number, current));
     }
     m.crl = Some(CertificateRevocationListDer::from(der.to_vec()));
     endpoint.set_server_config(Some(tls::server_config(&m, &shared.limits).map_err(|e| e.to_string())?));
@@ -498,7 +515,7 @@ fn install_crl(
 
 /// Revocation lists passed on by peers: checked, installed when newer, saved, and acted on.
 async fn crl_loop(
-    mut rx: tmpsc::UnboundedReceiver<(NodeId, Vec<u8>)>,
+    mut rx: tmpsc::Receiver<(NodeId, Vec<u8>)>,
     endpoint: quinn::Endpoint,
     core: mpsc::Sender<CoreMsg>,
     events: broadcast::Sender<NodeEvent>,
@@ -509,7 +526,7 @@ async fn crl_loop(
         match install_crl(&endpoint, &shared, &der, true) {
             Ok((number, revoked)) => {
                 info!(from = %from.short(), crl_number = number, "newer revocation list received from a peer");
-                if let Err(e) = std::fs::write(&file, &der) {
+                if let Err(e) = crate::files::write_atomic(&file, &der) {
                     warn!("cannot save the revocation list to {}: {e}", file.display());
                 }
                 let _ = events.send(NodeEvent::CrlInstalled(number));
