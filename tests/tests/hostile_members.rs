@@ -191,3 +191,60 @@ async fn an_unknown_link_protocol_version_is_refused_by_name_and_the_link_closed
         net.stop(ix).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_that_never_complete_their_first_exchange_hold_no_slot() {
+    let mut net = Net::new();
+    net.limits.max_peers = 2;
+    net.limits.handshake_timeout_ms = 1_000;
+    let hub = net.add("RILO ESA", Role::Hub);
+    let evil = net.add("Compromised NCP", Role::Member);
+    let a = net.add("Tanzania NCP", Role::Member);
+    let b = net.add("Uganda NCP", Role::Member);
+    let all = [hub, evil, a, b];
+    net.start(hub, &[evil, a, b], &all).await;
+    // Three connections that grant no stream credit: pending, never established.
+    let mut silent = Vec::new();
+    for _ in 0..3 {
+        silent.push(Raw::connect_silent(&net, evil, hub).await);
+    }
+    // A fourth from the same certificate is refused at once.
+    let (_ep, fourth) = Raw::connect_silent(&net, evil, hub).await;
+    let err = tokio::time::timeout(WAIT, fourth.closed()).await.expect("refused");
+    assert!(err.to_string().contains("pending connections"), "{err}");
+    // Both honest members get the two slots.
+    net.start(a, &[], &all).await;
+    net.start(b, &[], &all).await;
+    net.join(a, hub).await;
+    net.join(b, hub).await;
+    honest_alert_flows(&net, a, b).await;
+    // The silent ones are dropped at the deadline.
+    for (_, conn) in &silent {
+        let err = tokio::time::timeout(WAIT, conn.closed()).await.expect("dropped at the deadline");
+        assert!(err.to_string().contains("first exchange not completed in time"), "{err}");
+    }
+    for ix in [hub, a, b] {
+        net.stop(ix).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_dropped_as_abusive_is_refused_for_a_while() {
+    let mut net = Net::new();
+    net.limits.abuse_limit = 2;
+    let [hub, evil, a, b] = region(&mut net).await;
+    let mut raw = Raw::hello(&net, evil, hub, false).await;
+    for _ in 0..10 {
+        raw.send_msg(&[0xd2, 0x84, 0x40, 0xa0, 0x40, 0x40], 0).await;
+    }
+    let err = tokio::time::timeout(WAIT, raw.conn.closed()).await.expect("dropped as abusive");
+    assert!(err.to_string().contains("abusive"), "{err}");
+    // It reconnects at once: refused, with the time it must wait.
+    let (_ep, again) = Raw::connect_silent(&net, evil, hub).await;
+    let err = tokio::time::timeout(WAIT, again.closed()).await.expect("refused");
+    assert!(err.to_string().contains("disconnected as abusive; refused for another"), "{err}");
+    honest_alert_flows(&net, a, b).await;
+    for ix in [hub, a, b] {
+        net.stop(ix).await;
+    }
+}

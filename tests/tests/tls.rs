@@ -214,8 +214,13 @@ async fn a_connection_ends_when_the_peers_certificate_expires() {
     let member = net.members[m].id();
     wait_for(&mut eh, "the hub dropping the expired peer", |e| *e == NodeEvent::PeerDown(member)).await;
     // And it is refused from then on.
-    let e = wait_for(&mut eh, "the refused reconnection", |e| matches!(e, NodeEvent::ConnectionRefused { .. })).await;
-    assert!(matches!(&e, NodeEvent::ConnectionRefused { reason, .. } if reason.contains("has expired")), "{e:?}");
+    let e =
+        wait_for(&mut eh, "the refused reconnection", |e| matches!(e, NodeEvent::ConnectionRefused { .. }))
+            .await;
+    assert!(
+        matches!(&e, NodeEvent::ConnectionRefused { reason, .. } if reason.contains("has expired")),
+        "{e:?}"
+    );
     for ix in [hub, m] {
         net.stop(ix).await;
     }

@@ -14,6 +14,7 @@ use rand_core::{OsRng, RngCore};
 use tokio::sync::{broadcast, mpsc as tmpsc};
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use super::admission::Pending;
 use super::{
     CONN_CREDIT, CONN_QUEUE, ConnHandle, CoreMsg, MAX_STREAMS_PER_CONN, NodeEvent, PeerSpec, Shared,
 };
@@ -28,38 +29,49 @@ pub(super) async fn accept_loop(
 ) {
     while let Some(incoming) = endpoint.accept().await {
         let remote = incoming.remote_address();
-        if shared.active.load(Ordering::Relaxed) >= shared.limits.max_peers {
-            warn!(%remote, max = shared.limits.max_peers, "refused a connection: at the maximum number of peers");
-            incoming.refuse();
-            continue;
-        }
+        // Before any cryptography: the handshake rate, the handshakes in progress, free slots.
+        let handshake = match shared.admission.handshake() {
+            Ok(h) => h,
+            Err(reason) => {
+                incoming.refuse();
+                refused(&events, &shared, remote, reason);
+                continue;
+            }
+        };
         let (core, events, shared) = (core.clone(), events.clone(), shared.clone());
         tokio::spawn(async move {
             let timeout = Duration::from_millis(shared.limits.handshake_timeout_ms);
             let conn = match tokio::time::timeout(timeout, async { incoming.accept()?.await }).await {
                 Ok(Ok(c)) => c,
-                Ok(Err(e)) => return refused(&events, remote, &e.to_string()),
-                Err(_) => return refused(&events, remote, "handshake timed out"),
+                Ok(Err(e)) => return refused(&events, &shared, remote, &e.to_string()),
+                Err(_) => return refused(&events, &shared, remote, "handshake timed out"),
             };
-            match identify(&conn) {
-                Ok(peer) => {
-                    let dialer = peer.node_id;
-                    if let Err(e) = run_conn(conn, peer, dialer, core, shared).await {
-                        refused(&events, remote, &e);
-                    }
-                }
+            drop(handshake);
+            let peer = match identify(&conn) {
+                Ok(peer) => peer,
                 Err(e) => {
                     conn.close(1u32.into(), b"not a Godwit node certificate");
-                    refused(&events, remote, &e);
+                    return refused(&events, &shared, remote, &e);
                 }
+            };
+            let pending = match shared.admission.pending(peer.node_id) {
+                Ok(p) => p,
+                Err(reason) => {
+                    conn.close(3u32.into(), reason.as_bytes());
+                    return refused(&events, &shared, remote, &reason);
+                }
+            };
+            let dialer = peer.node_id;
+            if let Err(e) = run_conn(conn, peer, dialer, pending, core, shared.clone()).await {
+                refused(&events, &shared, remote, &e);
             }
         });
     }
 }
 
-fn refused(events: &broadcast::Sender<NodeEvent>, remote: SocketAddr, error: &str) {
+fn refused(events: &broadcast::Sender<NodeEvent>, shared: &Shared, remote: SocketAddr, error: &str) {
     let reason = tls::explain_refusal(error);
-    warn!(%remote, "refused a connection: {reason}");
+    shared.admission.log_refusal(remote, &reason);
     let _ = events.send(NodeEvent::ConnectionRefused { remote, reason });
 }
 
@@ -112,16 +124,27 @@ pub(super) async fn dial_loop(
         match result.and_then(|c| identify(&c).map(|p| (c, p))) {
             Ok((conn, p)) if p.node_id == peer.node_id => {
                 delay = shared.limits.reconnect_min_ms;
-                if let Err(e) = run_conn(conn, p, shared.me, core.clone(), shared.clone()).await {
-                    let reason = tls::explain_refusal(&e);
-                    debug!(%address, "refused by the peer: {reason}");
-                    let _ = events.send(NodeEvent::ConnectionRefused { remote: address, reason });
+                match shared.admission.pending(p.node_id) {
+                    Ok(pending) => {
+                        if let Err(e) =
+                            run_conn(conn, p, shared.me, pending, core.clone(), shared.clone()).await
+                        {
+                            let reason = tls::explain_refusal(&e);
+                            debug!(%address, "refused by the peer: {reason}");
+                            let _ = events.send(NodeEvent::ConnectionRefused { remote: address, reason });
+                        }
+                    }
+                    Err(reason) => {
+                        conn.close(3u32.into(), reason.as_bytes());
+                        refused(&events, &shared, address, &reason);
+                    }
                 }
             }
             Ok((conn, p)) => {
                 conn.close(1u32.into(), b"unexpected NodeId");
                 refused(
                     &events,
+                    &shared,
                     peer.address,
                     &format!("not valid for name: expected {}, got {}", peer.node_id, p.node_id),
                 );
@@ -147,29 +170,31 @@ async fn run_conn(
     conn: quinn::Connection,
     peer: PeerCert,
     dialer: NodeId,
+    pending: Pending,
     core: mpsc::Sender<CoreMsg>,
     shared: Arc<Shared>,
 ) -> Result<(), String> {
     let id = shared.conn_ids.fetch_add(1, Ordering::Relaxed);
     let span = info_span!("peer", peer = %peer.node_id.short(), remote = %conn.remote_address(), conn = id);
-    shared.active.fetch_add(1, Ordering::Relaxed);
-    let result = async {
+    async {
         let node_id = peer.node_id;
-        let mut streams = Vec::new();
-        for (class, prio) in [(0u8, 2), (1, 1), (2, 0)] {
-            let mut s = conn.open_uni().await.map_err(|e| e.to_string())?;
-            let _ = s.set_priority(prio);
-            // A stream is invisible to the peer until it carries data: announce it at once.
-            s.write_all(&[STREAM_MAGIC, class]).await.map_err(|e| e.to_string())?;
-            streams.push(s);
-        }
+        // The first exchange, within the handshake deadline: our three streams announced (a
+        // peer that grants no stream credit or no flow-control window stalls here) and the
+        // peer's first stream received. Until then the connection is only pending.
         let timeout = Duration::from_millis(shared.limits.handshake_timeout_ms);
-        let first = match tokio::time::timeout(timeout, conn.accept_uni()).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(e.to_string()),
+        let (streams, first) = match tokio::time::timeout(timeout, first_exchange(&conn)).await {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => return Err(e),
             Err(_) => {
-                conn.close(1u32.into(), b"no stream opened in time");
+                conn.close(1u32.into(), b"first exchange not completed in time");
                 return Err("handshake timed out".into());
+            }
+        };
+        let _slot = match shared.admission.establish(pending) {
+            Ok(slot) => slot,
+            Err(reason) => {
+                conn.close(3u32.into(), reason.as_bytes());
+                return Err(reason.into());
             }
         };
         info!(role = ?peer.role, administration = %peer.administration, "connected");
@@ -238,9 +263,24 @@ async fn run_conn(
         Ok(())
     }
     .instrument(span)
-    .await;
-    shared.active.fetch_sub(1, Ordering::Relaxed);
-    result
+    .await
+}
+
+/// Opens this side's three streams (announced with their preamble) and waits for the peer's
+/// first stream.
+async fn first_exchange(
+    conn: &quinn::Connection,
+) -> Result<(Vec<quinn::SendStream>, quinn::RecvStream), String> {
+    let mut streams = Vec::new();
+    for (class, prio) in [(0u8, 2), (1, 1), (2, 0)] {
+        let mut s = conn.open_uni().await.map_err(|e| e.to_string())?;
+        let _ = s.set_priority(prio);
+        // A stream is invisible to the peer until it carries data: announce it at once.
+        s.write_all(&[STREAM_MAGIC, class]).await.map_err(|e| e.to_string())?;
+        streams.push(s);
+    }
+    let first = conn.accept_uni().await.map_err(|e| e.to_string())?;
+    Ok((streams, first))
 }
 
 /// Room for control frames in a connection's outbound queues, beyond the message budgets.

@@ -256,7 +256,10 @@ impl Core {
                         c.send(class, frame);
                     }
                 }
-                Output::Close { peer, reason } => {
+                Output::Close { peer, reason, abusive } => {
+                    if abusive {
+                        self.shared.admission.ban(peer);
+                    }
                     warn!(peer = %peer, "closing: {reason}");
                     if let Some(c) = self.conns.get(&peer) {
                         c.close(&reason);

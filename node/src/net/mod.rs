@@ -6,6 +6,7 @@
 //! QUIC stream priorities set so that urgent traffic (control and flash) is sent before
 //! immediate, and immediate before routine. Each stream carries length-prefixed frames.
 
+mod admission;
 mod conn;
 mod core;
 
@@ -226,7 +227,7 @@ struct Shared {
     client: Mutex<quinn::ClientConfig>,
     tls: Mutex<TlsMaterial>,
     conn_ids: AtomicU64,
-    active: AtomicUsize,
+    admission: Arc<admission::Admission>,
     connected: Mutex<BTreeSet<NodeId>>,
     addresses: Mutex<HashMap<NodeId, SocketAddr>>,
     /// Set once, when the node stops because its storage failed.
@@ -289,7 +290,7 @@ impl Node {
             client: Mutex::new(client),
             tls: Mutex::new(spec.tls.clone()),
             conn_ids: AtomicU64::new(1),
-            active: AtomicUsize::new(0),
+            admission: admission::Admission::new(spec.limits.max_peers),
             connected: Mutex::new(BTreeSet::new()),
             addresses: Mutex::new(spec.peers.iter().map(|p| (p.node_id, p.address)).collect()),
             fatal: watch::channel(None).0,

@@ -155,6 +155,8 @@ pub enum Output {
         peer: NodeId,
         /// Why, for the operator.
         reason: String,
+        /// Whether the peer was abusive (the shell then refuses it for a while).
+        abusive: bool,
     },
     /// A message was delivered into this node's inbox.
     Delivered(MessageId),
@@ -434,7 +436,7 @@ impl<S: Store> Relay<S> {
                     );
                     self.refuse(peer, None, RejectReason::UnsupportedVersion, detail.clone())?;
                     self.peers.remove(&peer);
-                    self.out.push_back(Output::Close { peer, reason: detail });
+                    self.out.push_back(Output::Close { peer, reason: detail, abusive: false });
                     return Ok(());
                 }
                 let Some(p) = self.peer(&peer) else { return Ok(()) };
@@ -486,7 +488,7 @@ impl<S: Store> Relay<S> {
                 // A peer that never acknowledges would pin its cursor and grow its state.
                 self.peers.remove(&peer);
                 let reason = format!("peer did not acknowledge a message after {MAX_SENDS} sends");
-                self.out.push_back(Output::Close { peer, reason });
+                self.out.push_back(Output::Close { peer, reason, abusive: false });
                 continue;
             }
             for (local, id, _) in stale {
@@ -1018,7 +1020,7 @@ impl<S: Store> Relay<S> {
         if p.strike(now, weight, limit) {
             let reason = format!("abusive: more than {limit} refused messages' worth within a minute");
             self.peers.remove(&peer);
-            self.out.push_back(Output::Close { peer, reason });
+            self.out.push_back(Output::Close { peer, reason, abusive: true });
         }
         Ok(())
     }

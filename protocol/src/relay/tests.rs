@@ -284,7 +284,7 @@ fn a_replay_flood_ends_the_link_as_abusive() {
         h.receive_from_a(&m1.bytes, 0);
     }
     let closed = h.outputs().into_iter().any(
-        |(_, o)| matches!(o, Err(Output::Close { peer, reason }) if peer == h.a.node_id() && reason.contains("abusive")),
+        |(_, o)| matches!(o, Err(Output::Close { peer, reason, abusive: true }) if peer == h.a.node_id() && reason.contains("abusive")),
     );
     assert!(closed);
 }

@@ -60,6 +60,19 @@ impl Raw {
         Raw { conn, stream, frames, key, _endpoint: ep }
     }
 
+    /// Connects with node `me`'s certificate and then does nothing: it grants the other side no
+    /// stream credit, so the other side cannot complete its first exchange.
+    pub async fn connect_silent(net: &Net, me: usize, to: usize) -> (quinn::Endpoint, quinn::Connection) {
+        let mut client = tls::client_config(&net.material(me), &NetLimits::default()).unwrap();
+        let mut t = quinn::TransportConfig::default();
+        t.max_concurrent_uni_streams(0u8.into());
+        client.transport_config(std::sync::Arc::new(t));
+        let ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+        let name = godwit_node::certs::dns_name(&net.members[to].id());
+        let conn = ep.connect_with(client, net.members[to].addr(), &name).unwrap().await.unwrap();
+        (ep, conn)
+    }
+
     /// Connects and says Hello.
     pub async fn hello(net: &Net, me: usize, to: usize, recovering: bool) -> Raw {
         let mut raw = Raw::connect(net, me, to).await;
