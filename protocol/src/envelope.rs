@@ -33,6 +33,9 @@ pub const SUPPORTED_VERSIONS: &[u16] = &[1];
 
 /// Largest sequence number (2^53 − 1: exact in every JSON and CBOR consumer, never near overflow).
 pub const MAX_SEQ: u64 = (1 << 53) - 1;
+/// Longest lifetime (`expires - created`) of a message, in milliseconds: 366 days. Relays keep
+/// and pass on a message until it expires, so its author cannot make them hold it forever.
+pub const MAX_LIFETIME_MS: u64 = 366 * 86_400_000;
 
 const ID_CONTEXT: &[u8] = b"godwit/v1 message-id\0";
 const DIRECT_FEED_CONTEXT: &[u8] = b"godwit/v1 direct-feed\0";
@@ -211,6 +214,14 @@ impl Header {
         }
         if self.expires <= self.created {
             return bad(format!("expires ({}) is not after created ({})", self.expires, self.created));
+        }
+        if self.expires.as_millis() - self.created.as_millis() > MAX_LIFETIME_MS {
+            return bad(format!(
+                "a lifetime of {} ms (created {}, expires {}) is longer than the {MAX_LIFETIME_MS} ms allowed",
+                self.expires.as_millis() - self.created.as_millis(),
+                self.created,
+                self.expires
+            ));
         }
         match &self.feed {
             Feed::Channel(_) if self.marking == Tlp::Red => {

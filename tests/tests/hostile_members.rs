@@ -8,6 +8,7 @@ mod support;
 
 use godwit_node::net::NodeEvent;
 use godwit_protocol::envelope::Priority;
+use godwit_protocol::identity::IdentityKey;
 use godwit_protocol::ids::FeedId;
 use godwit_protocol::relay::Role;
 use godwit_protocol::wire::{FeedHead, Frame, Hello, MAX_HOPS, RejectReason, Want};
@@ -243,6 +244,31 @@ async fn a_peer_dropped_as_abusive_is_refused_for_a_while() {
     let (_ep, again) = Raw::connect_silent(&net, evil, hub).await;
     let err = tokio::time::timeout(WAIT, again.closed()).await.expect("refused");
     assert!(err.to_string().contains("disconnected as abusive; refused for another"), "{err}");
+    honest_alert_flows(&net, a, b).await;
+    for ix in [hub, a, b] {
+        net.stop(ix).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_messages_to_nodes_nobody_knows_are_not_stored() {
+    let mut net = Net::new();
+    let [hub, evil, a, b] = region(&mut net).await;
+    let mut raw = Raw::hello(&net, evil, hub, false).await;
+    let made_up: Vec<_> = (0..3).map(|_| IdentityKey::generate(&mut rand_core::OsRng).node_id()).collect();
+    let junk = raw.direct_msg(&made_up);
+    raw.send_msg(&junk.bytes, 0).await;
+    let f = raw.next("the verdict", |f| matches!(f, Frame::Reject(_) | Frame::Ack(_))).await;
+    assert!(
+        matches!(&f, Frame::Reject(r) if r.reason == RejectReason::Unroutable && r.id == Some(junk.id)),
+        "{f:?}"
+    );
+    // To a node the hub serves, a direct message is stored and acknowledged as ever.
+    let real = raw.direct_msg(&[net.members[b].id()]);
+    let mut eb = net.members[b].node().events();
+    raw.send_msg(&real.bytes, 0).await;
+    acks(&mut raw, 1).await;
+    assert!(wait_delivered(&mut eb, 1).await.contains(&real.id));
     honest_alert_flows(&net, a, b).await;
     for ix in [hub, a, b] {
         net.stop(ix).await;

@@ -16,7 +16,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::admission::Pending;
 use super::{
-    CONN_CREDIT, CONN_QUEUE, ConnHandle, CoreMsg, MAX_STREAMS_PER_CONN, NodeEvent, PeerSpec, Shared,
+    CONN_INBOUND_BYTES, CONN_QUEUE, ConnHandle, CoreMsg, MAX_STREAMS_PER_CONN, NodeEvent, PeerSpec, Shared,
 };
 use crate::certs::{self, PeerCert};
 use crate::tls::{self, NetLimits};
@@ -227,7 +227,8 @@ async fn run_conn(
             return Ok(());
         }
         let limits = shared.limits.clone();
-        let credit = Arc::new(tokio::sync::Semaphore::new(CONN_CREDIT));
+        let budget = (2 * limits.max_frame_len.min(LIMITS.max_frame_len)).max(CONN_INBOUND_BYTES);
+        let credit = Arc::new(tokio::sync::Semaphore::new(budget));
         let mut readers = tokio::task::JoinSet::new();
         readers.spawn(read_stream(first, node_id, id, core.clone(), limits.clone(), credit.clone()));
         let mut streams_opened = 1;
@@ -309,6 +310,24 @@ async fn write_stream(
 /// First byte of every stream (then its class, 0–2).
 const STREAM_MAGIC: u8 = 0x67;
 
+/// What each received frame costs of its connection's inbound budget beyond its length, so
+/// that a flood of tiny frames is bounded too.
+pub(super) const FRAME_CHARGE: usize = 64;
+
+/// Reads a frame body of `len` bytes, growing the buffer as data arrives rather than allocating
+/// the announced length up front; `None` if the stream ends first.
+async fn read_body(recv: &mut quinn::RecvStream, len: usize) -> Option<Vec<u8>> {
+    let mut body = Vec::with_capacity(len.min(READ_CHUNK));
+    while body.len() < len {
+        let chunk = recv.read_chunk(len - body.len(), true).await.ok()??;
+        body.extend_from_slice(&chunk.bytes);
+    }
+    Some(body)
+}
+
+/// The first allocation for a frame body; it grows from there as data arrives.
+const READ_CHUNK: usize = 16 * 1024;
+
 /// Reads length-prefixed frames from one stream. The length is checked before the body is
 /// read; the body must then arrive within the frame read deadline.
 async fn read_stream(
@@ -344,21 +363,23 @@ async fn read_stream(
                 return;
             }
         };
-        let mut body = vec![0u8; len];
+        // Inbound bytes waiting for the core are bounded per connection: reserve this frame's
+        // share before reading it (QUIC flow control holds the peer back meanwhile); the core
+        // gives it back once the frame is handled.
+        let charge = len + FRAME_CHARGE;
+        match credit.acquire_many(u32::try_from(charge).unwrap_or(u32::MAX)).await {
+            Ok(p) => p.forget(),
+            Err(_) => return,
+        }
         let deadline = Duration::from_millis(limits.frame_read_timeout_ms);
-        match tokio::time::timeout(deadline, recv.read_exact(&mut body)).await {
-            Ok(Ok(())) => {
-                // Wait for the core to catch up before reading more: QUIC flow control then
-                // slows a peer that sends faster than this node can handle.
-                match credit.acquire().await {
-                    Ok(p) => p.forget(),
-                    Err(_) => return,
-                }
-                if core.send(CoreMsg::Frame { peer, conn, bytes: body, credit: credit.clone() }).is_err() {
+        match tokio::time::timeout(deadline, read_body(&mut recv, len)).await {
+            Ok(Some(bytes)) => {
+                let credit = credit.clone();
+                if core.send(CoreMsg::Frame { peer, conn, bytes, credit, charge }).is_err() {
                     return;
                 }
             }
-            Ok(Err(_)) => return,
+            Ok(None) => return,
             Err(_) => {
                 let _ = recv.stop(4u32.into());
                 let detail = format!(

@@ -137,7 +137,7 @@ impl Core {
                     }
                     debug!(old = old.id, "replacing a connection to the same peer");
                     old.close("duplicate connection");
-                    self.relay.disconnect(&id);
+                    self.relay.disconnect(&id)?;
                 }
                 let rec = crate::store::PeerRecord {
                     role: format!("{:?}", peer.role).to_lowercase(),
@@ -166,12 +166,12 @@ impl Core {
                         c.remove(&peer);
                     }
                     self.shared.changed.notify_waiters();
-                    self.relay.disconnect(&peer);
+                    self.relay.disconnect(&peer)?;
                     let _ = self.events.send(NodeEvent::PeerDown(peer));
                 }
             }
-            CoreMsg::Frame { peer, conn, bytes, credit } => {
-                credit.add_permits(1);
+            CoreMsg::Frame { peer, conn, bytes, credit, charge } => {
+                credit.add_permits(charge);
                 if self.conns.get(&peer).is_some_and(|c| c.id == conn) {
                     if let Ok(Frame::Ack(ids)) = Frame::decode(&bytes) {
                         let _ = self.events.send(NodeEvent::Acked(peer, ids.len()));

@@ -154,8 +154,9 @@ pub struct PublishRequest {
 const CRL_QUEUE: usize = 8;
 /// Frames queued towards one stream's writer before the peer counts as not reading.
 const CONN_QUEUE: usize = 4096;
-/// Frames read from one connection that may wait for the core (backpressure into QUIC).
-const CONN_CREDIT: usize = 256;
+/// Bytes read from one connection that may wait for the core (backpressure into QUIC); at
+/// least two frames of the largest size.
+const CONN_INBOUND_BYTES: usize = 8 << 20;
 /// Streams a peer may open over a connection's life (3 are used).
 const MAX_STREAMS_PER_CONN: usize = 16;
 
@@ -194,7 +195,7 @@ impl ConnHandle {
 enum CoreMsg {
     Connected { peer: PeerCert, handle: ConnHandle },
     Disconnected { peer: NodeId, conn: u64 },
-    Frame { peer: NodeId, conn: u64, bytes: Vec<u8>, credit: Arc<tokio::sync::Semaphore> },
+    Frame { peer: NodeId, conn: u64, bytes: Vec<u8>, credit: Arc<tokio::sync::Semaphore>, charge: usize },
     Refuse { peer: NodeId, conn: u64, reason: RejectReason, detail: String },
     Publish(Box<PublishRequest>, oneshot::Sender<Result<MessageId, String>>),
     Inbox(oneshot::Sender<Vec<MessageId>>),

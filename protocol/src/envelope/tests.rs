@@ -343,6 +343,8 @@ fn refuses_inconsistent_headers() {
         (Box::new(|h| h.seq = 2), "must have a prev"),
         (Box::new(|h| h.prev = Some(MessageId([1; 32]))), "must not have a prev"),
         (Box::new(|h| h.expires = h.created), "not after created"),
+        (Box::new(|h| h.expires = Timestamp(u64::MAX)), "longer than the"),
+        (Box::new(|h| h.expires = h.created.plus_millis(MAX_LIFETIME_MS + 1)), "longer than the"),
         (Box::new(|h| h.feed = Feed::Direct(vec![])), "empty"),
     ];
     for (f, msg) in cases {

@@ -259,6 +259,10 @@ pub struct Relay<S: Store> {
     /// Sequence numbers of this node's own feeds that peers reported while it was recovering:
     /// it never authors at or below them.
     own_floor: HashMap<FeedId, u64>,
+    /// Peers that have been connected since start: their certificates vouch for them.
+    seen: BTreeSet<NodeId>,
+    /// Refusals per peer and reason not yet journalled.
+    refusals: HashMap<(NodeId, RejectReason), Tally>,
     /// Cursors moved since the last commit, with the ids acknowledged meanwhile: written once
     /// per commit rather than once per acknowledgement.
     dirty_cursors: BTreeMap<NodeId, (u64, Vec<MessageId>)>,
@@ -282,6 +286,8 @@ impl<S: Store> Relay<S> {
             releasable: BTreeMap::new(),
             dirty_cursors: BTreeMap::new(),
             own_floor: HashMap::new(),
+            refusals: HashMap::new(),
+            seen: BTreeSet::new(),
             out: VecDeque::new(),
             recovering,
             now: Timestamp(0),
@@ -394,6 +400,7 @@ impl<S: Store> Relay<S> {
             asked_bytes_burst: c.answer_bytes_burst,
         };
         self.peers.insert(peer, Link::new(now, peer, role, cursor, budgets));
+        self.seen.insert(peer);
         let mut reach: Vec<NodeId> = vec![self.cfg.me];
         if self.cfg.role == Role::Hub {
             reach.extend(self.cfg.serves.iter().filter(|n| **n != peer));
@@ -408,10 +415,27 @@ impl<S: Store> Relay<S> {
     }
 
     /// The link to `peer` is down. Unacknowledged messages are resent from its cursor on the
-    /// next connect.
-    pub fn disconnect(&mut self, peer: &NodeId) {
+    /// next connect; its refusals so far are journalled.
+    ///
+    /// # Errors
+    /// Storage errors only.
+    pub fn disconnect(&mut self, peer: &NodeId) -> R<S> {
         self.peers.remove(peer);
         self.pending_acks.remove(peer);
+        self.journal_refusals(|p, _| p == peer)
+    }
+
+    /// Writes the aggregated refusals that `pick` selects into the journal.
+    fn journal_refusals(&mut self, mut pick: impl FnMut(&NodeId, &Tally) -> bool) -> R<S> {
+        let keys: Vec<(NodeId, RejectReason)> =
+            self.refusals.iter().filter(|((p, _), t)| pick(p, t)).map(|(k, _)| *k).collect();
+        for (from, reason) in keys {
+            if let Some(t) = self.refusals.remove(&(from, reason)) {
+                let event = Event::Rejected { from, reason, count: t.count, first: t.first, last: t.last };
+                self.store.record(event).map_err(RelayError::Store)?;
+            }
+        }
+        Ok(())
     }
 
     /// Handles one frame body received from `peer`.
@@ -474,6 +498,10 @@ impl<S: Store> Relay<S> {
     /// Storage errors only.
     pub fn handle_timeout(&mut self, now: Timestamp) -> R<S> {
         self.now = now;
+        // Refusals of links that stay up are journalled at least once a window.
+        self.journal_refusals(|_, t| {
+            now.as_millis().saturating_sub(t.since.as_millis()) >= REFUSAL_WINDOW_MS
+        })?;
         let peers: Vec<NodeId> = self
             .peers
             .iter()
@@ -609,6 +637,23 @@ impl<S: Store> Relay<S> {
         let own = h.author == self.cfg.me;
         if h.expires <= self.now && !own {
             return self.refuse(peer, Some(id), RejectReason::Expired, format!("expired at {}", h.expires));
+        }
+        // A message "from the future" would outlive the lifetime limit here.
+        if h.created > self.now.plus_millis(MAX_CLOCK_SKEW_MS) && !own {
+            let detail = format!(
+                "created at {}, more than {MAX_CLOCK_SKEW_MS} ms ahead of this node's clock",
+                h.created
+            );
+            return self.refuse(peer, Some(id), RejectReason::Invalid, detail);
+        }
+        // Storage is earned: a direct message must name at least one node this network knows
+        // (this node, a peer it has seen, a member it serves, a node a hub announces, a channel
+        // member), or junk feeds to made-up recipients would be stored and passed on.
+        if let Feed::Direct(to) = &h.feed {
+            if !own && !to.iter().any(|s| self.is_known(&s.to)) {
+                let detail = format!("none of its {} recipients is a node this network knows", to.len());
+                return self.refuse(peer, Some(id), RejectReason::Unroutable, detail);
+            }
         }
         if let Feed::Channel(c) = &h.feed {
             match self.channel(&c.id) {
@@ -852,6 +897,15 @@ impl<S: Store> Relay<S> {
         }
     }
 
+    /// Whether `n` is a node this network knows, as far as this node can tell.
+    fn is_known(&self, n: &NodeId) -> bool {
+        *n == self.cfg.me
+            || self.seen.contains(n)
+            || self.cfg.serves.contains(n)
+            || self.any_peer_reaches(n)
+            || self.cfg.channels.iter().any(|c| c.members.contains(n))
+    }
+
     fn any_peer_reaches(&self, r: &NodeId) -> bool {
         self.peers.values().any(|p| p.reach.contains(r))
     }
@@ -1002,11 +1056,22 @@ impl<S: Store> Relay<S> {
     // ---- helpers -------------------------------------------------------------------------
 
     fn refuse(&mut self, peer: NodeId, id: Option<MessageId>, reason: RejectReason, detail: String) -> R<S> {
-        self.store.record(Event::Rejected { id, from: peer, reason }).map_err(RelayError::Store)?;
         self.out.push_back(Output::Refused { peer, id, reason, detail: detail.clone() });
         if peer == self.cfg.me {
-            return Ok(());
+            let event = Event::Rejected { from: peer, reason, count: 1, first: id, last: id };
+            return self.store.record(event).map_err(RelayError::Store);
         }
+        // Journalled in aggregate: a flood of refusals is one entry, not one per frame.
+        let now = self.now;
+        let t = self.refusals.entry((peer, reason)).or_insert(Tally {
+            since: now,
+            count: 0,
+            first: id,
+            last: id,
+        });
+        t.count += 1;
+        t.first = t.first.or(id);
+        t.last = id.or(t.last);
         self.send(peer, Class::Urgent, &Frame::Reject(Reject { id, detail, reason }));
         // A peer that is not the author could not have known of a refusal by membership or
         // route; everything else an honest relay checks before passing a message on.
@@ -1037,6 +1102,21 @@ impl<S: Store> Relay<S> {
         self.peers.get_mut(peer)
     }
 }
+
+/// Refusals of one peer for one reason, counted until they are journalled.
+#[derive(Debug, Clone, Copy)]
+struct Tally {
+    since: Timestamp,
+    count: u64,
+    first: Option<MessageId>,
+    last: Option<MessageId>,
+}
+
+/// How far ahead of this node's clock a message's creation time may be.
+const MAX_CLOCK_SKEW_MS: u64 = 600_000;
+
+/// Refusals of a link that stays up are journalled at least this often.
+const REFUSAL_WINDOW_MS: u64 = 60_000;
 
 /// A verdict on a received message that waits for the commit before it is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -85,14 +85,19 @@ pub enum Event {
         /// The peer.
         from: NodeId,
     },
-    /// A message refused.
+    /// Messages or frames from one peer refused for one reason, aggregated: one entry per
+    /// link and reason (and at least once a minute), not one per refusal.
     Rejected {
-        /// Its id, when computable.
-        id: Option<MessageId>,
-        /// The peer that sent it.
+        /// The peer that sent them.
         from: NodeId,
         /// Why.
         reason: RejectReason,
+        /// How many.
+        count: u64,
+        /// The first refused message's id, when computable.
+        first: Option<MessageId>,
+        /// The last refused message's id, when computable.
+        last: Option<MessageId>,
     },
     /// Messages a peer acknowledged (aggregated per acknowledgement).
     Relayed {

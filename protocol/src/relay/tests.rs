@@ -416,3 +416,48 @@ fn a_sequence_number_any_peer_reported_is_never_authored_again() {
     // Until this node holds seq 1–3 of that feed again, it does not author in it.
     assert!(matches!(publish_to(&mut r, &me, channel, &key), Err(PublishError::Recovering)));
 }
+
+#[test]
+fn refusals_from_one_link_are_journalled_in_aggregate() {
+    let mut h = hub_with(19, |c| c.abuse_limit = 1_000);
+    let a = h.a.node_id();
+    let garbage = Frame::Msg(Msg { env: vec![0xd2, 0x84, 0x40, 0xa0, 0x40, 0x40], hop: 0 }).encode();
+    for _ in 0..50 {
+        h.relay.handle_frame(NOW, a, &garbage).unwrap();
+    }
+    let m1 = h.by_a(1, None);
+    h.receive_from_a(&m1.bytes, MAX_HOPS);
+    h.receive_from_a(&m1.bytes, MAX_HOPS);
+    let before = h.relay.store().journal.len();
+    h.relay.disconnect(&a).unwrap();
+    let entries: Vec<&Event> = h.relay.store().journal[before..].iter().collect();
+    assert_eq!(entries.len(), 2, "one entry per reason: {entries:?}");
+    assert!(entries.iter().any(|e| matches!(e, Event::Rejected { from, reason: RejectReason::Invalid, count: 50, first: None, .. } if *from == a)));
+    assert!(entries.iter().any(|e| matches!(e, Event::Rejected { reason: RejectReason::HopLimit, count: 2, first: Some(f), last: Some(l), .. } if *f == m1.id && *l == m1.id)));
+    // Nothing is left to journal twice.
+    h.relay.handle_timeout(NOW.plus_millis(REFUSAL_WINDOW_MS)).unwrap();
+    assert_eq!(h.relay.store().journal.len(), before + 2);
+}
+
+#[test]
+fn a_message_created_in_the_future_is_refused() {
+    let mut h = hub_with(20, |_| {});
+    let b = body();
+    let later = NOW.plus_millis(3_600_000);
+    let draft = Draft {
+        audience: Audience::Channel { id: h.channel, epoch: 1, key: &h.key },
+        seq: 1,
+        prev: None,
+        created: later,
+        expires: later.plus_millis(60_000),
+        priority: Priority::Routine,
+        marking: Tlp::Green,
+        body: &b,
+        personal: None,
+    };
+    let m = message::seal(&mut h.rng, &h.a, &draft).unwrap();
+    h.receive_from_a(&m.bytes, 0);
+    let frames = h.frames_to(h.a.node_id());
+    assert!(frames.iter().any(|f| matches!(f, Frame::Reject(r) if r.reason == RejectReason::Invalid && r.detail.contains("ahead of this node's clock"))), "{frames:?}");
+    assert!(h.relay.store().meta(&m.id).unwrap().is_none());
+}

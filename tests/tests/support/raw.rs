@@ -5,7 +5,7 @@ use godwit_node::tls::{self, NetLimits};
 use godwit_protocol::Timestamp;
 use godwit_protocol::content::{Body, Content, Tlp};
 use godwit_protocol::envelope::Priority;
-use godwit_protocol::identity::IdentityKey;
+use godwit_protocol::identity::{EncryptionKey, IdentityKey, NodeId};
 use godwit_protocol::ids::MessageId;
 use godwit_protocol::message::{Audience, Draft, SealedMessage, seal};
 use godwit_protocol::samples;
@@ -108,6 +108,26 @@ impl Raw {
             expires: Timestamp(now.as_millis() + DAY),
             priority: Priority::Routine,
             marking: Tlp::Green,
+            body: &body,
+            personal: None,
+        };
+        seal(&mut rand_core::OsRng, &self.key, &draft).unwrap()
+    }
+
+    /// A direct message of this client's own feed to `to` (sealed to throwaway keys).
+    pub fn direct_msg(&self, to: &[NodeId]) -> SealedMessage {
+        let body = Body::new(Content::SeizureReport(samples::seizure_report()));
+        let keys: Vec<_> =
+            to.iter().map(|n| (*n, EncryptionKey::generate(&mut rand_core::OsRng).public())).collect();
+        let now = godwit_node::net::now();
+        let draft = Draft {
+            audience: Audience::Direct(&keys),
+            seq: 1,
+            prev: None,
+            created: now,
+            expires: Timestamp(now.as_millis() + DAY),
+            priority: Priority::Routine,
+            marking: Tlp::Red,
             body: &body,
             personal: None,
         };
