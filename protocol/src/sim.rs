@@ -1,6 +1,11 @@
 //! A deterministic N-node simulator over the sans-IO [`Relay`]: virtual clock, per-link delay,
-//! link failures ("loss": QUIC never loses stream data, it loses connections), partitions and
-//! crash-restarts that keep exactly what was committed. Same seed, same run.
+//! link failures ("loss": QUIC never loses stream data, it loses connections), duplicated
+//! frames, partitions and crash-restarts. Same seed, same run.
+//!
+//! Durable and volatile state are apart, as in the node: a node handles its inputs, and only a
+//! later group commit makes its store durable and releases the outputs (acknowledgements
+//! among them). A crash drops everything not yet committed, so a missing commit, or an
+//! acknowledgement released before its commit, shows up as a lost message.
 //!
 //! ```
 //! use godwit_protocol::sim::{Sim, SimBuilder};
@@ -117,7 +122,17 @@ impl SimBuilder {
                 })
                 .collect();
             let relay = Relay::new(cfg.clone(), MemoryStore::new());
-            nodes.push(SimNode { relay, key, enc, durable: MemoryStore::new(), cfg, up: true });
+            nodes.push(SimNode {
+                relay,
+                key,
+                enc,
+                durable: MemoryStore::new(),
+                cfg,
+                up: true,
+                life: 0,
+                dirty: false,
+                crashes: 0,
+            });
         }
         let mut sim = Sim {
             now: Timestamp(1_795_000_000_000),
@@ -133,6 +148,8 @@ impl SimBuilder {
             epochs: BTreeMap::new(),
             partition: None,
             loss: 0.0,
+            duplication: 0.0,
+            commit_delay_ms: 2,
             delay_ms: (5, 50),
             stats: SimStats::default(),
         };
@@ -153,6 +170,12 @@ struct SimNode {
     durable: MemoryStore,
     cfg: RelayConfig,
     up: bool,
+    /// Incremented at every restart: commits scheduled in an earlier life are void.
+    life: u64,
+    /// A group commit is scheduled.
+    dirty: bool,
+    /// Crashes so far: a crash while down extends the downtime.
+    crashes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,9 +187,17 @@ enum LinkState {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Ev {
     Connect(Ix, Ix),
-    Frame { from: Ix, to: Ix, epoch: u64, bytes: Vec<u8> },
+    Frame {
+        from: Ix,
+        to: Ix,
+        epoch: u64,
+        bytes: Vec<u8>,
+    },
     Tick,
-    Restart(Ix),
+    /// The restart after crash number `crash` of node `ix` (a later crash voids it).
+    Restart(Ix, u64),
+    /// The group commit of node `ix` in its life `life`.
+    Commit(Ix, u64),
 }
 
 /// Counters of a run.
@@ -198,6 +229,8 @@ pub struct Sim {
     epochs: BTreeMap<(Ix, Ix), u64>,
     partition: Option<BTreeSet<Ix>>,
     loss: f64,
+    duplication: f64,
+    commit_delay_ms: u64,
     delay_ms: (u64, u64),
     stats: SimStats,
 }
@@ -219,6 +252,16 @@ impl Sim {
     /// back-off, as QUIC would).
     pub fn set_loss(&mut self, p: f64) {
         self.loss = p;
+    }
+    /// Probability that a frame is delivered twice (the relay must be idempotent).
+    pub fn set_duplication(&mut self, p: f64) {
+        self.duplication = p;
+    }
+    /// Longest time between handling an input and the group commit that makes it durable, in
+    /// milliseconds (each commit waits a random time up to this). A crash in between loses the
+    /// input's effects.
+    pub fn set_commit_delay(&mut self, ms: u64) {
+        self.commit_delay_ms = ms;
     }
     /// Per-frame delay range in milliseconds.
     pub fn set_delay(&mut self, min_ms: u64, max_ms: u64) {
@@ -254,7 +297,9 @@ impl Sim {
         for (a, b) in links {
             self.link_down(a, b);
         }
-        self.schedule(down_ms, Ev::Restart(ix));
+        self.nodes[ix].crashes += 1;
+        let crash = self.nodes[ix].crashes;
+        self.schedule(down_ms, Ev::Restart(ix, crash));
     }
     /// What node `ix` has made durable: a backup taken now.
     pub fn backup(&self, ix: Ix) -> MemoryStore {
@@ -362,10 +407,34 @@ impl Sim {
     pub fn inbox(&self, ix: Ix) -> Vec<MessageId> {
         self.nodes[ix].relay.store().inbox().unwrap_or_default()
     }
+    /// Every feed head node `ix` holds: author, feed, head.
+    pub fn heads(&self, ix: Ix) -> Vec<(NodeId, crate::ids::FeedId, crate::relay::HeadRec)> {
+        self.nodes[ix].relay.store().heads()
+    }
+    /// Whether node `ix` is up.
+    pub fn is_up(&self, ix: Ix) -> bool {
+        self.nodes[ix].up
+    }
     /// Number of messages node `ix` holds.
     pub fn held(&self, ix: Ix) -> usize {
         self.nodes[ix].relay.store().len()
     }
+    /// Runs until node `ix` has handled an input that is not committed yet (at most `ms` of
+    /// virtual time); returns whether it got there. A crash then loses that input's effects.
+    pub fn run_until_uncommitted(&mut self, ix: Ix, ms: u64) -> bool {
+        let end = self.now.as_millis() + ms;
+        while !self.nodes[ix].dirty {
+            let Some(Reverse((t, _, _))) = self.queue.peek() else { return false };
+            if *t > end {
+                return false;
+            }
+            let Some(Reverse((t, _, ev))) = self.queue.pop() else { return false };
+            self.now = Timestamp(t);
+            self.handle(ev);
+        }
+        true
+    }
+
     /// Runs for `ms` of virtual time.
     pub fn run_for(&mut self, ms: u64) {
         let end = self.now.as_millis() + ms;
@@ -407,24 +476,36 @@ impl Sim {
                 self.stats.frames += 1;
                 let (now, id) = (self.now, self.ids[from]);
                 let _ = self.nodes[to].relay.handle_frame(now, id, &bytes);
-                self.commit(to);
-                self.drain(to);
+                self.schedule_commit(to);
             }
             Ev::Tick => {
                 for ix in 0..self.nodes.len() {
                     if self.nodes[ix].up {
                         let now = self.now;
                         let _ = self.nodes[ix].relay.handle_timeout(now);
-                        self.drain(ix);
+                        self.schedule_commit(ix);
                     }
                 }
                 self.schedule(1_000, Ev::Tick);
             }
-            Ev::Restart(ix) => {
+            Ev::Commit(ix, life) => {
+                if self.nodes[ix].up && self.nodes[ix].life == life {
+                    self.nodes[ix].dirty = false;
+                    self.commit(ix);
+                    self.drain(ix);
+                }
+            }
+            Ev::Restart(ix, crash) => {
                 let n = &mut self.nodes[ix];
+                if n.crashes != crash {
+                    return;
+                }
+                // Everything not committed is gone: the relay restarts from the durable copy.
                 n.relay = Relay::new(n.cfg.clone(), n.durable.committed_copy());
                 n.cfg.recovering = false;
                 n.up = true;
+                n.life += 1;
+                n.dirty = false;
                 let links: Vec<(Ix, Ix)> =
                     self.links.keys().copied().filter(|(a, b)| *a == ix || *b == ix).collect();
                 for (a, b) in links {
@@ -435,6 +516,17 @@ impl Sim {
                 }
             }
         }
+    }
+
+    /// Schedules node `ix`'s next group commit, unless one is pending; its outputs wait for it.
+    fn schedule_commit(&mut self, ix: Ix) {
+        if self.nodes[ix].dirty {
+            return;
+        }
+        self.nodes[ix].dirty = true;
+        let wait = self.rng.next_u64() % (self.commit_delay_ms + 1);
+        let life = self.nodes[ix].life;
+        self.schedule(wait, Ev::Commit(ix, life));
     }
 
     /// The shell's group commit: make durable, then acknowledge.
@@ -466,6 +558,11 @@ impl Sim {
                         .max(self.fifo.get(&(ix, to, class)).copied().unwrap_or(0));
                     self.fifo.insert((ix, to, class), at);
                     let epoch = self.link_epoch(key);
+                    if self.rng.next_u64() as f64 / u64::MAX as f64 <= self.duplication {
+                        self.seq += 1;
+                        let copy = Ev::Frame { from: ix, to, epoch, bytes: frame.clone() };
+                        self.queue.push(Reverse((at, self.seq, copy)));
+                    }
                     self.seq += 1;
                     self.queue.push(Reverse((at, self.seq, Ev::Frame { from: ix, to, epoch, bytes: frame })));
                 }

@@ -16,7 +16,7 @@
 mod link;
 mod store;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use self::link::{Budgets, Link, strike_weight};
 
@@ -253,16 +253,18 @@ pub struct Relay<S: Store> {
     cfg: RelayConfig,
     store: S,
     keys: KeyCache,
-    peers: HashMap<NodeId, Link>,
+    /// Ordered maps throughout: the relay's outputs must not depend on hash order, or the
+    /// simulator would not replay a seed exactly.
+    peers: BTreeMap<NodeId, Link>,
     pending_acks: BTreeMap<NodeId, Vec<Verdict>>,
     releasable: BTreeMap<NodeId, Vec<Verdict>>,
     /// Sequence numbers of this node's own feeds that peers reported while it was recovering:
     /// it never authors at or below them.
-    own_floor: HashMap<FeedId, u64>,
+    own_floor: BTreeMap<FeedId, u64>,
     /// Peers that have been connected since start: their certificates vouch for them.
     seen: BTreeSet<NodeId>,
     /// Refusals per peer and reason not yet journalled.
-    refusals: HashMap<(NodeId, RejectReason), Tally>,
+    refusals: BTreeMap<(NodeId, RejectReason), Tally>,
     /// Cursors moved since the last commit, with the ids acknowledged meanwhile: written once
     /// per commit rather than once per acknowledgement.
     dirty_cursors: BTreeMap<NodeId, (u64, Vec<MessageId>)>,
@@ -281,12 +283,12 @@ impl<S: Store> Relay<S> {
             cfg,
             store,
             keys: KeyCache::new(),
-            peers: HashMap::new(),
+            peers: BTreeMap::new(),
             pending_acks: BTreeMap::new(),
             releasable: BTreeMap::new(),
             dirty_cursors: BTreeMap::new(),
-            own_floor: HashMap::new(),
-            refusals: HashMap::new(),
+            own_floor: BTreeMap::new(),
+            refusals: BTreeMap::new(),
             seen: BTreeSet::new(),
             out: VecDeque::new(),
             recovering,

@@ -231,6 +231,12 @@ impl MemoryStore {
     pub fn is_empty(&self) -> bool {
         self.msgs.is_empty()
     }
+    /// Every feed head held: author, feed, head.
+    pub fn heads(&self) -> Vec<(NodeId, FeedId, HeadRec)> {
+        let mut v: Vec<_> = self.heads.iter().map(|((a, f), h)| (*a, *f, *h)).collect();
+        v.sort_by_key(|(a, f, _)| (*a, *f));
+        v
+    }
 }
 
 impl Store for MemoryStore {
