@@ -120,6 +120,7 @@ async fn main() {
             .unwrap();
         let mut s = conn.open_uni().await.unwrap();
         s.write_all(&[0x67, 0]).await.unwrap();
+        frame(&mut s, &Frame::Reach(vec![m.node_id()])).await;
         frame(&mut s, &Frame::Hello(Hello { v: 1, channels: vec![channel], recovering: false })).await;
         let (tx, mut rx) = mpsc::unbounded_channel::<Frame>();
         tokio::spawn(async move {

@@ -10,6 +10,7 @@
 //! | `slots` | author ‖ feed ‖ seq (BE) | [`SlotRec`] |
 //! | `heads` | author ‖ feed | [`HeadRec`] |
 //! | `log` | local position (BE) | message id |
+//! | `flash` | local position (BE) of a flash message | message id (sent first on catch-up) |
 //! | `inbox` | local position (BE) | message id |
 //! | `cursors` | peer NodeId | cursor (BE u64) |
 //! | `journal` | journal seq (BE) | [`JournalEntry`] |
@@ -25,7 +26,7 @@
 use std::path::{Path, PathBuf};
 
 use godwit_protocol::codec;
-use godwit_protocol::envelope::{message_id, raw};
+use godwit_protocol::envelope::{Priority, message_id, raw};
 use godwit_protocol::identity::NodeId;
 use godwit_protocol::ids::{FeedId, MessageId};
 use godwit_protocol::relay::{Event, HeadRec, Insert, MsgMeta, SlotRec, Store};
@@ -109,8 +110,9 @@ const CURSORS: usize = 6;
 const JOURNAL: usize = 7;
 const STATE: usize = 8;
 const PEERS: usize = 9;
-const TREES: [&str; 10] =
-    ["msgs", "meta", "slots", "heads", "log", "inbox", "cursors", "journal", "state", "peers"];
+const FLASH: usize = 10;
+const TREES: [&str; 11] =
+    ["msgs", "meta", "slots", "heads", "log", "inbox", "cursors", "journal", "state", "peers", "flash"];
 
 /// What the node remembers of a peer it has been connected to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -299,6 +301,18 @@ impl SledStore {
     }
 
     /// Runs `f` in one transaction over all trees, appending `events` to the journal in it.
+    /// Up to `limit` entries of a position-keyed tree (`log`, `flash`) after `after`.
+    fn positions(&self, tree: usize, after: u64, limit: usize) -> Result<Vec<(u64, MessageId)>, StoreError> {
+        self.trees[tree]
+            .range((after + 1).to_be_bytes()..)
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item.map_err(|source| StoreError::Sled { path: self.path.clone(), source })?;
+                Ok((be_u64(&k), id_of(&v)?))
+            })
+            .collect()
+    }
+
     fn tx<T>(
         &self,
         events: &[Event],
@@ -372,6 +386,9 @@ impl Store for SledStore {
             t[SLOTS].insert(slot_key(&author, &feed, seq).as_slice(), slot.as_slice())?;
             t[HEADS].insert(head_key(&author, &feed).as_slice(), head.as_slice())?;
             t[LOG].insert(&local.to_be_bytes(), ins.id.as_bytes())?;
+            if ins.meta.priority == Priority::Flash {
+                t[FLASH].insert(&local.to_be_bytes(), ins.id.as_bytes())?;
+            }
             if ins.inbox {
                 t[INBOX].insert(&local.to_be_bytes(), ins.id.as_bytes())?;
             }
@@ -393,14 +410,10 @@ impl Store for SledStore {
         })
     }
     fn log_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, MessageId)>, StoreError> {
-        self.trees[LOG]
-            .range((after + 1).to_be_bytes()..)
-            .take(limit)
-            .map(|item| {
-                let (k, v) = item.map_err(|source| StoreError::Sled { path: self.path.clone(), source })?;
-                Ok((be_u64(&k), id_of(&v)?))
-            })
-            .collect()
+        self.positions(LOG, after, limit)
+    }
+    fn flash_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, MessageId)>, StoreError> {
+        self.positions(FLASH, after, limit)
     }
     fn cursor(&self, peer: &NodeId) -> Result<u64, StoreError> {
         Ok(self.get(CURSORS, peer.as_bytes())?.map_or(0, |v| be_u64(&v)))

@@ -411,6 +411,10 @@ impl Sim {
     pub fn heads(&self, ix: Ix) -> Vec<(NodeId, crate::ids::FeedId, crate::relay::HeadRec)> {
         self.nodes[ix].relay.store().heads()
     }
+    /// Node `ix`'s store as it is now (volatile, committed or not).
+    pub fn store(&self, ix: Ix) -> &MemoryStore {
+        self.nodes[ix].relay.store()
+    }
     /// Whether node `ix` is up.
     pub fn is_up(&self, ix: Ix) -> bool {
         self.nodes[ix].up
@@ -538,19 +542,24 @@ impl Sim {
     }
 
     fn drain(&mut self, ix: Ix) {
+        // Links that broke during this drain: what was still to be sent on them is lost with
+        // the connection, as in QUIC.
+        let mut broken = BTreeSet::new();
         while let Some(out) = self.nodes[ix].relay.poll_output() {
             match out {
                 Output::Send { peer, class, frame } => {
                     let Some(to) = self.ids.iter().position(|i| *i == peer) else { continue };
                     let key = (ix.min(to), ix.max(to));
+                    if broken.contains(&to) || self.links.get(&key) != Some(&LinkState::Up) {
+                        continue;
+                    }
                     if self.rng.next_u64() as f64 / u64::MAX as f64 <= self.loss {
                         self.stats.resets += 1;
                         self.link_down(key.0, key.1);
-                        {
-                            let wait = self.backoff();
-                            self.schedule(wait, Ev::Connect(key.0, key.1));
-                        }
-                        return;
+                        broken.insert(to);
+                        let wait = self.backoff();
+                        self.schedule(wait, Ev::Connect(key.0, key.1));
+                        continue;
                     }
                     let (lo, hi) = self.delay_ms;
                     let delay = lo + self.rng.next_u64() % (hi - lo + 1);

@@ -303,3 +303,33 @@ fn a_hub_cut_off_from_another_hub_catches_up_its_members_backlog() {
         assert_eq!(sim.inbox(n).into_iter().collect::<BTreeSet<_>>(), ids, "node {n}");
     }
 }
+
+#[test]
+fn a_flash_stored_behind_a_routine_backlog_reaches_a_returning_member_in_its_first_window() {
+    for restart_hub in [false, true] {
+        let (mut sim, [_ha, hb, m1, _m2, m3, _m4], ch) = two_regions(8);
+        sim.run_for(2_000);
+        sim.partition(&[m3]);
+        for _ in 0..600 {
+            sim.publish_channel(m1, ch).unwrap();
+        }
+        let flash = sim.publish_channel_with(m1, ch, Priority::Flash).unwrap();
+        sim.run_for(15_000);
+        if restart_hub {
+            // The flash is then known to m3's hub only from its store, not from memory.
+            sim.crash(hb, 1_000);
+            sim.run_for(5_000);
+        }
+        sim.heal();
+        let mut waited = 0;
+        while !sim.inbox(m3).contains(&flash) && waited < 30_000 {
+            sim.run_for(50);
+            waited += 50;
+        }
+        let pos = sim.inbox(m3).iter().position(|i| *i == flash).expect("flash delivered");
+        // The window is 256: the flash is in the first one, not behind 600 routine messages.
+        assert!(pos < 256, "restart {restart_hub}: the flash arrived at position {pos}");
+        sim.run_for(60_000);
+        assert_eq!(sim.inbox(m3).len(), 601, "the backlog follows");
+    }
+}

@@ -249,3 +249,38 @@ async fn a_node_restored_from_backup_resumes_above_its_published_sequence() {
         net.stop(ix).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flash_stored_behind_a_routine_backlog_reaches_a_returning_member_in_its_first_window() {
+    let mut net = Net::new();
+    let [hub, a, b] = one_region(&mut net).await;
+    let all = [hub, a, b];
+    net.start(a, &[], &all).await;
+    let mut ea = net.join(a, hub).await;
+    // b is away while a publishes a routine backlog and then a flash alert.
+    for _ in 0..600 {
+        net.members[a].node().publish(net.channel_alert(Priority::Routine)).await.unwrap();
+    }
+    let flash = net.members[a].node().publish(net.channel_alert(Priority::Flash)).await.unwrap();
+    let hub_id = net.members[hub].id();
+    let mut acked = 0;
+    while acked < 601 {
+        if let NodeEvent::Acked(p, n) =
+            wait_for(&mut ea, "the hub's acknowledgements", |e| matches!(e, NodeEvent::Acked(..))).await
+        {
+            if p == hub_id {
+                acked += n;
+            }
+        }
+    }
+    net.start(b, &[], &all).await;
+    let mut eb = net.join(b, hub).await;
+    wait_delivered(&mut eb, 601).await;
+    let inbox = net.members[b].node().inbox().await.unwrap();
+    let pos = inbox.iter().position(|i| *i == flash).expect("flash delivered");
+    // The window is 256 messages: the flash is in the first, not behind 600 routine ones.
+    assert!(pos < 256, "the flash arrived at position {pos} of {}", inbox.len());
+    for ix in all {
+        net.stop(ix).await;
+    }
+}

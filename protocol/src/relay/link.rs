@@ -80,8 +80,11 @@ pub(super) struct InFlight {
 pub(super) struct Link {
     /// The peer's role, from its certificate.
     pub(super) role: Role,
-    /// Whether the peer's Hello arrived (nothing is sent to it before).
+    /// Whether the peer's Hello arrived.
     pub(super) hello: bool,
+    /// Whether the peer's Reach arrived: routing towards it depends on what it reaches, so
+    /// nothing is sent to it before (a Hello alone, e.g. a stale one, is not enough).
+    pub(super) reach_known: bool,
     /// Nodes the peer can deliver to (itself, and for hubs the members it serves).
     pub(super) reach: BTreeSet<NodeId>,
     /// Next log position to consider.
@@ -90,6 +93,8 @@ pub(super) struct Link {
     pub(super) done: BTreeSet<u64>,
     /// Whether this link already answered a recovery request (once per link).
     pub(super) recovery_answered: bool,
+    /// The highest log position of a flash message considered for this peer.
+    pub(super) flash_seen: u64,
     in_flight: BTreeMap<u64, InFlight>,
     /// Resend deadlines in order, so the next wake-up is found in O(log n).
     deadlines: BTreeSet<(Timestamp, u64)>,
@@ -128,10 +133,12 @@ impl Link {
         Link {
             role,
             hello: false,
+            reach_known: false,
             reach: BTreeSet::from([peer]),
             next,
             done: BTreeSet::new(),
             recovery_answered: false,
+            flash_seen: next,
             in_flight: BTreeMap::new(),
             deadlines: BTreeSet::new(),
             in_flight_bytes: 0,

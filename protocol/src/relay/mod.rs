@@ -479,8 +479,9 @@ impl<S: Store> Relay<S> {
                     let hub = p.role == Role::Hub;
                     // Each announcement replaces the last (bounded by the frame's list cap).
                     p.reach = nodes.into_iter().filter(|n| *n == peer || hub).chain([peer]).collect();
+                    p.reach_known = true;
                 }
-                Ok(())
+                self.pump(peer)
             }
             Frame::Msg(m) => self.handle_msg(peer, m),
             Frame::Ack(ids) => self.handle_ack(peer, &ids),
@@ -770,9 +771,7 @@ impl<S: Store> Relay<S> {
             priority: h.priority,
             recipients,
         };
-        let priority = meta.priority;
-        let local = self
-            .store
+        self.store
             .insert(Insert {
                 id,
                 env: bytes,
@@ -790,23 +789,14 @@ impl<S: Store> Relay<S> {
             self.out.push_back(Output::Gap { author, feed, from: gfrom, to: gto });
             self.send(p, Class::Urgent, &Frame::Want(Want { to: gto, feed, from: gfrom, author }));
         }
-        self.fan_out(local, id, priority)?;
+        self.fan_out()?;
         Ok(true)
     }
 
     /// Offers a newly stored message to every connected peer.
-    fn fan_out(&mut self, local: u64, id: MessageId, priority: Priority) -> R<S> {
+    fn fan_out(&mut self) -> R<S> {
         let peers: Vec<NodeId> = self.peers.keys().copied().collect();
         for peer in peers {
-            let Some(p) = self.peers.get(&peer) else { continue };
-            // A flash message jumps the queue of a peer that is still catching up.
-            if priority == Priority::Flash && p.hello && p.next < local - 1 && !p.is_in_flight(local) {
-                let meta = self.store.meta(&id).map_err(RelayError::Store)?;
-                if meta.is_some_and(|m| self.needs(&peer, &m)) {
-                    self.send_msg(peer, local, id)?;
-                    continue;
-                }
-            }
             self.pump(peer)?;
         }
         Ok(())
@@ -814,11 +804,13 @@ impl<S: Store> Relay<S> {
 
     // ---- outgoing delivery ---------------------------------------------------------------
 
-    /// Sends what the peer still lacks, oldest first, up to the window.
+    /// Sends what the peer still lacks: flash messages first, then the rest oldest first, up to
+    /// the window.
     fn pump(&mut self, peer: NodeId) -> R<S> {
+        self.pump_flash(peer)?;
         loop {
             let Some(p) = self.peers.get(&peer) else { return Ok(()) };
-            if !p.hello || !p.has_room(self.cfg.window, self.cfg.window_bytes) {
+            if !p.hello || !p.reach_known || !p.has_room(self.cfg.window, self.cfg.window_bytes) {
                 break;
             }
             let batch = self.store.log_after(p.next, 64).map_err(RelayError::Store)?;
@@ -844,6 +836,34 @@ impl<S: Store> Relay<S> {
             }
         }
         self.advance_cursor(peer, Vec::new())
+    }
+
+    /// Flash messages above the peer's cursor go before its routine backlog — on catch-up after
+    /// an absence (read from the store's flash index, so also after this node restarted) and
+    /// as they arrive. They may take a second window beside the routine one: a full window of
+    /// routine messages never holds a flash back.
+    fn pump_flash(&mut self, peer: NodeId) -> R<S> {
+        let (window, window_bytes) = (self.cfg.window, self.cfg.window_bytes);
+        let Some(p) = self.peers.get(&peer) else { return Ok(()) };
+        if !p.hello || !p.reach_known {
+            return Ok(());
+        }
+        let from = p.next.max(p.flash_seen);
+        for (local, id) in self.store.flash_after(from, window).map_err(RelayError::Store)? {
+            let Some(p) = self.peer(&peer) else { return Ok(()) };
+            if !p.has_room(2 * window, 2 * window_bytes) {
+                break;
+            }
+            p.flash_seen = local;
+            if p.is_in_flight(local) || p.done.contains(&local) {
+                continue;
+            }
+            let meta = self.store.meta(&id).map_err(RelayError::Store)?;
+            if meta.is_some_and(|m| m.expires > self.now && self.needs(&peer, &m)) {
+                self.send_msg(peer, local, id)?;
+            }
+        }
+        Ok(())
     }
 
     fn send_msg(&mut self, peer: NodeId, local: u64, id: MessageId) -> R<S> {

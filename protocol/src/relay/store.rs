@@ -189,6 +189,9 @@ pub trait Store {
     ) -> Result<(), Self::Error>;
     /// Up to `limit` log entries after position `after`, in order.
     fn log_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, MessageId)>, Self::Error>;
+    /// Up to `limit` log entries of flash messages after position `after`, in order: what a
+    /// returning peer is sent before its routine backlog.
+    fn flash_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, MessageId)>, Self::Error>;
     /// A peer's delivery cursor: every log entry at or below it is done for that peer.
     fn cursor(&self, peer: &NodeId) -> Result<u64, Self::Error>;
     /// Moves a peer's cursor, with its event.
@@ -207,6 +210,7 @@ pub struct MemoryStore {
     slots: HashMap<(NodeId, FeedId, u64), SlotRec>,
     heads: HashMap<(NodeId, FeedId), HeadRec>,
     log: BTreeMap<u64, MessageId>,
+    flash: BTreeMap<u64, MessageId>,
     cursors: HashMap<NodeId, u64>,
     inbox: Vec<MessageId>,
     /// The audit journal, in order.
@@ -264,10 +268,14 @@ impl Store for MemoryStore {
         let local = self.log.keys().next_back().copied().unwrap_or(0) + 1;
         let mut meta = ins.meta;
         meta.local = local;
+        let flash = meta.priority == Priority::Flash;
         self.slots.insert((meta.author, meta.feed, meta.seq), ins.slot);
         self.heads.insert((meta.author, meta.feed), ins.head);
         self.msgs.insert(ins.id, (ins.env.to_vec(), meta));
         self.log.insert(local, ins.id);
+        if flash {
+            self.flash.insert(local, ins.id);
+        }
         if ins.inbox {
             self.inbox.push(ins.id);
         }
@@ -287,6 +295,9 @@ impl Store for MemoryStore {
     }
     fn log_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, MessageId)>, NoError> {
         Ok(self.log.range(after + 1..).take(limit).map(|(k, v)| (*k, *v)).collect())
+    }
+    fn flash_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, MessageId)>, NoError> {
+        Ok(self.flash.range(after + 1..).take(limit).map(|(k, v)| (*k, *v)).collect())
     }
     fn cursor(&self, peer: &NodeId) -> Result<u64, NoError> {
         Ok(self.cursors.get(peer).copied().unwrap_or(0))

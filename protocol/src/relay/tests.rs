@@ -141,6 +141,7 @@ fn hub_with(seed: u64, tweak: impl FnOnce(&mut RelayConfig)) -> Hub {
     let mut relay = Relay::new(cfg, MemoryStore::new());
     for (p, role) in [(a.node_id(), Role::Member), (b, Role::Member), (other_hub, Role::Hub)] {
         relay.connect(NOW, p, role).unwrap();
+        relay.handle_frame(NOW, p, &Frame::Reach(vec![p]).encode()).unwrap();
         relay.handle_frame(NOW, p, &hello(false)).unwrap();
     }
     while relay.poll_output().is_some() {}

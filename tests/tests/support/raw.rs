@@ -76,6 +76,8 @@ impl Raw {
     /// Connects and says Hello.
     pub async fn hello(net: &Net, me: usize, to: usize, recovering: bool) -> Raw {
         let mut raw = Raw::connect(net, me, to).await;
+        let me = raw.key.node_id();
+        raw.send(&Frame::Reach(vec![me])).await;
         raw.send(&Frame::Hello(Hello { v: 1, channels: vec![], recovering })).await;
         raw
     }
