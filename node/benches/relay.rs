@@ -22,9 +22,9 @@ use godwit_protocol::content::{Body, Content, Tlp};
 use godwit_protocol::crypto::EpochKey;
 use godwit_protocol::envelope::Priority;
 use godwit_protocol::identity::IdentityKey;
+use godwit_protocol::identity::Role;
 use godwit_protocol::ids::ChannelId;
 use godwit_protocol::message::{Audience, Draft, seal};
-use godwit_protocol::relay::Role;
 use godwit_protocol::wire::{Frame, Hello, Msg};
 use godwit_protocol::{Timestamp, samples};
 use rand_core::OsRng;
@@ -121,7 +121,7 @@ async fn main() {
         let mut s = conn.open_uni().await.unwrap();
         s.write_all(&[0x67, 0]).await.unwrap();
         frame(&mut s, &Frame::Reach(vec![m.node_id()])).await;
-        frame(&mut s, &Frame::Hello(Hello { v: 1, channels: vec![channel], recovering: false })).await;
+        frame(&mut s, &Frame::Hello(Hello { v: 1, recovering: false })).await;
         let (tx, mut rx) = mpsc::unbounded_channel::<Frame>();
         tokio::spawn(async move {
             while let Some(f) = rx.recv().await {

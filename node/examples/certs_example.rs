@@ -12,7 +12,7 @@ use godwit_node::certs::{Authority, NodeAttrs};
 use godwit_node::config::write_identity;
 use godwit_node::net::now;
 use godwit_protocol::identity::IdentityKey;
-use godwit_protocol::relay::Role;
+use godwit_protocol::identity::Role;
 
 fn main() {
     let out = Path::new("certs-example");

@@ -7,8 +7,8 @@
 //! `urn:godwit:role:<member|hub|authority>`.
 
 use godwit_protocol::content::Country;
+use godwit_protocol::identity::Role;
 use godwit_protocol::identity::{IdentityKey, NodeId};
-use godwit_protocol::relay::Role;
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType, ExtendedKeyUsagePurpose,
     IsCa, KeyIdMethod, KeyPair, KeyUsagePurpose, RevocationReason, RevokedCertParams, SanType, SerialNumber,

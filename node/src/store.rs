@@ -25,11 +25,12 @@
 
 use std::path::{Path, PathBuf};
 
+use godwit_protocol::audit::Event;
 use godwit_protocol::codec;
 use godwit_protocol::envelope::{Priority, message_id, raw};
 use godwit_protocol::identity::NodeId;
 use godwit_protocol::ids::{FeedId, MessageId};
-use godwit_protocol::relay::{Event, HeadRec, Insert, MsgMeta, SlotRec, Store};
+use godwit_protocol::relay::{HeadRec, Insert, MsgMeta, SlotRec, Store};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
@@ -535,6 +536,26 @@ mod tests {
         (message_id(&p, &payload), bytes)
     }
 
+    /// Opens a store that a dropped `SledStore` held a moment ago: sled's background flusher
+    /// may still hold the file lock briefly (there is no event to wait for), so retry, bounded.
+    fn open_again(dir: &Path) -> Result<(SledStore, IntegrityReport), StoreError> {
+        for _ in 0..200 {
+            match SledStore::open(dir) {
+                Err(StoreError::Sled { source: sled::Error::Io(e), .. })
+                    if e.to_string().contains("lock") =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                other => return other,
+            }
+        }
+        panic!("the store in {} stayed locked for 5 s", dir.display());
+    }
+
+    fn reopen(dir: &Path) -> (SledStore, IntegrityReport) {
+        open_again(dir).unwrap()
+    }
+
     #[test]
     fn stores_and_reopens_with_a_sound_journal() {
         let dir = tempfile::tempdir().unwrap();
@@ -559,7 +580,7 @@ mod tests {
             s.set_cursor(&author, 1, Some(Event::Relayed { to: author, ids: vec![id] })).unwrap();
             s.commit().unwrap();
         }
-        let (s, r) = SledStore::open(dir.path()).unwrap();
+        let (s, r) = reopen(dir.path());
         assert_eq!(r, IntegrityReport { messages: 1, journal: 3, damage: vec![] });
         assert_eq!(s.inbox().unwrap(), vec![id]);
         assert_eq!(s.log_after(0, 10).unwrap(), vec![(1, id)]);
@@ -590,7 +611,7 @@ mod tests {
             s.trees[JOURNAL].insert(2u64.to_be_bytes(), codec::to_vec(&e)).unwrap();
             s.commit().unwrap();
         }
-        let (_, r) = SledStore::open(dir.path()).unwrap();
+        let (_, r) = reopen(dir.path());
         assert!(r.damage.iter().any(|d| d.contains("journal entry 2 does not chain")), "{:?}", r.damage);
         assert!(r.damage.iter().any(|d| d.contains("does not hash to its id")), "{:?}", r.damage);
     }
@@ -603,7 +624,7 @@ mod tests {
             s.trees[STATE].insert("schema", &7u32.to_be_bytes()).unwrap();
             s.commit().unwrap();
         }
-        let e = SledStore::open(dir.path()).unwrap_err();
+        let e = open_again(dir.path()).unwrap_err();
         assert!(e.to_string().contains("schema version 7 is not supported"), "{e}");
     }
 }

@@ -285,7 +285,7 @@ mod tests {
     use super::*;
     use crate::certs::{Authority, NodeAttrs, pkcs8};
     use godwit_protocol::identity::IdentityKey;
-    use godwit_protocol::relay::Role;
+    use godwit_protocol::identity::Role;
 
     const DAY: u64 = 86_400_000;
 

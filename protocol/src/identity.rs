@@ -74,6 +74,17 @@ pub enum IdentityError {
     NoCommonVersion,
 }
 
+/// A node's role, as its network certificate states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// A national contact point.
+    Member,
+    /// A regional hub (RILO): relays for the members it serves.
+    Hub,
+    /// The network authority.
+    Authority,
+}
+
 // ---------------------------------------------------------------------------------------------
 // NodeId
 

@@ -31,6 +31,7 @@
 //! assert_eq!(env.open_channel(&key).unwrap(), body);     // only members hold the key
 //! ```
 
+pub mod audit;
 pub mod codec;
 pub mod content;
 pub mod crypto;

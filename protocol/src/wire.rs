@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, CodecError, bounded};
 use crate::identity::NodeId;
-use crate::ids::{ChannelId, FeedId, MessageId};
-use crate::limits::{MAX_LIST_LEN, MAX_RECIPIENTS};
+use crate::ids::{FeedId, MessageId};
+use crate::limits::MAX_RECIPIENTS;
 
 /// Most hops a message may travel (author → hub → hub → member is 3).
 pub const MAX_HOPS: u8 = 8;
@@ -48,10 +48,6 @@ pub enum Frame {
 pub struct Hello {
     /// Link protocol version, 1.
     pub v: u16,
-    /// Channels the sender is interested in (its own memberships, and for hubs those of the
-    /// members it serves).
-    #[serde(deserialize_with = "bounded::vec::<_, _, MAX_LIST_LEN>")]
-    pub channels: Vec<ChannelId>,
     /// The sender was restored from a backup and must learn its own feed heads before it
     /// authors anything.
     pub recovering: bool,
@@ -131,15 +127,16 @@ pub struct FeedHead {
     pub author: NodeId,
 }
 
-/// A request for part of a feed.
+/// A request for part of a feed: `from..=to`. It is answered with at most one window of
+/// messages (the requester asks again for the rest), within the answer budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Want {
-    /// First sequence number wanted.
+    /// Last sequence number wanted.
     pub to: u64,
     /// The feed.
     pub feed: FeedId,
-    /// Last sequence number wanted.
+    /// First sequence number wanted.
     pub from: u64,
     /// Its author.
     pub author: NodeId,
@@ -185,7 +182,7 @@ mod tests {
     fn frames_round_trip() {
         let id = crate::identity::IdentityKey::from_seed(&[1; 32]).node_id();
         let frames = vec![
-            Frame::Hello(Hello { v: 1, channels: vec![ChannelId([1; 32])], recovering: false }),
+            Frame::Hello(Hello { v: 1, recovering: true }),
             Frame::Msg(Msg { env: vec![1, 2, 3], hop: 2 }),
             Frame::Ack(vec![MessageId([3; 32])]),
             Frame::Reject(Reject { id: None, detail: "bad signature".into(), reason: RejectReason::Invalid }),

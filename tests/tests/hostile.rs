@@ -9,8 +9,8 @@ use godwit_node::tls::{self, NetLimits};
 use godwit_protocol::content::{Body, Content, Tlp};
 use godwit_protocol::envelope::Priority;
 use godwit_protocol::identity::IdentityKey;
+use godwit_protocol::identity::Role;
 use godwit_protocol::message::{Audience, Draft, seal};
-use godwit_protocol::relay::Role;
 use godwit_protocol::wire::{Frame, Hello, Msg, RejectReason};
 use godwit_protocol::{Timestamp, samples};
 use support::network::*;
@@ -72,7 +72,7 @@ async fn hostile_frames_are_refused_with_reasons_while_other_traffic_flows() {
             _ => {}
         }
     };
-    write_frame(&mut s, &Frame::Hello(Hello { v: 1, channels: vec![], recovering: false }).encode()).await;
+    write_frame(&mut s, &Frame::Hello(Hello { v: 1, recovering: false }).encode()).await;
 
     let key = IdentityKey::from_seed(&net.members[evil].seed);
     let body = Body::new(Content::Warning(samples::warning()));

@@ -9,8 +9,8 @@ mod support;
 use godwit_node::net::NodeEvent;
 use godwit_protocol::envelope::Priority;
 use godwit_protocol::identity::IdentityKey;
+use godwit_protocol::identity::Role;
 use godwit_protocol::ids::FeedId;
-use godwit_protocol::relay::Role;
 use godwit_protocol::wire::{FeedHead, Frame, Hello, MAX_HOPS, RejectReason, Want};
 use support::network::*;
 use support::raw::Raw;
@@ -177,7 +177,7 @@ async fn an_unknown_link_protocol_version_is_refused_by_name_and_the_link_closed
     let mut net = Net::new();
     let [hub, evil, a, b] = region(&mut net).await;
     let mut raw = Raw::connect(&net, evil, hub).await;
-    raw.send(&Frame::Hello(Hello { v: 9, channels: vec![], recovering: false })).await;
+    raw.send(&Frame::Hello(Hello { v: 9, recovering: false })).await;
     // The link is closed with the reason; the refusal frame sent just before may be cut off by
     // the close, and if it arrives it names the same reason.
     let err = tokio::time::timeout(WAIT, raw.conn.closed()).await.expect("the hub ends the link");

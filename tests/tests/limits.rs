@@ -7,7 +7,7 @@ mod support;
 
 use godwit_node::net::NodeEvent;
 use godwit_node::tls::{self, NetLimits};
-use godwit_protocol::relay::Role;
+use godwit_protocol::identity::Role;
 use godwit_protocol::wire::{Frame, Hello, Msg, RejectReason};
 use support::network::*;
 
@@ -20,7 +20,7 @@ async fn raw_client(net: &Net, m: usize, hub: usize) -> (quinn::Connection, quin
     let conn = ep.connect_with(client, net.members[hub].addr(), &name).unwrap().await.unwrap();
     let mut s = conn.open_uni().await.unwrap();
     s.write_all(&[0x67, 0]).await.unwrap();
-    let hello = Frame::Hello(Hello { v: 1, channels: vec![], recovering: false }).encode();
+    let hello = Frame::Hello(Hello { v: 1, recovering: false }).encode();
     s.write_all(&(hello.len() as u32).to_be_bytes()).await.unwrap();
     s.write_all(&hello).await.unwrap();
     (conn, s)

@@ -6,7 +6,7 @@ mod support;
 
 use godwit_node::net::NodeEvent;
 use godwit_protocol::envelope::{Envelope, Priority};
-use godwit_protocol::relay::Role;
+use godwit_protocol::identity::Role;
 use support::network::*;
 
 /// A hub serving two members (Tanzania, Uganda), all in the test channel; only the hub is started.

@@ -12,7 +12,7 @@ use godwit_node::certs::NodeAttrs;
 use godwit_node::config::write_identity;
 use godwit_node::net::{NodeEvent, PeerSpec, now};
 use godwit_protocol::identity::IdentityKey;
-use godwit_protocol::relay::Role;
+use godwit_protocol::identity::Role;
 use support::network::*;
 
 fn write_config(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {

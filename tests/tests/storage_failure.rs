@@ -7,7 +7,7 @@
 mod support;
 
 use godwit_protocol::envelope::Priority;
-use godwit_protocol::relay::Role;
+use godwit_protocol::identity::Role;
 use godwit_protocol::wire::{Frame, RejectReason};
 use support::network::*;
 use support::raw::Raw;

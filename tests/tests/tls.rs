@@ -10,7 +10,7 @@ use godwit_node::certs::{Authority, NodeAttrs};
 use godwit_node::net::{NodeEvent, PeerSpec, now};
 use godwit_node::tls;
 use godwit_protocol::identity::IdentityKey;
-use godwit_protocol::relay::Role;
+use godwit_protocol::identity::Role;
 use support::network::*;
 
 /// Starts a hub and returns the net, the hub index and the hub's event receiver.

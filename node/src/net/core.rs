@@ -10,7 +10,7 @@ use godwit_protocol::identity::{IdentityKey, NodeId};
 use godwit_protocol::ids::MessageId;
 use godwit_protocol::message::Audience;
 use godwit_protocol::relay::{Class, Output, Publication, Relay, Store};
-use godwit_protocol::wire::{Frame, Reject};
+use godwit_protocol::wire::Frame;
 use rand_core::OsRng;
 use tokio::sync::{broadcast, mpsc as tmpsc, oneshot};
 use tracing::{debug, error, info, warn};
@@ -173,19 +173,14 @@ impl Core {
             CoreMsg::Frame { peer, conn, bytes, credit, charge } => {
                 credit.add_permits(charge);
                 if self.conns.get(&peer).is_some_and(|c| c.id == conn) {
-                    if let Ok(Frame::Ack(ids)) = Frame::decode(&bytes) {
-                        let _ = self.events.send(NodeEvent::Acked(peer, ids.len()));
-                    }
                     self.relay.handle_frame(now(), peer, &bytes)?;
                 }
             }
             CoreMsg::Refuse { peer, conn, reason, detail } => {
-                warn!(peer = %peer.short(), ?reason, %detail, "refused a frame");
-                let _ = self.events.send(NodeEvent::Refused { peer, reason, detail: detail.clone() });
-                if let Some(c) = self.conns.get(&peer) {
-                    if c.id == conn {
-                        c.send(Class::Urgent, Frame::Reject(Reject { id: None, detail, reason }).encode());
-                    }
+                // Framing refusals are the relay's decision like any other: journalled, counted
+                // against the peer, answered.
+                if self.conns.get(&peer).is_some_and(|c| c.id == conn) {
+                    self.relay.handle_frame_refused(now(), peer, reason, detail)?;
                 }
             }
             CoreMsg::Publish(req, reply) => match self.publish(&req) {
@@ -265,6 +260,9 @@ impl Core {
                         c.close(&reason);
                     }
                     let _ = self.events.send(NodeEvent::Closed { peer, reason });
+                }
+                Output::Acked { peer, count } => {
+                    let _ = self.events.send(NodeEvent::Acked(peer, count));
                 }
                 Output::Delivered(id) => {
                     info!(id = %id.short(), "delivered to the inbox");

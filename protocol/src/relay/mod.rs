@@ -22,7 +22,10 @@ use self::link::{Budgets, Link, strike_weight};
 
 use rand_core::CryptoRngCore;
 
-pub use store::{Event, HeadRec, Insert, MemoryStore, MsgMeta, NoError, SlotRec, Store};
+pub use store::{HeadRec, Insert, MemoryStore, MsgMeta, NoError, SlotRec, Store};
+
+pub use crate::audit::Event;
+pub use crate::identity::Role;
 
 use crate::content::{Body, PersonalData, Tlp};
 use crate::envelope::{Envelope, EnvelopeError, Feed, KeyCache, Priority};
@@ -31,17 +34,6 @@ use crate::ids::{ChannelId, FeedId, MessageId};
 use crate::message::{self, Audience, Draft, SealError};
 use crate::time::Timestamp;
 use crate::wire::{FeedHead, Frame, Hello, MAX_ACK_IDS, MAX_HOPS, Msg, Reject, RejectReason, Want};
-
-/// A node's role, as its certificate states it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// A national contact point.
-    Member,
-    /// A regional hub (RILO): relays for the members it serves.
-    Hub,
-    /// The network authority.
-    Authority,
-}
 
 /// A channel as static configuration describes it, until channel state lands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,6 +152,13 @@ pub enum Output {
     },
     /// A message was delivered into this node's inbox.
     Delivered(MessageId),
+    /// A peer acknowledged messages (they are durably stored there).
+    Acked {
+        /// The peer.
+        peer: NodeId,
+        /// How many ids its acknowledgement named.
+        count: usize,
+    },
     /// A message from a peer was refused (log it at `warn`).
     Refused {
         /// The peer.
@@ -407,11 +406,9 @@ impl<S: Store> Relay<S> {
         if self.cfg.role == Role::Hub {
             reach.extend(self.cfg.serves.iter().filter(|n| **n != peer));
         }
-        let channels =
-            self.cfg.channels.iter().filter(|c| c.members.contains(&self.cfg.me)).map(|c| c.id).collect();
         // Reach first: the peer starts sending when it sees Hello, and must know our reach by then.
         self.send(peer, Class::Urgent, &Frame::Reach(reach));
-        let hello = Hello { v: LINK_VERSION, channels, recovering: self.recovering };
+        let hello = Hello { v: LINK_VERSION, recovering: self.recovering };
         self.send(peer, Class::Urgent, &Frame::Hello(hello));
         Ok(())
     }
@@ -484,7 +481,10 @@ impl<S: Store> Relay<S> {
                 self.pump(peer)
             }
             Frame::Msg(m) => self.handle_msg(peer, m),
-            Frame::Ack(ids) => self.handle_ack(peer, &ids),
+            Frame::Ack(ids) => {
+                self.out.push_back(Output::Acked { peer, count: ids.len() });
+                self.handle_ack(peer, &ids)
+            }
             Frame::Reject(r) => self.handle_reject(peer, r),
             Frame::Heads(heads) => self.handle_heads(peer, &heads),
             Frame::Want(w) => self.handle_want(peer, w),
@@ -493,6 +493,26 @@ impl<S: Store> Relay<S> {
                 Ok(())
             }
         }
+    }
+
+    /// The shell refused a frame from `peer` that it could not even read (its announced length
+    /// over the limit, its body not arriving within the read deadline): journalled, counted
+    /// against the peer and answered like every refusal.
+    ///
+    /// # Errors
+    /// Storage errors only.
+    pub fn handle_frame_refused(
+        &mut self,
+        now: Timestamp,
+        peer: NodeId,
+        reason: RejectReason,
+        detail: String,
+    ) -> R<S> {
+        self.now = now;
+        if !self.peers.contains_key(&peer) {
+            return Ok(());
+        }
+        self.refuse(peer, None, reason, detail)
     }
 
     /// Timer: resends what has waited too long for an acknowledgement.
@@ -1036,7 +1056,7 @@ impl<S: Store> Relay<S> {
         self.out.push_back(Output::Recovered { from: peer });
         let peers: Vec<NodeId> = self.peers.keys().copied().collect();
         for p in peers {
-            let hello = Frame::Hello(Hello { v: LINK_VERSION, channels: Vec::new(), recovering: false });
+            let hello = Frame::Hello(Hello { v: LINK_VERSION, recovering: false });
             self.send(p, Class::Urgent, &hello);
         }
         Ok(())

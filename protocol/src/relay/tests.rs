@@ -40,8 +40,7 @@ fn only_hubs_may_announce_downstream_nodes() {
     let now = Timestamp(1_795_000_000_000);
     for (p, role) in [(member, Role::Member), (hub, Role::Hub)] {
         r.connect(now, p, role).unwrap();
-        r.handle_frame(now, p, &Frame::Hello(Hello { v: 1, channels: vec![], recovering: false }).encode())
-            .unwrap();
+        r.handle_frame(now, p, &Frame::Hello(Hello { v: 1, recovering: false }).encode()).unwrap();
     }
     // Both claim to reach `target`; only the hub's claim counts.
     for p in [member, hub] {
@@ -150,7 +149,7 @@ fn hub_with(seed: u64, tweak: impl FnOnce(&mut RelayConfig)) -> Hub {
 }
 
 fn hello(recovering: bool) -> Vec<u8> {
-    Frame::Hello(Hello { v: LINK_VERSION, channels: vec![], recovering }).encode()
+    Frame::Hello(Hello { v: LINK_VERSION, recovering }).encode()
 }
 
 impl Hub {
@@ -293,7 +292,7 @@ fn a_replay_flood_ends_the_link_as_abusive() {
 #[test]
 fn an_unknown_link_protocol_version_is_refused_by_name_and_the_link_closed() {
     let mut h = hub_with(14, |_| {});
-    let f = Frame::Hello(Hello { v: 2, channels: vec![], recovering: false }).encode();
+    let f = Frame::Hello(Hello { v: 2, recovering: false }).encode();
     h.relay.handle_frame(NOW, h.b, &f).unwrap();
     let outs = h.outputs();
     assert!(outs.iter().any(|(p, f)| *p == Some(h.b)

@@ -10,8 +10,8 @@ use std::sync::mpsc;
 use godwit_node::certs::NodeAttrs;
 use godwit_node::config::write_identity;
 use godwit_node::net::now;
+use godwit_protocol::identity::Role;
 use godwit_protocol::identity::{IdentityKey, NodeId};
-use godwit_protocol::relay::Role;
 
 use super::network::{DAY, Net};
 

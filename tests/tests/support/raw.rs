@@ -78,7 +78,7 @@ impl Raw {
         let mut raw = Raw::connect(net, me, to).await;
         let me = raw.key.node_id();
         raw.send(&Frame::Reach(vec![me])).await;
-        raw.send(&Frame::Hello(Hello { v: 1, channels: vec![], recovering })).await;
+        raw.send(&Frame::Hello(Hello { v: 1, recovering })).await;
         raw
     }
 

@@ -1,0 +1,83 @@
+//! The audit journal's events: one per state change, written in the same durable batch as the
+//! change it records, never carrying message bodies, personal data or keys. (The Merkle log and
+//! its checkpoints build on these entries.)
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::NodeId;
+use crate::ids::{FeedId, MessageId};
+use crate::wire::RejectReason;
+
+/// An audit event, written in the same batch as the state change it records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// A message authored here.
+    Authored {
+        /// Its id.
+        id: MessageId,
+    },
+    /// A message received from a peer and stored.
+    Received {
+        /// Its id.
+        id: MessageId,
+        /// The peer.
+        from: NodeId,
+    },
+    /// Messages or frames from one peer refused for one reason, aggregated: one entry per
+    /// link and reason (and at least once a minute), not one per refusal.
+    Rejected {
+        /// The peer that sent them.
+        from: NodeId,
+        /// Why.
+        reason: RejectReason,
+        /// How many.
+        count: u64,
+        /// The first refused message's id, when computable.
+        first: Option<MessageId>,
+        /// The last refused message's id, when computable.
+        last: Option<MessageId>,
+    },
+    /// Messages a peer acknowledged (aggregated per acknowledgement).
+    Relayed {
+        /// The peer.
+        to: NodeId,
+        /// The ids.
+        ids: Vec<MessageId>,
+    },
+    /// A message delivered into this node's inbox.
+    Delivered {
+        /// Its id.
+        id: MessageId,
+    },
+    /// An author equivocated; the feed is frozen.
+    Fork {
+        /// The author.
+        author: NodeId,
+        /// The contested seq.
+        seq: u64,
+        /// The id held.
+        existing: MessageId,
+        /// The other id.
+        conflicting: MessageId,
+    },
+    /// A gap in a feed that peers have been asked to fill.
+    Gap {
+        /// The author.
+        author: NodeId,
+        /// The feed.
+        feed: FeedId,
+        /// First missing seq.
+        from: u64,
+        /// Last missing seq.
+        to: u64,
+    },
+    /// This node's own feed heads were learned from a peer after a restore.
+    Recovered {
+        /// The peer that told us.
+        from: NodeId,
+        /// Feeds whose head moved.
+        feeds: u64,
+    },
+}
