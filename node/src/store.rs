@@ -239,8 +239,103 @@ impl SledStore {
             if !ok {
                 r.damage.push(format!("message {} does not hash to its id", hex32(&k)));
             }
+            if self.get(META, &k)?.is_none() {
+                r.damage.push(format!("message {} has no metadata", hex32(&k)));
+            }
         }
+        self.check_references(&mut r.damage)?;
         Ok(r)
+    }
+
+    /// The cross-references between trees: every message's metadata, log position, feed slot,
+    /// head and flash entry agree; log, inbox, flash and slot entries name held messages;
+    /// heads and cursors are within what is held.
+    fn check_references(&self, damage: &mut Vec<String>) -> Result<(), StoreError> {
+        let sled_err = |source| StoreError::Sled { path: self.path.clone(), source };
+        let log_last = self.get(STATE, b"log_last")?.map_or(0, |v| be_u64(&v));
+        for item in self.trees[META].iter() {
+            let (k, v) = item.map_err(sled_err)?;
+            let id = hex32(&k);
+            let meta = match codec::from_slice::<MsgMeta>("message metadata", &v) {
+                Ok(m) => m,
+                Err(e) => {
+                    damage.push(format!("metadata of message {id} is unreadable: {e}"));
+                    continue;
+                }
+            };
+            if self.get(MSGS, &k)?.is_none() {
+                damage.push(format!("metadata of message {id} has no message"));
+            }
+            if self.get(LOG, &meta.local.to_be_bytes())?.as_deref() != Some(&k[..]) {
+                damage.push(format!("message {id} is not at its log position {}", meta.local));
+            }
+            let slot = self.get(SLOTS, &slot_key(&meta.author, &meta.feed, meta.seq))?;
+            let slot = slot.and_then(|v| codec::from_slice::<SlotRec>("feed slot", &v).ok());
+            if slot.is_none_or(|s| s.id.0[..] != k[..]) {
+                damage.push(format!("message {id} is not in its feed slot (seq {})", meta.seq));
+            }
+            let head = self.get(HEADS, &head_key(&meta.author, &meta.feed))?;
+            let head = head.and_then(|v| codec::from_slice::<HeadRec>("feed head", &v).ok());
+            if head.is_none_or(|h| h.top < meta.seq) {
+                damage.push(format!(
+                    "the head of message {id}'s feed is missing or below its seq {}",
+                    meta.seq
+                ));
+            }
+            let flash = self.get(FLASH, &meta.local.to_be_bytes())?.is_some();
+            if flash != (meta.priority == Priority::Flash) {
+                damage.push(format!("the flash index disagrees with message {id}'s priority"));
+            }
+        }
+        for (tree, name) in [(LOG, "log"), (INBOX, "inbox"), (FLASH, "flash index")] {
+            for item in self.trees[tree].iter() {
+                let (k, v) = item.map_err(sled_err)?;
+                if be_u64(&k) > log_last {
+                    damage.push(format!(
+                        "{name} position {} is beyond the last log position {log_last}",
+                        be_u64(&k)
+                    ));
+                }
+                if self.get(META, &v)?.is_none() {
+                    damage.push(format!(
+                        "{name} position {} names message {}, which is not held",
+                        be_u64(&k),
+                        hex32(&v)
+                    ));
+                }
+            }
+        }
+        for item in self.trees[SLOTS].iter() {
+            let (_, v) = item.map_err(sled_err)?;
+            match codec::from_slice::<SlotRec>("feed slot", &v) {
+                Ok(slot) if self.get(MSGS, slot.id.as_bytes())?.is_none() => {
+                    damage.push(format!("a feed slot names message {}, which is not held", slot.id))
+                }
+                Ok(_) => {}
+                Err(e) => damage.push(format!("a feed slot is unreadable: {e}")),
+            }
+        }
+        for item in self.trees[HEADS].iter() {
+            let (_, v) = item.map_err(sled_err)?;
+            match codec::from_slice::<HeadRec>("feed head", &v) {
+                Ok(h) if h.seq > h.top => {
+                    damage.push(format!("a feed head's seq {} is above its top {}", h.seq, h.top))
+                }
+                Ok(_) => {}
+                Err(e) => damage.push(format!("a feed head is unreadable: {e}")),
+            }
+        }
+        for item in self.trees[CURSORS].iter() {
+            let (k, v) = item.map_err(sled_err)?;
+            if be_u64(&v) > log_last {
+                damage.push(format!(
+                    "the cursor of peer {} is at {}, beyond the last log position {log_last}",
+                    hex32(&k),
+                    be_u64(&v)
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Records that `peer` connected (not journalled: connections are not state changes of the
@@ -614,6 +709,47 @@ mod tests {
         let (_, r) = reopen(dir.path());
         assert!(r.damage.iter().any(|d| d.contains("journal entry 2 does not chain")), "{:?}", r.damage);
         assert!(r.damage.iter().any(|d| d.contains("does not hash to its id")), "{:?}", r.damage);
+    }
+
+    #[test]
+    fn reports_broken_references_between_trees_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let author = IdentityKey::from_seed(&[1; 32]).node_id();
+        let (id, env) = envelope();
+        {
+            let (mut s, _) = SledStore::open(dir.path()).unwrap();
+            let head = HeadRec { id: Some(id), seq: 1, top: 1, frozen: false };
+            let ins = Insert {
+                id,
+                env: &env,
+                meta: meta(author, 1),
+                slot: SlotRec { id, prev: None },
+                head,
+                inbox: true,
+                events: vec![Event::Delivered { id }],
+            };
+            s.insert(ins).unwrap();
+            s.commit().unwrap();
+        }
+        assert_eq!(reopen(dir.path()).1.damage, Vec::<String>::new(), "sound before the damage");
+        {
+            let (s, _) = reopen(dir.path());
+            s.trees[LOG].remove(1u64.to_be_bytes()).unwrap();
+            s.trees[INBOX].insert(7u64.to_be_bytes(), &[9u8; 32][..]).unwrap();
+            s.trees[CURSORS].insert(author.as_bytes(), &99u64.to_be_bytes()).unwrap();
+            s.trees[SLOTS].remove(slot_key(&author, &meta(author, 1).feed, 1)).unwrap();
+            s.commit().unwrap();
+        }
+        let damage = reopen(dir.path()).1.damage;
+        for expected in [
+            "is not at its log position 1",
+            "is not in its feed slot (seq 1)",
+            "inbox position 7 is beyond the last log position 1",
+            "inbox position 7 names message 0909",
+            "beyond the last log position 1",
+        ] {
+            assert!(damage.iter().any(|d| d.contains(expected)), "{expected:?} not in {damage:?}");
+        }
     }
 
     #[test]

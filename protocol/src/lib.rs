@@ -44,6 +44,7 @@ pub mod limits;
 pub mod message;
 pub mod relay;
 pub mod samples;
+#[cfg(feature = "test-utils")]
 pub mod sim;
 mod time;
 pub mod wire;
