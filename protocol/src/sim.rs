@@ -108,7 +108,7 @@ impl SimBuilder {
                 self.serves.get(&ix).map(|v| v.iter().map(|m| ids[*m]).collect()).unwrap_or_default();
             cfg.resend_after_ms = 3_000;
             // A node recovers from the nodes it is linked to (its configured peers).
-            cfg.recover_from = self
+            cfg.configured_peers = self
                 .links
                 .iter()
                 .filter_map(|(a, b)| {
@@ -236,6 +236,22 @@ pub struct Sim {
 }
 
 impl Sim {
+    /// The network most tests use: hub A serves members 1 and 2, hub B serves members 3 and 4,
+    /// the hubs are linked, and one channel has all six. Returns the simulation, the nodes
+    /// `[hub A, hub B, m1, m2, m3, m4]` and the channel.
+    pub fn two_regions(seed: u64) -> (Sim, [Ix; 6], usize) {
+        let mut b = SimBuilder::new(seed);
+        let ha = b.node(Role::Hub);
+        let hb = b.node(Role::Hub);
+        let ms: Vec<Ix> = (0..4).map(|_| b.node(Role::Member)).collect();
+        b.link(ha, hb);
+        for (hub, m) in [(ha, ms[0]), (ha, ms[1]), (hb, ms[2]), (hb, ms[3])] {
+            b.link(hub, m);
+        }
+        let ch = b.channel(&[ha, hb, ms[0], ms[1], ms[2], ms[3]]);
+        (b.build(), [ha, hb, ms[0], ms[1], ms[2], ms[3]], ch)
+    }
+
     /// The NodeId of node `ix`.
     pub fn id(&self, ix: Ix) -> NodeId {
         self.ids[ix]

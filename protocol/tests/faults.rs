@@ -9,24 +9,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use godwit_protocol::ids::MessageId;
-use godwit_protocol::relay::Role;
-use godwit_protocol::sim::{Ix, Sim, SimBuilder};
+use godwit_protocol::sim::{Ix, Sim};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
-
-/// hubA serves m1, m2; hubB serves m3, m4; the hubs are linked. One channel with everyone.
-fn two_regions(seed: u64) -> (Sim, [Ix; 6], usize) {
-    let mut b = SimBuilder::new(seed);
-    let ha = b.node(Role::Hub);
-    let hb = b.node(Role::Hub);
-    let ms: Vec<Ix> = (0..4).map(|_| b.node(Role::Member)).collect();
-    b.link(ha, hb);
-    for (hub, m) in [(ha, ms[0]), (ha, ms[1]), (hb, ms[2]), (hb, ms[3])] {
-        b.link(hub, m);
-    }
-    let ch = b.channel(&[ha, hb, ms[0], ms[1], ms[2], ms[3]]);
-    (b.build(), [ha, hb, ms[0], ms[1], ms[2], ms[3]], ch)
-}
 
 /// Checks the invariants once the network is quiet; `published` maps each message whose
 /// publication succeeded to the nodes entitled to it.
@@ -67,7 +52,7 @@ fn check(sim: &Sim, nodes: &[Ix], published: &BTreeMap<MessageId, Vec<Ix>>) -> R
 #[test]
 fn a_crash_between_handling_and_committing_loses_nothing_acknowledged() {
     for seed in 0..8 {
-        let (mut sim, nodes, ch) = two_regions(100 + seed);
+        let (mut sim, nodes, ch) = Sim::two_regions(100 + seed);
         let [ha, _hb, m1, m2, m3, m4] = nodes;
         // Long commits: most crashes fall between handling a message and committing it.
         sim.set_commit_delay(40);
@@ -98,7 +83,7 @@ fn a_crash_between_handling_and_committing_loses_nothing_acknowledged() {
 
 /// One seeded schedule of faults and publications, then quiet; the invariants must hold.
 fn schedule(seed: u64) -> Result<(), String> {
-    let (mut sim, nodes, ch) = two_regions(seed);
+    let (mut sim, nodes, ch) = Sim::two_regions(seed);
     let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 0x5eed);
     let mut roll = |n: u64| rng.next_u64() % n;
     sim.set_delay(1, 1 + roll(150));

@@ -9,27 +9,12 @@ use godwit_protocol::content::{Body, Content, Tlp};
 use godwit_protocol::envelope::Priority;
 use godwit_protocol::message::{Audience, Draft, seal};
 use godwit_protocol::relay::{Output, Role};
-use godwit_protocol::sim::{Ix, Sim, SimBuilder};
+use godwit_protocol::sim::{Sim, SimBuilder};
 use godwit_protocol::wire::{Frame, Msg, RejectReason};
 use godwit_protocol::{Timestamp, samples};
 
 fn unique(v: &[godwit_protocol::ids::MessageId]) -> bool {
     v.iter().collect::<BTreeSet<_>>().len() == v.len()
-}
-
-/// hubA serves m1, m2; hubB serves m3, m4; the hubs are linked. One channel with everyone.
-fn two_regions(seed: u64) -> (Sim, [Ix; 6], usize) {
-    let mut b = SimBuilder::new(seed);
-    let ha = b.node(Role::Hub);
-    let hb = b.node(Role::Hub);
-    let ms: Vec<Ix> = (0..4).map(|_| b.node(Role::Member)).collect();
-    b.link(ha, hb);
-    b.link(ha, ms[0]);
-    b.link(ha, ms[1]);
-    b.link(hb, ms[2]);
-    b.link(hb, ms[3]);
-    let ch = b.channel(&[ha, hb, ms[0], ms[1], ms[2], ms[3]]);
-    (b.build(), [ha, hb, ms[0], ms[1], ms[2], ms[3]], ch)
 }
 
 #[test]
@@ -52,7 +37,7 @@ fn ncp_hub_ncp_delivery_with_acknowledgement() {
 
 #[test]
 fn two_hubs_relay_across_regions_without_loops_or_duplicates() {
-    let (mut sim, [ha, hb, m1, m2, m3, m4], ch) = two_regions(2);
+    let (mut sim, [ha, hb, m1, m2, m3, m4], ch) = Sim::two_regions(2);
     sim.run_for(2_000);
     let mut ids = Vec::new();
     for author in [m1, m3, m2, m4] {
@@ -72,7 +57,7 @@ fn two_hubs_relay_across_regions_without_loops_or_duplicates() {
 
 #[test]
 fn member_offline_while_1000_messages_flow_catches_up_fully() {
-    let (mut sim, [_ha, _hb, m1, _m2, m3, _m4], ch) = two_regions(3);
+    let (mut sim, [_ha, _hb, m1, _m2, m3, _m4], ch) = Sim::two_regions(3);
     sim.run_for(2_000);
     sim.partition(&[m3]);
     let mut ids = BTreeSet::new();
@@ -91,7 +76,7 @@ fn member_offline_while_1000_messages_flow_catches_up_fully() {
 
 #[test]
 fn direct_message_reaches_a_member_behind_another_hub_after_it_was_offline() {
-    let (mut sim, [_ha, _hb, m1, _m2, m3, _m4], _ch) = two_regions(4);
+    let (mut sim, [_ha, _hb, m1, _m2, m3, _m4], _ch) = Sim::two_regions(4);
     sim.run_for(2_000);
     sim.crash(m3, 20_000);
     let id = sim.publish_direct(m1, m3).unwrap();
@@ -103,7 +88,7 @@ fn direct_message_reaches_a_member_behind_another_hub_after_it_was_offline() {
 
 #[test]
 fn hub_killed_mid_stream_loses_nothing_and_delivers_nothing_twice() {
-    let (mut sim, [ha, _hb, m1, m2, m3, m4], ch) = two_regions(5);
+    let (mut sim, [ha, _hb, m1, m2, m3, m4], ch) = Sim::two_regions(5);
     sim.run_for(2_000);
     let mut ids = BTreeSet::new();
     for i in 0..200 {
@@ -125,7 +110,7 @@ fn hub_killed_mid_stream_loses_nothing_and_delivers_nothing_twice() {
 #[test]
 fn runs_with_loss_and_partitions_converge() {
     for seed in 10..14 {
-        let (mut sim, nodes, ch) = two_regions(seed);
+        let (mut sim, nodes, ch) = Sim::two_regions(seed);
         sim.set_loss(0.01);
         sim.set_delay(1, 200);
         sim.run_for(2_000);
@@ -154,7 +139,7 @@ fn runs_with_loss_and_partitions_converge() {
 
 #[test]
 fn flash_is_delivered_before_a_routine_backlog() {
-    let (mut sim, [_ha, _hb, m1, _m2, m3, _m4], ch) = two_regions(6);
+    let (mut sim, [_ha, _hb, m1, _m2, m3, _m4], ch) = Sim::two_regions(6);
     sim.run_for(2_000);
     sim.partition(&[m3]);
     for _ in 0..600 {
@@ -176,7 +161,7 @@ fn flash_is_delivered_before_a_routine_backlog() {
 
 #[test]
 fn restored_node_recovers_its_heads_and_never_reuses_a_sequence_number() {
-    let (mut sim, [ha, _hb, m1, m2, _m3, _m4], ch) = two_regions(7);
+    let (mut sim, [ha, _hb, m1, m2, _m3, _m4], ch) = Sim::two_regions(7);
     sim.run_for(2_000);
     sim.publish_channel(m1, ch).unwrap();
     sim.run_for(3_000);
@@ -204,7 +189,7 @@ fn restored_node_recovers_its_heads_and_never_reuses_a_sequence_number() {
 
 #[test]
 fn hostile_frames_are_refused_with_reasons_while_other_traffic_flows() {
-    let (mut sim, [ha, _hb, m1, m2, _m3, _m4], ch) = two_regions(8);
+    let (mut sim, [ha, _hb, m1, m2, _m3, _m4], ch) = Sim::two_regions(8);
     sim.run_for(2_000);
     let reasons = |outs: Vec<Output>| -> Vec<RejectReason> {
         outs.into_iter()
@@ -258,7 +243,7 @@ fn hostile_frames_are_refused_with_reasons_while_other_traffic_flows() {
 
 #[test]
 fn equivocation_is_a_fork_and_freezes_the_feed() {
-    let (mut sim, [ha, _hb, m1, m2, _m3, _m4], ch) = two_regions(9);
+    let (mut sim, [ha, _hb, m1, m2, _m3, _m4], ch) = Sim::two_regions(9);
     sim.run_for(2_000);
     let (cid, key) = sim.channel_key(ch);
     let body = Body::new(Content::Warning(samples::warning()));
@@ -288,7 +273,7 @@ fn equivocation_is_a_fork_and_freezes_the_feed() {
 
 #[test]
 fn a_hub_cut_off_from_another_hub_catches_up_its_members_backlog() {
-    let (mut sim, [_ha, hb, m1, _m2, m3, m4], ch) = two_regions(21);
+    let (mut sim, [_ha, hb, m1, _m2, m3, m4], ch) = Sim::two_regions(21);
     sim.run_for(2_000);
     sim.partition(&[hb, m3, m4]);
     let mut ids = BTreeSet::new();
@@ -307,7 +292,7 @@ fn a_hub_cut_off_from_another_hub_catches_up_its_members_backlog() {
 #[test]
 fn a_flash_stored_behind_a_routine_backlog_reaches_a_returning_member_in_its_first_window() {
     for restart_hub in [false, true] {
-        let (mut sim, [_ha, hb, m1, _m2, m3, _m4], ch) = two_regions(8);
+        let (mut sim, [_ha, hb, m1, _m2, m3, _m4], ch) = Sim::two_regions(8);
         sim.run_for(2_000);
         sim.partition(&[m3]);
         for _ in 0..600 {

@@ -39,6 +39,17 @@ async fn honest_alert_flows(net: &Net, a: usize, b: usize) {
     assert!(got.contains(&id), "the honest alert reached b");
 }
 
+/// The end of every attack: honest traffic still flows through the hub; then stop.
+async fn honest_traffic_still_flows_then_stop(net: &mut Net, hub: usize, a: usize, b: usize) {
+    honest_alert_flows(net, a, b).await;
+    for ix in [hub, a, b] {
+        net.stop(ix).await;
+    }
+}
+
+/// An envelope that is not one: refused as invalid.
+const GARBAGE: [u8; 6] = [0xd2, 0x84, 0x40, 0xa0, 0x40, 0x40];
+
 /// Counts acknowledged ids until `n` arrived.
 async fn acks(raw: &mut Raw, n: usize) {
     let mut acked = 0;
@@ -96,10 +107,7 @@ async fn a_replay_flood_ends_the_link_of_its_sender_while_honest_members_are_ser
     }
     let err = tokio::time::timeout(WAIT, raw.conn.closed()).await.expect("the hub ends the link");
     assert!(err.to_string().contains("abusive"), "{err}");
-    honest_alert_flows(&net, a, b).await;
-    for ix in [hub, a, b] {
-        net.stop(ix).await;
-    }
+    honest_traffic_still_flows_then_stop(&mut net, hub, a, b).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,7 +131,7 @@ async fn wants_cannot_make_a_hub_send_more_than_its_answer_budget() {
     for _ in 0..500 {
         raw.send(&want).await;
     }
-    raw.send_msg(&[0xd2, 0x84, 0x40, 0xa0, 0x40, 0x40], 0).await;
+    raw.send_msg(&GARBAGE, 0).await;
     let mut answered = 0;
     loop {
         match raw.frames.recv().await.expect("connection open") {
@@ -137,10 +145,7 @@ async fn wants_cannot_make_a_hub_send_more_than_its_answer_budget() {
     // One envelope may straddle the end of the budget; 500 × 20 alerts would be ~30 MB.
     assert!(answered <= 64 * 1024 + 4 * 1024, "{answered} bytes sent in answer to 500 wants");
     assert!(answered > 0, "the budget is used for answers");
-    honest_alert_flows(&net, a, b).await;
-    for ix in [hub, a, b] {
-        net.stop(ix).await;
-    }
+    honest_traffic_still_flows_then_stop(&mut net, hub, a, b).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,7 +163,7 @@ async fn a_restored_node_leaves_recovery_only_with_its_configured_hubs_heads() {
     raw.send(&Frame::Heads(vec![])).await;
     raw.send(&Frame::Heads(vec![FeedHead { seq: 0, feed: own, author: net.members[restored].id() }])).await;
     // A refusal on the same stream: everything before it was handled.
-    raw.send_msg(&[0xd2, 0x84, 0x40, 0xa0, 0x40, 0x40], 0).await;
+    raw.send_msg(&GARBAGE, 0).await;
     raw.next("the refusal", |f| matches!(f, Frame::Reject(_))).await;
     let refused =
         net.members[restored].node().publish(net.channel_alert(Priority::Routine)).await.unwrap_err();
@@ -187,10 +192,7 @@ async fn an_unknown_link_protocol_version_is_refused_by_name_and_the_link_closed
             assert_eq!(r.reason, RejectReason::UnsupportedVersion);
         }
     }
-    honest_alert_flows(&net, a, b).await;
-    for ix in [hub, a, b] {
-        net.stop(ix).await;
-    }
+    honest_traffic_still_flows_then_stop(&mut net, hub, a, b).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,7 +239,7 @@ async fn a_peer_dropped_as_abusive_is_refused_for_a_while() {
     let [hub, evil, a, b] = region(&mut net).await;
     let mut raw = Raw::hello(&net, evil, hub, false).await;
     for _ in 0..10 {
-        raw.send_msg(&[0xd2, 0x84, 0x40, 0xa0, 0x40, 0x40], 0).await;
+        raw.send_msg(&GARBAGE, 0).await;
     }
     let err = tokio::time::timeout(WAIT, raw.conn.closed()).await.expect("dropped as abusive");
     assert!(err.to_string().contains("abusive"), "{err}");
@@ -245,10 +247,7 @@ async fn a_peer_dropped_as_abusive_is_refused_for_a_while() {
     let (_ep, again) = Raw::connect_silent(&net, evil, hub).await;
     let err = tokio::time::timeout(WAIT, again.closed()).await.expect("refused");
     assert!(err.to_string().contains("disconnected as abusive; refused for another"), "{err}");
-    honest_alert_flows(&net, a, b).await;
-    for ix in [hub, a, b] {
-        net.stop(ix).await;
-    }
+    honest_traffic_still_flows_then_stop(&mut net, hub, a, b).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -270,8 +269,5 @@ async fn direct_messages_to_nodes_nobody_knows_are_not_stored() {
     raw.send_msg(&real.bytes, 0).await;
     acks(&mut raw, 1).await;
     assert!(wait_delivered(&mut eb, 1).await.contains(&real.id));
-    honest_alert_flows(&net, a, b).await;
-    for ix in [hub, a, b] {
-        net.stop(ix).await;
-    }
+    honest_traffic_still_flows_then_stop(&mut net, hub, a, b).await;
 }

@@ -307,7 +307,7 @@ impl Node {
         relay_cfg.bytes_burst = spec.limits.bytes_burst;
         relay_cfg.answer_bytes_per_sec = spec.limits.answer_bytes_per_sec;
         relay_cfg.answer_bytes_burst = spec.limits.answer_bytes_burst;
-        relay_cfg.recover_from.extend(spec.peers.iter().map(|p| p.node_id));
+        relay_cfg.configured_peers.extend(spec.peers.iter().map(|p| p.node_id));
         let (crl_tx, crl_rx) = tmpsc::channel(CRL_QUEUE);
         #[cfg(feature = "fault-injection")]
         let faults = store.faults();

@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     cfg.channels = vec![ChannelConfig { id: ChannelId([5; 32]), members: [me, peer, member].into() }];
     cfg.serves = [member].into();
     cfg.recovering = data.first().is_some_and(|b| b & 1 == 1);
-    cfg.recover_from = [peer].into();
+    cfg.configured_peers = [peer].into();
     let mut relay = Relay::new(cfg, MemoryStore::new());
     let mut now = Timestamp(1_795_000_000_000);
     relay.connect(now, peer, Role::Hub).expect("the in-memory store never fails");

@@ -105,6 +105,8 @@ pub(super) struct Link {
     bytes_in: TokenBucket,
     /// Bytes the peer may make this node send in answer to requests (wants, recovery).
     bytes_asked: TokenBucket,
+    /// Control frames (hello, reach, ack, reject, heads, crl) the peer may send.
+    control: TokenBucket,
     /// Refusals within the strike window: when, and their weight.
     strikes: VecDeque<(Timestamp, u32)>,
     strike_sum: u32,
@@ -145,6 +147,7 @@ impl Link {
             msgs: TokenBucket::new(now, b.msgs_per_sec, b.msgs_burst),
             bytes_in: TokenBucket::new(now, b.bytes_per_sec, b.bytes_burst),
             bytes_asked: TokenBucket::new(now, b.asked_bytes_per_sec, b.asked_bytes_burst),
+            control: TokenBucket::new(now, b.msgs_per_sec, b.msgs_burst),
             strikes: VecDeque::new(),
             strike_sum: 0,
         }
@@ -162,6 +165,11 @@ impl Link {
     /// Spends the budget for one request (a want) the peer sent; false when over the rate.
     pub(super) fn take_request(&mut self, now: Timestamp) -> bool {
         self.msgs.take(now, 1)
+    }
+
+    /// Spends the budget for one control frame; false when over the rate.
+    pub(super) fn take_control(&mut self, now: Timestamp) -> bool {
+        self.control.take(now, 1)
     }
 
     /// Spends `len` bytes of what the peer may make this node send; false when spent.

@@ -79,9 +79,11 @@ pub struct RelayConfig {
     pub resend_after_ms: u64,
     /// Start in recovering mode (restored from a backup).
     pub recovering: bool,
-    /// The hubs whose feed heads end recovery: the peers this node is configured to use.
-    /// Heads from anyone else are taken only as a floor for this node's own sequence numbers.
-    pub recover_from: BTreeSet<NodeId>,
+    /// The peers this node is configured to use (it dials them). Only their feed heads end
+    /// recovery (anyone else's are taken only as a floor for this node's own sequence
+    /// numbers), and a member believes reach announcements, and sends direct messages it has
+    /// no route for, only to configured hubs.
+    pub configured_peers: BTreeSet<NodeId>,
 }
 
 impl RelayConfig {
@@ -103,7 +105,7 @@ impl RelayConfig {
             answer_bytes_burst: 16 << 20,
             resend_after_ms: 30_000,
             recovering: false,
-            recover_from: BTreeSet::new(),
+            configured_peers: BTreeSet::new(),
         }
     }
 }
@@ -310,10 +312,10 @@ impl<S: Store> Relay<S> {
         &self.cfg
     }
 
-    /// Adds a peer this node is configured to use (it dials it): its feed heads can end
-    /// recovery.
+    /// Adds a peer this node is configured to use (it dials it); see
+    /// [`RelayConfig::configured_peers`].
     pub fn add_configured_peer(&mut self, peer: NodeId) {
-        self.cfg.recover_from.insert(peer);
+        self.cfg.configured_peers.insert(peer);
     }
 
     /// Whether the node is still recovering its own feed heads.
@@ -450,6 +452,18 @@ impl<S: Store> Relay<S> {
             Ok(f) => f,
             Err(e) => return self.refuse(peer, None, RejectReason::Malformed, e.to_string()),
         };
+        // Control frames have a budget of their own, so that acknowledgements of a busy link
+        // never eat into its message rate, and a flood of them is refused like any other.
+        if !matches!(frame, Frame::Msg(_) | Frame::Want(_))
+            && !self.peer(&peer).is_some_and(|p| p.take_control(now))
+        {
+            return self.refuse(
+                peer,
+                None,
+                RejectReason::RateLimited,
+                "over the per-peer control-frame rate".into(),
+            );
+        }
         match frame {
             Frame::Hello(h) => {
                 if h.v != LINK_VERSION {
@@ -472,8 +486,12 @@ impl<S: Store> Relay<S> {
                 self.pump(peer)
             }
             Frame::Reach(nodes) => {
+                // A member believes what a hub reaches only from the hubs it is configured to
+                // use; a stranger's claims would draw its direct messages away.
+                let me_member = self.cfg.role != Role::Hub;
+                let configured = self.cfg.configured_peers.contains(&peer);
                 if let Some(p) = self.peer(&peer) {
-                    let hub = p.role == Role::Hub;
+                    let hub = p.role == Role::Hub && (!me_member || configured);
                     // Each announcement replaces the last (bounded by the frame's list cap).
                     p.reach = nodes.into_iter().filter(|n| *n == peer || hub).chain([peer]).collect();
                     p.reach_known = true;
@@ -934,6 +952,7 @@ impl<S: Store> Relay<S> {
                         && (p.reach.contains(r)
                             || (p.role == Role::Hub
                                 && self.cfg.role != Role::Hub
+                                && self.cfg.configured_peers.contains(peer)
                                 && !self.any_peer_reaches(r))))
             }),
         }
@@ -1048,7 +1067,7 @@ impl<S: Store> Relay<S> {
         }
         // Only the hubs this node is configured to use end recovery: anyone else's heads (even
         // an empty list) only raise the floor above which it may author.
-        if !self.cfg.recover_from.contains(&peer) {
+        if !self.cfg.configured_peers.contains(&peer) {
             return Ok(());
         }
         self.recovering = false;

@@ -359,7 +359,7 @@ fn restored(seed: u64) -> (Relay<MemoryStore>, IdentityKey, NodeId, NodeId, Chan
     let mut cfg = RelayConfig::new(me.node_id(), Role::Member);
     cfg.channels = vec![ChannelConfig { id: channel, members: [me.node_id(), hub, stranger].into() }];
     cfg.recovering = true;
-    cfg.recover_from = [hub].into();
+    cfg.configured_peers = [hub].into();
     let mut r = Relay::new(cfg, MemoryStore::new());
     r.connect(NOW, hub, Role::Hub).unwrap();
     r.connect(NOW, stranger, Role::Hub).unwrap();
@@ -460,4 +460,66 @@ fn a_message_created_in_the_future_is_refused() {
     let frames = h.frames_to(h.a.node_id());
     assert!(frames.iter().any(|f| matches!(f, Frame::Reject(r) if r.reason == RejectReason::Invalid && r.detail.contains("ahead of this node's clock"))), "{frames:?}");
     assert!(h.relay.store().meta(&m.id).unwrap().is_none());
+}
+
+#[test]
+fn control_frames_have_their_own_budget() {
+    let mut h = hub_with(21, |c| {
+        c.rate_per_sec = 1;
+        c.rate_burst = 5;
+        c.abuse_limit = 1_000;
+    });
+    let ack = Frame::Ack(vec![MessageId([4; 32])]).encode();
+    for _ in 0..20 {
+        h.relay.handle_frame(NOW, h.b, &ack).unwrap();
+    }
+    let limited = h
+        .frames_to(h.b)
+        .iter()
+        .filter(|f| matches!(f, Frame::Reject(r) if r.reason == RejectReason::RateLimited && r.detail.contains("control")))
+        .count();
+    // hub_with spent two (reach, hello) of the burst of five.
+    assert_eq!(limited, 17);
+    // Messages still have their own budget.
+    let m1 = h.by_a(1, None);
+    h.receive_from_a(&m1.bytes, 0);
+    h.commit();
+    assert!(h.frames_to(h.a.node_id()).iter().any(|f| matches!(f, Frame::Ack(ids) if ids == &[m1.id])));
+}
+
+#[test]
+fn a_member_believes_reach_only_from_the_hubs_it_is_configured_to_use() {
+    let mut rng = test_rng(22);
+    let me = IdentityKey::generate(&mut rng);
+    let (mine, stranger, target) = (
+        IdentityKey::generate(&mut rng).node_id(),
+        IdentityKey::generate(&mut rng).node_id(),
+        IdentityKey::generate(&mut rng).node_id(),
+    );
+    let mut cfg = RelayConfig::new(me.node_id(), Role::Member);
+    cfg.configured_peers = [mine].into();
+    let mut r = Relay::new(cfg, MemoryStore::new());
+    for hub in [mine, stranger] {
+        r.connect(NOW, hub, Role::Hub).unwrap();
+        r.handle_frame(NOW, hub, &Frame::Reach(vec![hub, target]).encode()).unwrap();
+        r.handle_frame(NOW, hub, &hello(false)).unwrap();
+    }
+    while r.poll_output().is_some() {}
+    let b = body();
+    let to = [(target, EncryptionKey::generate(&mut rng).public())];
+    let p = Publication {
+        audience: Audience::Direct(&to),
+        priority: Priority::Routine,
+        marking: Tlp::Red,
+        ttl_ms: 60_000,
+        body: &b,
+        personal: None,
+    };
+    r.publish(NOW, &mut rng, &me, &p).unwrap();
+    let outs: Vec<Output> = std::iter::from_fn(|| r.poll_output()).collect();
+    let msg_to = |peer: NodeId| {
+        outs.iter().any(|o| matches!(o, Output::Send { peer: x, frame, .. } if *x == peer && matches!(Frame::decode(frame), Ok(Frame::Msg(_)))))
+    };
+    assert!(!msg_to(stranger), "a hub it does not use cannot draw its direct messages away");
+    assert!(msg_to(mine), "its own hub carries them");
 }
