@@ -5,14 +5,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use godwit_node::certs::NodeAttrs;
-use godwit_node::config::write_identity;
-use godwit_node::net::{NodeEvent, PeerSpec, now};
+use godwit_node::net::{NodeEvent, PeerSpec};
 use godwit_protocol::identity::IdentityKey;
 use godwit_protocol::identity::Role;
+use support::daemon::Daemon;
 use support::network::*;
 
 fn write_config(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
@@ -32,45 +30,18 @@ async fn godwitd_run_serves_peers_and_stops_cleanly_on_sigterm() {
     let mut net = Net::new();
     let dir = tempfile::tempdir().unwrap();
     let key = IdentityKey::generate(&mut rand_core::OsRng);
-    let t = now().as_millis();
-    let attrs = NodeAttrs {
-        administration: "RILO ESA".into(),
-        country: "KE".parse().unwrap(),
-        region: "ESA".into(),
-        role: Role::Hub,
-    };
-    let cert = net.ca.issue(&key, &attrs, 500, t - DAY, t + DAY).unwrap();
-    std::fs::create_dir_all(dir.path().join("data")).unwrap();
-    write_identity(&dir.path().join("data/identity.key"), &key).unwrap();
-    std::fs::write(dir.path().join("ca.pem"), net.ca.cert_pem()).unwrap();
-    std::fs::write(dir.path().join("node.pem"), &cert.pem).unwrap();
-    let config = write_config(dir.path(), "");
-
-    let mut child = Command::new(env!("CARGO_BIN_EXE_test-godwitd"))
-        .args(["run", "--config", config.to_str().unwrap()])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("godwitd printed its address").unwrap();
-        if let Some(rest) = line.split("addr=").nth(1).filter(|_| line.contains("godwitd listening")) {
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    };
+    let mut hub = Daemon::new(&net, dir.path(), key, Role::Hub, 500);
+    hub.start("[limits]\nmax_peers = 16\n");
     // An in-process member connects to the process.
     let m = net.add("Tanzania NCP", Role::Member);
     net.start(m, &[], &[m]).await;
     let mut em = net.members[m].node().events();
-    net.members[m].node.as_mut().unwrap().add_peer(PeerSpec { node_id: key.node_id(), address: addr });
-    wait_connected(net.members[m].node(), &mut em, key.node_id()).await;
+    let address = hub.addr.unwrap();
+    net.members[m].node.as_mut().unwrap().add_peer(PeerSpec { node_id: hub.id(), address });
+    wait_connected(net.members[m].node(), &mut em, hub.id()).await;
 
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    let exit = child.wait().unwrap();
-    assert!(exit.success(), "godwitd exited with {exit}: {rest:?}");
+    let (ok, rest) = hub.stop();
+    assert!(ok, "godwitd did not exit 0: {rest:?}");
     assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
     wait_for(&mut em, "the member noticing the stop", |e| matches!(e, NodeEvent::PeerDown(_))).await;
     net.stop(m).await;
