@@ -36,6 +36,10 @@ pub struct NetLimits {
     pub window: usize,
     /// Unacknowledged envelope bytes in flight per peer (one message always fits).
     pub window_bytes: usize,
+    /// Control frames (hello, reach, ack, reject, heads, crl) a peer may send per second.
+    pub control_per_sec: u32,
+    /// Control frames above the sustained rate.
+    pub control_burst: u32,
     /// Envelope bytes a peer may send per second, sustained.
     pub bytes_per_sec: u64,
     /// Envelope bytes a peer may send above the sustained rate.
@@ -73,6 +77,8 @@ impl Default for NetLimits {
             abuse_limit: 100,
             window: 256,
             window_bytes: 16 << 20,
+            control_per_sec: 2_000,
+            control_burst: 8_000,
             bytes_per_sec: 16 << 20,
             bytes_burst: 64 << 20,
             answer_bytes_per_sec: 4 << 20,

@@ -79,9 +79,8 @@ impl Admission {
     }
 
     /// Admits a new handshake, within the rate and the number in progress.
-    pub(super) fn handshake(self: &Arc<Self>) -> Result<Handshake, &'static str> {
+    pub(super) fn handshake(self: &Arc<Self>, now: Instant) -> Result<Handshake, &'static str> {
         let mut s = self.lock();
-        let now = Instant::now();
         s.tokens = (s.tokens + now.duration_since(s.refilled).as_secs_f64() * HANDSHAKES_PER_SEC)
             .min(HANDSHAKE_BURST);
         s.refilled = now;
@@ -101,12 +100,11 @@ impl Admission {
 
     /// Admits an authenticated connection of `node` as pending: not banned, and fewer than
     /// [`MAX_PENDING_PER_NODE`] of its connections pending.
-    pub(super) fn pending(self: &Arc<Self>, node: NodeId) -> Result<Pending, String> {
+    pub(super) fn pending(self: &Arc<Self>, now: Instant, node: NodeId) -> Result<Pending, String> {
         let mut s = self.lock();
-        let now = Instant::now();
         if let Some(b) = s.bans.get(&node).copied() {
             if b.until > now {
-                let secs = b.until.duration_since(now).as_secs() + 1;
+                let secs = b.until.duration_since(now).as_millis().div_ceil(1000);
                 return Err(format!("disconnected as abusive; refused for another {secs} s"));
             }
         }
@@ -130,9 +128,8 @@ impl Admission {
     }
 
     /// `node` was disconnected as abusive: refuse it for a period that doubles with every drop.
-    pub(super) fn ban(&self, node: NodeId) {
+    pub(super) fn ban(&self, now: Instant, node: NodeId) {
         let mut s = self.lock();
-        let now = Instant::now();
         let period = match s.bans.get(&node) {
             // A peer quiet for longer than the longest period starts again from the first.
             Some(b) if now < b.until + MAX_BAN => (b.period * 2).min(MAX_BAN),
@@ -144,9 +141,8 @@ impl Admission {
 
     /// Logs a refused connection at `warn`, at most [`LOG_WARNINGS`] per window; the rest are
     /// counted and reported in one line when the next window opens.
-    pub(super) fn log_refusal(&self, remote: SocketAddr, reason: &str) {
+    pub(super) fn log_refusal(&self, now: Instant, remote: SocketAddr, reason: &str) {
         let mut s = self.lock();
-        let now = Instant::now();
         if now.duration_since(s.log_window) >= LOG_WINDOW {
             if s.suppressed > 0 {
                 warn!(suppressed = s.suppressed, "more connections were refused in the last {LOG_WINDOW:?}");
@@ -223,6 +219,12 @@ impl Drop for Established {
 mod tests {
     use super::*;
 
+    /// One instant for a whole test: the rates are checked without the wall clock moving.
+    fn t0() -> Instant {
+        static T0: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *T0.get_or_init(Instant::now)
+    }
+
     fn node(n: u8) -> NodeId {
         godwit_protocol::identity::IdentityKey::from_seed(&[n; 32]).node_id()
     }
@@ -230,43 +232,44 @@ mod tests {
     #[test]
     fn a_node_holds_at_most_a_few_pending_connections() {
         let a = Admission::new(10);
-        let held: Vec<Pending> = (0..MAX_PENDING_PER_NODE).map(|_| a.pending(node(1)).unwrap()).collect();
-        assert!(a.pending(node(1)).unwrap_err().contains("pending connections"));
-        assert!(a.pending(node(2)).is_ok(), "other nodes are not affected");
+        let held: Vec<Pending> =
+            (0..MAX_PENDING_PER_NODE).map(|_| a.pending(t0(), node(1)).unwrap()).collect();
+        assert!(a.pending(t0(), node(1)).unwrap_err().contains("pending connections"));
+        assert!(a.pending(t0(), node(2)).is_ok(), "other nodes are not affected");
         drop(held);
-        assert!(a.pending(node(1)).is_ok());
+        assert!(a.pending(t0(), node(1)).is_ok());
     }
 
     #[test]
     fn only_established_connections_take_slots() {
         let a = Admission::new(1);
-        let p1 = a.pending(node(1)).unwrap();
-        let p2 = a.pending(node(2)).unwrap();
+        let p1 = a.pending(t0(), node(1)).unwrap();
+        let p2 = a.pending(t0(), node(2)).unwrap();
         let e1 = a.establish(p1).unwrap();
         assert_eq!(a.established(), 1);
         assert_eq!(a.establish(p2).unwrap_err(), "at the maximum number of peers");
         drop(e1);
         assert_eq!(a.established(), 0);
-        let e = a.establish(a.pending(node(2)).unwrap()).unwrap();
+        let e = a.establish(a.pending(t0(), node(2)).unwrap()).unwrap();
         drop(e);
     }
 
     #[test]
     fn handshakes_are_rate_limited() {
         let a = Admission::new(10_000);
-        let held: Vec<Handshake> = std::iter::from_fn(|| a.handshake().ok()).take(1_000).collect();
+        let held: Vec<Handshake> = std::iter::from_fn(|| a.handshake(t0()).ok()).take(1_000).collect();
         assert_eq!(held.len(), HANDSHAKE_BURST as usize);
-        assert_eq!(a.handshake().unwrap_err(), "over the handshake rate");
+        assert_eq!(a.handshake(t0()).unwrap_err(), "over the handshake rate");
     }
 
     #[test]
     fn an_abusive_peer_is_refused_for_a_growing_period() {
         let a = Admission::new(10);
-        a.ban(node(1));
-        let first = a.pending(node(1)).unwrap_err();
+        a.ban(t0(), node(1));
+        let first = a.pending(t0(), node(1)).unwrap_err();
         assert!(first.contains("abusive") && first.contains("10 s"), "{first}");
-        a.ban(node(1));
-        assert!(a.pending(node(1)).unwrap_err().contains("20 s"));
-        assert!(a.pending(node(2)).is_ok());
+        a.ban(t0(), node(1));
+        assert!(a.pending(t0(), node(1)).unwrap_err().contains("20 s"));
+        assert!(a.pending(t0(), node(2)).is_ok());
     }
 }

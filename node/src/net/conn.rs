@@ -30,7 +30,7 @@ pub(super) async fn accept_loop(
     while let Some(incoming) = endpoint.accept().await {
         let remote = incoming.remote_address();
         // Before any cryptography: the handshake rate, the handshakes in progress, free slots.
-        let handshake = match shared.admission.handshake() {
+        let handshake = match shared.admission.handshake(std::time::Instant::now()) {
             Ok(h) => h,
             Err(reason) => {
                 incoming.refuse();
@@ -54,7 +54,7 @@ pub(super) async fn accept_loop(
                     return refused(&events, &shared, remote, &e);
                 }
             };
-            let pending = match shared.admission.pending(peer.node_id) {
+            let pending = match shared.admission.pending(std::time::Instant::now(), peer.node_id) {
                 Ok(p) => p,
                 Err(reason) => {
                     conn.close(3u32.into(), reason.as_bytes());
@@ -71,7 +71,7 @@ pub(super) async fn accept_loop(
 
 fn refused(events: &broadcast::Sender<NodeEvent>, shared: &Shared, remote: SocketAddr, error: &str) {
     let reason = tls::explain_refusal(error);
-    shared.admission.log_refusal(remote, &reason);
+    shared.admission.log_refusal(std::time::Instant::now(), remote, &reason);
     let _ = events.send(NodeEvent::ConnectionRefused { remote, reason });
 }
 
@@ -124,7 +124,7 @@ pub(super) async fn dial_loop(
         match result.and_then(|c| identify(&c).map(|p| (c, p))) {
             Ok((conn, p)) if p.node_id == peer.node_id => {
                 delay = shared.limits.reconnect_min_ms;
-                match shared.admission.pending(p.node_id) {
+                match shared.admission.pending(std::time::Instant::now(), p.node_id) {
                     Ok(pending) => {
                         if let Err(e) =
                             run_conn(conn, p, shared.me, pending, core.clone(), shared.clone()).await
@@ -216,9 +216,10 @@ async fn run_conn(
             writers.spawn(write_stream(stream, rx, conn.clone(), queued.clone()));
         }
         let Ok(tx) = <[_; 3]>::try_from(senders) else { return Err("stream setup failed".into()) };
-        // What budgets allow in flight towards one peer, twice over, plus room for control frames.
+        // What budgets allow towards one peer — the routine and the flash window in flight, and
+        // the answer burst — twice over, plus room for control frames.
         let l = &shared.limits;
-        let queue_cap = 2 * (l.window_bytes + l.answer_bytes_burst as usize) + CONTROL_QUEUE_BYTES;
+        let queue_cap = 2 * (2 * l.window_bytes + l.answer_bytes_burst as usize) + CONTROL_QUEUE_BYTES;
         let since = std::time::Instant::now();
         let serial = peer.serial.clone();
         let handle = ConnHandle { id, since, serial, dialer, conn: conn.clone(), tx, queued, queue_cap };
@@ -379,8 +380,12 @@ async fn read_stream(
                     return;
                 }
             }
-            Ok(None) => return,
+            Ok(None) => {
+                credit.add_permits(charge);
+                return;
+            }
             Err(_) => {
+                credit.add_permits(charge);
                 let _ = recv.stop(4u32.into());
                 let detail = format!(
                     "frame body of {len} bytes not received within {} ms",

@@ -54,12 +54,16 @@ impl Core {
                     stop = Some(tx);
                     continue;
                 }
+                // Only storage fails the relay; a store that fails a write cannot be trusted
+                // with the acknowledgements of this batch either.
                 if let Err(e) = self.handle(msg) {
-                    error!("relay storage error: {e:#}");
+                    self.fail(&format!("storage error: {e:#}"));
+                    return;
                 }
             }
             if let Err(e) = self.relay.handle_timeout(now()) {
-                error!("relay storage error: {e:#}");
+                self.fail(&format!("storage error: {e:#}"));
+                return;
             }
             if let Err(reason) = self.commit() {
                 self.fail(&reason);
@@ -253,7 +257,7 @@ impl Core {
                 }
                 Output::Close { peer, reason, abusive } => {
                     if abusive {
-                        self.shared.admission.ban(peer);
+                        self.shared.admission.ban(std::time::Instant::now(), peer);
                     }
                     warn!(peer = %peer, "closing: {reason}");
                     if let Some(c) = self.conns.get(&peer) {

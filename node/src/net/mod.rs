@@ -303,6 +303,8 @@ impl Node {
         relay_cfg.rate_burst = spec.limits.rate_burst;
         relay_cfg.abuse_limit = spec.limits.abuse_limit;
         relay_cfg.window_bytes = spec.limits.window_bytes;
+        relay_cfg.control_per_sec = spec.limits.control_per_sec;
+        relay_cfg.control_burst = spec.limits.control_burst;
         relay_cfg.bytes_per_sec = spec.limits.bytes_per_sec;
         relay_cfg.bytes_burst = spec.limits.bytes_burst;
         relay_cfg.answer_bytes_per_sec = spec.limits.answer_bytes_per_sec;
@@ -311,10 +313,17 @@ impl Node {
         let (crl_tx, crl_rx) = tmpsc::channel(CRL_QUEUE);
         #[cfg(feature = "fault-injection")]
         let faults = store.faults();
+        // Peers recorded by earlier runs: their certificates vouched for them, so direct
+        // messages to them are routable after a restart too.
+        let known = store.peers().context("cannot read the recorded peers")?;
+        let mut relay = Relay::new(relay_cfg, store);
+        for (id, _) in known {
+            relay.add_known(id);
+        }
         let core = Core {
             crl_tx,
             published: Vec::new(),
-            relay: Relay::new(relay_cfg, store),
+            relay,
             key: spec.identity,
             conns: HashMap::new(),
             events: events.clone(),

@@ -112,6 +112,18 @@ pub(super) struct Link {
     strike_sum: u32,
 }
 
+/// What a peer's link leaves behind when it ends, so that a reconnection does not start its
+/// budgets and strikes afresh.
+#[derive(Debug, Clone)]
+pub(super) struct Carry {
+    msgs: TokenBucket,
+    bytes_in: TokenBucket,
+    bytes_asked: TokenBucket,
+    control: TokenBucket,
+    strikes: VecDeque<(Timestamp, u32)>,
+    strike_sum: u32,
+}
+
 /// The budgets of one link, from the relay's configuration.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Budgets {
@@ -127,6 +139,10 @@ pub(super) struct Budgets {
     pub(super) asked_bytes_per_sec: u64,
     /// Answer bytes above the sustained rate.
     pub(super) asked_bytes_burst: u64,
+    /// Control frames per second, sustained.
+    pub(super) control_per_sec: u64,
+    /// Control frames above the sustained rate.
+    pub(super) control_burst: u64,
 }
 
 impl Link {
@@ -147,9 +163,40 @@ impl Link {
             msgs: TokenBucket::new(now, b.msgs_per_sec, b.msgs_burst),
             bytes_in: TokenBucket::new(now, b.bytes_per_sec, b.bytes_burst),
             bytes_asked: TokenBucket::new(now, b.asked_bytes_per_sec, b.asked_bytes_burst),
-            control: TokenBucket::new(now, b.msgs_per_sec, b.msgs_burst),
+            control: TokenBucket::new(now, b.control_per_sec, b.control_burst),
             strikes: VecDeque::new(),
             strike_sum: 0,
+        }
+    }
+
+    /// A link for a peer whose previous link left `carry`: same budgets and strikes.
+    pub(super) fn resume(
+        now: Timestamp,
+        peer: NodeId,
+        role: Role,
+        next: u64,
+        b: Budgets,
+        carry: Carry,
+    ) -> Self {
+        let mut link = Link::new(now, peer, role, next, b);
+        link.msgs = carry.msgs;
+        link.bytes_in = carry.bytes_in;
+        link.bytes_asked = carry.bytes_asked;
+        link.control = carry.control;
+        link.strikes = carry.strikes;
+        link.strike_sum = carry.strike_sum;
+        link
+    }
+
+    /// What this link leaves for the peer's next one.
+    pub(super) fn carry(self) -> Carry {
+        Carry {
+            msgs: self.msgs,
+            bytes_in: self.bytes_in,
+            bytes_asked: self.bytes_asked,
+            control: self.control,
+            strikes: self.strikes,
+            strike_sum: self.strike_sum,
         }
     }
 
@@ -162,9 +209,9 @@ impl Link {
         self.bytes_in.take(now, len as u64)
     }
 
-    /// Spends the budget for one request (a want) the peer sent; false when over the rate.
-    pub(super) fn take_request(&mut self, now: Timestamp) -> bool {
-        self.msgs.take(now, 1)
+    /// Spends `n` request tokens (a want costs by its range); false when over the rate.
+    pub(super) fn take_requests(&mut self, now: Timestamp, n: u64) -> bool {
+        self.msgs.take(now, n)
     }
 
     /// Spends the budget for one control frame; false when over the rate.
@@ -266,6 +313,8 @@ mod tests {
             bytes_burst: 4_000,
             asked_bytes_per_sec: 1_000,
             asked_bytes_burst: 2_000,
+            control_per_sec: 10,
+            control_burst: 20,
         };
         Link::new(Timestamp(0), peer, Role::Member, 0, b)
     }

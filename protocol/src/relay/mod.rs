@@ -66,6 +66,11 @@ pub struct RelayConfig {
     pub abuse_limit: u32,
     /// Most envelope bytes in flight per peer (one message always fits).
     pub window_bytes: usize,
+    /// Control frames (hello, reach, ack, reject, heads, crl) a peer may send per second,
+    /// sustained, counted apart from its messages.
+    pub control_per_sec: u32,
+    /// Control frames above the sustained rate.
+    pub control_burst: u32,
     /// Envelope bytes a peer may send per second, sustained.
     pub bytes_per_sec: u64,
     /// Envelope bytes a peer may send above the sustained rate.
@@ -99,6 +104,8 @@ impl RelayConfig {
             rate_burst: 2_000,
             abuse_limit: 100,
             window_bytes: 16 << 20,
+            control_per_sec: 2_000,
+            control_burst: 8_000,
             bytes_per_sec: 16 << 20,
             bytes_burst: 64 << 20,
             answer_bytes_per_sec: 4 << 20,
@@ -262,6 +269,8 @@ pub struct Relay<S: Store> {
     /// Sequence numbers of this node's own feeds that peers reported while it was recovering:
     /// it never authors at or below them.
     own_floor: BTreeMap<FeedId, u64>,
+    /// What the links of disconnected peers left behind (budgets, strikes), for a while.
+    retired: BTreeMap<NodeId, (Timestamp, link::Carry)>,
     /// Peers that have been connected since start: their certificates vouch for them.
     seen: BTreeSet<NodeId>,
     /// Refusals per peer and reason not yet journalled.
@@ -291,6 +300,7 @@ impl<S: Store> Relay<S> {
             own_floor: BTreeMap::new(),
             refusals: BTreeMap::new(),
             seen: BTreeSet::new(),
+            retired: BTreeMap::new(),
             out: VecDeque::new(),
             recovering,
             now: Timestamp(0),
@@ -310,6 +320,12 @@ impl<S: Store> Relay<S> {
     /// This node's configuration.
     pub fn config(&self) -> &RelayConfig {
         &self.cfg
+    }
+
+    /// Notes a node whose certificate this node has seen before (e.g. a peer recorded in the
+    /// store by an earlier run): direct messages to it are routable.
+    pub fn add_known(&mut self, node: NodeId) {
+        self.seen.insert(node);
     }
 
     /// Adds a peer this node is configured to use (it dials it); see
@@ -401,8 +417,17 @@ impl<S: Store> Relay<S> {
             bytes_burst: c.bytes_burst,
             asked_bytes_per_sec: c.answer_bytes_per_sec,
             asked_bytes_burst: c.answer_bytes_burst,
+            control_per_sec: u64::from(c.control_per_sec),
+            control_burst: u64::from(c.control_burst),
         };
-        self.peers.insert(peer, Link::new(now, peer, role, cursor, budgets));
+        // Budgets and strikes belong to the peer, not to the connection.
+        let horizon = now.as_millis().saturating_sub(CARRY_MS);
+        self.retired.retain(|_, (at, _)| at.as_millis() >= horizon);
+        let link = match self.retired.remove(&peer) {
+            Some((_, carry)) => Link::resume(now, peer, role, cursor, budgets, carry),
+            None => Link::new(now, peer, role, cursor, budgets),
+        };
+        self.peers.insert(peer, link);
         self.seen.insert(peer);
         let mut reach: Vec<NodeId> = vec![self.cfg.me];
         if self.cfg.role == Role::Hub {
@@ -421,7 +446,7 @@ impl<S: Store> Relay<S> {
     /// # Errors
     /// Storage errors only.
     pub fn disconnect(&mut self, peer: &NodeId) -> R<S> {
-        self.peers.remove(peer);
+        self.drop_link(peer);
         self.pending_acks.remove(peer);
         self.journal_refusals(|p, _| p == peer)
     }
@@ -472,7 +497,7 @@ impl<S: Store> Relay<S> {
                         h.v
                     );
                     self.refuse(peer, None, RejectReason::UnsupportedVersion, detail.clone())?;
-                    self.peers.remove(&peer);
+                    self.drop_link(&peer);
                     self.out.push_back(Output::Close { peer, reason: detail, abusive: false });
                     return Ok(());
                 }
@@ -555,7 +580,7 @@ impl<S: Store> Relay<S> {
                 p.due(now).into_iter().map(|(l, f)| (l, f.id, f.sends)).collect();
             if stale.iter().any(|(_, _, tries)| *tries >= MAX_SENDS) {
                 // A peer that never acknowledges would pin its cursor and grow its state.
-                self.peers.remove(&peer);
+                self.drop_link(&peer);
                 let reason = format!("peer did not acknowledge a message after {MAX_SENDS} sends");
                 self.out.push_back(Output::Close { peer, reason, abusive: false });
                 continue;
@@ -608,8 +633,12 @@ impl<S: Store> Relay<S> {
         };
         // A peer reported a sequence number of this feed that this node does not hold yet: it
         // was asked for those messages and authors only once it has them (never a fork).
-        if self.own_floor.get(&feed).is_some_and(|floor| *floor > head.top) {
-            return Err(PublishError::Recovering);
+        match self.own_floor.get(&feed) {
+            Some(floor) if *floor > head.top => return Err(PublishError::Recovering),
+            Some(_) => {
+                self.own_floor.remove(&feed);
+            }
+            None => {}
         }
         let draft = Draft {
             audience: p.audience,
@@ -687,32 +716,27 @@ impl<S: Store> Relay<S> {
             );
             return self.refuse(peer, Some(id), RejectReason::Invalid, detail);
         }
+        // Whether the peer passed on someone else's message: membership and routes are then
+        // refusals it may not have been able to foresee.
+        let relayed = h.author != peer;
         // Storage is earned: a direct message must name at least one node this network knows
         // (this node, a peer it has seen, a member it serves, a node a hub announces, a channel
         // member), or junk feeds to made-up recipients would be stored and passed on.
         if let Feed::Direct(to) = &h.feed {
             if !own && !to.iter().any(|s| self.is_known(&s.to)) {
                 let detail = format!("none of its {} recipients is a node this network knows", to.len());
-                return self.refuse(peer, Some(id), RejectReason::Unroutable, detail);
+                return self.refuse_relayed(peer, Some(id), RejectReason::Unroutable, detail, relayed);
             }
         }
         if let Feed::Channel(c) = &h.feed {
             match self.channel(&c.id) {
                 None => {
-                    return self.refuse(
-                        peer,
-                        Some(id),
-                        RejectReason::Unroutable,
-                        format!("unknown channel {}", c.id.short()),
-                    );
+                    let detail = format!("unknown channel {}", c.id.short());
+                    return self.refuse_relayed(peer, Some(id), RejectReason::Unroutable, detail, relayed);
                 }
                 Some(ch) if !ch.members.contains(&h.author) => {
-                    return self.refuse(
-                        peer,
-                        Some(id),
-                        RejectReason::NotAuthorized,
-                        format!("{} is not a member of channel {}", h.author.short(), c.id.short()),
-                    );
+                    let detail = format!("{} is not a member of channel {}", h.author.short(), c.id.short());
+                    return self.refuse_relayed(peer, Some(id), RejectReason::NotAuthorized, detail, relayed);
                 }
                 Some(_) => {}
             }
@@ -1045,7 +1069,10 @@ impl<S: Store> Relay<S> {
     }
 
     fn handle_heads(&mut self, peer: NodeId, heads: &[FeedHead]) -> R<S> {
-        if !self.recovering {
+        // Heads are unsigned claims: only the peers this node is configured to use are
+        // believed, or a stranger could claim a huge sequence number and block this node's
+        // publishing in that feed for good. Anyone else's heads change nothing.
+        if !self.recovering || !self.cfg.configured_peers.contains(&peer) {
             return Ok(());
         }
         let me = self.cfg.me;
@@ -1065,11 +1092,6 @@ impl<S: Store> Relay<S> {
                 );
             }
         }
-        // Only the hubs this node is configured to use end recovery: anyone else's heads (even
-        // an empty list) only raise the floor above which it may author.
-        if !self.cfg.configured_peers.contains(&peer) {
-            return Ok(());
-        }
         self.recovering = false;
         self.store.record(Event::Recovered { from: peer, feeds: mine }).map_err(RelayError::Store)?;
         self.out.push_back(Output::Recovered { from: peer });
@@ -1083,7 +1105,14 @@ impl<S: Store> Relay<S> {
 
     fn handle_want(&mut self, peer: NodeId, w: Want) -> R<S> {
         let now = self.now;
-        if !self.peer(&peer).is_some_and(|p| p.take_request(now)) {
+        // At most one window per request; replies are not tracked (the requester asks again).
+        // A request costs by the range it makes this node look up, not one token flat.
+        if w.from > w.to {
+            return Ok(());
+        }
+        let to = w.to.min(w.from.saturating_add(self.cfg.window as u64 - 1));
+        let cost = 1 + (to - w.from) / WANT_SEQS_PER_TOKEN;
+        if !self.peer(&peer).is_some_and(|p| p.take_requests(now, cost)) {
             return self.refuse(
                 peer,
                 None,
@@ -1091,8 +1120,6 @@ impl<S: Store> Relay<S> {
                 "over the per-peer request rate".into(),
             );
         }
-        // At most one window per request; replies are not tracked (the requester asks again).
-        let to = w.to.min(w.from.saturating_add(self.cfg.window as u64));
         for seq in w.from..=to {
             let Some(slot) = self.store.slot(&w.author, &w.feed, seq).map_err(RelayError::Store)? else {
                 continue;
@@ -1117,6 +1144,19 @@ impl<S: Store> Relay<S> {
     // ---- helpers -------------------------------------------------------------------------
 
     fn refuse(&mut self, peer: NodeId, id: Option<MessageId>, reason: RejectReason, detail: String) -> R<S> {
+        self.refuse_relayed(peer, id, reason, detail, false)
+    }
+
+    /// Refuses, journals and answers; `relayed` is whether the peer passed on a message it did
+    /// not author (it weighs membership and route refusals lightly).
+    fn refuse_relayed(
+        &mut self,
+        peer: NodeId,
+        id: Option<MessageId>,
+        reason: RejectReason,
+        detail: String,
+        relayed: bool,
+    ) -> R<S> {
         self.out.push_back(Output::Refused { peer, id, reason, detail: detail.clone() });
         if peer == self.cfg.me {
             let event = Event::Rejected { from: peer, reason, count: 1, first: id, last: id };
@@ -1134,9 +1174,6 @@ impl<S: Store> Relay<S> {
         t.first = t.first.or(id);
         t.last = id.or(t.last);
         self.send(peer, Class::Urgent, &Frame::Reject(Reject { id, detail, reason }));
-        // A peer that is not the author could not have known of a refusal by membership or
-        // route; everything else an honest relay checks before passing a message on.
-        let relayed = self.peers.get(&peer).is_some_and(|p| p.role == Role::Hub);
         self.strike(peer, strike_weight(reason, relayed))
     }
 
@@ -1145,7 +1182,7 @@ impl<S: Store> Relay<S> {
         let Some(p) = self.peers.get_mut(&peer) else { return Ok(()) };
         if p.strike(now, weight, limit) {
             let reason = format!("abusive: more than {limit} refused messages' worth within a minute");
-            self.peers.remove(&peer);
+            self.drop_link(&peer);
             self.out.push_back(Output::Close { peer, reason, abusive: true });
         }
         Ok(())
@@ -1157,6 +1194,13 @@ impl<S: Store> Relay<S> {
 
     fn channel(&self, id: &ChannelId) -> Option<&ChannelConfig> {
         self.cfg.channels.iter().find(|c| c.id == *id)
+    }
+
+    /// Ends the link to `peer`, keeping what carries over to its next one.
+    fn drop_link(&mut self, peer: &NodeId) {
+        if let Some(link) = self.peers.remove(peer) {
+            self.retired.insert(*peer, (self.now, link.carry()));
+        }
     }
 
     fn peer(&mut self, peer: &NodeId) -> Option<&mut Link> {
@@ -1172,6 +1216,12 @@ struct Tally {
     first: Option<MessageId>,
     last: Option<MessageId>,
 }
+
+/// Sequence numbers of a `want` range that cost one request token.
+const WANT_SEQS_PER_TOKEN: u64 = 16;
+
+/// How long a disconnected peer's budgets and strikes are kept for its next link.
+const CARRY_MS: u64 = 600_000;
 
 /// How far ahead of this node's clock a message's creation time may be.
 const MAX_CLOCK_SKEW_MS: u64 = 600_000;

@@ -398,22 +398,25 @@ fn recovery_ends_only_with_heads_from_a_configured_hub() {
 }
 
 #[test]
-fn a_sequence_number_any_peer_reported_is_never_authored_again() {
+fn a_sequence_number_its_hub_reported_is_never_authored_again() {
     let (mut r, me, hub, stranger, channel, key) = restored(18);
     let feed = FeedId(channel.0);
-    // Another peer saw seq 3 of this node's feed; the hub (which ends recovery) reports nothing.
+    // A stranger's claim (here: a huge seq, which would block publishing for good) is ignored.
+    let huge = Frame::Heads(vec![FeedHead { seq: 1 << 50, feed, author: me.node_id() }]).encode();
+    r.handle_frame(NOW, stranger, &huge).unwrap();
+    assert!(sends_to(&mut r, stranger).iter().all(|f| !matches!(f, Frame::Want(_))));
+    // The hub saw seq 3 of this node's feed without sending it: this node asks for it and
+    // does not author in the feed until it holds seq 1-3 again.
     let heads = Frame::Heads(vec![FeedHead { seq: 3, feed, author: me.node_id() }]).encode();
-    r.handle_frame(NOW, stranger, &heads).unwrap();
-    let asked: Vec<Frame> = sends_to(&mut r, stranger);
+    r.handle_frame(NOW, hub, &heads).unwrap();
+    let asked: Vec<Frame> = sends_to(&mut r, hub);
     assert!(
         asked
             .iter()
             .any(|f| matches!(f, Frame::Want(w) if w.author == me.node_id() && w.from == 1 && w.to == 3)),
         "{asked:?}"
     );
-    r.handle_frame(NOW, hub, &Frame::Heads(vec![]).encode()).unwrap();
     assert!(!r.is_recovering());
-    // Until this node holds seq 1–3 of that feed again, it does not author in it.
     assert!(matches!(publish_to(&mut r, &me, channel, &key), Err(PublishError::Recovering)));
 }
 
@@ -465,8 +468,8 @@ fn a_message_created_in_the_future_is_refused() {
 #[test]
 fn control_frames_have_their_own_budget() {
     let mut h = hub_with(21, |c| {
-        c.rate_per_sec = 1;
-        c.rate_burst = 5;
+        c.control_per_sec = 1;
+        c.control_burst = 5;
         c.abuse_limit = 1_000;
     });
     let ack = Frame::Ack(vec![MessageId([4; 32])]).encode();
@@ -522,4 +525,23 @@ fn a_member_believes_reach_only_from_the_hubs_it_is_configured_to_use() {
     };
     assert!(!msg_to(stranger), "a hub it does not use cannot draw its direct messages away");
     assert!(msg_to(mine), "its own hub carries them");
+}
+
+#[test]
+fn budgets_and_strikes_carry_over_a_reconnection() {
+    let mut h = hub_with(23, |c| c.abuse_limit = 2);
+    let a = h.a.node_id();
+    let garbage = Frame::Msg(Msg { env: vec![0xd2, 0x84, 0x40, 0xa0, 0x40, 0x40], hop: 0 }).encode();
+    for _ in 0..2 {
+        h.relay.handle_frame(NOW, a, &garbage).unwrap();
+    }
+    // A fresh connection does not start the strikes afresh: the third refusal ends it.
+    h.relay.disconnect(&a).unwrap();
+    h.relay.connect(NOW, a, Role::Member).unwrap();
+    h.relay.handle_frame(NOW, a, &garbage).unwrap();
+    let closed = h
+        .outputs()
+        .into_iter()
+        .any(|(_, o)| matches!(o, Err(Output::Close { peer, abusive: true, .. }) if peer == a));
+    assert!(closed);
 }
