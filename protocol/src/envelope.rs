@@ -502,7 +502,8 @@ fn encode_cose(protected: &[u8], payload: &[u8], sig: &[u8; 64]) -> Vec<u8> {
     out
 }
 
-/// Splits a CBOR byte string (shortest-form length) off the front of `b`.
+/// Splits a CBOR byte string off the front of `b` (any definite length form: `peek_id` only
+/// finds the id to look up; verification later insists on the canonical encoding).
 fn take_bstr(b: &[u8]) -> Option<(&[u8], &[u8])> {
     let (&first, rest) = b.split_first()?;
     let (len, rest) = match first {

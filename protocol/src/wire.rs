@@ -119,7 +119,7 @@ pub struct Reject {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeedHead {
-    /// Highest contiguous sequence number held.
+    /// Highest sequence number held (there may be gaps below it).
     pub seq: u64,
     /// The feed.
     pub feed: FeedId,

@@ -16,7 +16,8 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::admission::Pending;
 use super::{
-    CONN_INBOUND_BYTES, CONN_QUEUE, ConnHandle, CoreMsg, MAX_STREAMS_PER_CONN, NodeEvent, PeerSpec, Shared,
+    CONN_INBOUND_BYTES, CONN_QUEUE_FRAMES, ConnHandle, CoreMsg, MAX_STREAMS_PER_CONN, NodeEvent, PeerSpec,
+    Shared,
 };
 use crate::certs::{self, PeerCert};
 use crate::tls::{self, NetLimits};
@@ -211,7 +212,7 @@ async fn run_conn(
         let mut writers = tokio::task::JoinSet::new();
         let mut senders = Vec::new();
         for stream in streams {
-            let (tx, rx) = tmpsc::channel(CONN_QUEUE);
+            let (tx, rx) = tmpsc::channel(CONN_QUEUE_FRAMES);
             senders.push(tx);
             writers.spawn(write_stream(stream, rx, conn.clone(), queued.clone()));
         }
@@ -313,12 +314,12 @@ const STREAM_MAGIC: u8 = 0x67;
 
 /// What each received frame costs of its connection's inbound budget beyond its length, so
 /// that a flood of tiny frames is bounded too.
-pub(super) const FRAME_CHARGE: usize = 64;
+pub(super) const FRAME_CHARGE_BYTES: usize = 64;
 
 /// Reads a frame body of `len` bytes, growing the buffer as data arrives rather than allocating
 /// the announced length up front; `None` if the stream ends first.
 async fn read_body(recv: &mut quinn::RecvStream, len: usize) -> Option<Vec<u8>> {
-    let mut body = Vec::with_capacity(len.min(READ_CHUNK));
+    let mut body = Vec::with_capacity(len.min(READ_CHUNK_BYTES));
     while body.len() < len {
         let chunk = recv.read_chunk(len - body.len(), true).await.ok()??;
         body.extend_from_slice(&chunk.bytes);
@@ -327,7 +328,7 @@ async fn read_body(recv: &mut quinn::RecvStream, len: usize) -> Option<Vec<u8>> 
 }
 
 /// The first allocation for a frame body; it grows from there as data arrives.
-const READ_CHUNK: usize = 16 * 1024;
+const READ_CHUNK_BYTES: usize = 16 * 1024;
 
 /// Reads length-prefixed frames from one stream. The length is checked before the body is
 /// read; the body must then arrive within the frame read deadline.
@@ -367,7 +368,7 @@ async fn read_stream(
         // Inbound bytes waiting for the core are bounded per connection: reserve this frame's
         // share before reading it (QUIC flow control holds the peer back meanwhile); the core
         // gives it back once the frame is handled.
-        let charge = len + FRAME_CHARGE;
+        let charge = len + FRAME_CHARGE_BYTES;
         match credit.acquire_many(u32::try_from(charge).unwrap_or(u32::MAX)).await {
             Ok(p) => p.forget(),
             Err(_) => return,

@@ -153,7 +153,7 @@ pub struct PublishRequest {
 /// passed on again by every peer that installs it).
 const CRL_QUEUE: usize = 8;
 /// Frames queued towards one stream's writer before the peer counts as not reading.
-const CONN_QUEUE: usize = 4096;
+const CONN_QUEUE_FRAMES: usize = 4096;
 /// Bytes read from one connection that may wait for the core (backpressure into QUIC); at
 /// least two frames of the largest size.
 const CONN_INBOUND_BYTES: usize = 8 << 20;

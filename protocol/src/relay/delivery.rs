@@ -1,0 +1,184 @@
+//! Delivery to peers: the pump (flash first, then the backlog from each peer's cursor, within
+//! its window), interest routing, acknowledgements and cursor moves.
+
+use super::*;
+
+impl<S: Store> Relay<S> {
+    /// Sends what the peer still lacks: flash messages first, then the rest oldest first, up to
+    /// the window.
+    pub(super) fn pump(&mut self, peer: NodeId) -> R<S> {
+        self.pump_flash(peer)?;
+        loop {
+            let Some(p) = self.peers.get(&peer) else { return Ok(()) };
+            if !p.hello || !p.reach_known || !p.has_room(self.cfg.window, self.cfg.window_bytes) {
+                break;
+            }
+            let batch = self.store.log_after(p.next, 64).map_err(RelayError::Store)?;
+            if batch.is_empty() {
+                break;
+            }
+            for (local, id) in batch {
+                let Some(p) = self.peer(&peer) else { return Ok(()) };
+                p.next = local;
+                if p.is_in_flight(local) || p.done.contains(&local) {
+                    continue;
+                }
+                let meta = self.store.meta(&id).map_err(RelayError::Store)?;
+                let wanted = meta.is_some_and(|m| m.expires > self.now && self.needs(&peer, &m));
+                if wanted {
+                    self.send_msg(peer, local, id)?;
+                } else if let Some(p) = self.peer(&peer) {
+                    p.done.insert(local);
+                }
+                if self.peers.get(&peer).is_none_or(|p| !p.has_room(self.cfg.window, self.cfg.window_bytes)) {
+                    break;
+                }
+            }
+        }
+        self.advance_cursor(peer, Vec::new())
+    }
+
+    /// Flash messages above the peer's cursor go before its routine backlog — on catch-up after
+    /// an absence (read from the store's flash index, so also after this node restarted) and
+    /// as they arrive. They may take a second window beside the routine one: a full window of
+    /// routine messages never holds a flash back.
+    pub(super) fn pump_flash(&mut self, peer: NodeId) -> R<S> {
+        let (window, window_bytes) = (self.cfg.window, self.cfg.window_bytes);
+        let Some(p) = self.peers.get(&peer) else { return Ok(()) };
+        if !p.hello || !p.reach_known {
+            return Ok(());
+        }
+        let from = p.next.max(p.flash_seen);
+        for (local, id) in self.store.flash_after(from, window).map_err(RelayError::Store)? {
+            let Some(p) = self.peer(&peer) else { return Ok(()) };
+            if !p.has_room(2 * window, 2 * window_bytes) {
+                break;
+            }
+            p.flash_seen = local;
+            if p.is_in_flight(local) || p.done.contains(&local) {
+                continue;
+            }
+            let meta = self.store.meta(&id).map_err(RelayError::Store)?;
+            if meta.is_some_and(|m| m.expires > self.now && self.needs(&peer, &m)) {
+                self.send_msg(peer, local, id)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn send_msg(&mut self, peer: NodeId, local: u64, id: MessageId) -> R<S> {
+        let (Some(env), Some(meta)) = (
+            self.store.envelope(&id).map_err(RelayError::Store)?,
+            self.store.meta(&id).map_err(RelayError::Store)?,
+        ) else {
+            if let Some(p) = self.peer(&peer) {
+                p.done.insert(local);
+            }
+            return Ok(());
+        };
+        let hop = outgoing_hop(&meta);
+        let due = self.now.plus_millis(self.cfg.resend_after_ms);
+        let Some(p) = self.peer(&peer) else { return Ok(()) };
+        p.sent(local, id, env.len(), due);
+        let frame = crate::wire::encode_msg(&env, hop);
+        self.out.push_back(Output::Send { peer, class: Class::of(meta.priority), frame });
+        Ok(())
+    }
+
+    /// Whether `peer` should receive a message: interest routing.
+    pub(super) fn needs(&self, peer: &NodeId, m: &MsgMeta) -> bool {
+        let Some(p) = self.peers.get(peer) else { return false };
+        if m.from == Some(*peer) || m.author == *peer {
+            return false;
+        }
+        // The next hop would refuse it: a relay never passes on what it can tell is refused.
+        if outgoing_hop(m) >= MAX_HOPS {
+            return false;
+        }
+        match m.channel {
+            Some(c) => {
+                let Some(ch) = self.channel(&c) else { return false };
+                ch.members.contains(peer)
+                    || (p.role == Role::Hub
+                        && p.reach.iter().any(|n| {
+                            *n != self.cfg.me
+                                && n != &m.author
+                                && ch.members.contains(n)
+                                && Some(*n) != m.from
+                        }))
+            }
+            None => m.recipients.iter().any(|r| {
+                *r == *peer
+                    || (*r != self.cfg.me
+                        && !self.peers.contains_key(r)
+                        && (p.reach.contains(r)
+                            || (p.role == Role::Hub
+                                && self.cfg.role != Role::Hub
+                                && self.cfg.configured_peers.contains(peer)
+                                && !self.any_peer_reaches(r))))
+            }),
+        }
+    }
+
+    /// Whether `n` is a node this network knows, as far as this node can tell.
+    pub(super) fn is_known(&self, n: &NodeId) -> bool {
+        *n == self.cfg.me
+            || self.seen.contains(n)
+            || self.cfg.serves.contains(n)
+            || self.any_peer_reaches(n)
+            || self.cfg.channels.iter().any(|c| c.members.contains(n))
+    }
+
+    pub(super) fn any_peer_reaches(&self, r: &NodeId) -> bool {
+        self.peers.values().any(|p| p.reach.contains(r))
+    }
+
+    pub(super) fn handle_ack(&mut self, peer: NodeId, ids: &[MessageId]) -> R<S> {
+        let mut acked = Vec::new();
+        for id in ids {
+            if let Some(meta) = self.store.meta(id).map_err(RelayError::Store)? {
+                let Some(p) = self.peer(&peer) else { return Ok(()) };
+                if p.finish(meta.local) {
+                    acked.push(*id);
+                }
+            }
+        }
+        self.advance_cursor(peer, acked)?;
+        self.pump(peer)
+    }
+
+    pub(super) fn handle_reject(&mut self, peer: NodeId, r: Reject) -> R<S> {
+        if let Some(id) = r.id {
+            if r.reason.is_final() {
+                // The peer will never take it (or already has it): done for this peer.
+                return self.handle_ack(peer, &[id]);
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the cursor over finished positions and notes acknowledged ids; both are written
+    /// at the next commit.
+    pub(super) fn advance_cursor(&mut self, peer: NodeId, acked: Vec<MessageId>) -> R<S> {
+        let old = self.cursor_of(&peer)?;
+        let Some(p) = self.peers.get_mut(&peer) else { return Ok(()) };
+        let mut c = old;
+        while p.done.remove(&(c + 1)) {
+            c += 1;
+        }
+        if c != old || !acked.is_empty() {
+            let entry = self.dirty_cursors.entry(peer).or_insert((old, Vec::new()));
+            entry.0 = c;
+            entry.1.extend(acked);
+        }
+        Ok(())
+    }
+
+    /// A peer's cursor, including moves not yet written.
+    pub(super) fn cursor_of(&self, peer: &NodeId) -> Result<u64, RelayError<S::Error>> {
+        match self.dirty_cursors.get(peer) {
+            Some((c, _)) => Ok(*c),
+            None => self.store.cursor(peer).map_err(RelayError::Store),
+        }
+    }
+}

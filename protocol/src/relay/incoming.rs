@@ -1,0 +1,210 @@
+//! Messages arriving from peers: the cheap refusals first, then verification, the channel and
+//! route rules, the feed checks, storage and fan-out.
+
+use super::*;
+
+impl<S: Store> Relay<S> {
+    pub(super) fn handle_msg(&mut self, peer: NodeId, m: Msg) -> R<S> {
+        // Cheap refusals first: the rate, then a replay of what is held (by an id read without
+        // verifying), then the hop count; the signature check comes last.
+        let id = Envelope::peek_id(&m.env);
+        let now = self.now;
+        if !self.peer(&peer).is_some_and(|p| p.take_message(now, m.env.len())) {
+            let detail = format!("over the per-peer rate ({} bytes refused)", m.env.len());
+            return self.refuse(peer, id, RejectReason::RateLimited, detail);
+        }
+        if let Some(id) = id {
+            if self.store.meta(&id).map_err(RelayError::Store)?.is_some() {
+                // A resend after a lost acknowledgement, or a replay. Answered once the store
+                // is durable, like an acknowledgement: a sender takes it as one.
+                self.pending_acks.entry(peer).or_default().push(Verdict::Held(id));
+                return self.strike(peer, strike_weight(RejectReason::Duplicate, m.hop > 0));
+            }
+        }
+        if m.hop >= MAX_HOPS {
+            let detail = format!("hop count {} reached the limit of {MAX_HOPS}", m.hop);
+            return self.refuse(peer, id, RejectReason::HopLimit, detail);
+        }
+        let env = match Envelope::verify_cached(&m.env, &mut self.keys) {
+            Ok(e) => e,
+            Err(e) => {
+                let reason = match e {
+                    EnvelopeError::Payload(_)
+                    | EnvelopeError::Malformed(_)
+                    | EnvelopeError::NotDeterministic => RejectReason::Malformed,
+                    EnvelopeError::TooLarge { .. } => RejectReason::Oversize,
+                    _ => RejectReason::Invalid,
+                };
+                return self.refuse(peer, None, reason, e.to_string());
+            }
+        };
+        let id = env.id();
+        if self.store.meta(&id).map_err(RelayError::Store)?.is_some() {
+            // Held, though not in the canonical layout peek_id reads (cannot happen for bytes
+            // that verified; kept so a duplicate is never stored twice).
+            self.pending_acks.entry(peer).or_default().push(Verdict::Held(id));
+            return Ok(());
+        }
+        let h = env.header();
+        // Our own messages we do not hold (learned back after a restore, or a gap filled) are
+        // always taken, even expired: they tell us which sequence numbers are used.
+        let own = h.author == self.cfg.me;
+        if h.expires <= self.now && !own {
+            return self.refuse(peer, Some(id), RejectReason::Expired, format!("expired at {}", h.expires));
+        }
+        // A message "from the future" would outlive the lifetime limit here.
+        if h.created > self.now.plus_millis(MAX_CLOCK_SKEW_MS) && !own {
+            let detail = format!(
+                "created at {}, more than {MAX_CLOCK_SKEW_MS} ms ahead of this node's clock",
+                h.created
+            );
+            return self.refuse(peer, Some(id), RejectReason::Invalid, detail);
+        }
+        // Whether the peer passed on someone else's message: membership and routes are then
+        // refusals it may not have been able to foresee.
+        let relayed = h.author != peer;
+        // Storage is earned: a direct message must name at least one node this network knows
+        // (this node, a peer it has seen, a member it serves, a node a hub announces, a channel
+        // member), or junk feeds to made-up recipients would be stored and passed on.
+        if let Feed::Direct(to) = &h.feed {
+            if !own && !to.iter().any(|s| self.is_known(&s.to)) {
+                let detail = format!("none of its {} recipients is a node this network knows", to.len());
+                return self.refuse_relayed(peer, Some(id), RejectReason::Unroutable, detail, relayed);
+            }
+        }
+        if let Feed::Channel(c) = &h.feed {
+            match self.channel(&c.id) {
+                None => {
+                    let detail = format!("unknown channel {}", c.id.short());
+                    return self.refuse_relayed(peer, Some(id), RejectReason::Unroutable, detail, relayed);
+                }
+                Some(ch) if !ch.members.contains(&h.author) => {
+                    let detail = format!("{} is not a member of channel {}", h.author.short(), c.id.short());
+                    return self.refuse_relayed(peer, Some(id), RejectReason::NotAuthorized, detail, relayed);
+                }
+                Some(_) => {}
+            }
+        }
+        let accepted = self.accept(Some(peer), m.hop, &env, &m.env)?;
+        if accepted {
+            self.pending_acks.entry(peer).or_default().push(Verdict::Stored(id));
+        }
+        Ok(())
+    }
+
+    /// Feed checks, then store and fan out. Returns whether the message was stored.
+    pub(super) fn accept(
+        &mut self,
+        from: Option<NodeId>,
+        hop: u8,
+        env: &Envelope,
+        bytes: &[u8],
+    ) -> Result<bool, RelayError<S::Error>> {
+        let h = env.header();
+        let (author, feed, seq, id) = (h.author, h.feed.id(), h.seq, env.id());
+        let head = self.store.head(&author, &feed).map_err(RelayError::Store)?.unwrap_or(EMPTY_HEAD);
+        let peer = from.unwrap_or(self.cfg.me);
+        if head.frozen {
+            return self
+                .refuse(peer, Some(id), RejectReason::FeedFrozen, "feed frozen after a fork".into())
+                .map(|_| false);
+        }
+        // Equivocation: another id at this seq, or neighbours whose prev links disagree.
+        let here = self.store.slot(&author, &feed, seq).map_err(RelayError::Store)?;
+        let below =
+            if seq > 1 { self.store.slot(&author, &feed, seq - 1).map_err(RelayError::Store)? } else { None };
+        let above = self.store.slot(&author, &feed, seq.saturating_add(1)).map_err(RelayError::Store)?;
+        let fork = match (here, below, above) {
+            (Some(s), _, _) if s.id != id => Some((seq, s.id)),
+            (_, Some(b), _) if Some(b.id) != h.prev => Some((seq - 1, b.id)),
+            (_, _, Some(a)) if a.prev != Some(id) => Some((seq, a.prev.unwrap_or(MessageId([0; 32])))),
+            _ => None,
+        };
+        if let Some((at, existing)) = fork {
+            let event = Event::Fork { author, seq: at, existing, conflicting: id };
+            self.store
+                .set_head(&author, &feed, HeadRec { frozen: true, ..head }, event)
+                .map_err(RelayError::Store)?;
+            self.out.push_back(Output::Fork { author, seq: at });
+            return self
+                .refuse(
+                    peer,
+                    Some(id),
+                    RejectReason::Fork,
+                    format!("seq {at} already holds {}", existing.short()),
+                )
+                .map(|_| false);
+        }
+        // Advance the contiguous head over what is now held.
+        let mut new = HeadRec { top: head.top.max(seq), ..head };
+        if seq == head.seq + 1 {
+            new.seq = seq;
+            new.id = Some(id);
+            while let Some(next) = self.store.slot(&author, &feed, new.seq + 1).map_err(RelayError::Store)? {
+                new.seq += 1;
+                new.id = Some(next.id);
+            }
+        }
+        let (channel, recipients) = match &h.feed {
+            Feed::Channel(c) => (Some(c.id), Vec::new()),
+            Feed::Direct(to) => (None, to.iter().map(|s| s.to).collect()),
+        };
+        let inbox = author != self.cfg.me
+            && match channel {
+                Some(c) => self.channel(&c).is_some_and(|ch| ch.members.contains(&self.cfg.me)),
+                None => recipients.contains(&self.cfg.me),
+            };
+        let mut events = vec![match from {
+            None => Event::Authored { id },
+            Some(p) => Event::Received { id, from: p },
+        }];
+        if inbox {
+            events.push(Event::Delivered { id });
+        }
+        let gap = (new.seq + 1 < seq).then(|| (new.seq + 1, seq - 1));
+        if let Some((gfrom, gto)) = gap {
+            events.push(Event::Gap { author, feed, from: gfrom, to: gto });
+        }
+        let meta = MsgMeta {
+            hop,
+            seq,
+            feed,
+            from,
+            local: 0,
+            author,
+            channel,
+            expires: h.expires,
+            priority: h.priority,
+            recipients,
+        };
+        self.store
+            .insert(Insert {
+                id,
+                env: bytes,
+                meta,
+                slot: SlotRec { id, prev: h.prev },
+                head: new,
+                inbox,
+                events,
+            })
+            .map_err(RelayError::Store)?;
+        if inbox {
+            self.out.push_back(Output::Delivered(id));
+        }
+        if let (Some((gfrom, gto)), Some(p)) = (gap, from) {
+            self.out.push_back(Output::Gap { author, feed, from: gfrom, to: gto });
+            self.send(p, Class::Urgent, &Frame::Want(Want { to: gto, feed, from: gfrom, author }));
+        }
+        self.fan_out()?;
+        Ok(true)
+    }
+
+    /// Offers a newly stored message to every connected peer.
+    pub(super) fn fan_out(&mut self) -> R<S> {
+        let peers: Vec<NodeId> = self.peers.keys().copied().collect();
+        for peer in peers {
+            self.pump(peer)?;
+        }
+        Ok(())
+    }
+}
