@@ -35,8 +35,8 @@ async fn region(net: &mut Net) -> [usize; 4] {
 async fn honest_alert_flows(net: &Net, a: usize, b: usize) {
     let mut eb = net.members[b].node().events();
     let id = net.members[a].node().publish(net.channel_alert(Priority::Routine)).await.unwrap();
-    let got = wait_delivered(&mut eb, 1).await;
-    assert!(got.contains(&id), "the honest alert reached b");
+    // Other deliveries (the attacker's valid messages) may arrive first.
+    wait_for(&mut eb, "the honest alert at b", |e| *e == NodeEvent::Delivered(id)).await;
 }
 
 /// The end of every attack: honest traffic still flows through the hub; then stop.
@@ -268,6 +268,6 @@ async fn direct_messages_to_nodes_nobody_knows_are_not_stored() {
     let mut eb = net.members[b].node().events();
     raw.send_msg(&real.bytes, 0).await;
     acks(&mut raw, 1).await;
-    assert!(wait_delivered(&mut eb, 1).await.contains(&real.id));
+    wait_for(&mut eb, "the direct message at b", |e| *e == NodeEvent::Delivered(real.id)).await;
     honest_traffic_still_flows_then_stop(&mut net, hub, a, b).await;
 }
