@@ -142,7 +142,7 @@ async fn wants_cannot_make_a_hub_send_more_than_its_answer_budget() {
             _ => {}
         }
     }
-    // One envelope may straddle the end of the budget; 500 × 20 alerts would be ~30 MB.
+    // One envelope may straddle the end of the budget; 500 × 20 alerts in full would be ~14 MB.
     assert!(answered <= 64 * 1024 + 4 * 1024, "{answered} bytes sent in answer to 500 wants");
     assert!(answered > 0, "the budget is used for answers");
     honest_traffic_still_flows_then_stop(&mut net, hub, a, b).await;
