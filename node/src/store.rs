@@ -631,26 +631,6 @@ mod tests {
         (message_id(&p, &payload), bytes)
     }
 
-    /// Opens a store that a dropped `SledStore` held a moment ago: sled's background flusher
-    /// may still hold the file lock briefly (there is no event to wait for), so retry, bounded.
-    fn open_again(dir: &Path) -> Result<(SledStore, IntegrityReport), StoreError> {
-        for _ in 0..200 {
-            match SledStore::open(dir) {
-                Err(StoreError::Sled { source: sled::Error::Io(e), .. })
-                    if e.to_string().contains("lock") =>
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(25));
-                }
-                other => return other,
-            }
-        }
-        panic!("the store in {} stayed locked for 5 s", dir.display());
-    }
-
-    fn reopen(dir: &Path) -> (SledStore, IntegrityReport) {
-        open_again(dir).unwrap()
-    }
-
     #[test]
     fn stores_and_reopens_with_a_sound_journal() {
         let dir = tempfile::tempdir().unwrap();
@@ -675,7 +655,7 @@ mod tests {
             s.set_cursor(&author, 1, Some(Event::Relayed { to: author, ids: vec![id] })).unwrap();
             s.commit().unwrap();
         }
-        let (s, r) = reopen(dir.path());
+        let (s, r) = SledStore::open(dir.path()).unwrap();
         assert_eq!(r, IntegrityReport { messages: 1, journal: 3, damage: vec![] });
         assert_eq!(s.inbox().unwrap(), vec![id]);
         assert_eq!(s.log_after(0, 10).unwrap(), vec![(1, id)]);
@@ -695,18 +675,16 @@ mod tests {
     fn reports_a_tampered_journal_and_message() {
         let dir = tempfile::tempdir().unwrap();
         let (id, env) = envelope();
-        {
-            let (mut s, _) = SledStore::open(dir.path()).unwrap();
-            for _ in 0..3 {
-                s.record(Event::Delivered { id }).unwrap();
-            }
-            s.trees[MSGS].insert(id.as_bytes(), &env[..env.len() - 1]).unwrap();
-            // Rewrite entry 2 with a different event: the chain breaks at entry 3.
-            let e = JournalEntry { seq: 2, prev: [9; 32], event: Event::Authored { id } };
-            s.trees[JOURNAL].insert(2u64.to_be_bytes(), codec::to_vec(&e)).unwrap();
-            s.commit().unwrap();
+        // The check that `open` runs, run on the open store after tampering with it.
+        let (mut s, _) = SledStore::open(dir.path()).unwrap();
+        for _ in 0..3 {
+            s.record(Event::Delivered { id }).unwrap();
         }
-        let (_, r) = reopen(dir.path());
+        s.trees[MSGS].insert(id.as_bytes(), &env[..env.len() - 1]).unwrap();
+        // Rewrite entry 2 with a different event: the chain breaks at entry 3.
+        let e = JournalEntry { seq: 2, prev: [9; 32], event: Event::Authored { id } };
+        s.trees[JOURNAL].insert(2u64.to_be_bytes(), codec::to_vec(&e)).unwrap();
+        let r = s.check().unwrap();
         assert!(r.damage.iter().any(|d| d.contains("journal entry 2 does not chain")), "{:?}", r.damage);
         assert!(r.damage.iter().any(|d| d.contains("does not hash to its id")), "{:?}", r.damage);
     }
@@ -716,31 +694,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let author = IdentityKey::from_seed(&[1; 32]).node_id();
         let (id, env) = envelope();
-        {
-            let (mut s, _) = SledStore::open(dir.path()).unwrap();
-            let head = HeadRec { id: Some(id), seq: 1, top: 1, frozen: false };
-            let ins = Insert {
-                id,
-                env: &env,
-                meta: meta(author, 1),
-                slot: SlotRec { id, prev: None },
-                head,
-                inbox: true,
-                events: vec![Event::Delivered { id }],
-            };
-            s.insert(ins).unwrap();
-            s.commit().unwrap();
-        }
-        assert_eq!(reopen(dir.path()).1.damage, Vec::<String>::new(), "sound before the damage");
-        {
-            let (s, _) = reopen(dir.path());
-            s.trees[LOG].remove(1u64.to_be_bytes()).unwrap();
-            s.trees[INBOX].insert(7u64.to_be_bytes(), &[9u8; 32][..]).unwrap();
-            s.trees[CURSORS].insert(author.as_bytes(), &99u64.to_be_bytes()).unwrap();
-            s.trees[SLOTS].remove(slot_key(&author, &meta(author, 1).feed, 1)).unwrap();
-            s.commit().unwrap();
-        }
-        let damage = reopen(dir.path()).1.damage;
+        // The check that `open` runs, run on the open store before and after tampering with it.
+        let (mut s, _) = SledStore::open(dir.path()).unwrap();
+        let head = HeadRec { id: Some(id), seq: 1, top: 1, frozen: false };
+        let ins = Insert {
+            id,
+            env: &env,
+            meta: meta(author, 1),
+            slot: SlotRec { id, prev: None },
+            head,
+            inbox: true,
+            events: vec![Event::Delivered { id }],
+        };
+        s.insert(ins).unwrap();
+        assert_eq!(s.check().unwrap().damage, Vec::<String>::new(), "sound before the damage");
+        s.trees[LOG].remove(1u64.to_be_bytes()).unwrap();
+        s.trees[INBOX].insert(7u64.to_be_bytes(), &[9u8; 32][..]).unwrap();
+        s.trees[CURSORS].insert(author.as_bytes(), &99u64.to_be_bytes()).unwrap();
+        s.trees[SLOTS].remove(slot_key(&author, &meta(author, 1).feed, 1)).unwrap();
+        let damage = s.check().unwrap().damage;
         for expected in [
             "is not at its log position 1",
             "is not in its feed slot (seq 1)",
@@ -760,7 +732,7 @@ mod tests {
             s.trees[STATE].insert("schema", &7u32.to_be_bytes()).unwrap();
             s.commit().unwrap();
         }
-        let e = open_again(dir.path()).unwrap_err();
+        let e = SledStore::open(dir.path()).unwrap_err();
         assert!(e.to_string().contains("schema version 7 is not supported"), "{e}");
     }
 }
