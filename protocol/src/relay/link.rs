@@ -99,6 +99,13 @@ pub(super) struct Link {
     /// Resend deadlines in order, so the next wake-up is found in O(log n).
     deadlines: BTreeSet<(Timestamp, u64)>,
     in_flight_bytes: usize,
+    standing: Standing,
+}
+
+/// What a peer has left of its budgets, and its strikes: they belong to the peer, not to the
+/// link, and carry over to its next link, so a reconnection does not start them afresh.
+#[derive(Debug, Clone)]
+pub(super) struct Standing {
     /// Messages the peer may send.
     msgs: TokenBucket,
     /// Envelope bytes the peer may send.
@@ -108,18 +115,6 @@ pub(super) struct Link {
     /// Control frames (hello, reach, ack, reject, heads, crl) the peer may send.
     control: TokenBucket,
     /// Refusals within the strike window: when, and their weight.
-    strikes: VecDeque<(Timestamp, u32)>,
-    strike_sum: u32,
-}
-
-/// What a peer's link leaves behind when it ends, so that a reconnection does not start its
-/// budgets and strikes afresh.
-#[derive(Debug, Clone)]
-pub(super) struct Carry {
-    msgs: TokenBucket,
-    bytes_in: TokenBucket,
-    bytes_asked: TokenBucket,
-    control: TokenBucket,
     strikes: VecDeque<(Timestamp, u32)>,
     strike_sum: u32,
 }
@@ -160,83 +155,71 @@ impl Link {
             in_flight: BTreeMap::new(),
             deadlines: BTreeSet::new(),
             in_flight_bytes: 0,
-            msgs: TokenBucket::new(now, b.msgs_per_sec, b.msgs_burst),
-            bytes_in: TokenBucket::new(now, b.bytes_per_sec, b.bytes_burst),
-            bytes_asked: TokenBucket::new(now, b.asked_bytes_per_sec, b.asked_bytes_burst),
-            control: TokenBucket::new(now, b.control_per_sec, b.control_burst),
-            strikes: VecDeque::new(),
-            strike_sum: 0,
+            standing: Standing {
+                msgs: TokenBucket::new(now, b.msgs_per_sec, b.msgs_burst),
+                bytes_in: TokenBucket::new(now, b.bytes_per_sec, b.bytes_burst),
+                bytes_asked: TokenBucket::new(now, b.asked_bytes_per_sec, b.asked_bytes_burst),
+                control: TokenBucket::new(now, b.control_per_sec, b.control_burst),
+                strikes: VecDeque::new(),
+                strike_sum: 0,
+            },
         }
     }
 
-    /// A link for a peer whose previous link left `carry`: same budgets and strikes.
+    /// A link for a peer whose previous link left `standing`.
     pub(super) fn resume(
         now: Timestamp,
         peer: NodeId,
         role: Role,
         next: u64,
         b: Budgets,
-        carry: Carry,
+        standing: Standing,
     ) -> Self {
-        let mut link = Link::new(now, peer, role, next, b);
-        link.msgs = carry.msgs;
-        link.bytes_in = carry.bytes_in;
-        link.bytes_asked = carry.bytes_asked;
-        link.control = carry.control;
-        link.strikes = carry.strikes;
-        link.strike_sum = carry.strike_sum;
-        link
+        Link { standing, ..Link::new(now, peer, role, next, b) }
     }
 
     /// What this link leaves for the peer's next one.
-    pub(super) fn carry(self) -> Carry {
-        Carry {
-            msgs: self.msgs,
-            bytes_in: self.bytes_in,
-            bytes_asked: self.bytes_asked,
-            control: self.control,
-            strikes: self.strikes,
-            strike_sum: self.strike_sum,
-        }
+    pub(super) fn into_standing(self) -> Standing {
+        self.standing
     }
 
     /// Spends the budget for one received message of `len` bytes; false when over the rate.
     pub(super) fn take_message(&mut self, now: Timestamp, len: usize) -> bool {
         // Both budgets must allow it; a refused message costs no byte tokens.
-        if !self.msgs.take(now, 1) {
+        if !self.standing.msgs.take(now, 1) {
             return false;
         }
-        self.bytes_in.take(now, len as u64)
+        self.standing.bytes_in.take(now, len as u64)
     }
 
     /// Spends `n` request tokens (a want costs by its range); false when over the rate.
     pub(super) fn take_requests(&mut self, now: Timestamp, n: u64) -> bool {
-        self.msgs.take(now, n)
+        self.standing.msgs.take(now, n)
     }
 
     /// Spends the budget for one control frame; false when over the rate.
     pub(super) fn take_control(&mut self, now: Timestamp) -> bool {
-        self.control.take(now, 1)
+        self.standing.control.take(now, 1)
     }
 
     /// Spends `len` bytes of what the peer may make this node send; false when spent.
     pub(super) fn take_answer(&mut self, now: Timestamp, len: usize) -> bool {
-        self.bytes_asked.take(now, len as u64)
+        self.standing.bytes_asked.take(now, len as u64)
     }
 
     /// Counts a refusal of `weight`; true when the peer is now over `limit` full strikes within
     /// the strike window and must be disconnected as abusive.
     pub(super) fn strike(&mut self, now: Timestamp, weight: u32, limit: u32) -> bool {
-        self.strikes.push_back((now, weight));
-        self.strike_sum = self.strike_sum.saturating_add(weight);
-        while let Some(&(t, w)) = self.strikes.front() {
+        self.standing.strikes.push_back((now, weight));
+        self.standing.strike_sum = self.standing.strike_sum.saturating_add(weight);
+        while let Some(&(t, w)) = self.standing.strikes.front() {
             if now.as_millis().saturating_sub(t.as_millis()) <= STRIKE_WINDOW_MS {
                 break;
             }
-            self.strikes.pop_front();
-            self.strike_sum -= w;
+            self.standing.strikes.pop_front();
+            self.standing.strike_sum -= w;
         }
-        self.strike_sum > limit.saturating_mul(FULL_STRIKE)
+        self.standing.strike_sum > limit.saturating_mul(FULL_STRIKE)
     }
 
     /// Whether another message may be put in flight: fewer than `window` messages and

@@ -276,7 +276,7 @@ pub struct Relay<S: Store> {
     /// it never authors at or below them.
     own_floor: BTreeMap<FeedId, u64>,
     /// What the links of disconnected peers left behind (budgets, strikes), for a while.
-    retired: BTreeMap<NodeId, (Timestamp, link::Carry)>,
+    retired: BTreeMap<NodeId, (Timestamp, link::Standing)>,
     /// Peers that have been connected since start: their certificates vouch for them.
     seen: BTreeSet<NodeId>,
     /// Refusals per peer and reason not yet journalled.
@@ -430,7 +430,7 @@ impl<S: Store> Relay<S> {
         let horizon = now.as_millis().saturating_sub(CARRY_MS);
         self.retired.retain(|_, (at, _)| at.as_millis() >= horizon);
         let link = match self.retired.remove(&peer) {
-            Some((_, carry)) => Link::resume(now, peer, role, cursor, budgets, carry),
+            Some((_, standing)) => Link::resume(now, peer, role, cursor, budgets, standing),
             None => Link::new(now, peer, role, cursor, budgets),
         };
         self.peers.insert(peer, link);
@@ -722,7 +722,7 @@ impl<S: Store> Relay<S> {
     /// Ends the link to `peer`, keeping what carries over to its next one.
     fn drop_link(&mut self, peer: &NodeId) {
         if let Some(link) = self.peers.remove(peer) {
-            self.retired.insert(*peer, (self.now, link.carry()));
+            self.retired.insert(*peer, (self.now, link.into_standing()));
         }
     }
 
