@@ -49,7 +49,17 @@ impl<S: Store> Relay<S> {
             return Ok(());
         }
         let from = p.next.max(p.flash_seen);
-        for (local, id) in self.store.flash_after(from, window).map_err(RelayError::Store)? {
+        // Most pumps have no flash message to send: skip the index then.
+        if self.flash_top.is_some_and(|top| top <= from) {
+            return Ok(());
+        }
+        let batch = self.store.flash_after(from, window).map_err(RelayError::Store)?;
+        if batch.len() < window {
+            // The index is exhausted beyond `from`: nothing flash lies above the last entry.
+            let last = batch.last().map_or(from, |(l, _)| *l).max(from);
+            self.flash_top = Some(self.flash_top.map_or(last, |top| top.max(last)));
+        }
+        for (local, id) in batch {
             let Some(p) = self.peer(&peer) else { return Ok(()) };
             if !p.has_room(2 * window, 2 * window_bytes) {
                 break;

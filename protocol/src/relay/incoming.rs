@@ -177,7 +177,9 @@ impl<S: Store> Relay<S> {
             priority: h.priority,
             recipients,
         };
-        self.store
+        let flash = h.priority == Priority::Flash;
+        let local = self
+            .store
             .insert(Insert {
                 id,
                 env: bytes,
@@ -188,6 +190,9 @@ impl<S: Store> Relay<S> {
                 events,
             })
             .map_err(RelayError::Store)?;
+        if flash {
+            self.flash_top = self.flash_top.map(|top| top.max(local));
+        }
         if inbox {
             self.out.push_back(Output::Delivered(id));
         }

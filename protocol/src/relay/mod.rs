@@ -275,6 +275,9 @@ pub struct Relay<S: Store> {
     /// Sequence numbers of this node's own feeds that peers reported while it was recovering:
     /// it never authors at or below them.
     own_floor: BTreeMap<FeedId, u64>,
+    /// No flash message lies above this log position (`None` until the flash index was read
+    /// once): spares the pump a look at the index when there is nothing flash to send.
+    flash_top: Option<u64>,
     /// What the links of disconnected peers left behind (budgets, strikes), for a while.
     retired: BTreeMap<NodeId, (Timestamp, link::Standing)>,
     /// Peers that have been connected since start: their certificates vouch for them.
@@ -307,6 +310,7 @@ impl<S: Store> Relay<S> {
             refusals: BTreeMap::new(),
             seen: BTreeSet::new(),
             retired: BTreeMap::new(),
+            flash_top: None,
             out: VecDeque::new(),
             recovering,
             now: Timestamp(0),
