@@ -6,31 +6,10 @@
 mod support;
 
 use godwit_node::net::NodeEvent;
-use godwit_node::tls::{self, NetLimits};
 use godwit_protocol::identity::Role;
-use godwit_protocol::wire::{Frame, Hello, Msg, RejectReason};
+use godwit_protocol::wire::RejectReason;
 use support::network::*;
-
-/// Connects a raw QUIC client with member `m`'s certificate to `hub`; returns the connection and
-/// a first stream (announced, Hello sent).
-async fn raw_client(net: &Net, m: usize, hub: usize) -> (quinn::Connection, quinn::SendStream) {
-    let client = tls::client_config(&net.material(m), &NetLimits::default()).unwrap();
-    let ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-    let name = godwit_node::certs::dns_name(&net.members[hub].id());
-    let conn = ep.connect_with(client, net.members[hub].addr(), &name).unwrap().await.unwrap();
-    let mut s = conn.open_uni().await.unwrap();
-    s.write_all(&[0x67, 0]).await.unwrap();
-    let hello = Frame::Hello(Hello { v: 1, recovering: false }).encode();
-    s.write_all(&(hello.len() as u32).to_be_bytes()).await.unwrap();
-    s.write_all(&hello).await.unwrap();
-    (conn, s)
-}
-
-async fn send(s: &mut quinn::SendStream, f: &Frame) {
-    let b = f.encode();
-    s.write_all(&(b.len() as u32).to_be_bytes()).await.unwrap();
-    s.write_all(&b).await.unwrap();
-}
+use support::raw::Raw;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frame_body_that_does_not_arrive_in_time_is_refused() {
@@ -40,10 +19,10 @@ async fn a_frame_body_that_does_not_arrive_in_time_is_refused() {
     let m = net.add("Slow NCP", Role::Member);
     net.start(hub, &[m], &[hub, m]).await;
     let mut eh = net.members[hub].node().events();
-    let (_conn, mut s) = raw_client(&net, m, hub).await;
+    let mut raw = Raw::hello(&net, m, hub, false).await;
     // Announce 1,000 bytes, send 10, then stall.
-    s.write_all(&1_000u32.to_be_bytes()).await.unwrap();
-    s.write_all(&[0u8; 10]).await.unwrap();
+    raw.stream.write_all(&1_000u32.to_be_bytes()).await.unwrap();
+    raw.stream.write_all(&[0u8; 10]).await.unwrap();
     let e = wait_for(&mut eh, "the read deadline", |e| matches!(e, NodeEvent::Refused { .. })).await;
     assert!(
         matches!(&e, NodeEvent::Refused { reason: RejectReason::Malformed, detail, .. } if detail.contains("not received within 300 ms")),
@@ -62,11 +41,11 @@ async fn a_peer_over_its_rate_is_refused_and_an_abusive_one_disconnected() {
     let m = net.add("Noisy NCP", Role::Member);
     net.start(hub, &[m], &[hub, m]).await;
     let mut eh = net.members[hub].node().events();
-    let (conn, mut s) = raw_client(&net, m, hub).await;
+    let mut raw = Raw::hello(&net, m, hub, false).await;
     // Garbage envelopes: the first 3 use the burst and are refused as invalid, then the rate
     // limit refuses, and after more than 5 refusals the hub hangs up.
     for _ in 0..12 {
-        send(&mut s, &Frame::Msg(Msg { env: vec![0xd2, 0x84, 0x40, 0xa0, 0x40, 0x40], hop: 0 })).await;
+        raw.send_msg(&[0xd2, 0x84, 0x40, 0xa0, 0x40, 0x40], 0).await;
     }
     let mut reasons = Vec::new();
     let closed = loop {
@@ -86,7 +65,7 @@ async fn a_peer_over_its_rate_is_refused_and_an_abusive_one_disconnected() {
     );
     assert!(reasons.contains(&RejectReason::RateLimited), "{reasons:?}");
     assert!(closed.contains("abusive"), "{closed}");
-    let err = tokio::time::timeout(WAIT, conn.closed()).await.unwrap();
+    let err = tokio::time::timeout(WAIT, raw.conn.closed()).await.unwrap();
     assert!(err.to_string().contains("abusive"), "{err}");
     net.stop(hub).await;
 }
