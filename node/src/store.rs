@@ -1,27 +1,30 @@
 //! Durable storage on sled, behind one narrow module: the relay's [`Store`] trait, the event
 //! journal with its hash chain, and the durability rule.
 //!
-//! Layout (one sled tree each):
+//! Layout: one sled tree (`godwit`), one keyspace, each table a one-byte key prefix:
 //!
-//! | tree | key | value |
-//! | --- | --- | --- |
-//! | `msgs` | message id | envelope bytes |
-//! | `meta` | message id | [`MsgMeta`] (CBOR) |
-//! | `slots` | author ‖ feed ‖ seq (BE) | [`SlotRec`] |
-//! | `heads` | author ‖ feed | [`HeadRec`] |
-//! | `log` | local position (BE) | message id |
-//! | `flash` | local position (BE) of a flash message | message id (sent first on catch-up) |
-//! | `inbox` | local position (BE) | message id |
-//! | `cursors` | peer NodeId | cursor (BE u64) |
-//! | `journal` | journal seq (BE) | [`JournalEntry`] |
-//! | `state` | name | value (schema version, journal head, last log position) |
-//! | `peers` | peer NodeId | [`PeerRecord`]: who it is, when it was last connected |
+//! | table | prefix | key | value |
+//! | --- | --- | --- | --- |
+//! | `msgs` | `m` | message id | envelope bytes |
+//! | `meta` | `M` | message id | [`MsgMeta`] (CBOR) |
+//! | `slots` | `s` | author ‖ feed ‖ seq (BE) | [`SlotRec`] |
+//! | `heads` | `h` | author ‖ feed | [`HeadRec`] |
+//! | `log` | `l` | local position (BE) | message id |
+//! | `flash` | `f` | local position (BE) of a flash message | message id (sent first on catch-up) |
+//! | `inbox` | `i` | local position (BE) | message id |
+//! | `cursors` | `c` | peer NodeId | cursor (BE u64) |
+//! | `journal` | `j` | journal seq (BE) | [`JournalEntry`] |
+//! | `state` | `S` | name | value (schema version, journal head, last log position) |
+//! | `peers` | `p` | peer NodeId | [`PeerRecord`]: who it is, when it was last connected |
 //!
-//! Every state change and its journal entry are written in one sled transaction. **Durability**:
-//! [`SledStore::commit`] calls sled's `flush()` — which in sled 0.34 ends in
-//! `sync_file_range`, not an fsync — and then fsyncs every file of the database and the
-//! directory itself, so acknowledged data survives power loss. On open, the journal hash chain
-//! and every message id are recomputed; damage is reported, never trusted.
+//! **Atomicity**: the relay's group commit arrives as one [`Batch`], every state change with its
+//! journal entries, and is written as one sled batch on the one tree — sled applies a batch
+//! atomically, so after a crash either all of it is there or none of it (one keyspace is what
+//! makes that one cheap write rather than a transaction over many trees). **Durability**:
+//! [`SledStore::commit`] calls sled's `flush()` — which in sled 0.34 ends in `sync_file_range`,
+//! not an fsync — and then fsyncs every file of the database and the directory itself, so
+//! acknowledged data survives power loss. On open, the journal hash chain and every message id
+//! are recomputed; damage is reported, never trusted.
 
 use std::path::{Path, PathBuf};
 
@@ -30,14 +33,13 @@ use godwit_protocol::codec;
 use godwit_protocol::envelope::{Priority, message_id, raw};
 use godwit_protocol::identity::NodeId;
 use godwit_protocol::ids::{FeedId, MessageId};
-use godwit_protocol::relay::{HeadRec, Insert, MsgMeta, SlotRec, Store};
+use godwit_protocol::relay::{Batch, HeadRec, MsgMeta, SlotRec, Store, Write};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
-use sled::{Transactional, Tree};
+use sled::Tree;
 
 /// The storage schema version this code reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 const JOURNAL_CONTEXT: &[u8] = b"godwit/v1 journal\0";
 
@@ -101,19 +103,29 @@ pub struct IntegrityReport {
     pub damage: Vec<String>,
 }
 
-const MSGS: usize = 0;
-const META: usize = 1;
-const SLOTS: usize = 2;
-const HEADS: usize = 3;
-const LOG: usize = 4;
-const INBOX: usize = 5;
-const CURSORS: usize = 6;
-const JOURNAL: usize = 7;
-const STATE: usize = 8;
-const PEERS: usize = 9;
-const FLASH: usize = 10;
-const TREES: [&str; 11] =
-    ["msgs", "meta", "slots", "heads", "log", "inbox", "cursors", "journal", "state", "peers", "flash"];
+/// A table of the one keyspace: its key prefix and its name (for damage reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Table(u8, &'static str);
+
+const MSGS: Table = Table(b'm', "msgs");
+const META: Table = Table(b'M', "meta");
+const SLOTS: Table = Table(b's', "slots");
+const HEADS: Table = Table(b'h', "heads");
+const LOG: Table = Table(b'l', "log");
+const INBOX: Table = Table(b'i', "inbox");
+const CURSORS: Table = Table(b'c', "cursors");
+const JOURNAL: Table = Table(b'j', "journal");
+const STATE: Table = Table(b'S', "state");
+const PEERS: Table = Table(b'p', "peers");
+const FLASH: Table = Table(b'f', "flash");
+
+/// The key of `key` in table `t`.
+fn k(t: Table, key: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(1 + key.len());
+    v.push(t.0);
+    v.extend_from_slice(key);
+    v
+}
 
 /// What the node remembers of a peer it has been connected to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,11 +140,15 @@ pub struct PeerRecord {
 }
 
 /// The node's store.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SledStore {
     path: PathBuf,
     db: sled::Db,
-    trees: Vec<Tree>,
+    tree: Tree,
+    /// The journal's last entry: its seq and hash (what the next entry chains to).
+    journal_head: (u64, [u8; 32]),
+    /// The last log position written.
+    log_last: u64,
     #[cfg(feature = "fault-injection")]
     faults: std::sync::Arc<StoreFaults>,
 }
@@ -153,8 +169,6 @@ impl StoreFaults {
     }
 }
 
-type TxResult<T> = Result<T, ConflictableTransactionError<String>>;
-
 impl SledStore {
     /// Opens (or creates) the store in `dir` and checks its integrity.
     ///
@@ -163,17 +177,27 @@ impl SledStore {
     pub fn open(dir: &Path) -> Result<(SledStore, IntegrityReport), StoreError> {
         let sled_err = |source| StoreError::Sled { path: dir.to_owned(), source };
         let db = sled::Config::new().path(dir).mode(sled::Mode::HighThroughput).open().map_err(sled_err)?;
-        let trees = TREES.iter().map(|t| db.open_tree(t)).collect::<Result<Vec<_>, _>>().map_err(sled_err)?;
-        let store = SledStore {
+        let tree = db.open_tree("godwit").map_err(sled_err)?;
+        let mut store = SledStore {
             path: dir.to_owned(),
             db,
-            trees,
+            tree,
+            journal_head: (0, [0; 32]),
+            log_last: 0,
             #[cfg(feature = "fault-injection")]
             faults: std::sync::Arc::default(),
         };
-        match store.trees[STATE].get("schema").map_err(sled_err)? {
+        match store.get(STATE, b"schema")? {
             None => {
-                store.trees[STATE].insert("schema", &SCHEMA_VERSION.to_be_bytes()).map_err(sled_err)?;
+                // Schema 1 kept each table in a tree of its own.
+                if store.db.tree_names().iter().any(|n| n.as_ref() == b"state") {
+                    let old = store.db.open_tree("state").map_err(sled_err)?;
+                    if let Some(v) = old.get("schema").map_err(sled_err)? {
+                        let found = u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0xff; 4]));
+                        return Err(StoreError::Schema { found });
+                    }
+                }
+                store.tree.insert(k(STATE, b"schema"), &SCHEMA_VERSION.to_be_bytes()).map_err(sled_err)?;
                 store.commit()?;
             }
             Some(v) => {
@@ -183,6 +207,12 @@ impl SledStore {
                 }
             }
         }
+        if let Some(h) = store.get(STATE, b"journal_head")? {
+            if h.len() == 40 {
+                store.journal_head = (be_u64(&h[..8]), h[8..].try_into().unwrap_or([0; 32]));
+            }
+        }
+        store.log_last = store.get(STATE, b"log_last")?.map_or(0, |v| be_u64(&v));
         let report = store.check()?;
         Ok((store, report))
     }
@@ -207,14 +237,26 @@ impl SledStore {
         self.faults.clone()
     }
 
+    fn sled_err(&self, source: sled::Error) -> StoreError {
+        StoreError::Sled { path: self.path.clone(), source }
+    }
+
+    /// Every entry of table `t`, in key order: the key without its prefix, and the value.
+    fn scan(&self, t: Table) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> + '_ {
+        self.tree.scan_prefix([t.0]).map(move |item| {
+            let (key, v) = item.map_err(|e| self.sled_err(e))?;
+            Ok((key.subslice(1, key.len() - 1), v))
+        })
+    }
+
     /// Recomputes the journal hash chain and every message id.
     fn check(&self) -> Result<IntegrityReport, StoreError> {
         let mut r = IntegrityReport::default();
         let mut prev = [0u8; 32];
-        for item in self.trees[JOURNAL].iter() {
-            let (k, v) = item.map_err(|source| StoreError::Sled { path: self.path.clone(), source })?;
+        for item in self.scan(JOURNAL) {
+            let (key, v) = item?;
             r.journal += 1;
-            let seq = be_u64(&k);
+            let seq = be_u64(&key);
             match codec::from_slice::<JournalEntry>("journal entry", &v) {
                 Ok(e) if e.seq == seq && e.prev == prev => prev = chain(&prev, &v),
                 Ok(e) => {
@@ -232,30 +274,29 @@ impl SledStore {
                 r.damage.push("journal head hash does not match the entries".into());
             }
         }
-        for item in self.trees[MSGS].iter() {
-            let (k, v) = item.map_err(|source| StoreError::Sled { path: self.path.clone(), source })?;
+        for item in self.scan(MSGS) {
+            let (key, v) = item?;
             r.messages += 1;
-            let ok = raw::split(&v).is_some_and(|(p, payload, _)| message_id(&p, &payload).0[..] == k[..]);
+            let ok = raw::split(&v).is_some_and(|(p, payload, _)| message_id(&p, &payload).0[..] == key[..]);
             if !ok {
-                r.damage.push(format!("message {} does not hash to its id", hex32(&k)));
+                r.damage.push(format!("message {} does not hash to its id", hex32(&key)));
             }
-            if self.get(META, &k)?.is_none() {
-                r.damage.push(format!("message {} has no metadata", hex32(&k)));
+            if self.get(META, &key)?.is_none() {
+                r.damage.push(format!("message {} has no metadata", hex32(&key)));
             }
         }
         self.check_references(&mut r.damage)?;
         Ok(r)
     }
 
-    /// The cross-references between trees: every message's metadata, log position, feed slot,
+    /// The cross-references between tables: every message's metadata, log position, feed slot,
     /// head and flash entry agree; log, inbox, flash and slot entries name held messages;
     /// heads and cursors are within what is held.
     fn check_references(&self, damage: &mut Vec<String>) -> Result<(), StoreError> {
-        let sled_err = |source| StoreError::Sled { path: self.path.clone(), source };
         let log_last = self.get(STATE, b"log_last")?.map_or(0, |v| be_u64(&v));
-        for item in self.trees[META].iter() {
-            let (k, v) = item.map_err(sled_err)?;
-            let id = hex32(&k);
+        for item in self.scan(META) {
+            let (key, v) = item?;
+            let id = hex32(&key);
             let meta = match codec::from_slice::<MsgMeta>("message metadata", &v) {
                 Ok(m) => m,
                 Err(e) => {
@@ -263,15 +304,15 @@ impl SledStore {
                     continue;
                 }
             };
-            if self.get(MSGS, &k)?.is_none() {
+            if self.get(MSGS, &key)?.is_none() {
                 damage.push(format!("metadata of message {id} has no message"));
             }
-            if self.get(LOG, &meta.local.to_be_bytes())?.as_deref() != Some(&k[..]) {
+            if self.get(LOG, &meta.local.to_be_bytes())?.as_deref() != Some(&key[..]) {
                 damage.push(format!("message {id} is not at its log position {}", meta.local));
             }
             let slot = self.get(SLOTS, &slot_key(&meta.author, &meta.feed, meta.seq))?;
             let slot = slot.and_then(|v| codec::from_slice::<SlotRec>("feed slot", &v).ok());
-            if slot.is_none_or(|s| s.id.0[..] != k[..]) {
+            if slot.is_none_or(|s| s.id.0[..] != key[..]) {
                 damage.push(format!("message {id} is not in its feed slot (seq {})", meta.seq));
             }
             let head = self.get(HEADS, &head_key(&meta.author, &meta.feed))?;
@@ -287,26 +328,26 @@ impl SledStore {
                 damage.push(format!("the flash index disagrees with message {id}'s priority"));
             }
         }
-        for (tree, name) in [(LOG, "log"), (INBOX, "inbox"), (FLASH, "flash index")] {
-            for item in self.trees[tree].iter() {
-                let (k, v) = item.map_err(sled_err)?;
-                if be_u64(&k) > log_last {
+        for (table, name) in [(LOG, "log"), (INBOX, "inbox"), (FLASH, "flash index")] {
+            for item in self.scan(table) {
+                let (key, v) = item?;
+                if be_u64(&key) > log_last {
                     damage.push(format!(
                         "{name} position {} is beyond the last log position {log_last}",
-                        be_u64(&k)
+                        be_u64(&key)
                     ));
                 }
                 if self.get(META, &v)?.is_none() {
                     damage.push(format!(
                         "{name} position {} names message {}, which is not held",
-                        be_u64(&k),
+                        be_u64(&key),
                         hex32(&v)
                     ));
                 }
             }
         }
-        for item in self.trees[SLOTS].iter() {
-            let (_, v) = item.map_err(sled_err)?;
+        for item in self.scan(SLOTS) {
+            let (_, v) = item?;
             match codec::from_slice::<SlotRec>("feed slot", &v) {
                 Ok(slot) if self.get(MSGS, slot.id.as_bytes())?.is_none() => {
                     damage.push(format!("a feed slot names message {}, which is not held", slot.id))
@@ -315,8 +356,8 @@ impl SledStore {
                 Err(e) => damage.push(format!("a feed slot is unreadable: {e}")),
             }
         }
-        for item in self.trees[HEADS].iter() {
-            let (_, v) = item.map_err(sled_err)?;
+        for item in self.scan(HEADS) {
+            let (_, v) = item?;
             match codec::from_slice::<HeadRec>("feed head", &v) {
                 Ok(h) if h.seq > h.top => {
                     damage.push(format!("a feed head's seq {} is above its top {}", h.seq, h.top))
@@ -325,12 +366,12 @@ impl SledStore {
                 Err(e) => damage.push(format!("a feed head is unreadable: {e}")),
             }
         }
-        for item in self.trees[CURSORS].iter() {
-            let (k, v) = item.map_err(sled_err)?;
+        for item in self.scan(CURSORS) {
+            let (key, v) = item?;
             if be_u64(&v) > log_last {
                 damage.push(format!(
                     "the cursor of peer {} is at {}, beyond the last log position {log_last}",
-                    hex32(&k),
+                    hex32(&key),
                     be_u64(&v)
                 ));
             }
@@ -344,10 +385,10 @@ impl SledStore {
     /// # Errors
     /// [`StoreError`].
     pub fn record_peer(&self, peer: &NodeId, rec: &PeerRecord) -> Result<(), StoreError> {
-        self.trees[PEERS]
-            .insert(peer.as_bytes(), codec::to_vec(rec))
+        self.tree
+            .insert(k(PEERS, peer.as_bytes()), codec::to_vec(rec))
             .map(|_| ())
-            .map_err(|source| StoreError::Sled { path: self.path.clone(), source })
+            .map_err(|e| self.sled_err(e))
     }
 
     /// Every peer ever connected, with what is known of it.
@@ -355,17 +396,16 @@ impl SledStore {
     /// # Errors
     /// [`StoreError`].
     pub fn peers(&self) -> Result<Vec<(NodeId, PeerRecord)>, StoreError> {
-        self.trees[PEERS]
-            .iter()
+        self.scan(PEERS)
             .map(|item| {
-                let (k, v) = item.map_err(|source| StoreError::Sled { path: self.path.clone(), source })?;
-                let id: [u8; 32] = k.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                let (key, v) = item?;
+                let id: [u8; 32] = key.as_ref().try_into().map_err(|_| StoreError::Corrupt {
                     tree: "peers",
                     detail: "key is not a NodeId".into(),
                 })?;
                 let id = NodeId::from_bytes(id)
                     .map_err(|e| StoreError::Corrupt { tree: "peers", detail: e.to_string() })?;
-                Ok((id, Self::decode("peers", &v)?))
+                Ok((id, Self::decode(PEERS, &v)?))
             })
             .collect()
     }
@@ -375,68 +415,33 @@ impl SledStore {
     /// # Errors
     /// [`StoreError`].
     pub fn journal(&self) -> Result<Vec<JournalEntry>, StoreError> {
-        self.trees[JOURNAL]
-            .iter()
+        self.scan(JOURNAL)
             .map(|item| {
-                let (_, v) = item.map_err(|source| StoreError::Sled { path: self.path.clone(), source })?;
-                codec::from_slice("journal entry", &v)
-                    .map_err(|e| StoreError::Corrupt { tree: "journal", detail: e.to_string() })
+                let (_, v) = item?;
+                Self::decode(JOURNAL, &v)
             })
             .collect()
     }
 
-    fn get(&self, tree: usize, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
-        self.trees[tree].get(key).map_err(|source| StoreError::Sled { path: self.path.clone(), source })
+    fn get(&self, t: Table, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
+        self.tree.get(k(t, key)).map_err(|e| self.sled_err(e))
     }
 
-    fn decode<T: serde::de::DeserializeOwned + Serialize>(
-        tree: &'static str,
-        bytes: &[u8],
-    ) -> Result<T, StoreError> {
-        codec::from_slice(tree, bytes).map_err(|e| StoreError::Corrupt { tree, detail: e.to_string() })
+    fn decode<T: serde::de::DeserializeOwned + Serialize>(t: Table, bytes: &[u8]) -> Result<T, StoreError> {
+        codec::from_slice(t.1, bytes).map_err(|e| StoreError::Corrupt { tree: t.1, detail: e.to_string() })
     }
 
-    /// Runs `f` in one transaction over all trees, appending `events` to the journal in it.
-    /// Up to `limit` entries of a position-keyed tree (`log`, `flash`) after `after`.
-    fn positions(&self, tree: usize, after: u64, limit: usize) -> Result<Vec<(u64, MessageId)>, StoreError> {
-        self.trees[tree]
-            .range((after + 1).to_be_bytes()..)
+    /// Up to `limit` entries of a position-keyed table (`log`, `flash`) after `after`.
+    fn positions(&self, t: Table, after: u64, limit: usize) -> Result<Vec<(u64, MessageId)>, StoreError> {
+        let end = [t.0 + 1];
+        self.tree
+            .range(k(t, &(after + 1).to_be_bytes())..end.to_vec())
             .take(limit)
             .map(|item| {
-                let (k, v) = item.map_err(|source| StoreError::Sled { path: self.path.clone(), source })?;
-                Ok((be_u64(&k), id_of(&v)?))
+                let (key, v) = item.map_err(|e| self.sled_err(e))?;
+                Ok((be_u64(&key[1..]), id_of(&v)?))
             })
             .collect()
-    }
-
-    fn tx<T>(
-        &self,
-        events: &[Event],
-        f: impl Fn(&[TransactionalTree]) -> TxResult<T>,
-    ) -> Result<T, StoreError> {
-        let res = self.trees.as_slice().transaction(|t| {
-            let out = f(t)?;
-            let (mut seq, mut prev) = match t[STATE].get("journal_head")? {
-                Some(h) if h.len() == 40 => {
-                    (be_u64(&h[..8]), <[u8; 32]>::try_from(&h[8..]).unwrap_or([0; 32]))
-                }
-                _ => (0, [0u8; 32]),
-            };
-            for event in events {
-                seq += 1;
-                let bytes = codec::to_vec(&JournalEntry { seq, prev, event: event.clone() });
-                t[JOURNAL].insert(&seq.to_be_bytes(), bytes.as_slice())?;
-                prev = chain(&prev, &bytes);
-            }
-            if !events.is_empty() {
-                t[STATE].insert("journal_head", [seq.to_be_bytes().as_slice(), &prev].concat())?;
-            }
-            Ok(out)
-        });
-        res.map_err(|e| match e {
-            TransactionError::Abort(detail) => StoreError::Corrupt { tree: "transaction", detail },
-            TransactionError::Storage(source) => StoreError::Sled { path: self.path.clone(), source },
-        })
     }
 }
 
@@ -444,66 +449,30 @@ impl Store for SledStore {
     type Error = StoreError;
 
     fn meta(&self, id: &MessageId) -> Result<Option<MsgMeta>, StoreError> {
-        self.get(META, id.as_bytes())?.map(|v| Self::decode("meta", &v)).transpose()
+        self.get(META, id.as_bytes())?.map(|v| Self::decode(META, &v)).transpose()
     }
     fn envelope(&self, id: &MessageId) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.get(MSGS, id.as_bytes())?.map(|v| v.to_vec()))
     }
     fn slot(&self, author: &NodeId, feed: &FeedId, seq: u64) -> Result<Option<SlotRec>, StoreError> {
-        self.get(SLOTS, &slot_key(author, feed, seq))?.map(|v| Self::decode("slots", &v)).transpose()
+        self.get(SLOTS, &slot_key(author, feed, seq))?.map(|v| Self::decode(SLOTS, &v)).transpose()
     }
     fn head(&self, author: &NodeId, feed: &FeedId) -> Result<Option<HeadRec>, StoreError> {
-        self.get(HEADS, &head_key(author, feed))?.map(|v| Self::decode("heads", &v)).transpose()
+        self.get(HEADS, &head_key(author, feed))?.map(|v| Self::decode(HEADS, &v)).transpose()
     }
     fn heads_of(&self, author: &NodeId) -> Result<Vec<(FeedId, HeadRec)>, StoreError> {
-        self.trees[HEADS]
-            .scan_prefix(author.as_bytes())
+        self.tree
+            .scan_prefix(k(HEADS, author.as_bytes()))
             .map(|item| {
-                let (k, v) = item.map_err(|source| StoreError::Sled { path: self.path.clone(), source })?;
+                let (key, v) = item.map_err(|e| self.sled_err(e))?;
                 let feed = FeedId(
-                    k[32..64]
+                    key[33..65]
                         .try_into()
                         .map_err(|_| StoreError::Corrupt { tree: "heads", detail: "short key".into() })?,
                 );
-                Ok((feed, Self::decode("heads", &v)?))
+                Ok((feed, Self::decode(HEADS, &v)?))
             })
             .collect()
-    }
-    fn insert(&mut self, ins: Insert<'_>) -> Result<u64, StoreError> {
-        let slot = codec::to_vec(&ins.slot);
-        let head = codec::to_vec(&ins.head);
-        let (author, feed, seq) = (ins.meta.author, ins.meta.feed, ins.meta.seq);
-        self.tx(&ins.events, |t| {
-            let local = t[STATE].get("log_last")?.map_or(0, |v| be_u64(&v)) + 1;
-            let mut meta = ins.meta.clone();
-            meta.local = local;
-            t[MSGS].insert(ins.id.as_bytes(), ins.env)?;
-            t[META].insert(ins.id.as_bytes(), codec::to_vec(&meta))?;
-            t[SLOTS].insert(slot_key(&author, &feed, seq).as_slice(), slot.as_slice())?;
-            t[HEADS].insert(head_key(&author, &feed).as_slice(), head.as_slice())?;
-            t[LOG].insert(&local.to_be_bytes(), ins.id.as_bytes())?;
-            if ins.meta.priority == Priority::Flash {
-                t[FLASH].insert(&local.to_be_bytes(), ins.id.as_bytes())?;
-            }
-            if ins.inbox {
-                t[INBOX].insert(&local.to_be_bytes(), ins.id.as_bytes())?;
-            }
-            t[STATE].insert("log_last", &local.to_be_bytes())?;
-            Ok(local)
-        })
-    }
-    fn set_head(
-        &mut self,
-        author: &NodeId,
-        feed: &FeedId,
-        head: HeadRec,
-        event: Event,
-    ) -> Result<(), StoreError> {
-        let v = codec::to_vec(&head);
-        self.tx(&[event], |t| {
-            t[HEADS].insert(head_key(author, feed).as_slice(), v.as_slice())?;
-            Ok(())
-        })
     }
     fn log_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, MessageId)>, StoreError> {
         self.positions(LOG, after, limit)
@@ -511,27 +480,64 @@ impl Store for SledStore {
     fn flash_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, MessageId)>, StoreError> {
         self.positions(FLASH, after, limit)
     }
+    fn log_last(&self) -> Result<u64, StoreError> {
+        Ok(self.log_last)
+    }
     fn cursor(&self, peer: &NodeId) -> Result<u64, StoreError> {
         Ok(self.get(CURSORS, peer.as_bytes())?.map_or(0, |v| be_u64(&v)))
     }
-    fn set_cursor(&mut self, peer: &NodeId, cursor: u64, event: Option<Event>) -> Result<(), StoreError> {
-        let events: Vec<Event> = event.into_iter().collect();
-        self.tx(&events, |t| {
-            t[CURSORS].insert(peer.as_bytes(), &cursor.to_be_bytes())?;
-            Ok(())
-        })
-    }
-    fn record(&mut self, event: Event) -> Result<(), StoreError> {
-        self.tx(&[event], |_| Ok(()))
-    }
     fn inbox(&self) -> Result<Vec<MessageId>, StoreError> {
-        self.trees[INBOX]
-            .iter()
+        self.scan(INBOX)
             .map(|item| {
-                let (_, v) = item.map_err(|source| StoreError::Sled { path: self.path.clone(), source })?;
+                let (_, v) = item?;
                 id_of(&v)
             })
             .collect()
+    }
+    fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        let mut b = sled::Batch::default();
+        let (mut seq, mut prev) = self.journal_head;
+        let mut log_last = self.log_last;
+        for w in &batch.writes {
+            match w {
+                Write::Message { id, env, meta, slot, inbox } => {
+                    let local = meta.local.to_be_bytes();
+                    b.insert(k(MSGS, id.as_bytes()), env.as_ref());
+                    b.insert(k(META, id.as_bytes()), codec::to_vec(meta));
+                    b.insert(k(SLOTS, &slot_key(&meta.author, &meta.feed, meta.seq)), codec::to_vec(slot));
+                    b.insert(k(LOG, &local), id.as_bytes());
+                    if meta.priority == Priority::Flash {
+                        b.insert(k(FLASH, &local), id.as_bytes());
+                    }
+                    if *inbox {
+                        b.insert(k(INBOX, &local), id.as_bytes());
+                    }
+                    log_last = log_last.max(meta.local);
+                }
+                Write::Head { author, feed, head } => {
+                    b.insert(k(HEADS, &head_key(author, feed)), codec::to_vec(head));
+                }
+                Write::Cursor { peer, cursor } => {
+                    b.insert(k(CURSORS, peer.as_bytes()), &cursor.to_be_bytes());
+                }
+                Write::Event(event) => {
+                    seq += 1;
+                    let bytes = codec::to_vec(&JournalEntry { seq, prev, event: event.clone() });
+                    prev = chain(&prev, &bytes);
+                    b.insert(k(JOURNAL, &seq.to_be_bytes()), bytes);
+                }
+            }
+        }
+        if seq != self.journal_head.0 {
+            b.insert(k(STATE, b"journal_head"), [seq.to_be_bytes().as_slice(), &prev].concat());
+        }
+        if log_last != self.log_last {
+            b.insert(k(STATE, b"log_last"), &log_last.to_be_bytes());
+        }
+        self.tree.apply_batch(b).map_err(|e| self.sled_err(e))?;
+        self.journal_head = (seq, prev);
+        self.log_last = log_last;
+        Ok(())
     }
 }
 
@@ -614,7 +620,7 @@ mod tests {
             seq,
             feed: FeedId([1; 32]),
             from: None,
-            local: 0,
+            local: seq,
             author,
             channel: None,
             expires: godwit_protocol::Timestamp(10),
@@ -639,24 +645,20 @@ mod tests {
         {
             let (mut s, r) = SledStore::open(dir.path()).unwrap();
             assert!(r.damage.is_empty());
-            let head = HeadRec { id: Some(id), seq: 1, top: 1, frozen: false };
-            let local = s
-                .insert(Insert {
-                    id,
-                    env: &env,
-                    meta: meta(author, 1),
-                    slot: SlotRec { id, prev: None },
-                    head,
-                    inbox: true,
-                    events: vec![Event::Authored { id }, Event::Delivered { id }],
-                })
-                .unwrap();
-            assert_eq!(local, 1);
-            s.set_cursor(&author, 1, Some(Event::Relayed { to: author, ids: vec![id] })).unwrap();
+            s.write(&message_batch(author, id, &env)).unwrap();
+            let cursor = Batch {
+                writes: vec![
+                    Write::Event(Event::Relayed { to: author, ids: vec![id] }),
+                    Write::Cursor { peer: author, cursor: 1 },
+                ],
+                sync: false,
+            };
+            s.write(&cursor).unwrap();
             s.commit().unwrap();
         }
         let (s, r) = SledStore::open(dir.path()).unwrap();
         assert_eq!(r, IntegrityReport { messages: 1, journal: 3, damage: vec![] });
+        assert_eq!(s.log_last().unwrap(), 1);
         assert_eq!(s.inbox().unwrap(), vec![id]);
         assert_eq!(s.log_after(0, 10).unwrap(), vec![(1, id)]);
         assert_eq!(s.meta(&id).unwrap().unwrap().local, 1);
@@ -677,13 +679,12 @@ mod tests {
         let (id, env) = envelope();
         // The check that `open` runs, run on the open store after tampering with it.
         let (mut s, _) = SledStore::open(dir.path()).unwrap();
-        for _ in 0..3 {
-            s.record(Event::Delivered { id }).unwrap();
-        }
-        s.trees[MSGS].insert(id.as_bytes(), &env[..env.len() - 1]).unwrap();
+        let events = Batch { writes: vec![Write::Event(Event::Delivered { id }); 3], sync: false };
+        s.write(&events).unwrap();
+        s.tree.insert(k(MSGS, id.as_bytes()), &env[..env.len() - 1]).unwrap();
         // Rewrite entry 2 with a different event: the chain breaks at entry 3.
         let e = JournalEntry { seq: 2, prev: [9; 32], event: Event::Authored { id } };
-        s.trees[JOURNAL].insert(2u64.to_be_bytes(), codec::to_vec(&e)).unwrap();
+        s.tree.insert(k(JOURNAL, &2u64.to_be_bytes()), codec::to_vec(&e)).unwrap();
         let r = s.check().unwrap();
         assert!(r.damage.iter().any(|d| d.contains("journal entry 2 does not chain")), "{:?}", r.damage);
         assert!(r.damage.iter().any(|d| d.contains("does not hash to its id")), "{:?}", r.damage);
@@ -696,22 +697,12 @@ mod tests {
         let (id, env) = envelope();
         // The check that `open` runs, run on the open store before and after tampering with it.
         let (mut s, _) = SledStore::open(dir.path()).unwrap();
-        let head = HeadRec { id: Some(id), seq: 1, top: 1, frozen: false };
-        let ins = Insert {
-            id,
-            env: &env,
-            meta: meta(author, 1),
-            slot: SlotRec { id, prev: None },
-            head,
-            inbox: true,
-            events: vec![Event::Delivered { id }],
-        };
-        s.insert(ins).unwrap();
+        s.write(&message_batch(author, id, &env)).unwrap();
         assert_eq!(s.check().unwrap().damage, Vec::<String>::new(), "sound before the damage");
-        s.trees[LOG].remove(1u64.to_be_bytes()).unwrap();
-        s.trees[INBOX].insert(7u64.to_be_bytes(), &[9u8; 32][..]).unwrap();
-        s.trees[CURSORS].insert(author.as_bytes(), &99u64.to_be_bytes()).unwrap();
-        s.trees[SLOTS].remove(slot_key(&author, &meta(author, 1).feed, 1)).unwrap();
+        s.tree.remove(k(LOG, &1u64.to_be_bytes())).unwrap();
+        s.tree.insert(k(INBOX, &7u64.to_be_bytes()), &[9u8; 32][..]).unwrap();
+        s.tree.insert(k(CURSORS, author.as_bytes()), &99u64.to_be_bytes()).unwrap();
+        s.tree.remove(k(SLOTS, &slot_key(&author, &meta(author, 1).feed, 1))).unwrap();
         let damage = s.check().unwrap().damage;
         for expected in [
             "is not at its log position 1",
@@ -729,10 +720,67 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let (s, _) = SledStore::open(dir.path()).unwrap();
-            s.trees[STATE].insert("schema", &7u32.to_be_bytes()).unwrap();
+            s.tree.insert(k(STATE, b"schema"), &7u32.to_be_bytes()).unwrap();
             s.commit().unwrap();
         }
         let e = SledStore::open(dir.path()).unwrap_err();
         assert!(e.to_string().contains("schema version 7 is not supported"), "{e}");
+    }
+
+    #[test]
+    fn refuses_a_store_of_schema_one_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // Schema 1 kept each table in a tree of its own.
+            let db = sled::open(dir.path()).unwrap();
+            db.open_tree("state").unwrap().insert("schema", &1u32.to_be_bytes()).unwrap();
+            db.flush().unwrap();
+        }
+        let e = SledStore::open(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("schema version 1 is not supported"), "{e}");
+    }
+
+    #[test]
+    fn a_batch_is_written_whole_and_the_journal_chains_across_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let author = IdentityKey::from_seed(&[1; 32]).node_id();
+        let (id, env) = envelope();
+        {
+            let (mut s, _) = SledStore::open(dir.path()).unwrap();
+            s.write(&message_batch(author, id, &env)).unwrap();
+            let more = Batch { writes: vec![Write::Event(Event::Delivered { id }); 2], sync: true };
+            s.write(&more).unwrap();
+            s.commit().unwrap();
+        }
+        // Reopened, the journal head is read back: a third batch chains on.
+        {
+            let (mut s, r) = SledStore::open(dir.path()).unwrap();
+            assert_eq!(r.journal, 4);
+            s.write(&Batch { writes: vec![Write::Event(Event::Delivered { id })], sync: true }).unwrap();
+            s.commit().unwrap();
+        }
+        let (s, r) = SledStore::open(dir.path()).unwrap();
+        assert_eq!(r, IntegrityReport { messages: 1, journal: 5, damage: vec![] });
+        assert_eq!(s.journal().unwrap().iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    }
+
+    /// One message with its head, inbox entry and events, as the relay batches it.
+    fn message_batch(author: NodeId, id: MessageId, env: &[u8]) -> Batch {
+        let head = HeadRec { id: Some(id), seq: 1, top: 1, frozen: false };
+        Batch {
+            writes: vec![
+                Write::Message {
+                    id,
+                    env: env.into(),
+                    meta: meta(author, 1),
+                    slot: SlotRec { id, prev: None },
+                    inbox: true,
+                },
+                Write::Head { author, feed: FeedId([1; 32]), head },
+                Write::Event(Event::Authored { id }),
+                Write::Event(Event::Delivered { id }),
+            ],
+            sync: true,
+        }
     }
 }

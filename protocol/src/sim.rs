@@ -2,10 +2,13 @@
 //! link failures ("loss": QUIC never loses stream data, it loses connections), duplicated
 //! frames, partitions and crash-restarts. Same seed, same run.
 //!
-//! Durable and volatile state are apart, as in the node: a node handles its inputs, and only a
-//! later group commit makes its store durable and releases the outputs (acknowledgements
-//! among them). A crash drops everything not yet committed, so a missing commit, or an
-//! acknowledgement released before its commit, shows up as a lost message.
+//! Durable and volatile state are apart, as in the node: the relay keeps what it handled in
+//! memory and hands out one write batch per group commit ([`Output::Commit`]); the store (the
+//! "disk") receives a batch only when its commit completes, a random time later. A crash drops
+//! the relay and everything it held in memory; a batch whose commit was under way is kept or
+//! lost at random, as a real disk may or may not have written it. So a missing commit, an
+//! acknowledgement released before its commit, or a message passed on before it was durable
+//! shows up as a lost message or a reused sequence number.
 //!
 //! ```
 //! use godwit_protocol::sim::{Sim, SimBuilder};
@@ -34,7 +37,9 @@ use crate::envelope::Priority;
 use crate::identity::{EncryptionKey, IdentityKey, NodeId};
 use crate::ids::{ChannelId, MessageId};
 use crate::message::Audience;
-use crate::relay::{ChannelConfig, Class, MemoryStore, Output, Publication, Relay, RelayConfig, Role, Store};
+use crate::relay::{
+    Batch, ChannelConfig, Class, MemoryStore, Output, Publication, Relay, RelayConfig, Role, Store,
+};
 use crate::time::Timestamp;
 
 /// Index of a simulated node.
@@ -121,12 +126,14 @@ impl SimBuilder {
                     }
                 })
                 .collect();
-            let relay = Relay::new(cfg.clone(), MemoryStore::new());
+            let relay = Relay::new(cfg.clone(), MemoryStore::new()).expect("the in-memory store never fails");
             nodes.push(SimNode {
                 relay,
                 key,
                 enc,
-                durable: MemoryStore::new(),
+                syncing: None,
+                batches: 0,
+                restored: None,
                 cfg,
                 up: true,
                 life: 0,
@@ -167,12 +174,17 @@ struct SimNode {
     relay: Relay<MemoryStore>,
     key: IdentityKey,
     enc: EncryptionKey,
-    durable: MemoryStore,
+    /// The batch whose commit is under way, and its number.
+    syncing: Option<(u64, Batch)>,
+    /// Batches handed out so far.
+    batches: u64,
+    /// The backup the node is restored from at its next restart.
+    restored: Option<MemoryStore>,
     cfg: RelayConfig,
     up: bool,
     /// Incremented at every restart: commits scheduled in an earlier life are void.
     life: u64,
-    /// A group commit is scheduled.
+    /// Inputs were handled whose outputs are not taken yet.
     dirty: bool,
     /// Crashes so far: a crash while down extends the downtime.
     crashes: u64,
@@ -196,8 +208,10 @@ enum Ev {
     Tick,
     /// The restart after crash number `crash` of node `ix` (a later crash voids it).
     Restart(Ix, u64),
-    /// The group commit of node `ix` in its life `life`.
+    /// Node `ix` (in its life `life`) takes its outputs, the commit batch among them.
     Commit(Ix, u64),
+    /// Batch number `n` handed out by node `ix` is on disk.
+    Synced(Ix, u64),
 }
 
 /// Counters of a run.
@@ -309,6 +323,12 @@ impl Sim {
     /// Crashes node `ix`: it loses everything not committed and is restarted after `down_ms`.
     pub fn crash(&mut self, ix: Ix, down_ms: u64) {
         self.nodes[ix].up = false;
+        // A commit under way may or may not have reached the disk.
+        if let Some((_, batch)) = self.nodes[ix].syncing.take() {
+            if self.rng.next_u64() % 2 == 0 {
+                let _ = self.nodes[ix].relay.store_mut().write(&batch);
+            }
+        }
         let links: Vec<(Ix, Ix)> = self.links.keys().copied().filter(|(a, b)| *a == ix || *b == ix).collect();
         for (a, b) in links {
             self.link_down(a, b);
@@ -319,14 +339,14 @@ impl Sim {
     }
     /// What node `ix` has made durable: a backup taken now.
     pub fn backup(&self, ix: Ix) -> MemoryStore {
-        self.nodes[ix].durable.committed_copy()
+        self.nodes[ix].relay.store().clone()
     }
 
     /// Replaces node `ix` by one restored from `backup`, after `down_ms`; it starts in
     /// recovering mode and must learn its own feed heads from peers before authoring.
     pub fn restore(&mut self, ix: Ix, backup: MemoryStore, down_ms: u64) {
         self.crash(ix, down_ms);
-        self.nodes[ix].durable = backup;
+        self.nodes[ix].restored = Some(backup);
         self.nodes[ix].cfg.recovering = true;
     }
 
@@ -346,10 +366,17 @@ impl Sim {
     pub fn inject(&mut self, from: Ix, to: Ix, bytes: &[u8]) -> Vec<Output> {
         let (now, id) = (self.now, self.ids[from]);
         let _ = self.nodes[to].relay.handle_frame(now, id, bytes);
-        self.commit(to);
+        self.finish_commit(to);
         let mut seen = Vec::new();
         while let Some(out) = self.nodes[to].relay.poll_output() {
-            seen.push(out);
+            match out {
+                Output::Commit(batch) => {
+                    let r = &mut self.nodes[to].relay;
+                    let _ = r.store_mut().write(&batch);
+                    let _ = r.handle_committed();
+                }
+                other => seen.push(other),
+            }
         }
         seen
     }
@@ -415,19 +442,22 @@ impl Sim {
             return Err(format!("node {ix} is down"));
         }
         let sealed = node.relay.publish(now, &mut self.rng, &node.key, &p).map_err(|e| e.to_string())?;
-        self.commit(ix);
+        // A publication succeeds once it is committed, as in the node.
+        self.finish_commit(ix);
+        self.drain(ix);
+        self.finish_commit(ix);
         self.drain(ix);
         Ok(sealed.id)
     }
     /// Message ids in node `ix`'s inbox, in delivery order.
     pub fn inbox(&self, ix: Ix) -> Vec<MessageId> {
-        self.nodes[ix].relay.store().inbox().unwrap_or_default()
+        self.nodes[ix].relay.inbox().unwrap_or_default()
     }
     /// Every feed head node `ix` holds: author, feed, head.
     pub fn heads(&self, ix: Ix) -> Vec<(NodeId, crate::ids::FeedId, crate::relay::HeadRec)> {
         self.nodes[ix].relay.store().heads()
     }
-    /// Node `ix`'s store as it is now (volatile, committed or not).
+    /// Node `ix`'s store: what it has committed.
     pub fn store(&self, ix: Ix) -> &MemoryStore {
         self.nodes[ix].relay.store()
     }
@@ -435,7 +465,7 @@ impl Sim {
     pub fn is_up(&self, ix: Ix) -> bool {
         self.nodes[ix].up
     }
-    /// Number of messages node `ix` holds.
+    /// Number of messages node `ix` has committed.
     pub fn held(&self, ix: Ix) -> usize {
         self.nodes[ix].relay.store().len()
     }
@@ -511,7 +541,12 @@ impl Sim {
             Ev::Commit(ix, life) => {
                 if self.nodes[ix].up && self.nodes[ix].life == life {
                     self.nodes[ix].dirty = false;
-                    self.commit(ix);
+                    self.drain(ix);
+                }
+            }
+            Ev::Synced(ix, n) => {
+                if self.nodes[ix].up && self.nodes[ix].syncing.as_ref().is_some_and(|(k, _)| *k == n) {
+                    self.finish_commit(ix);
                     self.drain(ix);
                 }
             }
@@ -520,8 +555,13 @@ impl Sim {
                 if n.crashes != crash {
                     return;
                 }
-                // Everything not committed is gone: the relay restarts from the durable copy.
-                n.relay = Relay::new(n.cfg.clone(), n.durable.committed_copy());
+                // Everything not committed is gone: the relay restarts from its store (or from
+                // the backup it is restored from).
+                let store = match n.restored.take() {
+                    Some(backup) => backup,
+                    None => std::mem::take(n.relay.store_mut()),
+                };
+                n.relay = Relay::new(n.cfg.clone(), store).expect("the in-memory store never fails");
                 n.cfg.recovering = false;
                 n.up = true;
                 n.life += 1;
@@ -549,12 +589,14 @@ impl Sim {
         self.schedule(wait, Ev::Commit(ix, life));
     }
 
-    /// The shell's group commit: make durable, then acknowledge.
-    fn commit(&mut self, ix: Ix) {
+    /// The commit under way reaches the disk: the store takes the batch, the relay hears of it.
+    fn finish_commit(&mut self, ix: Ix) {
         let n = &mut self.nodes[ix];
-        let _ = n.relay.begin_commit();
-        n.durable = n.relay.store().committed_copy();
-        n.relay.committed();
+        if let Some((_, batch)) = n.syncing.take() {
+            // The in-memory store never fails.
+            let _ = n.relay.store_mut().write(&batch);
+            let _ = n.relay.handle_committed();
+        }
     }
 
     fn drain(&mut self, ix: Ix) {
@@ -597,6 +639,14 @@ impl Sim {
                     }
                 }
                 Output::Refused { .. } => self.stats.refused += 1,
+                Output::Commit(batch) => {
+                    let n = &mut self.nodes[ix];
+                    n.batches += 1;
+                    let number = n.batches;
+                    n.syncing = Some((number, batch));
+                    let wait = self.rng.next_u64() % (self.commit_delay_ms + 1);
+                    self.schedule(wait, Ev::Synced(ix, number));
+                }
                 _ => {}
             }
         }

@@ -1,5 +1,7 @@
-//! The relay core thread: owns the relay and the store, handles a batch of inputs, commits once
-//! (flush + fsync) and then releases the acknowledgements of the batch.
+//! The relay core thread: owns the relay and the store, handles a batch of inputs, then carries
+//! out the relay's outputs — among them the one write batch of everything it handled, which it
+//! applies atomically and makes durable (flush + fsync) before telling the relay, which then
+//! releases the acknowledgements and publication replies it held back.
 
 use std::collections::HashMap;
 use std::sync::{Arc, mpsc};
@@ -9,7 +11,7 @@ use anyhow::Result;
 use godwit_protocol::identity::{IdentityKey, NodeId};
 use godwit_protocol::ids::MessageId;
 use godwit_protocol::message::Audience;
-use godwit_protocol::relay::{Class, Output, Publication, Relay, Store};
+use godwit_protocol::relay::{Batch, Class, Output, Publication, Relay, Store};
 use godwit_protocol::wire::Frame;
 use rand_core::OsRng;
 use tokio::sync::{broadcast, mpsc as tmpsc, oneshot};
@@ -20,8 +22,8 @@ use crate::store::SledStore;
 
 pub(super) struct Core {
     pub(super) crl_tx: tmpsc::Sender<(NodeId, Vec<u8>)>,
-    /// Publications stored in this batch, answered once the commit that holds them returned.
-    pub(super) published: Vec<(oneshot::Sender<Result<MessageId, String>>, MessageId)>,
+    /// Publications not yet committed, answered once the commit that holds them returned.
+    pub(super) published: HashMap<MessageId, oneshot::Sender<Result<MessageId, String>>>,
     pub(super) relay: Relay<SledStore>,
     pub(super) key: IdentityKey,
     pub(super) conns: HashMap<NodeId, ConnHandle>,
@@ -65,11 +67,10 @@ impl Core {
                 self.fail(&format!("storage error: {e:#}"));
                 return;
             }
-            if let Err(reason) = self.commit() {
+            if let Err(reason) = self.drain() {
                 self.fail(&reason);
                 return;
             }
-            self.drain();
             if let Some(tx) = stop {
                 for (_, c) in self.conns.drain() {
                     c.close("shutting down");
@@ -81,26 +82,18 @@ impl Core {
         }
     }
 
-    /// Group commit: one flush + fsync for everything handled in this batch (messages received
-    /// and authored), then the acknowledgements and publish replies it implies.
+    /// Group commit: the relay's batch for everything handled since the last one, written in
+    /// one atomic sled batch, then — when acknowledgements or publications wait on it — one
+    /// flush + fsync. Only then does the relay release what waited.
     ///
     /// # Errors
-    /// Why the store could not be made durable: nothing of the batch was released.
-    fn commit(&mut self) -> Result<(), String> {
-        let publishing = !self.published.is_empty();
-        if !self.relay.wants_commit() && !publishing {
-            return Ok(());
-        }
-        let sync = self.relay.begin_commit().map_err(|e| format!("cannot write delivery cursors: {e}"))?;
-        if sync || publishing {
+    /// Why the store could not be written or made durable: nothing of the batch was released.
+    fn commit(&mut self, batch: &Batch) -> Result<(), String> {
+        self.relay.store_mut().write(batch).map_err(|e| format!("cannot write to the store: {e}"))?;
+        if batch.sync {
             self.relay.store().commit().map_err(|e| format!("cannot make the store durable: {e}"))?;
         }
-        self.relay.committed();
-        for (reply, id) in self.published.drain(..) {
-            info!(id = %id.short(), "authored");
-            let _ = reply.send(Ok(id));
-        }
-        Ok(())
+        self.relay.handle_committed().map_err(|e| format!("storage error: {e}"))
     }
 
     /// A commit failed: an fsync that failed once cannot be trusted to succeed on a retry, so
@@ -108,7 +101,7 @@ impl Core {
     /// restarts it, and what was not durable is sent again by its peers.
     fn fail(&mut self, reason: &str) {
         error!("{reason}: stopping, nothing more is acknowledged");
-        for (reply, _) in self.published.drain(..) {
+        for (_, reply) in self.published.drain() {
             let _ = reply.send(Err(format!("not stored durably ({reason}); the node stopped")));
         }
         for (_, c) in self.conns.drain() {
@@ -188,16 +181,18 @@ impl Core {
                 }
             }
             CoreMsg::Publish(req, reply) => match self.publish(&req) {
-                Ok(id) => self.published.push((reply, id)),
+                Ok(id) => {
+                    self.published.insert(id, reply);
+                }
                 Err(e) => {
                     let _ = reply.send(Err(e));
                 }
             },
             CoreMsg::Inbox(reply) => {
-                let _ = reply.send(self.relay.store().inbox().unwrap_or_default());
+                let _ = reply.send(self.relay.inbox()?);
             }
             CoreMsg::Envelope(id, reply) => {
-                let _ = reply.send(self.relay.store().envelope(&id).ok().flatten());
+                let _ = reply.send(self.relay.envelope(&id)?);
             }
             CoreMsg::Revoke(serials) => {
                 // Pass the list on to every peer: the newest list wins everywhere.
@@ -247,9 +242,20 @@ impl Core {
         Ok(sealed.id)
     }
 
-    fn drain(&mut self) {
+    /// Carries out the relay's outputs, the group commit among them.
+    ///
+    /// # Errors
+    /// Why a commit failed.
+    fn drain(&mut self) -> Result<(), String> {
         while let Some(out) = self.relay.poll_output() {
             match out {
+                Output::Commit(batch) => self.commit(&batch)?,
+                Output::Published(id) => {
+                    if let Some(reply) = self.published.remove(&id) {
+                        info!(id = %id.short(), "authored");
+                        let _ = reply.send(Ok(id));
+                    }
+                }
                 Output::Send { peer, class, frame } => {
                     if let Some(c) = self.conns.get(&peer) {
                         c.send(class, frame);
@@ -294,5 +300,6 @@ impl Core {
                 }
             }
         }
+        Ok(())
     }
 }

@@ -316,13 +316,13 @@ impl Node {
         // Peers recorded by earlier runs: their certificates vouched for them, so direct
         // messages to them are routable after a restart too.
         let known = store.peers().context("cannot read the recorded peers")?;
-        let mut relay = Relay::new(relay_cfg, store);
+        let mut relay = Relay::new(relay_cfg, store).context("cannot read the store")?;
         for (id, _) in known {
             relay.add_known(id);
         }
         let core = Core {
             crl_tx,
-            published: Vec::new(),
+            published: HashMap::new(),
             relay,
             key: spec.identity,
             conns: HashMap::new(),

@@ -6,7 +6,7 @@
 use godwit_protocol::Timestamp;
 use godwit_protocol::identity::IdentityKey;
 use godwit_protocol::ids::ChannelId;
-use godwit_protocol::relay::{ChannelConfig, MemoryStore, Output, Relay, RelayConfig, Role};
+use godwit_protocol::relay::{ChannelConfig, MemoryStore, Output, Relay, RelayConfig, Role, Store};
 use godwit_protocol::wire::Frame;
 use libfuzzer_sys::fuzz_target;
 
@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     cfg.serves = [member].into();
     cfg.recovering = data.first().is_some_and(|b| b & 1 == 1);
     cfg.configured_peers = [peer].into();
-    let mut relay = Relay::new(cfg, MemoryStore::new());
+    let mut relay = Relay::new(cfg, MemoryStore::new()).expect("the in-memory store never fails");
     let mut now = Timestamp(1_795_000_000_000);
     relay.connect(now, peer, Role::Hub).expect("the in-memory store never fails");
     relay.connect(now, member, Role::Member).expect("the in-memory store never fails");
@@ -34,13 +34,16 @@ fuzz_target!(|data: &[u8]| {
         } else {
             rest = tail;
         }
-        if relay.wants_commit() {
-            relay.begin_commit().expect("the in-memory store never fails");
-            relay.committed();
-        }
         while let Some(out) = relay.poll_output() {
-            if let Output::Send { frame, .. } = out {
-                assert!(Frame::decode(&frame).is_ok(), "the relay sends only valid frames");
+            match out {
+                Output::Send { frame, .. } => {
+                    assert!(Frame::decode(&frame).is_ok(), "the relay sends only valid frames");
+                }
+                Output::Commit(batch) => {
+                    relay.store_mut().write(&batch).expect("the in-memory store never fails");
+                    relay.handle_committed().expect("the in-memory store never fails");
+                }
+                _ => {}
             }
         }
     }

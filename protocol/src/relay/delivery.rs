@@ -8,25 +8,29 @@ impl<S: Store> Relay<S> {
     /// the window.
     pub(super) fn pump(&mut self, peer: NodeId) -> R<S> {
         self.pump_flash(peer)?;
-        loop {
+        'fill: loop {
             let Some(p) = self.peers.get(&peer) else { return Ok(()) };
             if !p.hello || !p.reach_known || !p.has_room(self.cfg.window, self.cfg.window_bytes) {
                 break;
             }
-            let batch = self.store.log_after(p.next, 64).map_err(RelayError::Store)?;
+            let batch = self.hot.log_after(&self.store, p.next, 64).map_err(RelayError::Store)?;
             if batch.is_empty() {
                 break;
             }
-            for (local, id) in batch {
+            for held in batch {
+                let local = held.meta.local;
+                if held.meta.from.is_none() && !self.hot.is_durable(&held) {
+                    // This node's own message leaves it only once committed: a crash before
+                    // could make it author another message at the same place.
+                    break 'fill;
+                }
                 let Some(p) = self.peer(&peer) else { return Ok(()) };
                 p.next = local;
                 if p.is_in_flight(local) || p.done.contains(&local) {
                     continue;
                 }
-                let meta = self.store.meta(&id).map_err(RelayError::Store)?;
-                let wanted = meta.is_some_and(|m| m.expires > self.now && self.needs(&peer, &m));
-                if wanted {
-                    self.send_msg(peer, local, id)?;
+                if held.meta.expires > self.now && self.needs(&peer, &held.meta) {
+                    self.send_held(peer, &held);
                 } else if let Some(p) = self.peer(&peer) {
                     p.done.insert(local);
                 }
@@ -39,9 +43,9 @@ impl<S: Store> Relay<S> {
     }
 
     /// Flash messages above the peer's cursor go before its routine backlog — on catch-up after
-    /// an absence (read from the store's flash index, so also after this node restarted) and
-    /// as they arrive. They may take a second window beside the routine one: a full window of
-    /// routine messages never holds a flash back.
+    /// an absence (read from the flash index, so also after this node restarted) and as they
+    /// arrive. They may take a second window beside the routine one: a full window of routine
+    /// messages never holds a flash back.
     pub(super) fn pump_flash(&mut self, peer: NodeId) -> R<S> {
         let (window, window_bytes) = (self.cfg.window, self.cfg.window_bytes);
         let Some(p) = self.peers.get(&peer) else { return Ok(()) };
@@ -53,13 +57,17 @@ impl<S: Store> Relay<S> {
         if self.flash_top.is_some_and(|top| top <= from) {
             return Ok(());
         }
-        let batch = self.store.flash_after(from, window).map_err(RelayError::Store)?;
+        let batch = self.hot.flash_after(&self.store, from, window).map_err(RelayError::Store)?;
         if batch.len() < window {
             // The index is exhausted beyond `from`: nothing flash lies above the last entry.
-            let last = batch.last().map_or(from, |(l, _)| *l).max(from);
+            let last = batch.last().map_or(from, |h| h.meta.local).max(from);
             self.flash_top = Some(self.flash_top.map_or(last, |top| top.max(last)));
         }
-        for (local, id) in batch {
+        for held in batch {
+            let local = held.meta.local;
+            if held.meta.from.is_none() && !self.hot.is_durable(&held) {
+                break;
+            }
             let Some(p) = self.peer(&peer) else { return Ok(()) };
             if !p.has_room(2 * window, 2 * window_bytes) {
                 break;
@@ -68,31 +76,32 @@ impl<S: Store> Relay<S> {
             if p.is_in_flight(local) || p.done.contains(&local) {
                 continue;
             }
-            let meta = self.store.meta(&id).map_err(RelayError::Store)?;
-            if meta.is_some_and(|m| m.expires > self.now && self.needs(&peer, &m)) {
-                self.send_msg(peer, local, id)?;
+            if held.meta.expires > self.now && self.needs(&peer, &held.meta) {
+                self.send_held(peer, &held);
             }
         }
         Ok(())
     }
 
+    /// Sends a message held at log position `local` (again, on a resend).
     pub(super) fn send_msg(&mut self, peer: NodeId, local: u64, id: MessageId) -> R<S> {
-        let (Some(env), Some(meta)) = (
-            self.store.envelope(&id).map_err(RelayError::Store)?,
-            self.store.meta(&id).map_err(RelayError::Store)?,
-        ) else {
-            if let Some(p) = self.peer(&peer) {
-                p.done.insert(local);
+        match self.hot.held(&self.store, &id).map_err(RelayError::Store)? {
+            Some(held) => self.send_held(peer, &held),
+            None => {
+                if let Some(p) = self.peer(&peer) {
+                    p.done.insert(local);
+                }
             }
-            return Ok(());
-        };
-        let hop = outgoing_hop(&meta);
-        let due = self.now.plus_millis(self.cfg.resend_after_ms);
-        let Some(p) = self.peer(&peer) else { return Ok(()) };
-        p.sent(local, id, env.len(), due);
-        let frame = crate::wire::encode_msg(&env, hop);
-        self.out.push_back(Output::Send { peer, class: Class::of(meta.priority), frame });
+        }
         Ok(())
+    }
+
+    fn send_held(&mut self, peer: NodeId, held: &hot::Held) {
+        let due = self.now.plus_millis(self.cfg.resend_after_ms);
+        let Some(p) = self.peer(&peer) else { return };
+        p.sent(held.meta.local, held.id, held.env.len(), due);
+        let frame = crate::wire::encode_msg(&held.env, outgoing_hop(&held.meta));
+        self.out.push_back(Output::Send { peer, class: Class::of(held.meta.priority), frame });
     }
 
     /// Whether `peer` should receive a message: interest routing.
@@ -146,9 +155,9 @@ impl<S: Store> Relay<S> {
     pub(super) fn handle_ack(&mut self, peer: NodeId, ids: &[MessageId]) -> R<S> {
         let mut acked = Vec::new();
         for id in ids {
-            if let Some(meta) = self.store.meta(id).map_err(RelayError::Store)? {
+            if let Some(local) = self.hot.local_of(&self.store, id).map_err(RelayError::Store)? {
                 let Some(p) = self.peer(&peer) else { return Ok(()) };
-                if p.finish(meta.local) {
+                if p.finish(local) {
                     acked.push(*id);
                 }
             }
@@ -185,10 +194,10 @@ impl<S: Store> Relay<S> {
     }
 
     /// A peer's cursor, including moves not yet written.
-    pub(super) fn cursor_of(&self, peer: &NodeId) -> Result<u64, RelayError<S::Error>> {
+    pub(super) fn cursor_of(&mut self, peer: &NodeId) -> Result<u64, RelayError<S::Error>> {
         match self.dirty_cursors.get(peer) {
             Some((c, _)) => Ok(*c),
-            None => self.store.cursor(peer).map_err(RelayError::Store),
+            None => self.hot.cursor(&self.store, peer).map_err(RelayError::Store),
         }
     }
 }

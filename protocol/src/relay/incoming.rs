@@ -14,7 +14,7 @@ impl<S: Store> Relay<S> {
             return self.refuse(peer, id, RejectReason::RateLimited, detail);
         }
         if let Some(id) = id {
-            if self.store.meta(&id).map_err(RelayError::Store)?.is_some() {
+            if self.hot.holds(&self.store, &id).map_err(RelayError::Store)? {
                 // A resend after a lost acknowledgement, or a replay. Answered once the store
                 // is durable, like an acknowledgement: a sender takes it as one.
                 self.pending_acks.entry(peer).or_default().push(Verdict::Held(id));
@@ -39,7 +39,7 @@ impl<S: Store> Relay<S> {
             }
         };
         let id = env.id();
-        if self.store.meta(&id).map_err(RelayError::Store)?.is_some() {
+        if self.hot.holds(&self.store, &id).map_err(RelayError::Store)? {
             // Held, though not in the canonical layout peek_id reads (cannot happen for bytes
             // that verified; kept so a duplicate is never stored twice).
             self.pending_acks.entry(peer).or_default().push(Verdict::Held(id));
@@ -102,7 +102,8 @@ impl<S: Store> Relay<S> {
     ) -> Result<bool, RelayError<S::Error>> {
         let h = env.header();
         let (author, feed, seq, id) = (h.author, h.feed.id(), h.seq, env.id());
-        let head = self.store.head(&author, &feed).map_err(RelayError::Store)?.unwrap_or(EMPTY_HEAD);
+        let head =
+            self.hot.head(&self.store, &author, &feed).map_err(RelayError::Store)?.unwrap_or(EMPTY_HEAD);
         let peer = from.unwrap_or(self.cfg.me);
         if head.frozen {
             return self
@@ -110,10 +111,10 @@ impl<S: Store> Relay<S> {
                 .map(|_| false);
         }
         // Equivocation: another id at this seq, or neighbours whose prev links disagree.
-        let here = self.store.slot(&author, &feed, seq).map_err(RelayError::Store)?;
-        let below =
-            if seq > 1 { self.store.slot(&author, &feed, seq - 1).map_err(RelayError::Store)? } else { None };
-        let above = self.store.slot(&author, &feed, seq.saturating_add(1)).map_err(RelayError::Store)?;
+        let slot = |s: u64| self.hot.slot(&self.store, &author, &feed, s, &head).map_err(RelayError::Store);
+        let here = slot(seq)?;
+        let below = slot(seq.saturating_sub(1))?;
+        let above = slot(seq.saturating_add(1))?;
         let fork = match (here, below, above) {
             (Some(s), _, _) if s.id != id => Some((seq, s.id)),
             (_, Some(b), _) if Some(b.id) != h.prev => Some((seq - 1, b.id)),
@@ -121,10 +122,8 @@ impl<S: Store> Relay<S> {
             _ => None,
         };
         if let Some((at, existing)) = fork {
-            let event = Event::Fork { author, seq: at, existing, conflicting: id };
-            self.store
-                .set_head(&author, &feed, HeadRec { frozen: true, ..head }, event)
-                .map_err(RelayError::Store)?;
+            self.hot.set_head(author, feed, HeadRec { frozen: true, ..head });
+            self.hot.record(Event::Fork { author, seq: at, existing, conflicting: id });
             self.out.push_back(Output::Fork { author, seq: at });
             return self
                 .refuse(
@@ -140,7 +139,9 @@ impl<S: Store> Relay<S> {
         if seq == head.seq + 1 {
             new.seq = seq;
             new.id = Some(id);
-            while let Some(next) = self.store.slot(&author, &feed, new.seq + 1).map_err(RelayError::Store)? {
+            while let Some(next) =
+                self.hot.slot(&self.store, &author, &feed, new.seq + 1, &head).map_err(RelayError::Store)?
+            {
                 new.seq += 1;
                 new.id = Some(next.id);
             }
@@ -154,17 +155,7 @@ impl<S: Store> Relay<S> {
                 Some(c) => self.channel(&c).is_some_and(|ch| ch.members.contains(&self.cfg.me)),
                 None => recipients.contains(&self.cfg.me),
             };
-        let mut events = vec![match from {
-            None => Event::Authored { id },
-            Some(p) => Event::Received { id, from: p },
-        }];
-        if inbox {
-            events.push(Event::Delivered { id });
-        }
         let gap = (new.seq + 1 < seq).then(|| (new.seq + 1, seq - 1));
-        if let Some((gfrom, gto)) = gap {
-            events.push(Event::Gap { author, feed, from: gfrom, to: gto });
-        }
         let meta = MsgMeta {
             hop,
             seq,
@@ -178,23 +169,23 @@ impl<S: Store> Relay<S> {
             recipients,
         };
         let flash = h.priority == Priority::Flash;
-        let local = self
-            .store
-            .insert(Insert {
-                id,
-                env: bytes,
-                meta,
-                slot: SlotRec { id, prev: h.prev },
-                head: new,
-                inbox,
-                events,
-            })
-            .map_err(RelayError::Store)?;
+        let local = self.hot.insert(id, bytes.into(), meta, SlotRec { id, prev: h.prev }, inbox);
+        self.hot.set_head(author, feed, new);
+        self.hot.record(match from {
+            None => Event::Authored { id },
+            Some(p) => Event::Received { id, from: p },
+        });
+        if inbox {
+            self.hot.record(Event::Delivered { id });
+        }
+        if let Some((gfrom, gto)) = gap {
+            self.hot.record(Event::Gap { author, feed, from: gfrom, to: gto });
+        }
         if flash {
             self.flash_top = self.flash_top.map(|top| top.max(local));
         }
         if inbox {
-            self.out.push_back(Output::Delivered(id));
+            self.inboxed.push(id);
         }
         if let (Some((gfrom, gto)), Some(p)) = (gap, from) {
             self.out.push_back(Output::Gap { author, feed, from: gfrom, to: gto });

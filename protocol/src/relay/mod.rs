@@ -3,10 +3,14 @@
 //!
 //! The node shell feeds it link events ([`Relay::connect`], [`Relay::disconnect`]), received
 //! frames ([`Relay::handle_frame`]), timer ticks ([`Relay::handle_timeout`]) and local
-//! publications ([`Relay::publish`]), and pulls [`Output`]s. Storage goes through the [`Store`]
-//! trait. Acknowledgements are released only after the shell has made the store durable
-//! ([`Relay::wants_commit`] → flush → [`Relay::committed`]), so a node that loses power loses
-//! nothing it acknowledged. The same code runs in the deterministic simulator ([`crate::sim`]).
+//! publications ([`Relay::publish`]), and pulls [`Output`]s. Decisions read the hot state in
+//! memory ([`hot`]); the [`Store`] is the durable copy. Every input adds its state changes, with
+//! their journal entries, to one write batch; when the shell has drained every other output the
+//! relay hands the batch out as [`Output::Commit`], and the shell applies it atomically, makes it
+//! durable and calls [`Relay::handle_committed`]. Acknowledgements and publication replies are
+//! released only then, and this node's own messages leave it only once committed, so a node
+//! that loses power loses nothing it acknowledged and never reuses a sequence number. The same
+//! code runs in the deterministic simulator ([`crate::sim`]).
 //!
 //! Delivery to a peer follows a *cursor* into this node's log (not a copy per peer): every log
 //! entry at or below the cursor has been acknowledged by the peer or does not concern it. On
@@ -14,6 +18,7 @@
 //! `window` messages in flight: that is the catch-up. Flash messages jump the queue.
 
 mod delivery;
+mod hot;
 mod incoming;
 mod link;
 mod recovery;
@@ -25,7 +30,7 @@ use self::link::{Budgets, Link, strike_weight};
 
 use rand_core::CryptoRngCore;
 
-pub use store::{HeadRec, Insert, MemoryStore, MsgMeta, NoError, SlotRec, Store};
+pub use store::{Batch, HeadRec, MemoryStore, MsgMeta, NoError, SlotRec, Store, Write};
 
 pub use crate::audit::Event;
 pub use crate::identity::Role;
@@ -95,6 +100,9 @@ pub struct RelayConfig {
     /// numbers), and a member believes reach announcements, and sends direct messages it has
     /// no route for, only to configured hubs.
     pub configured_peers: BTreeSet<NodeId>,
+    /// Bytes of recent messages (envelopes and bookkeeping) kept in memory beside the store;
+    /// what is not yet committed is always kept.
+    pub tail_bytes: usize,
 }
 
 impl RelayConfig {
@@ -119,6 +127,7 @@ impl RelayConfig {
             resend_after_ms: 30_000,
             recovering: false,
             configured_peers: BTreeSet::new(),
+            tail_bytes: 64 << 20,
         }
     }
 }
@@ -165,7 +174,13 @@ pub enum Output {
         /// Whether the peer was abusive (the shell then refuses it for a while).
         abusive: bool,
     },
-    /// A message was delivered into this node's inbox.
+    /// Apply this batch to the store atomically — durably (flush and fsync) when its `sync` is
+    /// set — then call [`Relay::handle_committed`]. Handed out only when every other output
+    /// has been taken, so one commit covers all the inputs handled since the last.
+    Commit(Batch),
+    /// A message authored here is committed: its publication succeeded.
+    Published(MessageId),
+    /// A message was delivered into this node's inbox (reported once committed).
     Delivered(MessageId),
     /// A peer acknowledged messages (they are durably stored there).
     Acked {
@@ -266,12 +281,21 @@ pub struct Publication<'a> {
 pub struct Relay<S: Store> {
     cfg: RelayConfig,
     store: S,
+    hot: hot::Hot,
     keys: KeyCache,
     /// Ordered maps throughout: the relay's outputs must not depend on hash order, or the
     /// simulator would not replay a seed exactly.
     peers: BTreeMap<NodeId, Link>,
+    /// Verdicts waiting for the batch being built, and for the batch in commit.
     pending_acks: BTreeMap<NodeId, Vec<Verdict>>,
     releasable: BTreeMap<NodeId, Vec<Verdict>>,
+    /// Messages authored into the batch being built, and into the batch in commit.
+    authored: Vec<MessageId>,
+    publishing: Vec<MessageId>,
+    /// Messages delivered into the inbox by the batch being built, and by the batch in commit:
+    /// reported only once committed.
+    inboxed: Vec<MessageId>,
+    delivering: Vec<MessageId>,
     /// Sequence numbers of this node's own feeds that peers reported while it was recovering:
     /// it never authors at or below them.
     own_floor: BTreeMap<FeedId, u64>,
@@ -296,15 +320,24 @@ type R<S> = Result<(), RelayError<<S as Store>::Error>>;
 
 impl<S: Store> Relay<S> {
     /// A relay over `store`.
-    pub fn new(cfg: RelayConfig, store: S) -> Self {
+    ///
+    /// # Errors
+    /// Storage errors only.
+    pub fn new(cfg: RelayConfig, store: S) -> Result<Self, RelayError<S::Error>> {
         let recovering = cfg.recovering;
-        Relay {
+        let hot = hot::Hot::new(&store, cfg.tail_bytes).map_err(RelayError::Store)?;
+        Ok(Relay {
             cfg,
             store,
+            hot,
             keys: KeyCache::new(),
             peers: BTreeMap::new(),
             pending_acks: BTreeMap::new(),
             releasable: BTreeMap::new(),
+            authored: Vec::new(),
+            publishing: Vec::new(),
+            inboxed: Vec::new(),
+            delivering: Vec::new(),
             dirty_cursors: BTreeMap::new(),
             own_floor: BTreeMap::new(),
             refusals: BTreeMap::new(),
@@ -314,7 +347,7 @@ impl<S: Store> Relay<S> {
             out: VecDeque::new(),
             recovering,
             now: Timestamp(0),
-        }
+        })
     }
 
     /// The store.
@@ -322,9 +355,35 @@ impl<S: Store> Relay<S> {
         &self.store
     }
 
-    /// The store, mutably (for the shell's flush).
+    /// The store, mutably: the shell applies [`Output::Commit`] batches to it.
     pub fn store_mut(&mut self) -> &mut S {
         &mut self.store
+    }
+
+    /// The store, giving up the relay and everything it held in memory (a simulated crash).
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
+    /// Envelope bytes of a held message, committed or not.
+    ///
+    /// # Errors
+    /// Storage errors only.
+    pub fn envelope(&self, id: &MessageId) -> Result<Option<Vec<u8>>, RelayError<S::Error>> {
+        Ok(self.hot.held(&self.store, id).map_err(RelayError::Store)?.map(|h| h.env.to_vec()))
+    }
+
+    /// The inbox in order, including messages not committed yet.
+    ///
+    /// # Errors
+    /// Storage errors only.
+    pub fn inbox(&self) -> Result<Vec<MessageId>, RelayError<S::Error>> {
+        self.hot.inbox(&self.store).map_err(RelayError::Store)
+    }
+
+    /// Bytes of recent messages held in memory.
+    pub fn tail_bytes(&self) -> usize {
+        self.hot.tail_bytes()
     }
 
     /// This node's configuration.
@@ -354,39 +413,65 @@ impl<S: Store> Relay<S> {
         self.peers.keys()
     }
 
-    /// Next output to carry out; call until `None` after each `handle_*`.
+    /// Next output to carry out; call until `None` after each `handle_*`. When nothing else is
+    /// left, the write batch of everything handled since the last commit comes out as
+    /// [`Output::Commit`].
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
+        if let Some(o) = self.out.pop_front() {
+            return Some(o);
+        }
+        self.prepare_commit()
     }
 
-    /// Whether acknowledgements wait for a durable commit. The shell then makes the store
-    /// durable and calls [`Relay::committed`].
-    pub fn wants_commit(&self) -> bool {
-        !self.pending_acks.is_empty() || !self.releasable.is_empty() || !self.dirty_cursors.is_empty()
+    fn prepare_commit(&mut self) -> Option<Output> {
+        if self.hot.in_commit.is_some() {
+            return None;
+        }
+        // Cursor moves are written once per commit, with one `Relayed` entry per peer.
+        for (peer, (cursor, ids)) in std::mem::take(&mut self.dirty_cursors) {
+            if !ids.is_empty() {
+                self.hot.record(Event::Relayed { to: peer, ids });
+            }
+            self.hot.set_cursor(peer, cursor);
+        }
+        if self.hot.batch.is_empty() {
+            // Verdicts on what earlier batches stored: those are committed already.
+            if self.pending_acks.is_empty() {
+                return None;
+            }
+            self.releasable = std::mem::take(&mut self.pending_acks);
+            self.release();
+            return self.out.pop_front();
+        }
+        if !self.pending_acks.is_empty() || !self.authored.is_empty() {
+            self.hot.batch.sync = true;
+        }
+        let batch = self.hot.take_batch()?;
+        self.releasable = std::mem::take(&mut self.pending_acks);
+        self.publishing = std::mem::take(&mut self.authored);
+        self.delivering = std::mem::take(&mut self.inboxed);
+        Some(Output::Commit(batch))
     }
 
-    /// Marks the point where the shell starts a commit: moved cursors are written (with their
-    /// `Relayed` events) and everything stored so far will be covered by the commit. Returns
-    /// whether acknowledgements wait on it (then it must reach stable storage before
-    /// [`Relay::committed`]); cursor moves alone may be lost in a crash at the price of resends.
+    /// The batch of the last [`Output::Commit`] is applied (and durable, if it asked for
+    /// that): acknowledge what it stored, report the publications it holds, and pass on the
+    /// messages authored in it.
     ///
     /// # Errors
     /// Storage errors only.
-    pub fn begin_commit(&mut self) -> Result<bool, RelayError<S::Error>> {
-        for (peer, (cursor, ids)) in std::mem::take(&mut self.dirty_cursors) {
-            let event = (!ids.is_empty()).then_some(Event::Relayed { to: peer, ids });
-            self.store.set_cursor(&peer, cursor, event).map_err(RelayError::Store)?;
-        }
-        // Acknowledgements left over from a commit that failed still need a successful one.
-        let needs_sync = !self.pending_acks.is_empty() || !self.releasable.is_empty();
-        for (peer, ids) in std::mem::take(&mut self.pending_acks) {
-            self.releasable.entry(peer).or_default().extend(ids);
-        }
-        Ok(needs_sync)
+    pub fn handle_committed(&mut self) -> R<S> {
+        self.hot.committed();
+        self.release();
+        let delivered = std::mem::take(&mut self.delivering);
+        self.out.extend(delivered.into_iter().map(Output::Delivered));
+        let published = std::mem::take(&mut self.publishing);
+        let any = !published.is_empty();
+        self.out.extend(published.into_iter().map(Output::Published));
+        if any { self.fan_out() } else { Ok(()) }
     }
 
-    /// The commit begun by [`Relay::begin_commit`] reached stable storage: acknowledge.
-    pub fn committed(&mut self) {
+    /// Sends the verdicts whose batch is committed.
+    fn release(&mut self) {
         for (peer, verdicts) in std::mem::take(&mut self.releasable) {
             if !self.peers.contains_key(&peer) {
                 continue;
@@ -468,7 +553,7 @@ impl<S: Store> Relay<S> {
         for (from, reason) in keys {
             if let Some(t) = self.refusals.remove(&(from, reason)) {
                 let event = Event::Rejected { from, reason, count: t.count, first: t.first, last: t.last };
-                self.store.record(event).map_err(RelayError::Store)?;
+                self.hot.record(event);
             }
         }
         Ok(())
@@ -633,14 +718,12 @@ impl<S: Store> Relay<S> {
             }
         };
         let me = self.cfg.me;
-        let head = self.store.head(&me, &feed).map_err(PublishError::Store)?.unwrap_or(EMPTY_HEAD);
+        let head = self.hot.head(&self.store, &me, &feed).map_err(PublishError::Store)?.unwrap_or(EMPTY_HEAD);
         if head.frozen {
             return Err(PublishError::Frozen);
         }
-        let prev = match head.top {
-            0 => None,
-            top => self.store.slot(&me, &feed, top).map_err(PublishError::Store)?.map(|s| s.id),
-        };
+        let prev = self.hot.slot(&self.store, &me, &feed, head.top, &head).map_err(PublishError::Store)?;
+        let prev = prev.map(|s| s.id);
         // A peer reported a sequence number of this feed that this node does not hold yet: it
         // was asked for those messages and authors only once it has them (never a fork).
         match self.own_floor.get(&feed) {
@@ -664,7 +747,14 @@ impl<S: Store> Relay<S> {
         let sealed = message::seal(rng, key, &draft)?;
         let env = Envelope::verify_cached(&sealed.bytes, &mut self.keys)
             .map_err(|e| PublishError::Seal(SealError::Header(e)))?;
-        self.accept(None, 0, &env, &sealed.bytes).map_err(|RelayError::Store(e)| PublishError::Store(e))?;
+        let stored = self
+            .accept(None, 0, &env, &sealed.bytes)
+            .map_err(|RelayError::Store(e)| PublishError::Store(e))?;
+        if !stored {
+            // Only a frozen feed refuses its own author's next message.
+            return Err(PublishError::Frozen);
+        }
+        self.authored.push(sealed.id);
         Ok(sealed)
     }
 
@@ -686,8 +776,8 @@ impl<S: Store> Relay<S> {
     ) -> R<S> {
         self.out.push_back(Output::Refused { peer, id, reason, detail: detail.clone() });
         if peer == self.cfg.me {
-            let event = Event::Rejected { from: peer, reason, count: 1, first: id, last: id };
-            return self.store.record(event).map_err(RelayError::Store);
+            self.hot.record(Event::Rejected { from: peer, reason, count: 1, first: id, last: id });
+            return Ok(());
         }
         // Journalled in aggregate: a flood of refusals is one entry, not one per frame.
         let now = self.now;

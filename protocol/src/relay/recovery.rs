@@ -7,16 +7,19 @@ impl<S: Store> Relay<S> {
     /// A restored peer asks for its own feed heads: send the top message of each of its feeds
     /// we hold, then the heads.
     pub(super) fn answer_recovery(&mut self, peer: NodeId) -> R<S> {
-        let heads = self.store.heads_of(&peer).map_err(RelayError::Store)?;
+        let heads = self.hot.heads_of(&self.store, &peer).map_err(RelayError::Store)?;
         let mut out = Vec::new();
         let now = self.now;
         for (feed, h) in heads.into_iter().take(crate::wire::MAX_HEADS) {
-            if let Some(slot) = self.store.slot(&peer, &feed, h.top).map_err(RelayError::Store)? {
-                if let Some(env) = self.store.envelope(&slot.id).map_err(RelayError::Store)? {
+            if let Some(slot) =
+                self.hot.slot(&self.store, &peer, &feed, h.top, &h).map_err(RelayError::Store)?
+            {
+                if let Some(held) = self.hot.held(&self.store, &slot.id).map_err(RelayError::Store)? {
                     // Budgeted like wants; a head whose message is not sent is still reported,
                     // and the peer asks for the message itself.
-                    if self.peer(&peer).is_some_and(|p| p.take_answer(now, env.len())) {
-                        self.send(peer, Class::Urgent, &Frame::Msg(Msg { env, hop: 0 }));
+                    if self.peer(&peer).is_some_and(|p| p.take_answer(now, held.env.len())) {
+                        let frame = crate::wire::encode_msg(&held.env, 0);
+                        self.out.push_back(Output::Send { peer, class: Class::Urgent, frame });
                     }
                 }
             }
@@ -40,7 +43,8 @@ impl<S: Store> Relay<S> {
             let floor = self.own_floor.entry(h.feed).or_insert(0);
             *floor = (*floor).max(h.seq);
             // Ask the reporter for what this node lacks of its own feed (a window at a time).
-            let top = self.store.head(&me, &h.feed).map_err(RelayError::Store)?.map_or(0, |x| x.top);
+            let top =
+                self.hot.head(&self.store, &me, &h.feed).map_err(RelayError::Store)?.map_or(0, |x| x.top);
             if h.seq > top {
                 let to = h.seq.min(top + self.cfg.window as u64);
                 self.send(
@@ -51,7 +55,7 @@ impl<S: Store> Relay<S> {
             }
         }
         self.recovering = false;
-        self.store.record(Event::Recovered { from: peer, feeds: mine }).map_err(RelayError::Store)?;
+        self.hot.record(Event::Recovered { from: peer, feeds: mine });
         self.out.push_back(Output::Recovered { from: peer });
         let peers: Vec<NodeId> = self.peers.keys().copied().collect();
         for p in peers {
@@ -78,22 +82,30 @@ impl<S: Store> Relay<S> {
                 "over the per-peer request rate".into(),
             );
         }
-        for seq in w.from..=to {
-            let Some(slot) = self.store.slot(&w.author, &w.feed, seq).map_err(RelayError::Store)? else {
+        let Some(head) = self.hot.head(&self.store, &w.author, &w.feed).map_err(RelayError::Store)? else {
+            return Ok(());
+        };
+        for seq in w.from..=to.min(head.top) {
+            let slot =
+                self.hot.slot(&self.store, &w.author, &w.feed, seq, &head).map_err(RelayError::Store)?;
+            let Some(slot) = slot else { continue };
+            let Some(held) = self.hot.held(&self.store, &slot.id).map_err(RelayError::Store)? else {
                 continue;
             };
-            let Some(meta) = self.store.meta(&slot.id).map_err(RelayError::Store)? else { continue };
-            let entitled = self.needs(&peer, &meta) || meta.from == Some(peer) || w.author == peer;
+            let meta = &held.meta;
+            // This node's own messages leave it only once committed.
+            if meta.from.is_none() && !self.hot.is_durable(&held) {
+                break;
+            }
+            let entitled = self.needs(&peer, meta) || meta.from == Some(peer) || w.author == peer;
             if entitled && (meta.expires > self.now || w.author == peer) {
-                if let Some(env) = self.store.envelope(&slot.id).map_err(RelayError::Store)? {
-                    // What a peer can make this node send is budgeted in bytes: the rest of the
-                    // range is for a later request.
-                    if !self.peer(&peer).is_some_and(|p| p.take_answer(now, env.len())) {
-                        break;
-                    }
-                    let frame = crate::wire::encode_msg(&env, outgoing_hop(&meta));
-                    self.out.push_back(Output::Send { peer, class: Class::of(meta.priority), frame });
+                // What a peer can make this node send is budgeted in bytes: the rest of the
+                // range is for a later request.
+                if !self.peer(&peer).is_some_and(|p| p.take_answer(now, held.env.len())) {
+                    break;
                 }
+                let frame = crate::wire::encode_msg(&held.env, outgoing_hop(meta));
+                self.out.push_back(Output::Send { peer, class: Class::of(meta.priority), frame });
             }
         }
         Ok(())

@@ -1,12 +1,13 @@
 //! What the relay needs from storage, as a trait, and an in-memory implementation for the
 //! simulator and tests. The node implements the same trait on sled.
 //!
-//! Every mutating call is one atomic state change *with* its audit event: implementations write
-//! both in the same batch, so there is no event without its change and no change without its
-//! event. Durability is separate: the relay asks for a commit ([`super::Output::Commit`]) and
-//! only acknowledges what was written before the commit completed.
+//! Reads see what was committed; writes arrive as one [`Batch`] per group commit, every state
+//! change *with* its audit events, applied atomically: there is no event without its change and
+//! no change without its event. The relay hands the batch out as [`super::Output::Commit`] and
+//! acknowledges what it holds only once the shell reports it committed.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -68,26 +69,65 @@ pub struct SlotRec {
     pub prev: Option<MessageId>,
 }
 
-/// A message to store, with everything written in the same batch.
-#[derive(Debug, Clone)]
-pub struct Insert<'a> {
-    /// Its id.
-    pub id: MessageId,
-    /// The envelope bytes.
-    pub env: &'a [u8],
-    /// Routing metadata (its `local` field is assigned by the store).
-    pub meta: MsgMeta,
-    /// Its feed slot.
-    pub slot: SlotRec,
-    /// The feed head after inserting it.
-    pub head: HeadRec,
-    /// Whether it goes into this node's inbox.
-    pub inbox: bool,
-    /// The audit events.
-    pub events: Vec<Event>,
+/// One state change in a [`Batch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// A message: its envelope, metadata (with its log position), feed slot, flash index entry
+    /// (for flash messages) and inbox entry.
+    Message {
+        /// Its id.
+        id: MessageId,
+        /// The envelope bytes (shared with the relay's hot state).
+        env: Arc<[u8]>,
+        /// Routing metadata; `local` is its log position, assigned by the relay.
+        meta: MsgMeta,
+        /// Its feed slot.
+        slot: SlotRec,
+        /// Whether it goes into this node's inbox.
+        inbox: bool,
+    },
+    /// A feed head.
+    Head {
+        /// The author.
+        author: NodeId,
+        /// The feed.
+        feed: FeedId,
+        /// The head.
+        head: HeadRec,
+    },
+    /// A peer's delivery cursor: every log entry at or below it is done for that peer.
+    Cursor {
+        /// The peer.
+        peer: NodeId,
+        /// The cursor.
+        cursor: u64,
+    },
+    /// An audit event, appended to the journal in order.
+    Event(Event),
 }
 
-/// Storage as the relay sees it.
+/// Every state change of one group commit, in order, with its journal entries: the store
+/// applies it atomically (all or nothing) and, when [`Batch::sync`] is set, makes it durable
+/// before the relay is told it was committed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// The changes, in order.
+    pub writes: Vec<Write>,
+    /// Whether acknowledgements or publications wait on it: then it must reach stable storage
+    /// (flush and fsync) before [`super::Relay::handle_committed`]. Without it (cursor moves
+    /// and refusal tallies only), losing it in a crash costs resends, nothing else.
+    pub sync: bool,
+}
+
+impl Batch {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+}
+
+/// Storage as the relay sees it: reads of what was committed, and one atomic write per group
+/// commit. What is not committed yet the relay holds in memory and serves itself.
 pub trait Store {
     /// The storage error.
     type Error: std::error::Error + Send + Sync + 'static;
@@ -102,37 +142,28 @@ pub trait Store {
     fn head(&self, author: &NodeId, feed: &FeedId) -> Result<Option<HeadRec>, Self::Error>;
     /// Heads of every feed of `author`.
     fn heads_of(&self, author: &NodeId) -> Result<Vec<(FeedId, HeadRec)>, Self::Error>;
-    /// Stores a message, its slot, head, log position, inbox entry and events atomically;
-    /// returns its log position.
-    fn insert(&mut self, ins: Insert<'_>) -> Result<u64, Self::Error>;
-    /// Sets a feed head (e.g. learned while recovering, or frozen by a fork) with its event.
-    fn set_head(
-        &mut self,
-        author: &NodeId,
-        feed: &FeedId,
-        head: HeadRec,
-        event: Event,
-    ) -> Result<(), Self::Error>;
     /// Up to `limit` log entries after position `after`, in order.
     fn log_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, MessageId)>, Self::Error>;
     /// Up to `limit` log entries of flash messages after position `after`, in order: what a
     /// returning peer is sent before its routine backlog.
     fn flash_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, MessageId)>, Self::Error>;
-    /// A peer's delivery cursor: every log entry at or below it is done for that peer.
+    /// The last log position written (0: none).
+    fn log_last(&self) -> Result<u64, Self::Error>;
+    /// A peer's delivery cursor.
     fn cursor(&self, peer: &NodeId) -> Result<u64, Self::Error>;
-    /// Moves a peer's cursor, with its event.
-    fn set_cursor(&mut self, peer: &NodeId, cursor: u64, event: Option<Event>) -> Result<(), Self::Error>;
-    /// Records an event with no other state change.
-    fn record(&mut self, event: Event) -> Result<(), Self::Error>;
     /// Inbox entries in order.
     fn inbox(&self) -> Result<Vec<MessageId>, Self::Error>;
+    /// Applies a batch atomically: after a crash either all of it is there or none of it.
+    /// Durability is the shell's next step (see [`Batch::sync`]).
+    fn write(&mut self, batch: &Batch) -> Result<(), Self::Error>;
 }
 
-/// An in-memory [`Store`] for tests and the simulator. Its "disk" is itself: a simulated crash
-/// keeps exactly what was committed (see [`MemoryStore::committed_copy`]).
+/// An in-memory [`Store`] for tests and the simulator. It holds only what was committed: the
+/// relay keeps everything else in memory, so a simulated crash (dropping the relay, keeping the
+/// store) loses exactly what a real one would.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
-    msgs: HashMap<MessageId, (Vec<u8>, MsgMeta)>,
+    msgs: HashMap<MessageId, (Arc<[u8]>, MsgMeta)>,
     slots: HashMap<(NodeId, FeedId, u64), SlotRec>,
     heads: HashMap<(NodeId, FeedId), HeadRec>,
     log: BTreeMap<u64, MessageId>,
@@ -141,6 +172,8 @@ pub struct MemoryStore {
     inbox: Vec<MessageId>,
     /// The audit journal, in order.
     pub journal: Vec<Event>,
+    /// Batches written.
+    pub commits: u64,
 }
 
 /// The in-memory store never fails.
@@ -176,7 +209,7 @@ impl Store for MemoryStore {
         Ok(self.msgs.get(id).map(|(_, m)| m.clone()))
     }
     fn envelope(&self, id: &MessageId) -> Result<Option<Vec<u8>>, NoError> {
-        Ok(self.msgs.get(id).map(|(e, _)| e.clone()))
+        Ok(self.msgs.get(id).map(|(e, _)| e.to_vec()))
     }
     fn slot(&self, author: &NodeId, feed: &FeedId, seq: u64) -> Result<Option<SlotRec>, NoError> {
         Ok(self.slots.get(&(*author, *feed, seq)).copied())
@@ -190,61 +223,45 @@ impl Store for MemoryStore {
         v.sort_by_key(|(f, _)| *f);
         Ok(v)
     }
-    fn insert(&mut self, ins: Insert<'_>) -> Result<u64, NoError> {
-        let local = self.log.keys().next_back().copied().unwrap_or(0) + 1;
-        let mut meta = ins.meta;
-        meta.local = local;
-        let flash = meta.priority == Priority::Flash;
-        self.slots.insert((meta.author, meta.feed, meta.seq), ins.slot);
-        self.heads.insert((meta.author, meta.feed), ins.head);
-        self.msgs.insert(ins.id, (ins.env.to_vec(), meta));
-        self.log.insert(local, ins.id);
-        if flash {
-            self.flash.insert(local, ins.id);
-        }
-        if ins.inbox {
-            self.inbox.push(ins.id);
-        }
-        self.journal.extend(ins.events);
-        Ok(local)
-    }
-    fn set_head(
-        &mut self,
-        author: &NodeId,
-        feed: &FeedId,
-        head: HeadRec,
-        event: Event,
-    ) -> Result<(), NoError> {
-        self.heads.insert((*author, *feed), head);
-        self.journal.push(event);
-        Ok(())
-    }
     fn log_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, MessageId)>, NoError> {
         Ok(self.log.range(after + 1..).take(limit).map(|(k, v)| (*k, *v)).collect())
     }
     fn flash_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, MessageId)>, NoError> {
         Ok(self.flash.range(after + 1..).take(limit).map(|(k, v)| (*k, *v)).collect())
     }
+    fn log_last(&self) -> Result<u64, NoError> {
+        Ok(self.log.keys().next_back().copied().unwrap_or(0))
+    }
     fn cursor(&self, peer: &NodeId) -> Result<u64, NoError> {
         Ok(self.cursors.get(peer).copied().unwrap_or(0))
-    }
-    fn set_cursor(&mut self, peer: &NodeId, cursor: u64, event: Option<Event>) -> Result<(), NoError> {
-        self.cursors.insert(*peer, cursor);
-        self.journal.extend(event);
-        Ok(())
-    }
-    fn record(&mut self, event: Event) -> Result<(), NoError> {
-        self.journal.push(event);
-        Ok(())
     }
     fn inbox(&self) -> Result<Vec<MessageId>, NoError> {
         Ok(self.inbox.clone())
     }
-}
-
-impl MemoryStore {
-    /// A copy of the store, standing for what survives a crash after the last commit.
-    pub fn committed_copy(&self) -> MemoryStore {
-        self.clone()
+    fn write(&mut self, batch: &Batch) -> Result<(), NoError> {
+        self.commits += 1;
+        for w in &batch.writes {
+            match w {
+                Write::Message { id, env, meta, slot, inbox } => {
+                    self.slots.insert((meta.author, meta.feed, meta.seq), *slot);
+                    self.log.insert(meta.local, *id);
+                    if meta.priority == Priority::Flash {
+                        self.flash.insert(meta.local, *id);
+                    }
+                    if *inbox {
+                        self.inbox.push(*id);
+                    }
+                    self.msgs.insert(*id, (env.clone(), meta.clone()));
+                }
+                Write::Head { author, feed, head } => {
+                    self.heads.insert((*author, *feed), *head);
+                }
+                Write::Cursor { peer, cursor } => {
+                    self.cursors.insert(*peer, *cursor);
+                }
+                Write::Event(e) => self.journal.push(e.clone()),
+            }
+        }
+        Ok(())
     }
 }

@@ -3,6 +3,14 @@ use crate::content::{Content, Receipt, ReceiptStatus};
 use crate::identity::EncryptionKey;
 use crate::test_rng;
 
+/// The id of the last message frame among `frames`.
+fn msgs_id(frames: &[Frame]) -> MessageId {
+    match frames.iter().rev().find(|f| matches!(f, Frame::Msg(_))) {
+        Some(Frame::Msg(m)) => Envelope::peek_id(&m.env).unwrap(),
+        _ => panic!("no message among {frames:?}"),
+    }
+}
+
 fn body() -> Body {
     Body::new(Content::Receipt(Receipt {
         at: Timestamp(1),
@@ -12,16 +20,29 @@ fn body() -> Body {
     }))
 }
 
-fn sends_to(r: &mut Relay<MemoryStore>, peer: NodeId) -> Vec<Frame> {
+/// Every output, each commit applied as soon as it is handed out (as the node's core does).
+fn settle(r: &mut Relay<MemoryStore>) -> Vec<Output> {
     let mut v = Vec::new();
     while let Some(o) = r.poll_output() {
-        if let Output::Send { peer: p, frame, .. } = o {
-            if p == peer {
-                v.push(Frame::decode(&frame).unwrap());
+        match o {
+            Output::Commit(batch) => {
+                r.store_mut().write(&batch).unwrap();
+                r.handle_committed().unwrap();
             }
+            o => v.push(o),
         }
     }
     v
+}
+
+fn sends_to(r: &mut Relay<MemoryStore>, peer: NodeId) -> Vec<Frame> {
+    settle(r)
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Send { peer: p, frame, .. } if p == peer => Some(Frame::decode(&frame).unwrap()),
+            _ => None,
+        })
+        .collect()
 }
 
 #[test]
@@ -36,7 +57,7 @@ fn only_hubs_may_announce_downstream_nodes() {
     let target_enc = EncryptionKey::generate(&mut rng);
     let mut cfg = RelayConfig::new(me.node_id(), Role::Hub);
     cfg.window = 16;
-    let mut r = Relay::new(cfg, MemoryStore::new());
+    let mut r = Relay::new(cfg, MemoryStore::new()).unwrap();
     let now = Timestamp(1_795_000_000_000);
     for (p, role) in [(member, Role::Member), (hub, Role::Hub)] {
         r.connect(now, p, role).unwrap();
@@ -46,7 +67,7 @@ fn only_hubs_may_announce_downstream_nodes() {
     for p in [member, hub] {
         r.handle_frame(now, p, &Frame::Reach(vec![p, target.node_id()]).encode()).unwrap();
     }
-    while r.poll_output().is_some() {}
+    settle(&mut r);
     let b = body();
     let to = [(target.node_id(), target_enc.public())];
     let p = Publication {
@@ -58,7 +79,7 @@ fn only_hubs_may_announce_downstream_nodes() {
         personal: None,
     };
     r.publish(now, &mut rng, &me, &p).unwrap();
-    let outs: Vec<Output> = std::iter::from_fn(|| r.poll_output()).collect();
+    let outs = settle(&mut r);
     let to_peer = |peer: NodeId| {
         outs.iter().any(|o| matches!(o, Output::Send { peer: x, frame, .. } if *x == peer && matches!(Frame::decode(frame), Ok(Frame::Msg(_)))))
     };
@@ -76,7 +97,8 @@ fn acknowledgements_wait_for_the_commit() {
     ca.channels = vec![ch.clone()];
     let mut cb = RelayConfig::new(b.node_id(), Role::Member);
     cb.channels = vec![ch.clone()];
-    let (mut ra, mut rb) = (Relay::new(ca, MemoryStore::new()), Relay::new(cb, MemoryStore::new()));
+    let (mut ra, mut rb) =
+        (Relay::new(ca, MemoryStore::new()).unwrap(), Relay::new(cb, MemoryStore::new()).unwrap());
     let now = Timestamp(1_795_000_000_000);
     ra.connect(now, b.node_id(), Role::Member).unwrap();
     rb.connect(now, a.node_id(), Role::Member).unwrap();
@@ -102,11 +124,22 @@ fn acknowledgements_wait_for_the_commit() {
     for f in &msgs {
         rb.handle_frame(now, a.node_id(), &f.encode()).unwrap();
     }
-    let before: Vec<Frame> = sends_to(&mut rb, a.node_id());
-    assert!(!before.iter().any(|f| matches!(f, Frame::Ack(_))), "no ack before the commit");
-    assert!(rb.wants_commit());
-    assert!(rb.begin_commit().unwrap());
-    rb.committed();
+    // Everything before the commit batch is handed out: no acknowledgement among it.
+    let mut batch = None;
+    while let Some(o) = rb.poll_output() {
+        match o {
+            Output::Commit(b) => batch = Some(b),
+            Output::Send { frame, .. } => {
+                assert!(!matches!(Frame::decode(&frame), Ok(Frame::Ack(_))), "no ack before the commit");
+            }
+            _ => {}
+        }
+    }
+    let batch = batch.expect("the stored message is handed out for commit");
+    assert!(batch.sync, "an acknowledgement waits on it: it must be made durable");
+    assert!(rb.store().meta(&msgs_id(&msgs)).unwrap().is_none(), "nothing written before the commit");
+    rb.store_mut().write(&batch).unwrap();
+    rb.handle_committed().unwrap();
     let after = sends_to(&mut rb, a.node_id());
     assert!(after.iter().any(|f| matches!(f, Frame::Ack(ids) if ids.len() == 1)));
 }
@@ -124,6 +157,10 @@ struct Hub {
     b: NodeId,
     channel: ChannelId,
     key: EpochKey,
+    /// Outputs taken from the relay and not yet looked at.
+    buffered: Vec<Output>,
+    /// A commit batch handed out and not yet applied.
+    stash: Option<Batch>,
 }
 
 fn hub_with(seed: u64, tweak: impl FnOnce(&mut RelayConfig)) -> Hub {
@@ -137,15 +174,15 @@ fn hub_with(seed: u64, tweak: impl FnOnce(&mut RelayConfig)) -> Hub {
     cfg.channels = vec![ChannelConfig { id: channel, members: [me.node_id(), a.node_id(), b].into() }];
     cfg.serves = [a.node_id(), b].into();
     tweak(&mut cfg);
-    let mut relay = Relay::new(cfg, MemoryStore::new());
+    let mut relay = Relay::new(cfg, MemoryStore::new()).unwrap();
     for (p, role) in [(a.node_id(), Role::Member), (b, Role::Member), (other_hub, Role::Hub)] {
         relay.connect(NOW, p, role).unwrap();
         relay.handle_frame(NOW, p, &Frame::Reach(vec![p]).encode()).unwrap();
         relay.handle_frame(NOW, p, &hello(false)).unwrap();
     }
-    while relay.poll_output().is_some() {}
+    settle(&mut relay);
     let key = EpochKey::generate(&mut rng);
-    Hub { rng, relay, a, b, channel, key }
+    Hub { rng, relay, a, b, channel, key, buffered: Vec::new(), stash: None }
 }
 
 fn hello(recovering: bool) -> Vec<u8> {
@@ -175,14 +212,30 @@ impl Hub {
         self.relay.handle_frame(NOW, self.a.node_id(), &f).unwrap();
     }
 
+    /// Takes the relay's outputs, keeping a commit batch aside until [`Hub::commit`].
+    fn pull(&mut self) {
+        while let Some(o) = self.relay.poll_output() {
+            match o {
+                Output::Commit(b) => self.stash = Some(b),
+                o => self.buffered.push(o),
+            }
+        }
+    }
+
+    /// Applies the batch handed out for commit, as the shell does once it is durable.
     fn commit(&mut self) {
-        self.relay.begin_commit().unwrap();
-        self.relay.committed();
+        self.pull();
+        if let Some(b) = self.stash.take() {
+            self.relay.store_mut().write(&b).unwrap();
+            self.relay.handle_committed().unwrap();
+        }
     }
 
     /// Every output so far, the frames decoded.
     fn outputs(&mut self) -> Vec<(Option<NodeId>, Result<Frame, Output>)> {
-        std::iter::from_fn(|| self.relay.poll_output())
+        self.pull();
+        std::mem::take(&mut self.buffered)
+            .into_iter()
             .map(|o| match o {
                 Output::Send { peer, frame, .. } => (Some(peer), Ok(Frame::decode(&frame).unwrap())),
                 other => (None, Err(other)),
@@ -360,10 +413,10 @@ fn restored(seed: u64) -> (Relay<MemoryStore>, IdentityKey, NodeId, NodeId, Chan
     cfg.channels = vec![ChannelConfig { id: channel, members: [me.node_id(), hub, stranger].into() }];
     cfg.recovering = true;
     cfg.configured_peers = [hub].into();
-    let mut r = Relay::new(cfg, MemoryStore::new());
+    let mut r = Relay::new(cfg, MemoryStore::new()).unwrap();
     r.connect(NOW, hub, Role::Hub).unwrap();
     r.connect(NOW, stranger, Role::Hub).unwrap();
-    while r.poll_output().is_some() {}
+    settle(&mut r);
     (r, me, hub, stranger, channel, EpochKey::generate(&mut rng))
 }
 
@@ -431,14 +484,17 @@ fn refusals_from_one_link_are_journalled_in_aggregate() {
     let m1 = h.by_a(1, None);
     h.receive_from_a(&m1.bytes, MAX_HOPS);
     h.receive_from_a(&m1.bytes, MAX_HOPS);
+    h.commit();
     let before = h.relay.store().journal.len();
     h.relay.disconnect(&a).unwrap();
+    h.commit();
     let entries: Vec<&Event> = h.relay.store().journal[before..].iter().collect();
     assert_eq!(entries.len(), 2, "one entry per reason: {entries:?}");
     assert!(entries.iter().any(|e| matches!(e, Event::Rejected { from, reason: RejectReason::Invalid, count: 50, first: None, .. } if *from == a)));
     assert!(entries.iter().any(|e| matches!(e, Event::Rejected { reason: RejectReason::HopLimit, count: 2, first: Some(f), last: Some(l), .. } if *f == m1.id && *l == m1.id)));
     // Nothing is left to journal twice.
     h.relay.handle_timeout(NOW.plus_millis(REFUSAL_WINDOW_MS)).unwrap();
+    h.commit();
     assert_eq!(h.relay.store().journal.len(), before + 2);
 }
 
@@ -501,13 +557,13 @@ fn a_member_believes_reach_only_from_the_hubs_it_is_configured_to_use() {
     );
     let mut cfg = RelayConfig::new(me.node_id(), Role::Member);
     cfg.configured_peers = [mine].into();
-    let mut r = Relay::new(cfg, MemoryStore::new());
+    let mut r = Relay::new(cfg, MemoryStore::new()).unwrap();
     for hub in [mine, stranger] {
         r.connect(NOW, hub, Role::Hub).unwrap();
         r.handle_frame(NOW, hub, &Frame::Reach(vec![hub, target]).encode()).unwrap();
         r.handle_frame(NOW, hub, &hello(false)).unwrap();
     }
-    while r.poll_output().is_some() {}
+    settle(&mut r);
     let b = body();
     let to = [(target, EncryptionKey::generate(&mut rng).public())];
     let p = Publication {
@@ -519,7 +575,7 @@ fn a_member_believes_reach_only_from_the_hubs_it_is_configured_to_use() {
         personal: None,
     };
     r.publish(NOW, &mut rng, &me, &p).unwrap();
-    let outs: Vec<Output> = std::iter::from_fn(|| r.poll_output()).collect();
+    let outs = settle(&mut r);
     let msg_to = |peer: NodeId| {
         outs.iter().any(|o| matches!(o, Output::Send { peer: x, frame, .. } if *x == peer && matches!(Frame::decode(frame), Ok(Frame::Msg(_)))))
     };
