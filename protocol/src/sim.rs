@@ -157,6 +157,8 @@ impl SimBuilder {
             loss: 0.0,
             duplication: 0.0,
             commit_delay_ms: 2,
+            async_publish: false,
+            published: BTreeSet::new(),
             delay_ms: (5, 50),
             stats: SimStats::default(),
         };
@@ -245,6 +247,9 @@ pub struct Sim {
     loss: f64,
     duplication: f64,
     commit_delay_ms: u64,
+    async_publish: bool,
+    /// Messages whose publication was committed.
+    published: BTreeSet<MessageId>,
     delay_ms: (u64, u64),
     stats: SimStats,
 }
@@ -292,6 +297,17 @@ impl Sim {
     /// input's effects.
     pub fn set_commit_delay(&mut self, ms: u64) {
         self.commit_delay_ms = ms;
+    }
+    /// Whether a publication returns before it is committed (it is committed with the node's
+    /// next group commit, and [`Sim::is_published`] tells when it was): a crash in between loses
+    /// it, and the node must not have passed it on — or it would author another message at the
+    /// same sequence number after the restart.
+    pub fn set_async_publish(&mut self, on: bool) {
+        self.async_publish = on;
+    }
+    /// Whether the publication of message `id` succeeded (it was committed).
+    pub fn is_published(&self, id: &MessageId) -> bool {
+        self.published.contains(id)
     }
     /// Per-frame delay range in milliseconds.
     pub fn set_delay(&mut self, min_ms: u64, max_ms: u64) {
@@ -375,6 +391,9 @@ impl Sim {
                     let _ = r.store_mut().write(&batch);
                     let _ = r.handle_committed();
                 }
+                Output::Published(id) => {
+                    self.published.insert(id);
+                }
                 other => seen.push(other),
             }
         }
@@ -442,6 +461,11 @@ impl Sim {
             return Err(format!("node {ix} is down"));
         }
         let sealed = node.relay.publish(now, &mut self.rng, &node.key, &p).map_err(|e| e.to_string())?;
+        if self.async_publish {
+            // Committed with the node's next group commit, like any input.
+            self.schedule_commit(ix);
+            return Ok(sealed.id);
+        }
         // A publication succeeds once it is committed, as in the node.
         self.finish_commit(ix);
         self.drain(ix);
@@ -474,6 +498,22 @@ impl Sim {
     pub fn run_until_uncommitted(&mut self, ix: Ix, ms: u64) -> bool {
         let end = self.now.as_millis() + ms;
         while !self.nodes[ix].dirty {
+            let Some(Reverse((t, _, _))) = self.queue.peek() else { return false };
+            if *t > end {
+                return false;
+            }
+            let Some(Reverse((t, _, ev))) = self.queue.pop() else { return false };
+            self.now = Timestamp(t);
+            self.handle(ev);
+        }
+        true
+    }
+
+    /// Runs until node `ix` has handed out a batch whose commit is under way (at most `ms` of
+    /// virtual time); returns whether it got there. A crash then may or may not keep it.
+    pub fn run_until_committing(&mut self, ix: Ix, ms: u64) -> bool {
+        let end = self.now.as_millis() + ms;
+        while self.nodes[ix].syncing.is_none() {
             let Some(Reverse((t, _, _))) = self.queue.peek() else { return false };
             if *t > end {
                 return false;
@@ -639,6 +679,9 @@ impl Sim {
                     }
                 }
                 Output::Refused { .. } => self.stats.refused += 1,
+                Output::Published(id) => {
+                    self.published.insert(id);
+                }
                 Output::Commit(batch) => {
                     let n = &mut self.nodes[ix];
                     n.batches += 1;

@@ -153,6 +153,7 @@ const NOW: Timestamp = Timestamp(1_795_000_000_000);
 struct Hub {
     rng: rand_chacha::ChaCha20Rng,
     relay: Relay<MemoryStore>,
+    me: IdentityKey,
     a: IdentityKey,
     b: NodeId,
     channel: ChannelId,
@@ -182,7 +183,7 @@ fn hub_with(seed: u64, tweak: impl FnOnce(&mut RelayConfig)) -> Hub {
     }
     settle(&mut relay);
     let key = EpochKey::generate(&mut rng);
-    Hub { rng, relay, a, b, channel, key, buffered: Vec::new(), stash: None }
+    Hub { rng, relay, me, a, b, channel, key, buffered: Vec::new(), stash: None }
 }
 
 fn hello(recovering: bool) -> Vec<u8> {
@@ -600,4 +601,63 @@ fn budgets_and_strikes_carry_over_a_reconnection() {
         .into_iter()
         .any(|(_, o)| matches!(o, Err(Output::Close { peer, abusive: true, .. }) if peer == a));
     assert!(closed);
+}
+
+#[test]
+fn this_nodes_own_message_leaves_it_only_once_committed() {
+    let mut h = hub_with(30, |_| {});
+    publish_to(&mut h.relay, &h.me, h.channel, &h.key).unwrap();
+    let before = h.frames_to(h.b);
+    assert!(!before.iter().any(|f| matches!(f, Frame::Msg(_))), "sent before its commit: {before:?}");
+    assert!(h.stash.is_some(), "handed out for commit");
+    h.commit();
+    let outs = h.outputs();
+    assert!(outs.iter().any(|(p, f)| *p == Some(h.b) && matches!(f, Ok(Frame::Msg(_)))));
+    assert!(outs.iter().any(|(_, o)| matches!(o, Err(Output::Published(_)))));
+}
+
+#[test]
+fn messages_that_left_the_memory_tail_are_served_from_the_store() {
+    // A tail of one byte: every committed message leaves memory at once.
+    let mut h = hub_with(31, |c| c.tail_bytes = 1);
+    let mut prev = None;
+    let mut ids = Vec::new();
+    for seq in 1..=5 {
+        let m = h.by_a(seq, prev);
+        h.receive_from_a(&m.bytes, 0);
+        prev = Some(m.id);
+        ids.push(m.id);
+    }
+    h.commit();
+    let _ = h.outputs();
+    assert_eq!(h.relay.tail_bytes(), 0, "nothing committed stays in memory");
+    // b comes back without having acknowledged anything: its backlog is read from the store.
+    h.relay.disconnect(&h.b).unwrap();
+    h.relay.connect(NOW, h.b, Role::Member).unwrap();
+    h.relay.handle_frame(NOW, h.b, &Frame::Reach(vec![h.b]).encode()).unwrap();
+    h.relay.handle_frame(NOW, h.b, &hello(false)).unwrap();
+    let sent: Vec<MessageId> = h
+        .frames_to(h.b)
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Msg(m) => Envelope::peek_id(&m.env),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, ids, "the whole backlog, in order");
+    // Its acknowledgement is matched against the store too, and moves its cursor.
+    h.relay.handle_frame(NOW, h.b, &Frame::Ack(ids.clone()).encode()).unwrap();
+    h.commit();
+    assert_eq!(h.relay.store().cursor(&h.b).unwrap(), 5);
+    // A resend of a message only the store holds is still recognised, and answered at once:
+    // what it depends on is committed.
+    let m1 = h.relay.envelope(&ids[0]).unwrap().unwrap();
+    h.receive_from_a(&m1, 0);
+    let frames = h.frames_to(h.a.node_id());
+    assert!(
+        frames.iter().any(
+            |f| matches!(f, Frame::Reject(r) if r.reason == RejectReason::Duplicate && r.id == Some(ids[0]))
+        ),
+        "{frames:?}"
+    );
 }
