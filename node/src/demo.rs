@@ -13,7 +13,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use godwit_protocol::content::{Body, Content, Tlp};
 use godwit_protocol::crypto::{ChannelKey, EpochKey};
 use godwit_protocol::envelope::{Envelope, Priority};
-use godwit_protocol::feed::{FeedEntry, FeedState, Verdict};
+use godwit_protocol::feed::{self, HeadRec, SlotRec, Verdict};
 use godwit_protocol::identity::{EncryptionKey, IdentityKey, NODE_CARD_VERSION, NodeCard, NodeId};
 use godwit_protocol::ids::{ChannelId, MessageId};
 use godwit_protocol::message::{Audience, Draft, seal};
@@ -198,33 +198,47 @@ pub fn run(out: &mut impl Write, now: Timestamp) -> Result<DemoReport> {
     writeln!(out, "\nOne bit flipped in transit (byte {at}): refused — {err}")?;
     report.tamper_error = err.to_string();
 
-    // The feed: the next message chains to the first; a replay and a skipped one are classified.
-    let mut feed = FeedState::new();
-    let mut history = std::collections::BTreeMap::<u64, MessageId>::new();
+    // The feed: the next message chains to the first; a replay, a message ahead of the head and
+    // a second message for a taken place are classified by the relay's own feed classifier.
+    let mut head = HeadRec::EMPTY;
+    let mut slots = std::collections::BTreeMap::<u64, SlotRec>::new();
     let second = Draft { seq: 2, prev: Some(sealed.id), personal: None, ..draft };
     let second = Envelope::verify(&seal(&mut rng, &hub.id, &second)?.bytes)?;
     let fourth = Draft { seq: 4, prev: Some(MessageId([0; 32])), personal: None, ..draft };
     let fourth = Envelope::verify(&seal(&mut rng, &hub.id, &fourth)?.bytes)?;
+    // Sealed again: a fresh nonce makes another message for the same place.
+    let twin = Draft { seq: 2, prev: Some(sealed.id), personal: None, ..draft };
+    let twin = Envelope::verify(&seal(&mut rng, &hub.id, &twin)?.bytes)?;
     writeln!(out, "\nThe hub's feed in this channel, as a member sees it:")?;
     for (label, e) in [
         ("report (seq 1)", &env),
         ("next (seq 2)", &second),
         ("replay of seq 1", &env),
         ("seq 4 arrives early", &fourth),
+        ("another seq 2", &twin),
     ] {
-        let v = feed.observe(FeedEntry::of(e), now, &history);
-        if let Verdict::Next { .. } = v {
-            history.insert(e.header().seq, e.id());
-        }
+        let h = e.header();
+        let entry = feed::Entry { seq: h.seq, id: e.id(), prev: h.prev };
+        let v = feed::classify(&head, entry, |s| Ok::<_, std::convert::Infallible>(slots.get(&s).copied()))
+            .unwrap_or_else(|never| match never {});
         let text = match &v {
-            Verdict::Next { .. } if e.header().seq == 1 => "accepted, first message of the feed".to_string(),
-            Verdict::Next { .. } => "accepted, chained to the previous message".to_string(),
-            Verdict::Duplicate => "duplicate, dropped".to_string(),
-            Verdict::Gap { missing, .. } => {
-                format!("held; gap reported: seq {}..={} missing", missing.start(), missing.end())
+            Verdict::Store { gap: None, .. } if h.seq == 1 => "stored, first message of the feed".to_string(),
+            Verdict::Store { gap: None, .. } => "stored, chained to the previous message".to_string(),
+            Verdict::Store { gap: Some(g), .. } => {
+                format!("stored ahead; gap reported: seq {}..={} missing", g.start(), g.end())
             }
+            Verdict::Duplicate => "duplicate, dropped".to_string(),
+            Verdict::Fork(f) => format!("fork at seq {}: both kept as evidence, feed frozen", f.seq),
             other => format!("{other:?}"),
         };
+        match v {
+            Verdict::Store { head: new, .. } => {
+                head = new;
+                slots.insert(h.seq, SlotRec { id: e.id(), prev: h.prev });
+            }
+            Verdict::Fork(_) => head.frozen = true,
+            _ => {}
+        }
         writeln!(out, "  {label:<22} {text}")?;
         report.feed_verdicts.push(text);
     }
@@ -232,7 +246,7 @@ pub fn run(out: &mut impl Write, now: Timestamp) -> Result<DemoReport> {
     writeln!(out, "\nWhat this act showed, computed for real: node cards signed and verified; an epoch key")?;
     writeln!(out, "sealed to exactly two members; a signed seizure report that both members open and the")?;
     writeln!(out, "outsider cannot; personal data readable only by its one named recipient; tampering")?;
-    writeln!(out, "refused by signature; feed chaining with duplicate and gap detection.")?;
+    writeln!(out, "refused by signature; feed chaining with duplicate, gap and fork detection.")?;
     writeln!(out, "Networking follows in act 2.")?;
     Ok(report)
 }
@@ -281,6 +295,7 @@ mod tests {
         assert!(r.tamper_error.contains("does not verify"), "{}", r.tamper_error);
         assert_eq!(r.feed_verdicts[2], "duplicate, dropped");
         assert!(r.feed_verdicts[3].contains("seq 3..=3 missing"), "{:?}", r.feed_verdicts);
+        assert!(r.feed_verdicts[4].contains("fork at seq 2"), "{:?}", r.feed_verdicts);
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("Networking follows in act 2"));
         assert!(!text.contains("John Example Doe"), "personal data must never be printed");

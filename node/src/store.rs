@@ -16,6 +16,7 @@
 //! | `journal` | `j` | journal seq (BE) | [`JournalEntry`] |
 //! | `state` | `S` | name | value (schema version, journal head, last log position) |
 //! | `peers` | `p` | peer NodeId | [`PeerRecord`]: who it is, when it was last connected |
+//! | `evidence` | `e` | author ‖ feed ‖ seq (BE) | [`ForkRecord`]: the id held and the conflicting envelope |
 //!
 //! **Atomicity**: the relay's group commit arrives as one [`Batch`], every state change with its
 //! journal entries, and is written as one sled batch on the one tree — sled applies a batch
@@ -118,6 +119,7 @@ const JOURNAL: Table = Table(b'j', "journal");
 const STATE: Table = Table(b'S', "state");
 const PEERS: Table = Table(b'p', "peers");
 const FLASH: Table = Table(b'f', "flash");
+const EVIDENCE: Table = Table(b'e', "evidence");
 
 /// The key of `key` in table `t`.
 fn k(t: Table, key: &[u8]) -> Vec<u8> {
@@ -137,6 +139,24 @@ pub struct PeerRecord {
     pub admin: String,
     /// Last time a connection came up (ms since the epoch).
     pub last_seen: u64,
+}
+
+/// Evidence of a fork: an author signed two messages for one place in a feed. The held message
+/// is in the store; this keeps the other, as received, so that both can be shown to anyone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForkRecord {
+    /// The contested seq.
+    pub seq: u64,
+    /// The feed.
+    pub feed: FeedId,
+    /// The author.
+    pub author: NodeId,
+    /// The id held at that place.
+    pub existing: MessageId,
+    /// The conflicting envelope, as received.
+    #[serde(with = "serde_bytes")]
+    pub envelope: Vec<u8>,
 }
 
 /// The node's store.
@@ -410,6 +430,19 @@ impl SledStore {
             .collect()
     }
 
+    /// Every fork recorded, with its evidence.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn forks(&self) -> Result<Vec<ForkRecord>, StoreError> {
+        self.scan(EVIDENCE)
+            .map(|item| {
+                let (_, v) = item?;
+                Self::decode(EVIDENCE, &v)
+            })
+            .collect()
+    }
+
     /// Journal entries in order (for `godwit audit` and tests).
     ///
     /// # Errors
@@ -519,6 +552,16 @@ impl Store for SledStore {
                 }
                 Write::Cursor { peer, cursor } => {
                     b.insert(k(CURSORS, peer.as_bytes()), &cursor.to_be_bytes());
+                }
+                Write::Evidence { author, feed, seq: at, existing, env } => {
+                    let rec = ForkRecord {
+                        seq: *at,
+                        feed: *feed,
+                        author: *author,
+                        existing: *existing,
+                        envelope: env.to_vec(),
+                    };
+                    b.insert(k(EVIDENCE, &slot_key(author, feed, *at)), codec::to_vec(&rec));
                 }
                 Write::Event(event) => {
                     seq += 1;
@@ -762,6 +805,28 @@ mod tests {
         let (s, r) = SledStore::open(dir.path()).unwrap();
         assert_eq!(r, IntegrityReport { messages: 1, journal: 5, damage: vec![] });
         assert_eq!(s.journal().unwrap().iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn fork_evidence_keeps_the_conflicting_envelope() {
+        let dir = tempfile::tempdir().unwrap();
+        let author = IdentityKey::from_seed(&[1; 32]).node_id();
+        let (id, env) = envelope();
+        let (mut s, _) = SledStore::open(dir.path()).unwrap();
+        s.write(&message_batch(author, id, &env)).unwrap();
+        let other = b"the other message for seq 1".to_vec();
+        let evidence = Write::Evidence {
+            author,
+            feed: FeedId([1; 32]),
+            seq: 1,
+            existing: id,
+            env: other.as_slice().into(),
+        };
+        s.write(&Batch { writes: vec![evidence], sync: true }).unwrap();
+        let forks = s.forks().unwrap();
+        assert_eq!(forks.len(), 1);
+        assert_eq!((forks[0].seq, forks[0].existing, forks[0].author), (1, id, author));
+        assert_eq!(forks[0].envelope, other);
     }
 
     /// One message with its head, inbox entry and events, as the relay batches it.

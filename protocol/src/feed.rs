@@ -1,62 +1,59 @@
-//! Feeds: the per-(author, feed) chain of sequence numbers and `prev` ids, and the
-//! [`FeedState`] that accepts the next message and classifies everything else.
+//! Feeds: the per-(author, feed) chain of sequence numbers and `prev` ids, and the one classifier
+//! that decides how an arriving message fits it. The relay uses it for every message it stores
+//! (reading the feed's slots through its hot state and the store); the demo shows it at work.
 //!
-//! A message is the *next* one when its seq is one above the head and its `prev` is the head's
-//! id. Everything else is a duplicate (same seq, same id), a fork (same seq, another id, or a
-//! `prev` that contradicts what we hold — both ids are kept as evidence and the feed is frozen),
-//! a gap (seq further ahead: the missing range is reported and the message held until the gap
-//! fills), or expired. An expired message that is next in the chain still advances the head, so
-//! expiry never shows up later as a false gap.
+//! A feed is stored as its [`HeadRec`] (highest contiguous seq, its id, the highest seq held at
+//! all, and whether a fork froze it) and one [`SlotRec`] per held seq (id and `prev`). Messages
+//! are stored out of order: one ahead of the head is stored and leaves a gap to fill, and the
+//! head moves over everything contiguous once the gap fills. An author that signs two messages
+//! for one place — another id at the same seq, or neighbours whose `prev` links disagree — has
+//! forked its feed: both ids and the conflicting envelope are kept as evidence and the feed is
+//! frozen. Duplicates are recognised by id before the classifier runs; expiry is the relay's.
 
-use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
-use crate::envelope::Envelope;
+use serde::{Deserialize, Serialize};
+
 use crate::ids::MessageId;
-use crate::limits::LIMITS;
-use crate::time::Timestamp;
 
-/// What the feed logic needs to know of one message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FeedEntry {
-    /// Sequence number.
+/// The head of a feed as stored: the highest contiguous seq, its id, the highest seq held at
+/// all (above `seq` there are gaps), and whether a fork froze the feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadRec {
+    /// Id at `seq`.
+    pub id: Option<MessageId>,
+    /// Highest contiguous seq held (0: none).
     pub seq: u64,
-    /// Message id.
+    /// Highest seq held at all.
+    pub top: u64,
+    /// Frozen after a fork.
+    pub frozen: bool,
+}
+
+impl HeadRec {
+    /// The head of a feed nothing is held of.
+    pub const EMPTY: HeadRec = HeadRec { id: None, seq: 0, top: 0, frozen: false };
+}
+
+/// One feed slot as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlotRec {
+    /// The message at this seq.
     pub id: MessageId,
-    /// The author's previous message in the feed.
+    /// Its `prev`.
     pub prev: Option<MessageId>,
-    /// Expiry time.
-    pub expires: Timestamp,
 }
 
-impl FeedEntry {
-    /// The entry for a verified envelope.
-    pub fn of(env: &Envelope) -> Self {
-        let h = env.header();
-        FeedEntry { seq: h.seq, id: env.id(), prev: h.prev, expires: h.expires }
-    }
-}
-
-/// Looks up the id accepted at a sequence number (the node's storage implements this).
-pub trait FeedHistory {
-    /// The id accepted at `seq`, if still known.
-    fn id_at(&self, seq: u64) -> Option<MessageId>;
-}
-
-impl FeedHistory for BTreeMap<u64, MessageId> {
-    fn id_at(&self, seq: u64) -> Option<MessageId> {
-        self.get(&seq).copied()
-    }
-}
-
-/// Two different messages signed by one author for the same place in one feed.
+/// Two messages of one author for one place in a feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ForkEvidence {
-    /// The contested sequence number.
+    /// The contested seq.
     pub seq: u64,
-    /// The id this node accepted (or held) at `seq`.
+    /// The id held there (or the id whose link the newcomer contradicts).
     pub existing: MessageId,
-    /// The other id the author signed (or referenced as `prev`) for `seq`.
+    /// The newcomer's id.
     pub conflicting: MessageId,
 }
 
@@ -64,299 +61,203 @@ pub struct ForkEvidence {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Verdict {
-    /// The next message: accept it. `released` are held messages that now follow in order
-    /// (accept them too, in this order). `expired` means it is past its expiry: record the link,
-    /// do not deliver or relay it.
-    Next {
-        /// Past expiry: chain link only.
-        expired: bool,
-        /// Held messages that now follow, in order.
-        released: Vec<FeedEntry>,
+    /// Store it; the feed's head becomes `head`. `gap` is the range below it still missing,
+    /// when the message arrived ahead of the head.
+    Store {
+        /// The head after storing it.
+        head: HeadRec,
+        /// Sequence numbers missing below it.
+        gap: Option<RangeInclusive<u64>>,
     },
-    /// Already accepted.
+    /// This very message is held at its place already.
     Duplicate,
-    /// Ahead of the head: `missing` must be fetched. `held` says whether this message is being
-    /// kept until then (false when the hold is full).
-    Gap {
-        /// The missing sequence numbers.
-        missing: RangeInclusive<u64>,
-        /// Whether the message is held.
-        held: bool,
-    },
-    /// The author signed two messages for one place in the feed. The feed is now frozen.
+    /// The author signed two messages for one place: the feed must be frozen.
     Fork(ForkEvidence),
-    /// Past its expiry and not the next in the chain: drop it.
-    Expired,
-    /// Below the head, but the history no longer knows that seq: cannot be classified further.
-    Stale,
     /// The feed is frozen after a fork; nothing more is accepted until an operator acts.
-    Frozen(ForkEvidence),
+    Frozen,
 }
 
-/// The state of one (author, feed) chain as this node knows it.
-#[derive(Debug, Clone, Default)]
-pub struct FeedState {
-    head: Option<(u64, MessageId)>,
-    pending: BTreeMap<u64, FeedEntry>,
-    fork: Option<ForkEvidence>,
+/// What the classifier needs of one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    /// Its seq (from 1).
+    pub seq: u64,
+    /// Its id.
+    pub id: MessageId,
+    /// Its `prev`.
+    pub prev: Option<MessageId>,
 }
 
-impl FeedState {
-    /// A feed with nothing accepted yet.
-    pub fn new() -> Self {
-        Self::default()
+/// Classifies `entry` against a feed whose head is `head`, reading the feed's slots with
+/// `slot` (asked only for seqs at or below `head.top`, at most three plus one per message the
+/// head moves over).
+///
+/// # Errors
+/// Whatever `slot` fails with.
+pub fn classify<E>(
+    head: &HeadRec,
+    entry: Entry,
+    mut slot: impl FnMut(u64) -> Result<Option<SlotRec>, E>,
+) -> Result<Verdict, E> {
+    if head.frozen {
+        return Ok(Verdict::Frozen);
     }
-
-    /// A feed resumed at a known head (e.g. loaded from storage).
-    pub fn at(head_seq: u64, head_id: MessageId) -> Self {
-        FeedState { head: Some((head_seq, head_id)), ..Self::default() }
-    }
-
-    /// The last accepted (seq, id).
-    pub fn head(&self) -> Option<(u64, MessageId)> {
-        self.head
-    }
-
-    /// The fork that froze this feed, if any.
-    pub fn fork(&self) -> Option<ForkEvidence> {
-        self.fork
-    }
-
-    /// The sequence numbers still missing below the highest held message, if any.
-    pub fn missing(&self) -> Option<RangeInclusive<u64>> {
-        let first_held = *self.pending.keys().next()?;
-        Some(self.head_seq() + 1..=first_held - 1)
-    }
-
-    /// Classifies `entry` at time `now`; advances the head when it is the next message.
-    pub fn observe(&mut self, entry: FeedEntry, now: Timestamp, history: &impl FeedHistory) -> Verdict {
-        if let Some(f) = self.fork {
-            return Verdict::Frozen(f);
+    let Entry { seq, id, prev } = entry;
+    // Nothing is held above the top.
+    let mut at = |s: u64| if s == 0 || s > head.top { Ok(None) } else { slot(s) };
+    if let Some(here) = at(seq)? {
+        if here.id == id {
+            return Ok(Verdict::Duplicate);
         }
-        let head_seq = self.head_seq();
-        if entry.seq <= head_seq {
-            return match history.id_at(entry.seq) {
-                Some(id) if id == entry.id => Verdict::Duplicate,
-                Some(existing) => {
-                    self.freeze(ForkEvidence { seq: entry.seq, existing, conflicting: entry.id })
-                }
-                None => Verdict::Stale,
-            };
-        }
-        if entry.seq == head_seq + 1 {
-            if let Some(v) = self.check_prev(&entry) {
-                return v;
-            }
-            let expired = entry.expires <= now;
-            self.head = Some((entry.seq, entry.id));
-            return match self.release() {
-                Ok(released) => Verdict::Next { expired, released },
-                Err(fork) => fork,
-            };
-        }
-        if entry.expires <= now {
-            return Verdict::Expired;
-        }
-        match self.pending.get(&entry.seq) {
-            Some(held) if held.id == entry.id => {}
-            Some(held) => {
-                let existing = held.id;
-                return self.freeze(ForkEvidence { seq: entry.seq, existing, conflicting: entry.id });
-            }
-            None if self.pending.len() < LIMITS.max_feed_pending => {
-                self.pending.insert(entry.seq, entry);
-            }
-            None => {
-                return Verdict::Gap { missing: head_seq + 1..=entry.seq - 1, held: false };
-            }
-        }
-        let first_held = self.pending.keys().next().copied().unwrap_or(entry.seq);
-        Verdict::Gap { missing: head_seq + 1..=first_held - 1, held: true }
+        return Ok(Verdict::Fork(ForkEvidence { seq, existing: here.id, conflicting: id }));
     }
-
-    fn head_seq(&self) -> u64 {
-        self.head.map_or(0, |(s, _)| s)
+    // The first message claims no predecessor; every later one names one.
+    if (seq == 1) != prev.is_none() {
+        let existing = head.id.unwrap_or(MessageId([0; 32]));
+        return Ok(Verdict::Fork(ForkEvidence { seq, existing, conflicting: id }));
     }
-
-    /// For the next message: does its prev match our head?
-    fn check_prev(&mut self, entry: &FeedEntry) -> Option<Verdict> {
-        match (self.head, entry.prev) {
-            (None, None) => None,
-            (Some((_, head_id)), Some(prev)) if prev == head_id => None,
-            (Some((seq, existing)), Some(conflicting)) => {
-                Some(self.freeze(ForkEvidence { seq, existing, conflicting }))
-            }
-            // Structural mismatches (seq 1 with a prev, or later seqs without) are refused by
-            // header validation before they reach the feed; treat them as forks of the head.
-            (head, _) => {
-                let existing = head.map_or(MessageId([0; 32]), |(_, id)| id);
-                Some(self.freeze(ForkEvidence { seq: self.head_seq(), existing, conflicting: entry.id }))
-            }
+    if let Some(below) = at(seq - 1)? {
+        if Some(below.id) != prev {
+            return Ok(Verdict::Fork(ForkEvidence { seq: seq - 1, existing: below.id, conflicting: id }));
         }
     }
-
-    /// Moves held messages that now follow the head onto the chain.
-    fn release(&mut self) -> Result<Vec<FeedEntry>, Verdict> {
-        let mut released = Vec::new();
-        while let Some(next) = self.pending.remove(&(self.head_seq() + 1)) {
-            if let Some(v) = self.check_prev(&next) {
-                return Err(v);
-            }
-            self.head = Some((next.seq, next.id));
-            released.push(next);
+    if let Some(above) = at(seq.saturating_add(1))? {
+        if above.prev != Some(id) {
+            let existing = above.prev.unwrap_or(MessageId([0; 32]));
+            return Ok(Verdict::Fork(ForkEvidence { seq, existing, conflicting: id }));
         }
-        Ok(released)
     }
-
-    fn freeze(&mut self, evidence: ForkEvidence) -> Verdict {
-        self.fork = Some(evidence);
-        self.pending.clear();
-        Verdict::Fork(evidence)
+    // Advance the contiguous head over what is now held.
+    let mut new = HeadRec { top: head.top.max(seq), ..*head };
+    if seq == head.seq + 1 {
+        new.seq = seq;
+        new.id = Some(id);
+        while new.seq < new.top {
+            let Some(next) = at(new.seq + 1)? else { break };
+            new.seq += 1;
+            new.id = Some(next.id);
+        }
     }
+    let gap = (new.seq + 1 < seq).then(|| new.seq + 1..=seq - 1);
+    Ok(Verdict::Store { head: new, gap })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+    use std::convert::Infallible;
+
     use super::*;
 
     fn id(n: u8) -> MessageId {
         MessageId([n; 32])
     }
 
-    /// A chain 1..=n with ids 1..=n.
-    fn entry(seq: u64) -> FeedEntry {
-        FeedEntry {
-            seq,
-            id: id(seq as u8),
-            prev: (seq > 1).then(|| id(seq as u8 - 1)),
-            expires: Timestamp(1_000),
-        }
+    /// Seq `n` of the chain whose ids are 1, 2, 3, …
+    fn entry(seq: u64) -> Entry {
+        Entry { seq, id: id(seq as u8), prev: (seq > 1).then(|| id(seq as u8 - 1)) }
     }
 
-    const NOW: Timestamp = Timestamp(10);
+    /// A feed as the relay keeps it: head and slots.
+    #[derive(Default)]
+    struct Feed {
+        head: Option<HeadRec>,
+        slots: BTreeMap<u64, SlotRec>,
+        asked: Vec<u64>,
+    }
 
-    fn accept(state: &mut FeedState, hist: &mut BTreeMap<u64, MessageId>, e: FeedEntry) -> Verdict {
-        let v = state.observe(e, NOW, hist);
-        if let Verdict::Next { released, .. } = &v {
-            hist.insert(e.seq, e.id);
-            released.iter().for_each(|r| {
-                hist.insert(r.seq, r.id);
-            });
+    impl Feed {
+        fn offer(&mut self, e: Entry) -> Verdict {
+            let head = self.head.unwrap_or(HeadRec::EMPTY);
+            let (slots, asked) = (&self.slots, &mut self.asked);
+            let v = classify(&head, e, |s| {
+                asked.push(s);
+                Ok::<_, Infallible>(slots.get(&s).copied())
+            })
+            .unwrap_or_else(|e| match e {});
+            match &v {
+                Verdict::Store { head, .. } => {
+                    self.slots.insert(e.seq, SlotRec { id: e.id, prev: e.prev });
+                    self.head = Some(*head);
+                }
+                Verdict::Fork(_) => self.head = Some(HeadRec { frozen: true, ..head }),
+                _ => {}
+            }
+            v
         }
-        v
     }
 
     #[test]
-    fn accepts_the_chain_in_order() {
-        let (mut s, mut h) = (FeedState::new(), BTreeMap::new());
+    fn accepts_the_chain_in_order_reading_only_the_slot_below() {
+        let mut f = Feed::default();
         for seq in 1..=5 {
-            assert_eq!(
-                accept(&mut s, &mut h, entry(seq)),
-                Verdict::Next { expired: false, released: vec![] }
-            );
+            let v = f.offer(entry(seq));
+            let head = HeadRec { id: Some(id(seq as u8)), seq, top: seq, frozen: false };
+            assert_eq!(v, Verdict::Store { head, gap: None });
         }
-        assert_eq!(s.head(), Some((5, id(5))));
+        // In order, only the slot below each newcomer is looked at: nothing is above the top.
+        assert_eq!(f.asked, [1, 2, 3, 4]);
     }
 
     #[test]
-    fn classifies_duplicates() {
-        let (mut s, mut h) = (FeedState::new(), BTreeMap::new());
-        accept(&mut s, &mut h, entry(1));
-        accept(&mut s, &mut h, entry(2));
-        assert_eq!(accept(&mut s, &mut h, entry(1)), Verdict::Duplicate);
-        assert_eq!(accept(&mut s, &mut h, entry(2)), Verdict::Duplicate);
+    fn recognises_the_same_message_at_its_place() {
+        let mut f = Feed::default();
+        f.offer(entry(1));
+        f.offer(entry(2));
+        assert_eq!(f.offer(entry(1)), Verdict::Duplicate);
+        assert_eq!(f.offer(entry(2)), Verdict::Duplicate);
     }
 
     #[test]
-    fn reports_gaps_and_releases_held_messages_when_filled() {
-        let (mut s, mut h) = (FeedState::new(), BTreeMap::new());
-        accept(&mut s, &mut h, entry(1));
-        assert_eq!(accept(&mut s, &mut h, entry(4)), Verdict::Gap { missing: 2..=3, held: true });
-        assert_eq!(accept(&mut s, &mut h, entry(5)), Verdict::Gap { missing: 2..=3, held: true });
-        assert_eq!(s.missing(), Some(2..=3));
-        assert_eq!(accept(&mut s, &mut h, entry(3)), Verdict::Gap { missing: 2..=2, held: true });
-        assert_eq!(
-            accept(&mut s, &mut h, entry(2)),
-            Verdict::Next { expired: false, released: vec![entry(3), entry(4), entry(5)] }
-        );
-        assert_eq!(s.head(), Some((5, id(5))));
-        assert_eq!(s.missing(), None);
+    fn reports_gaps_and_moves_the_head_over_them_once_filled() {
+        let mut f = Feed::default();
+        f.offer(entry(1));
+        assert!(matches!(f.offer(entry(4)), Verdict::Store { gap: Some(g), .. } if g == (2..=3)));
+        assert!(matches!(f.offer(entry(5)), Verdict::Store { gap: Some(g), .. } if g == (2..=4)));
+        assert!(matches!(f.offer(entry(3)), Verdict::Store { gap: Some(g), .. } if g == (2..=2)));
+        let head = HeadRec { id: Some(id(5)), seq: 5, top: 5, frozen: false };
+        assert_eq!(f.offer(entry(2)), Verdict::Store { head, gap: None });
     }
 
     #[test]
     fn same_seq_different_id_is_a_fork_with_both_ids_and_freezes_the_feed() {
-        let (mut s, mut h) = (FeedState::new(), BTreeMap::new());
-        accept(&mut s, &mut h, entry(1));
-        accept(&mut s, &mut h, entry(2));
-        let evil = FeedEntry { id: id(99), ..entry(2) };
-        let fork = ForkEvidence { seq: 2, existing: id(2), conflicting: id(99) };
-        assert_eq!(accept(&mut s, &mut h, evil), Verdict::Fork(fork));
-        assert_eq!(s.fork(), Some(fork));
-        assert_eq!(accept(&mut s, &mut h, entry(3)), Verdict::Frozen(fork));
+        let mut f = Feed::default();
+        f.offer(entry(1));
+        let twin = Entry { seq: 1, id: id(99), prev: None };
+        assert_eq!(
+            f.offer(twin),
+            Verdict::Fork(ForkEvidence { seq: 1, existing: id(1), conflicting: id(99) })
+        );
+        assert_eq!(f.offer(entry(2)), Verdict::Frozen, "nothing more after a fork");
     }
 
     #[test]
-    fn a_prev_that_contradicts_the_head_is_a_fork() {
-        let (mut s, mut h) = (FeedState::new(), BTreeMap::new());
-        accept(&mut s, &mut h, entry(1));
-        let e = FeedEntry { prev: Some(id(77)), ..entry(2) };
+    fn a_prev_that_contradicts_the_message_below_is_a_fork() {
+        let mut f = Feed::default();
+        f.offer(entry(1));
+        let bad = Entry { seq: 2, id: id(2), prev: Some(id(77)) };
+        assert_eq!(f.offer(bad), Verdict::Fork(ForkEvidence { seq: 1, existing: id(1), conflicting: id(2) }));
+    }
+
+    #[test]
+    fn a_message_the_one_above_does_not_link_to_is_a_fork() {
+        let mut f = Feed::default();
+        f.offer(entry(1));
+        f.offer(entry(3));
+        // Seq 3 names id 2 as its prev; another seq 2 contradicts it.
+        let other = Entry { seq: 2, id: id(98), prev: Some(id(1)) };
         assert_eq!(
-            accept(&mut s, &mut h, e),
-            Verdict::Fork(ForkEvidence { seq: 1, existing: id(1), conflicting: id(77) })
+            f.offer(other),
+            Verdict::Fork(ForkEvidence { seq: 2, existing: id(2), conflicting: id(98) })
         );
     }
 
     #[test]
-    fn a_held_message_with_a_conflicting_twin_is_a_fork() {
-        let (mut s, mut h) = (FeedState::new(), BTreeMap::new());
-        accept(&mut s, &mut h, entry(1));
-        accept(&mut s, &mut h, entry(3));
-        let twin = FeedEntry { id: id(33), ..entry(3) };
-        assert_eq!(
-            accept(&mut s, &mut h, twin),
-            Verdict::Fork(ForkEvidence { seq: 3, existing: id(3), conflicting: id(33) })
-        );
-    }
-
-    #[test]
-    fn expired_next_message_still_links_the_chain() {
-        let (mut s, mut h) = (FeedState::new(), BTreeMap::new());
-        accept(&mut s, &mut h, entry(1));
-        let old = FeedEntry { expires: Timestamp(5), ..entry(2) };
-        assert_eq!(accept(&mut s, &mut h, old), Verdict::Next { expired: true, released: vec![] });
-        assert_eq!(accept(&mut s, &mut h, entry(3)), Verdict::Next { expired: false, released: vec![] });
-        let old_future = FeedEntry { expires: Timestamp(5), ..entry(9) };
-        assert_eq!(accept(&mut s, &mut h, old_future), Verdict::Expired);
-    }
-
-    #[test]
-    fn below_head_without_history_is_stale() {
-        let mut s = FeedState::at(10, id(10));
-        assert_eq!(s.observe(entry(4), NOW, &BTreeMap::new()), Verdict::Stale);
-        assert_eq!(
-            s.observe(entry(11), NOW, &BTreeMap::new()),
-            Verdict::Next { expired: false, released: vec![] }
-        );
-    }
-
-    #[test]
-    fn first_message_must_not_claim_a_prev() {
-        let mut s = FeedState::new();
-        let e = FeedEntry { seq: 1, id: id(1), prev: Some(id(0)), expires: Timestamp(100) };
-        assert!(matches!(s.observe(e, NOW, &BTreeMap::new()), Verdict::Fork(_)));
-    }
-
-    #[test]
-    fn hold_is_bounded() {
-        let (mut s, h) = (FeedState::new(), BTreeMap::new());
-        let base = 10u64;
-        for i in 0..LIMITS.max_feed_pending as u64 {
-            let e = FeedEntry { seq: base + i, id: MessageId([1; 32]), prev: None, expires: Timestamp(100) };
-            let mut e = e;
-            e.id.0[..8].copy_from_slice(&(base + i).to_be_bytes());
-            assert!(matches!(s.observe(e, NOW, &h), Verdict::Gap { held: true, .. }));
-        }
-        let e = FeedEntry { seq: 1_000_000, id: id(5), prev: None, expires: Timestamp(100) };
-        assert_eq!(s.observe(e, NOW, &h), Verdict::Gap { missing: 1..=999_999, held: false });
+    fn the_first_message_claims_no_predecessor_and_later_ones_do() {
+        let mut f = Feed::default();
+        assert!(matches!(f.offer(Entry { seq: 1, id: id(1), prev: Some(id(0)) }), Verdict::Fork(_)));
+        let mut f = Feed::default();
+        f.offer(entry(1));
+        assert!(matches!(f.offer(Entry { seq: 2, id: id(2), prev: None }), Verdict::Fork(_)));
     }
 }

@@ -37,8 +37,6 @@ pub struct Limits {
     pub max_card_addresses: usize,
     /// Most protocol versions a node card may list.
     pub max_card_versions: usize,
-    /// Most out-of-order messages a [`crate::feed::FeedState`] holds while waiting for a gap to fill.
-    pub max_feed_pending: usize,
 }
 
 /// The limits of protocol version 1.
@@ -55,7 +53,6 @@ pub const LIMITS: Limits = Limits {
     max_attachments_total: 3 * 1024 * 1024,
     max_card_addresses: MAX_CARD_ADDRESSES,
     max_card_versions: MAX_CARD_VERSIONS,
-    max_feed_pending: 4096,
 };
 
 impl Default for Limits {

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use godwit_protocol::content::{Body, Content, Tlp};
 use godwit_protocol::envelope::Priority;
 use godwit_protocol::message::{Audience, Draft, seal};
-use godwit_protocol::relay::{Output, Role};
+use godwit_protocol::relay::{Output, Role, Store};
 use godwit_protocol::sim::{Sim, SimBuilder};
 use godwit_protocol::wire::{Frame, Msg, RejectReason};
 use godwit_protocol::{Timestamp, samples};
@@ -269,6 +269,16 @@ fn equivocation_is_a_fork_and_freezes_the_feed() {
     let outs = sim.inject(m1, ha, &second);
     assert!(outs.iter().any(|o| matches!(o, Output::Fork { seq: 1, .. })), "{outs:?}");
     assert!(sim.channel_head(ha, m2, ch).unwrap().frozen);
+    // Both messages are kept: the first as held, the second as the fork's evidence, byte for
+    // byte as received.
+    let evidence: Vec<_> = sim.store(ha).evidence.values().collect();
+    let Ok(Frame::Msg(second)) = Frame::decode(&second) else { panic!("a message frame") };
+    let Ok(Frame::Msg(first)) = Frame::decode(&first) else { panic!("a message frame") };
+    let first_id = godwit_protocol::envelope::Envelope::peek_id(&first.env).unwrap();
+    assert_eq!(evidence.len(), 1);
+    assert_eq!(evidence[0].0, first_id);
+    assert_eq!(&evidence[0].1[..], &second.env[..]);
+    assert!(sim.store(ha).meta(&first_id).unwrap().is_some());
 }
 
 #[test]

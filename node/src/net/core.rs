@@ -119,6 +119,22 @@ impl Core {
         match msg {
             CoreMsg::Connected { peer, handle } => {
                 let id = peer.node_id;
+                // A list installed after this connection's handshake but before it got here
+                // must still end it: the revocation pass only sees registered connections.
+                let revoked = self
+                    .shared
+                    .tls
+                    .lock()
+                    .ok()
+                    .and_then(|m| m.crl.as_ref().and_then(|c| crate::certs::crl_info(c).ok()))
+                    .is_some_and(|(_, serials)| serials.contains(&handle.serial));
+                if revoked {
+                    let reason = "certificate revoked by the network CA".to_string();
+                    warn!(peer = %id, "disconnecting: {reason}");
+                    handle.close(&reason);
+                    let _ = self.events.send(NodeEvent::Closed { peer: id, reason });
+                    return Ok(());
+                }
                 if let Some(old) = self.conns.get(&id) {
                     // A new connection proves the old one stale (the peer restarted, or lost
                     // it), unless both came up together: then both sides dialled at once and

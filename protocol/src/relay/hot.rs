@@ -119,6 +119,18 @@ impl Hot {
         self.batch.writes.push(Write::Cursor { peer, cursor });
     }
 
+    pub(super) fn record_evidence(
+        &mut self,
+        author: NodeId,
+        feed: FeedId,
+        seq: u64,
+        existing: MessageId,
+        env: Arc<[u8]>,
+    ) {
+        self.batch.writes.push(Write::Evidence { author, feed, seq, existing, env });
+        self.batch.sync = true;
+    }
+
     pub(super) fn record(&mut self, event: Event) {
         self.batch.writes.push(Write::Event(event));
     }

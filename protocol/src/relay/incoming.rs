@@ -102,50 +102,30 @@ impl<S: Store> Relay<S> {
     ) -> Result<bool, RelayError<S::Error>> {
         let h = env.header();
         let (author, feed, seq, id) = (h.author, h.feed.id(), h.seq, env.id());
-        let head =
-            self.hot.head(&self.store, &author, &feed).map_err(RelayError::Store)?.unwrap_or(EMPTY_HEAD);
+        let head = self.hot.head(&self.store, &author, &feed).map_err(RelayError::Store)?;
+        let head = head.unwrap_or(HeadRec::EMPTY);
         let peer = from.unwrap_or(self.cfg.me);
-        if head.frozen {
-            return self
-                .refuse(peer, Some(id), RejectReason::FeedFrozen, "feed frozen after a fork".into())
-                .map(|_| false);
-        }
-        // Equivocation: another id at this seq, or neighbours whose prev links disagree.
-        let slot = |s: u64| self.hot.slot(&self.store, &author, &feed, s, &head).map_err(RelayError::Store);
-        let here = slot(seq)?;
-        let below = slot(seq.saturating_sub(1))?;
-        let above = slot(seq.saturating_add(1))?;
-        let fork = match (here, below, above) {
-            (Some(s), _, _) if s.id != id => Some((seq, s.id)),
-            (_, Some(b), _) if Some(b.id) != h.prev => Some((seq - 1, b.id)),
-            (_, _, Some(a)) if a.prev != Some(id) => Some((seq, a.prev.unwrap_or(MessageId([0; 32])))),
-            _ => None,
-        };
-        if let Some((at, existing)) = fork {
-            self.hot.set_head(author, feed, HeadRec { frozen: true, ..head });
-            self.hot.record(Event::Fork { author, seq: at, existing, conflicting: id });
-            self.out.push_back(Output::Fork { author, seq: at });
-            return self
-                .refuse(
-                    peer,
-                    Some(id),
-                    RejectReason::Fork,
-                    format!("seq {at} already holds {}", existing.short()),
-                )
-                .map(|_| false);
-        }
-        // Advance the contiguous head over what is now held.
-        let mut new = HeadRec { top: head.top.max(seq), ..head };
-        if seq == head.seq + 1 {
-            new.seq = seq;
-            new.id = Some(id);
-            while let Some(next) =
-                self.hot.slot(&self.store, &author, &feed, new.seq + 1, &head).map_err(RelayError::Store)?
-            {
-                new.seq += 1;
-                new.id = Some(next.id);
+        let entry = feed::Entry { seq, id, prev: h.prev };
+        let verdict = feed::classify(&head, entry, |s| self.hot.slot(&self.store, &author, &feed, s, &head))
+            .map_err(RelayError::Store)?;
+        let (new, gap) = match verdict {
+            feed::Verdict::Store { head, gap } => (head, gap.map(|g| (*g.start(), *g.end()))),
+            feed::Verdict::Frozen => {
+                let detail = "feed frozen after a fork".to_string();
+                return self.refuse(peer, Some(id), RejectReason::FeedFrozen, detail).map(|_| false);
             }
-        }
+            feed::Verdict::Fork(ev) => {
+                self.hot.set_head(author, feed, HeadRec { frozen: true, ..head });
+                let (at, existing) = (ev.seq, ev.existing);
+                self.hot.record_evidence(author, feed, at, existing, bytes.into());
+                self.hot.record(Event::Fork { author, seq: at, existing, conflicting: id });
+                self.out.push_back(Output::Fork { author, seq: at });
+                let detail = format!("seq {at} already holds {}", existing.short());
+                return self.refuse(peer, Some(id), RejectReason::Fork, detail).map(|_| false);
+            }
+            // Held under its id already (the duplicate check before verifying finds it first).
+            _ => return Ok(false),
+        };
         let (channel, recipients) = match &h.feed {
             Feed::Channel(c) => (Some(c.id), Vec::new()),
             Feed::Direct(to) => (None, to.iter().map(|s| s.to).collect()),
@@ -155,7 +135,6 @@ impl<S: Store> Relay<S> {
                 Some(c) => self.channel(&c).is_some_and(|ch| ch.members.contains(&self.cfg.me)),
                 None => recipients.contains(&self.cfg.me),
             };
-        let gap = (new.seq + 1 < seq).then(|| (new.seq + 1, seq - 1));
         let meta = MsgMeta {
             hop,
             seq,

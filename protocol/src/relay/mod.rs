@@ -30,13 +30,14 @@ use self::link::{Budgets, Link, strike_weight};
 
 use rand_core::CryptoRngCore;
 
-pub use store::{Batch, HeadRec, MemoryStore, MsgMeta, NoError, SlotRec, Store, Write};
+pub use store::{Batch, Evidence, HeadRec, MemoryStore, MsgMeta, NoError, SlotRec, Store, Write};
 
 pub use crate::audit::Event;
 pub use crate::identity::Role;
 
 use crate::content::{Body, PersonalData, Tlp};
 use crate::envelope::{Envelope, EnvelopeError, Feed, KeyCache, Priority};
+use crate::feed;
 use crate::identity::{EncryptionPublicKey, IdentityKey, NodeId};
 use crate::ids::{ChannelId, FeedId, MessageId};
 use crate::message::{self, Audience, Draft, SealError};
@@ -718,7 +719,8 @@ impl<S: Store> Relay<S> {
             }
         };
         let me = self.cfg.me;
-        let head = self.hot.head(&self.store, &me, &feed).map_err(PublishError::Store)?.unwrap_or(EMPTY_HEAD);
+        let head =
+            self.hot.head(&self.store, &me, &feed).map_err(PublishError::Store)?.unwrap_or(HeadRec::EMPTY);
         if head.frozen {
             return Err(PublishError::Frozen);
         }
@@ -863,8 +865,6 @@ fn outgoing_hop(m: &MsgMeta) -> u8 {
 
 /// Sends of one message to one peer before the peer is considered stuck and disconnected.
 const MAX_SENDS: u32 = 5;
-
-const EMPTY_HEAD: HeadRec = HeadRec { id: None, seq: 0, top: 0, frozen: false };
 
 #[cfg(test)]
 mod tests;

@@ -17,6 +17,8 @@ use crate::identity::NodeId;
 use crate::ids::{ChannelId, FeedId, MessageId};
 use crate::time::Timestamp;
 
+pub use crate::feed::{HeadRec, SlotRec};
+
 /// Where a stored message came from and where it may go, kept beside the envelope so routing
 /// never re-parses it. Fields in deterministic-CBOR key order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,31 +44,6 @@ pub struct MsgMeta {
     pub priority: Priority,
     /// Named recipients, for direct messages.
     pub recipients: Vec<NodeId>,
-}
-
-/// The head of a feed as stored: the highest contiguous seq, its id, the highest seq held at
-/// all (above `seq` there are gaps), and whether a fork froze the feed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HeadRec {
-    /// Id at `seq`.
-    pub id: Option<MessageId>,
-    /// Highest contiguous seq held (0: none).
-    pub seq: u64,
-    /// Highest seq held at all.
-    pub top: u64,
-    /// Frozen after a fork.
-    pub frozen: bool,
-}
-
-/// One feed slot as stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SlotRec {
-    /// The message at this seq.
-    pub id: MessageId,
-    /// Its `prev`.
-    pub prev: Option<MessageId>,
 }
 
 /// One state change in a [`Batch`].
@@ -101,6 +78,20 @@ pub enum Write {
         peer: NodeId,
         /// The cursor.
         cursor: u64,
+    },
+    /// Evidence of a fork, kept beside the journal's `Fork` event: the envelope that conflicts
+    /// with what the feed holds (the held one stays in the store).
+    Evidence {
+        /// The author.
+        author: NodeId,
+        /// The feed.
+        feed: FeedId,
+        /// The contested seq.
+        seq: u64,
+        /// The id held there.
+        existing: MessageId,
+        /// The conflicting envelope, as received.
+        env: Arc<[u8]>,
     },
     /// An audit event, appended to the journal in order.
     Event(Event),
@@ -158,6 +149,9 @@ pub trait Store {
     fn write(&mut self, batch: &Batch) -> Result<(), Self::Error>;
 }
 
+/// Fork evidence as the in-memory store keeps it: the id held and the conflicting envelope.
+pub type Evidence = (MessageId, Arc<[u8]>);
+
 /// An in-memory [`Store`] for tests and the simulator. It holds only what was committed: the
 /// relay keeps everything else in memory, so a simulated crash (dropping the relay, keeping the
 /// store) loses exactly what a real one would.
@@ -170,6 +164,8 @@ pub struct MemoryStore {
     flash: BTreeMap<u64, MessageId>,
     cursors: HashMap<NodeId, u64>,
     inbox: Vec<MessageId>,
+    /// Fork evidence: author, feed and seq → the id held and the conflicting envelope.
+    pub evidence: BTreeMap<(NodeId, FeedId, u64), Evidence>,
     /// The audit journal, in order.
     pub journal: Vec<Event>,
     /// Batches written.
@@ -258,6 +254,9 @@ impl Store for MemoryStore {
                 }
                 Write::Cursor { peer, cursor } => {
                     self.cursors.insert(*peer, *cursor);
+                }
+                Write::Evidence { author, feed, seq, existing, env } => {
+                    self.evidence.insert((*author, *feed, *seq), (*existing, env.clone()));
                 }
                 Write::Event(e) => self.journal.push(e.clone()),
             }
