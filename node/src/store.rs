@@ -663,6 +663,7 @@ mod tests {
             seq,
             feed: FeedId([1; 32]),
             from: None,
+            epoch: 0,
             local: seq,
             author,
             channel: None,

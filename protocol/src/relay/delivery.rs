@@ -116,14 +116,11 @@ impl<S: Store> Relay<S> {
         }
         match m.channel {
             Some(c) => {
-                let Some(ch) = self.channel(&c) else { return false };
-                ch.members.contains(peer)
+                let entitled = |n: &NodeId| self.membership.is_entitled(&c, m.epoch, n);
+                entitled(peer)
                     || (p.role == Role::Hub
                         && p.reach.iter().any(|n| {
-                            *n != self.cfg.me
-                                && n != &m.author
-                                && ch.members.contains(n)
-                                && Some(*n) != m.from
+                            *n != self.cfg.me && n != &m.author && entitled(n) && Some(*n) != m.from
                         }))
             }
             None => m.recipients.iter().any(|r| {
@@ -145,7 +142,7 @@ impl<S: Store> Relay<S> {
             || self.seen.contains(n)
             || self.cfg.serves.contains(n)
             || self.any_peer_reaches(n)
-            || self.cfg.channels.iter().any(|c| c.members.contains(n))
+            || self.membership.is_member_anywhere(n)
     }
 
     pub(super) fn any_peer_reaches(&self, r: &NodeId) -> bool {

@@ -73,16 +73,21 @@ impl<S: Store> Relay<S> {
             }
         }
         if let Feed::Channel(c) = &h.feed {
-            match self.channel(&c.id) {
-                None => {
+            match self.membership.may_publish(&c.id, c.epoch, &h.author) {
+                Err(membership::Denied::UnknownChannel) => {
                     let detail = format!("unknown channel {}", c.id.short());
                     return self.refuse_relayed(peer, Some(id), RejectReason::Unroutable, detail, relayed);
                 }
-                Some(ch) if !ch.members.contains(&h.author) => {
-                    let detail = format!("{} is not a member of channel {}", h.author.short(), c.id.short());
+                Err(membership::Denied::NotMember) => {
+                    let detail = format!(
+                        "{} may not publish in channel {} (epoch {})",
+                        h.author.short(),
+                        c.id.short(),
+                        c.epoch
+                    );
                     return self.refuse_relayed(peer, Some(id), RejectReason::NotAuthorized, detail, relayed);
                 }
-                Some(_) => {}
+                Ok(()) => {}
             }
         }
         let accepted = self.accept(Some(peer), m.hop, &env, &m.env)?;
@@ -126,13 +131,13 @@ impl<S: Store> Relay<S> {
             // Held under its id already (the duplicate check before verifying finds it first).
             _ => return Ok(false),
         };
-        let (channel, recipients) = match &h.feed {
-            Feed::Channel(c) => (Some(c.id), Vec::new()),
-            Feed::Direct(to) => (None, to.iter().map(|s| s.to).collect()),
+        let (channel, epoch, recipients) = match &h.feed {
+            Feed::Channel(c) => (Some(c.id), c.epoch, Vec::new()),
+            Feed::Direct(to) => (None, 0, to.iter().map(|s| s.to).collect()),
         };
         let inbox = author != self.cfg.me
             && match channel {
-                Some(c) => self.channel(&c).is_some_and(|ch| ch.members.contains(&self.cfg.me)),
+                Some(c) => self.membership.is_entitled(&c, epoch, &self.cfg.me),
                 None => recipients.contains(&self.cfg.me),
             };
         let meta = MsgMeta {
@@ -140,6 +145,7 @@ impl<S: Store> Relay<S> {
             seq,
             feed,
             from,
+            epoch,
             local: 0,
             author,
             channel,

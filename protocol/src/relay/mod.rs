@@ -21,6 +21,7 @@ mod delivery;
 mod hot;
 mod incoming;
 mod link;
+mod membership;
 mod recovery;
 mod store;
 
@@ -283,6 +284,7 @@ pub struct Relay<S: Store> {
     cfg: RelayConfig,
     store: S,
     hot: hot::Hot,
+    membership: membership::Membership,
     keys: KeyCache,
     /// Ordered maps throughout: the relay's outputs must not depend on hash order, or the
     /// simulator would not replay a seed exactly.
@@ -327,10 +329,12 @@ impl<S: Store> Relay<S> {
     pub fn new(cfg: RelayConfig, store: S) -> Result<Self, RelayError<S::Error>> {
         let recovering = cfg.recovering;
         let hot = hot::Hot::new(&store, cfg.tail_bytes).map_err(RelayError::Store)?;
+        let membership = membership::Membership::new(&cfg.channels);
         Ok(Relay {
             cfg,
             store,
             hot,
+            membership,
             keys: KeyCache::new(),
             peers: BTreeMap::new(),
             pending_acks: BTreeMap::new(),
@@ -809,10 +813,6 @@ impl<S: Store> Relay<S> {
 
     fn send(&mut self, peer: NodeId, class: Class, frame: &Frame) {
         self.out.push_back(Output::Send { peer, class, frame: frame.encode() });
-    }
-
-    fn channel(&self, id: &ChannelId) -> Option<&ChannelConfig> {
-        self.cfg.channels.iter().find(|c| c.id == *id)
     }
 
     /// Ends the link to `peer`, keeping what carries over to its next one.

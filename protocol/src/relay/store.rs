@@ -32,6 +32,8 @@ pub struct MsgMeta {
     pub feed: FeedId,
     /// The peer it came from (`None` when authored here).
     pub from: Option<NodeId>,
+    /// The epoch of a channel message (0 for direct messages).
+    pub epoch: u64,
     /// Position in this node's log: the order of acceptance here.
     pub local: u64,
     /// The author.
