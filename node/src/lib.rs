@@ -7,7 +7,6 @@ pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod demo;
-pub mod demo_network;
 pub mod files;
 pub mod net;
 pub mod store;

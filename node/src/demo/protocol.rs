@@ -1,6 +1,4 @@
-//! `godwitd demo`: what exists so far, run for real and reported plainly.
-//!
-//! Act 1 (the protocol layer): a RILO hub and three national contact points create their
+//! `godwitd demo`, act 1 (the protocol layer): a RILO hub and three national contact points create their
 //! identities and node cards; the hub opens a channel epoch for two members and circulates a
 //! signed, encrypted seizure report with a personal-data section sealed to one of them; each
 //! node verifies and opens what it is entitled to, and is refused — with the typed error — what
@@ -249,29 +247,6 @@ pub fn run(out: &mut impl Write, now: Timestamp) -> Result<DemoReport> {
     writeln!(out, "refused by signature; feed chaining with duplicate, gap and fork detection.")?;
     writeln!(out, "Networking follows in act 2.")?;
     Ok(report)
-}
-
-/// Runs the demo with the current time, printing to stdout.
-///
-/// # Errors
-/// As [`run`].
-pub fn main() -> Result<()> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .context("system clock before 1970")?;
-    let report = run(&mut std::io::stdout().lock(), Timestamp(now.as_millis() as u64))?;
-    if report.opened_report.len() != 2 || report.refused_report.len() != 1 {
-        bail!("demo outcome unexpected: {report:?}");
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let net = rt.block_on(crate::demo_network::run(&mut std::io::stdout()))?;
-    if net.alert_latency_ms.len() != 5 || !net.direct_after_outage {
-        bail!("network demo outcome unexpected: {net:?}");
-    }
-    Ok(())
 }
 
 fn sha256(data: &[u8]) -> [u8; 32] {
