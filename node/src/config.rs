@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use godwit_protocol::identity::{IdentityKey, NodeId};
+use godwit_protocol::identity::NodeId;
 use godwit_protocol::ids::ChannelId;
 use godwit_protocol::relay::{ChannelConfig, RelayConfig};
 use rustls_pki_types::pem::PemObject;
@@ -182,62 +182,7 @@ fn ids(list: &[String], field: &str) -> Result<BTreeSet<NodeId>> {
     list.iter().enumerate().map(|(i, s)| s.parse().with_context(|| format!("{field}[{i}]: {s:?}"))).collect()
 }
 
-/// Reads an identity key file: 64 hex digits (the Ed25519 seed), readable by its owner only.
-///
-/// # Errors
-/// If the file is missing, readable by others, or not a key.
-pub fn read_identity(path: &Path) -> Result<IdentityKey> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .with_context(|| format!("cannot read the identity key {}", path.display()))?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            bail!(
-                "the identity key {} is readable by other users (mode {:o}): run chmod 600 on it",
-                path.display(),
-                mode & 0o777
-            );
-        }
-    }
-    // The file's text holds the seed: wiped when dropped, like the seed itself.
-    let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the identity key {}", path.display()))?,
-    );
-    let hex = text.trim();
-    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        bail!("{} is not an identity key (64 hexadecimal digits expected)", path.display());
-    }
-    for (i, b) in seed.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
-            .with_context(|| format!("{} is not an identity key", path.display()))?;
-    }
-    Ok(IdentityKey::from_seed(&seed))
-}
-
-/// Writes an identity key file with mode 0600 (created that way, never world-readable).
-///
-/// # Errors
-/// If the file cannot be written.
-pub fn write_identity(path: &Path, key: &IdentityKey) -> Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let hex: zeroize::Zeroizing<String> =
-        zeroize::Zeroizing::new(key.to_seed().iter().map(|b| format!("{b:02x}")).collect());
-    writeln!(f, "{}", hex.as_str()).with_context(|| format!("cannot write {}", path.display()))?;
-    f.sync_all().with_context(|| format!("cannot sync {}", path.display()))
-}
+pub use godwit_certs::keyfile::{read_identity, write_identity};
 
 #[cfg(test)]
 mod tests {
@@ -260,22 +205,5 @@ mod tests {
         .unwrap();
         assert_eq!(c.limits.max_peers, 3);
         assert_eq!(c.limits.window, NetLimits::default().window);
-    }
-
-    #[test]
-    fn identity_keys_are_written_0600_and_refused_when_readable_by_others() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("identity.key");
-        let key = IdentityKey::from_seed(&[5; 32]);
-        write_identity(&p, &key).unwrap();
-        assert_eq!(read_identity(&p).unwrap().node_id(), key.node_id());
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
-            let e = read_identity(&p).unwrap_err().to_string();
-            assert!(e.contains("chmod 600"), "{e}");
-        }
     }
 }

@@ -1,5 +1,5 @@
 //! Certificates: the network CA, node certificates whose key *is* the node's Ed25519 identity,
-//! and revocation lists. The tests use this module now; the `godwit ca` commands will wrap it.
+//! and revocation lists.
 //!
 //! A node certificate binds (DESIGN §3): the NodeId (its public key), a DNS name derived from the
 //! NodeId (`<nodeid>.godwit.invalid`, the TLS server name peers dial), the administration name

@@ -1,4 +1,5 @@
-//! Files the node writes outside its store: created private, replaced atomically.
+//! Files a node writes outside its store (and the tool writes for it): created private,
+//! replaced atomically.
 
 use std::io::Write;
 use std::path::Path;
