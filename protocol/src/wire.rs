@@ -93,13 +93,16 @@ pub enum RejectReason {
     Unroutable,
     /// The peer speaks a link protocol version this node does not (the link is closed).
     UnsupportedVersion,
+    /// A frame the link does not allow yet: before its `hello`, a peer may send only `reach`,
+    /// `hello` and `crl`. Not final: a message refused so is sent again later.
+    TooEarly,
 }
 
 impl RejectReason {
     /// Whether the sender should count the message as delivered to this peer (it will never be
     /// accepted, or it already is).
     pub fn is_final(self) -> bool {
-        !matches!(self, RejectReason::RateLimited)
+        !matches!(self, RejectReason::RateLimited | RejectReason::TooEarly)
     }
 }
 

@@ -123,9 +123,10 @@ async fn wants_cannot_make_a_hub_send_more_than_its_answer_budget() {
         net.members[a].node().publish(net.channel_alert(Priority::Flash)).await.unwrap();
     }
     wait_delivered(&mut eb, 20).await;
-    // The hostile member says no Hello (so nothing is sent to it but answers) and asks for the
-    // whole feed 500 times.
+    // The hostile member says Hello but never announces its reach (so nothing is sent to it but
+    // answers) and asks for the whole feed 500 times.
     let mut raw = Raw::connect(&net, evil, hub).await;
+    raw.send(&Frame::Hello(Hello { v: 1, recovering: false })).await;
     let want =
         Frame::Want(Want { to: 20, feed: FeedId(net.channel.0), from: 1, author: net.members[a].id() });
     for _ in 0..500 {
@@ -134,7 +135,8 @@ async fn wants_cannot_make_a_hub_send_more_than_its_answer_budget() {
     raw.send_msg(&GARBAGE, 0).await;
     let mut answered = 0;
     loop {
-        match raw.frames.recv().await.expect("connection open") {
+        let next = tokio::time::timeout(WAIT, raw.frames.recv()).await.expect("the hub answers");
+        match next.expect("connection open") {
             (len, Frame::Msg(_)) => answered += len,
             (_, Frame::Reject(r)) if matches!(r.reason, RejectReason::Invalid | RejectReason::Malformed) => {
                 break;
@@ -270,5 +272,25 @@ async fn direct_messages_to_nodes_nobody_knows_are_not_stored() {
     raw.send_msg(&real.bytes, 0).await;
     acks(&mut raw, 1).await;
     wait_for(&mut eb, "the direct message at b", |e| *e == NodeEvent::Delivered(real.id)).await;
+    honest_traffic_still_flows_then_stop(&mut net, hub, a, b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_before_the_hello_are_refused_as_too_early_and_taken_after_it() {
+    let mut net = Net::new();
+    let [hub, evil, a, b] = region(&mut net).await;
+    let mut raw = Raw::connect(&net, evil, hub).await;
+    raw.send(&Frame::Reach(vec![net.members[evil].id()])).await;
+    let m1 = raw.channel_msg(&net, 1, None);
+    raw.send_msg(&m1.bytes, 0).await;
+    let f = raw.next("the verdict", |f| matches!(f, Frame::Reject(_) | Frame::Ack(_))).await;
+    assert!(
+        matches!(&f, Frame::Reject(r) if r.reason == RejectReason::TooEarly && r.id == Some(m1.id)),
+        "{f:?}"
+    );
+    // After its hello the same message is stored and acknowledged.
+    raw.send(&Frame::Hello(Hello { v: 1, recovering: false })).await;
+    raw.send_msg(&m1.bytes, 0).await;
+    raw.next("the acknowledgement", |f| matches!(f, Frame::Ack(ids) if ids == &[m1.id])).await;
     honest_traffic_still_flows_then_stop(&mut net, hub, a, b).await;
 }

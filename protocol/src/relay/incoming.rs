@@ -114,7 +114,13 @@ impl<S: Store> Relay<S> {
         let verdict = feed::classify(&head, entry, |s| self.hot.slot(&self.store, &author, &feed, s, &head))
             .map_err(RelayError::Store)?;
         let (new, gap) = match verdict {
-            feed::Verdict::Store { head, gap } => (head, gap.map(|g| (*g.start(), *g.end()))),
+            // Only sequence numbers this message newly shows to be missing are reported and
+            // asked for: one gap is one request, not one per message stored beyond it (a storm
+            // the peer's request budget would refuse, with strikes).
+            feed::Verdict::Store { head: new, gap } => {
+                let fresh = gap.map(|g| (head.top.max(*g.start() - 1) + 1, *g.end())).filter(|(f, t)| f <= t);
+                (new, fresh)
+            }
             feed::Verdict::Frozen => {
                 let detail = "feed frozen after a fork".to_string();
                 return self.refuse(peer, Some(id), RejectReason::FeedFrozen, detail).map(|_| false);

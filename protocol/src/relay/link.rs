@@ -26,6 +26,9 @@ pub(super) fn strike_weight(reason: RejectReason, relayed: bool) -> u32 {
         RejectReason::Duplicate | RejectReason::Expired | RejectReason::Fork | RejectReason::FeedFrozen => {
             LIGHT_STRIKE
         }
+        // Honest traffic causes it a window at a time: messages on the routine stream overtake
+        // the `hello` on the urgent one. It costs the peer its budgets instead.
+        RejectReason::TooEarly => 0,
         // Membership and routes are configuration that two honest nodes may see differently for
         // a while: the author should know, a relay may not.
         RejectReason::NotAuthorized | RejectReason::Unroutable if relayed => LIGHT_STRIKE,

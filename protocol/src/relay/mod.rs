@@ -589,6 +589,25 @@ impl<S: Store> Relay<S> {
                 "over the per-peer control-frame rate".into(),
             );
         }
+        // Until the peer's hello says which protocol version it speaks, nothing but the link's
+        // set-up is taken.
+        if !matches!(frame, Frame::Hello(_) | Frame::Reach(_) | Frame::Crl(_))
+            && !self.peers.get(&peer).is_some_and(|p| p.hello)
+        {
+            let id = match &frame {
+                Frame::Msg(m) => {
+                    // Refused without a strike, so it costs the peer its message budget.
+                    let now = self.now;
+                    if !self.peer(&peer).is_some_and(|p| p.take_message(now, m.env.len())) {
+                        let detail = format!("over the per-peer rate ({} bytes refused)", m.env.len());
+                        return self.refuse(peer, None, RejectReason::RateLimited, detail);
+                    }
+                    Envelope::peek_id(&m.env)
+                }
+                _ => None,
+            };
+            return self.refuse(peer, id, RejectReason::TooEarly, "sent before the peer's hello".into());
+        }
         match frame {
             Frame::Hello(h) => {
                 if h.v != LINK_VERSION {

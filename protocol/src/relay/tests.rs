@@ -415,8 +415,10 @@ fn restored(seed: u64) -> (Relay<MemoryStore>, IdentityKey, NodeId, NodeId, Chan
     cfg.recovering = true;
     cfg.configured_peers = [hub].into();
     let mut r = Relay::new(cfg, MemoryStore::new()).unwrap();
-    r.connect(NOW, hub, Role::Hub).unwrap();
-    r.connect(NOW, stranger, Role::Hub).unwrap();
+    for peer in [hub, stranger] {
+        r.connect(NOW, peer, Role::Hub).unwrap();
+        r.handle_frame(NOW, peer, &hello(false)).unwrap();
+    }
     settle(&mut r);
     (r, me, hub, stranger, channel, EpochKey::generate(&mut rng))
 }
@@ -595,6 +597,7 @@ fn budgets_and_strikes_carry_over_a_reconnection() {
     // A fresh connection does not start the strikes afresh: the third refusal ends it.
     h.relay.disconnect(&a).unwrap();
     h.relay.connect(NOW, a, Role::Member).unwrap();
+    h.relay.handle_frame(NOW, a, &hello(false)).unwrap();
     h.relay.handle_frame(NOW, a, &garbage).unwrap();
     let closed = h
         .outputs()
@@ -660,4 +663,76 @@ fn messages_that_left_the_memory_tail_are_served_from_the_store() {
         ),
         "{frames:?}"
     );
+}
+
+#[test]
+fn nothing_but_the_link_set_up_is_taken_before_the_peers_hello() {
+    let mut h = hub_with(32, |_| {});
+    let late = IdentityKey::generate(&mut test_rng(33)).node_id();
+    h.relay.connect(NOW, late, Role::Member).unwrap();
+    let _ = h.outputs();
+    let m1 = h.by_a(1, None);
+    let msg = Frame::Msg(Msg { env: m1.bytes.clone(), hop: 0 }).encode();
+    let feed = FeedId(h.channel.0);
+    let want = Frame::Want(Want { to: 1, feed, from: 1, author: h.a.node_id() }).encode();
+    for f in [&msg, &want, &Frame::Ack(vec![m1.id]).encode(), &Frame::Heads(vec![]).encode()] {
+        h.relay.handle_frame(NOW, late, f).unwrap();
+    }
+    let frames = h.frames_to(late);
+    let early: Vec<&Reject> = frames
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Reject(r) if r.reason == RejectReason::TooEarly => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(early.len(), 4, "{frames:?}");
+    assert_eq!(early[0].id, Some(m1.id), "the message is named, so it is sent again later");
+    assert!(!RejectReason::TooEarly.is_final());
+    assert!(h.relay.peers().any(|p| *p == late), "no strike: honest frames overtake the hello");
+    assert!(h.relay.store().meta(&m1.id).unwrap().is_none(), "nothing stored");
+    // Once its hello is in, the same message is taken.
+    h.relay.handle_frame(NOW, late, &Frame::Reach(vec![late]).encode()).unwrap();
+    h.relay.handle_frame(NOW, late, &hello(false)).unwrap();
+    h.relay.handle_frame(NOW, late, &msg).unwrap();
+    h.commit();
+    assert!(h.frames_to(late).iter().any(|f| matches!(f, Frame::Ack(ids) if ids == &[m1.id])));
+}
+
+#[test]
+fn one_gap_is_asked_for_once_not_once_per_message_beyond_it() {
+    let mut h = hub_with(34, |_| {});
+    let mut prev = None;
+    let mut msgs = Vec::new();
+    for seq in 1..=20 {
+        let m = h.by_a(seq, prev);
+        prev = Some(m.id);
+        msgs.push(m);
+    }
+    // Seq 2 is missing; 3..=20 arrive.
+    h.receive_from_a(&msgs[0].bytes, 0);
+    for m in &msgs[2..] {
+        h.receive_from_a(&m.bytes, 0);
+    }
+    let outs = h.outputs();
+    let wants: Vec<&Want> = outs
+        .iter()
+        .filter_map(|(p, f)| match f {
+            Ok(Frame::Want(w)) if *p == Some(h.a.node_id()) => Some(w),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(wants.len(), 1, "{wants:?}");
+    assert_eq!((wants[0].from, wants[0].to), (2, 2));
+    let gaps = outs.iter().filter(|(_, o)| matches!(o, Err(Output::Gap { .. }))).count();
+    assert_eq!(gaps, 1, "reported once to the operator too");
+    // A further gap above the top is a new request, for the new range only.
+    let m22 = {
+        let m21 = h.by_a(21, Some(msgs[19].id));
+        h.by_a(22, Some(m21.id))
+    };
+    h.receive_from_a(&m22.bytes, 0);
+    let again: Vec<Frame> =
+        h.frames_to(h.a.node_id()).into_iter().filter(|f| matches!(f, Frame::Want(_))).collect();
+    assert!(matches!(again.as_slice(), [Frame::Want(w)] if (w.from, w.to) == (21, 21)), "{again:?}");
 }
