@@ -251,6 +251,22 @@ impl SledStore {
         fsync_tree(&self.path)
     }
 
+    /// The size of the store on disk, in bytes.
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.db.size_on_disk().map_err(|e| self.sled_err(e))
+    }
+
+    /// Free space on the disk that holds the store, in bytes.
+    ///
+    /// # Errors
+    /// The I/O error.
+    pub fn free_space(&self) -> std::io::Result<u64> {
+        fs2::available_space(&self.path)
+    }
+
     /// The store's fault switches (feature `fault-injection`).
     #[cfg(feature = "fault-injection")]
     pub fn faults(&self) -> std::sync::Arc<StoreFaults> {

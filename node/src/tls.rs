@@ -49,6 +49,17 @@ pub struct NetLimits {
     pub answer_bytes_per_sec: u64,
     /// Answer bytes above the sustained rate.
     pub answer_bytes_burst: u64,
+    /// Envelope bytes one author may add to the store per day, sustained (authors this node
+    /// does not know share one such budget).
+    pub author_bytes_per_day: u64,
+    /// Envelope bytes one author may add above the sustained rate.
+    pub author_bytes_burst: u64,
+    /// Largest size of the store on disk in bytes before new messages are refused
+    /// (`storage_full`); 0: no limit but the disk's free space.
+    pub max_store_bytes: u64,
+    /// Free space the disk of the data directory keeps: below it, new messages are refused
+    /// (`storage_full`) rather than risk a write failing half-way.
+    pub min_free_disk_bytes: u64,
     /// Time allowed for the QUIC + TLS handshake, in milliseconds.
     pub handshake_timeout_ms: u64,
     /// Once a frame's length has arrived, time allowed for its body, in milliseconds.
@@ -83,6 +94,10 @@ impl Default for NetLimits {
             bytes_burst: 64 << 20,
             answer_bytes_per_sec: 4 << 20,
             answer_bytes_burst: 16 << 20,
+            author_bytes_per_day: 1 << 30,
+            author_bytes_burst: 1 << 30,
+            max_store_bytes: 0,
+            min_free_disk_bytes: 256 << 20,
             handshake_timeout_ms: 10_000,
             frame_read_timeout_ms: 30_000,
             idle_timeout_ms: 5_000,

@@ -96,13 +96,19 @@ pub enum RejectReason {
     /// A frame the link does not allow yet: before its `hello`, a peer may send only `reach`,
     /// `hello` and `crl`. Not final: a message refused so is sent again later.
     TooEarly,
+    /// The author has used up the storage this node gives one author (bytes stored per day);
+    /// the sender stops offering it here.
+    OverQuota,
+    /// This node's store has reached its configured size: nothing new is stored until space is
+    /// freed. Not final: send again later.
+    StorageFull,
 }
 
 impl RejectReason {
     /// Whether the sender should count the message as delivered to this peer (it will never be
     /// accepted, or it already is).
     pub fn is_final(self) -> bool {
-        !matches!(self, RejectReason::RateLimited | RejectReason::TooEarly)
+        !matches!(self, RejectReason::RateLimited | RejectReason::TooEarly | RejectReason::StorageFull)
     }
 }
 

@@ -294,3 +294,49 @@ async fn messages_before_the_hello_are_refused_as_too_early_and_taken_after_it()
     raw.next("the acknowledgement", |f| matches!(f, Frame::Ack(ids) if ids == &[m1.id])).await;
     honest_traffic_still_flows_then_stop(&mut net, hub, a, b).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_whose_store_is_full_refuses_new_messages_by_name_and_acknowledges_none() {
+    let mut net = Net::new();
+    // A store limit below what an empty store takes: full from the start.
+    net.limits.max_store_bytes = 1;
+    let [hub, evil, _a, _b] = region(&mut net).await;
+    let mut raw = Raw::hello(&net, evil, hub, false).await;
+    let m1 = raw.channel_msg(&net, 1, None);
+    raw.send_msg(&m1.bytes, 0).await;
+    let f = raw.next("the verdict", |f| matches!(f, Frame::Reject(_) | Frame::Ack(_))).await;
+    assert!(
+        matches!(&f, Frame::Reject(r) if r.reason == RejectReason::StorageFull && r.id == Some(m1.id)),
+        "{f:?}"
+    );
+    let refused = net.members[hub].node().publish(net.channel_alert(Priority::Routine)).await.unwrap_err();
+    assert!(refused.to_string().contains("store is full"), "{refused}");
+    net.stop(hub).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_author_over_its_storage_budget_is_refused_and_others_still_get_through() {
+    let mut net = Net::new();
+    net.limits.author_bytes_per_day = 1;
+    net.limits.author_bytes_burst = 64 * 1024;
+    let [hub, evil, a, b] = region(&mut net).await;
+    let mut raw = Raw::hello(&net, evil, hub, false).await;
+    let (mut prev, mut stored, mut over) = (None, 0usize, None);
+    for seq in 1..=100 {
+        let m = raw.channel_msg(&net, seq, prev);
+        prev = Some(m.id);
+        raw.send_msg(&m.bytes, 0).await;
+        match raw.next("the verdict", |f| matches!(f, Frame::Reject(_) | Frame::Ack(_))).await {
+            Frame::Ack(_) => stored += m.bytes.len(),
+            Frame::Reject(r) if r.reason == RejectReason::OverQuota => {
+                over = Some(seq);
+                break;
+            }
+            f => panic!("unexpected {f:?}"),
+        }
+    }
+    assert!(over.is_some(), "refused once its budget was used");
+    assert!(stored <= 64 * 1024, "{stored} bytes stored for one author");
+    // Another author's messages are stored and relayed as ever.
+    honest_traffic_still_flows_then_stop(&mut net, hub, a, b).await;
+}

@@ -29,6 +29,8 @@ pub(super) struct Core {
     pub(super) conns: HashMap<NodeId, ConnHandle>,
     pub(super) events: broadcast::Sender<NodeEvent>,
     pub(super) shared: Arc<Shared>,
+    /// When the store's size and the disk's free space were last looked at.
+    pub(super) space_checked: Option<std::time::Instant>,
 }
 
 impl Core {
@@ -47,6 +49,7 @@ impl Core {
             };
             let mut batch: Vec<CoreMsg> = first.into_iter().collect();
             batch.extend(rx.try_iter().take(1024));
+            self.check_space();
             let mut stop = None;
             for msg in batch {
                 if let CoreMsg::Kill = msg {
@@ -94,6 +97,37 @@ impl Core {
             self.relay.store().commit().map_err(|e| format!("cannot make the store durable: {e}"))?;
         }
         self.relay.handle_committed().map_err(|e| format!("storage error: {e}"))
+    }
+
+    /// At most once a second: whether the store reached its configured size or the disk its
+    /// reserve of free space. While so, the relay refuses new messages (`storage_full`) instead
+    /// of letting a write fail half-way; what is stored stays as it is.
+    fn check_space(&mut self) {
+        let t = std::time::Instant::now();
+        if self.space_checked.is_some_and(|at| t.duration_since(at) < Duration::from_secs(1)) {
+            return;
+        }
+        self.space_checked = Some(t);
+        let limits = &self.shared.limits;
+        let store = self.relay.store();
+        let size = store.size_on_disk().unwrap_or(0);
+        let free = store.free_space().unwrap_or(u64::MAX);
+        let full = (limits.max_store_bytes > 0 && size >= limits.max_store_bytes)
+            || free < limits.min_free_disk_bytes;
+        if full != self.relay.is_storage_full() {
+            if full {
+                warn!(
+                    size,
+                    free,
+                    max_store_bytes = limits.max_store_bytes,
+                    min_free_disk_bytes = limits.min_free_disk_bytes,
+                    "storage full: new messages are refused until space is freed"
+                );
+            } else {
+                info!(size, free, "storage no longer full: new messages are taken again");
+            }
+            self.relay.set_storage_full(full);
+        }
     }
 
     /// A commit failed: an fsync that failed once cannot be trusted to succeed on a retry, so

@@ -309,6 +309,8 @@ impl Node {
         relay_cfg.bytes_burst = spec.limits.bytes_burst;
         relay_cfg.answer_bytes_per_sec = spec.limits.answer_bytes_per_sec;
         relay_cfg.answer_bytes_burst = spec.limits.answer_bytes_burst;
+        relay_cfg.author_bytes_per_day = spec.limits.author_bytes_per_day;
+        relay_cfg.author_bytes_burst = spec.limits.author_bytes_burst;
         relay_cfg.configured_peers.extend(spec.peers.iter().map(|p| p.node_id));
         let (crl_tx, crl_rx) = tmpsc::channel(CRL_QUEUE);
         #[cfg(feature = "fault-injection")]
@@ -328,6 +330,7 @@ impl Node {
             conns: HashMap::new(),
             events: events.clone(),
             shared: shared.clone(),
+            space_checked: None,
         };
         let core_thread = std::thread::Builder::new()
             .name(format!("godwit-core-{}", me.short()))

@@ -25,6 +25,10 @@ impl<S: Store> Relay<S> {
             let detail = format!("hop count {} reached the limit of {MAX_HOPS}", m.hop);
             return self.refuse(peer, id, RejectReason::HopLimit, detail);
         }
+        if self.storage_full {
+            let detail = "this node's store has reached its configured size".to_string();
+            return self.refuse(peer, id, RejectReason::StorageFull, detail);
+        }
         let env = match Envelope::verify_cached(&m.env, &mut self.keys) {
             Ok(e) => e,
             Err(e) => {
@@ -90,11 +94,34 @@ impl<S: Store> Relay<S> {
                 Ok(()) => {}
             }
         }
+        // Storage is budgeted per author in bytes (checked on a verified author, so nobody can
+        // spend another's budget): a junk feed fills its author's budget, not the disk.
+        if !own && !self.take_author_bytes(h.author, m.env.len()) {
+            let detail = format!(
+                "{} has used up the storage this node gives one author ({} bytes a day)",
+                h.author.short(),
+                self.cfg.author_bytes_per_day
+            );
+            return self.refuse_relayed(peer, Some(id), RejectReason::OverQuota, detail, relayed);
+        }
         let accepted = self.accept(Some(peer), m.hop, &env, &m.env)?;
         if accepted {
             self.pending_acks.entry(peer).or_default().push(Verdict::Stored(id));
         }
         Ok(())
+    }
+
+    /// Takes `len` bytes from `author`'s storage budget (authors this node does not know share
+    /// one budget, so made-up authors gain nothing); returns whether they were there.
+    fn take_author_bytes(&mut self, author: NodeId, len: usize) -> bool {
+        let (now, c) = (self.now, &self.cfg);
+        let fresh = || link::TokenBucket::new(now, c.author_bytes_per_day / 86_400, c.author_bytes_burst);
+        let bucket = if self.is_known(&author) {
+            self.author_budgets.entry(author).or_insert_with(fresh)
+        } else {
+            self.strangers_budget.get_or_insert_with(fresh)
+        };
+        bucket.take(now, len as u64)
     }
 
     /// Feed checks, then store and fan out. Returns whether the message was stored.

@@ -29,6 +29,10 @@ pub(super) fn strike_weight(reason: RejectReason, relayed: bool) -> u32 {
         // Honest traffic causes it a window at a time: messages on the routine stream overtake
         // the `hello` on the urgent one. It costs the peer its budgets instead.
         RejectReason::TooEarly => 0,
+        // The receiver's state, not the sender's doing (a relay cannot see another node's
+        // quotas or disk).
+        RejectReason::OverQuota => LIGHT_STRIKE,
+        RejectReason::StorageFull => 0,
         // Membership and routes are configuration that two honest nodes may see differently for
         // a while: the author should know, a relay may not.
         RejectReason::NotAuthorized | RejectReason::Unroutable if relayed => LIGHT_STRIKE,

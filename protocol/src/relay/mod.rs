@@ -105,6 +105,11 @@ pub struct RelayConfig {
     /// Bytes of recent messages (envelopes and bookkeeping) kept in memory beside the store;
     /// what is not yet committed is always kept.
     pub tail_bytes: usize,
+    /// Envelope bytes one author may add to this node's store per day, sustained (messages of
+    /// authors this node does not know share one such budget).
+    pub author_bytes_per_day: u64,
+    /// Envelope bytes one author may add above the sustained rate.
+    pub author_bytes_burst: u64,
 }
 
 impl RelayConfig {
@@ -130,6 +135,8 @@ impl RelayConfig {
             recovering: false,
             configured_peers: BTreeSet::new(),
             tail_bytes: 64 << 20,
+            author_bytes_per_day: 1 << 30,
+            author_bytes_burst: 1 << 30,
         }
     }
 }
@@ -250,6 +257,9 @@ pub enum PublishError<E: std::error::Error + 'static> {
     /// The node is recovering its feed heads and must not author yet.
     #[error("this node is recovering after a restore: it learns its feed heads from peers before authoring")]
     Recovering,
+    /// The store has reached its configured size.
+    #[error("the store is full (its configured size is reached): nothing new is stored until space is freed")]
+    StorageFull,
     /// The feed is frozen after a fork.
     #[error("the feed is frozen after a fork; an operator must resolve it")]
     Frozen,
@@ -305,6 +315,11 @@ pub struct Relay<S: Store> {
     /// No flash message lies above this log position (`None` until the flash index was read
     /// once): spares the pump a look at the index when there is nothing flash to send.
     flash_top: Option<u64>,
+    /// Storage budgets of the authors this node knows, and the one all others share.
+    author_budgets: BTreeMap<NodeId, link::TokenBucket>,
+    strangers_budget: Option<link::TokenBucket>,
+    /// The store has reached its configured size (the shell says so).
+    storage_full: bool,
     /// What the links of disconnected peers left behind (budgets, strikes), for a while.
     retired: BTreeMap<NodeId, (Timestamp, link::Standing)>,
     /// Peers that have been connected since start: their certificates vouch for them.
@@ -341,6 +356,9 @@ impl<S: Store> Relay<S> {
             releasable: BTreeMap::new(),
             authored: Vec::new(),
             publishing: Vec::new(),
+            author_budgets: BTreeMap::new(),
+            strangers_budget: None,
+            storage_full: false,
             inboxed: Vec::new(),
             delivering: Vec::new(),
             dirty_cursors: BTreeMap::new(),
@@ -406,6 +424,17 @@ impl<S: Store> Relay<S> {
     /// [`RelayConfig::configured_peers`].
     pub fn add_configured_peer(&mut self, peer: NodeId) {
         self.cfg.configured_peers.insert(peer);
+    }
+
+    /// The shell reports whether the store has reached its configured size: while it has,
+    /// new messages are refused (`storage_full`, not final) and publishing fails.
+    pub fn set_storage_full(&mut self, full: bool) {
+        self.storage_full = full;
+    }
+
+    /// Whether the store was reported full.
+    pub fn is_storage_full(&self) -> bool {
+        self.storage_full
     }
 
     /// Whether the node is still recovering its own feed heads.
@@ -732,6 +761,9 @@ impl<S: Store> Relay<S> {
         self.now = now;
         if self.recovering {
             return Err(PublishError::Recovering);
+        }
+        if self.storage_full {
+            return Err(PublishError::StorageFull);
         }
         let feed = match p.audience {
             Audience::Channel { id, .. } => FeedId(id.0),

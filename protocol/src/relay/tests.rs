@@ -736,3 +736,59 @@ fn one_gap_is_asked_for_once_not_once_per_message_beyond_it() {
         h.frames_to(h.a.node_id()).into_iter().filter(|f| matches!(f, Frame::Want(_))).collect();
     assert!(matches!(again.as_slice(), [Frame::Want(w)] if (w.from, w.to) == (21, 21)), "{again:?}");
 }
+
+#[test]
+fn an_author_that_used_up_its_storage_budget_is_refused_as_over_quota() {
+    // A budget of exactly two messages.
+    let mut probe = hub_with(35, |_| {});
+    let p1 = probe.by_a(1, None);
+    let two = (p1.bytes.len() + probe.by_a(2, Some(p1.id)).bytes.len()) as u64;
+    let mut h = hub_with(35, |c| {
+        c.author_bytes_per_day = 0;
+        c.author_bytes_burst = two;
+    });
+    let m1 = h.by_a(1, None);
+    let m2 = h.by_a(2, Some(m1.id));
+    let m3 = h.by_a(3, Some(m2.id));
+    assert_eq!((m1.bytes.len() + m2.bytes.len()) as u64, two);
+    for m in [&m1, &m2, &m3] {
+        h.receive_from_a(&m.bytes, 0);
+    }
+    h.commit();
+    let frames = h.frames_to(h.a.node_id());
+    assert!(
+        frames.iter().any(
+            |f| matches!(f, Frame::Reject(r) if r.reason == RejectReason::OverQuota && r.id == Some(m3.id))
+        ),
+        "{frames:?}"
+    );
+    assert!(RejectReason::OverQuota.is_final(), "its sender stops offering it here");
+    assert!(h.relay.store().meta(&m3.id).unwrap().is_none());
+    assert!(h.relay.store().meta(&m2.id).unwrap().is_some());
+    // This node's own messages are not counted against anyone.
+    publish_to(&mut h.relay, &h.me, h.channel, &h.key).unwrap();
+}
+
+#[test]
+fn a_full_store_refuses_new_messages_for_now_and_takes_them_again_once_space_is_freed() {
+    let mut h = hub_with(36, |_| {});
+    h.relay.set_storage_full(true);
+    let m1 = h.by_a(1, None);
+    h.receive_from_a(&m1.bytes, 0);
+    h.commit();
+    let frames = h.frames_to(h.a.node_id());
+    assert!(
+        frames.iter().any(
+            |f| matches!(f, Frame::Reject(r) if r.reason == RejectReason::StorageFull && r.id == Some(m1.id))
+        ),
+        "{frames:?}"
+    );
+    assert!(!RejectReason::StorageFull.is_final(), "its sender offers it again later");
+    assert!(!frames.iter().any(|f| matches!(f, Frame::Ack(_))), "never acknowledged");
+    assert!(matches!(publish_to(&mut h.relay, &h.me, h.channel, &h.key), Err(PublishError::StorageFull)));
+    assert!(h.relay.peers().any(|p| *p == h.a.node_id()), "no strike for the receiver's state");
+    h.relay.set_storage_full(false);
+    h.receive_from_a(&m1.bytes, 0);
+    h.commit();
+    assert!(h.frames_to(h.a.node_id()).iter().any(|f| matches!(f, Frame::Ack(ids) if ids == &[m1.id])));
+}
