@@ -5,7 +5,7 @@
 //!
 //! | table | prefix | key | value |
 //! | --- | --- | --- | --- |
-//! | `msgs` | `m` | message id | envelope bytes |
+//! | `msgs` | `m` | message id | envelope bytes (empty once pruned after expiry) |
 //! | `meta` | `M` | message id | [`MsgMeta`] (CBOR) |
 //! | `slots` | `s` | author ‖ feed ‖ seq (BE) | [`SlotRec`] |
 //! | `heads` | `h` | author ‖ feed | [`HeadRec`] |
@@ -16,6 +16,7 @@
 //! | `journal` | `j` | journal seq (BE) | [`JournalEntry`] |
 //! | `state` | `S` | name | value (schema version, journal head, last log position) |
 //! | `peers` | `p` | peer NodeId | [`PeerRecord`]: who it is, when it was last connected |
+//! | `expiry` | `x` | expires (BE) ‖ local position (BE) | message id, until pruned (inbox messages are not indexed) |
 //! | `evidence` | `e` | author ‖ feed ‖ seq (BE) | [`ForkRecord`]: the id held and the conflicting envelope |
 //!
 //! **Atomicity**: the relay's group commit arrives as one [`Batch`], every state change with its
@@ -29,6 +30,7 @@
 
 use std::path::{Path, PathBuf};
 
+use godwit_protocol::Timestamp;
 use godwit_protocol::audit::Event;
 use godwit_protocol::codec;
 use godwit_protocol::envelope::{Priority, message_id, raw};
@@ -120,6 +122,7 @@ const STATE: Table = Table(b'S', "state");
 const PEERS: Table = Table(b'p', "peers");
 const FLASH: Table = Table(b'f', "flash");
 const EVIDENCE: Table = Table(b'e', "evidence");
+const EXPIRY: Table = Table(b'x', "expiry");
 
 /// The key of `key` in table `t`.
 fn k(t: Table, key: &[u8]) -> Vec<u8> {
@@ -313,6 +316,10 @@ impl SledStore {
         for item in self.scan(MSGS) {
             let (key, v) = item?;
             r.messages += 1;
+            // Pruned after expiry: the envelope is gone, its metadata stays.
+            if v.is_empty() {
+                continue;
+            }
             let ok = raw::split(&v).is_some_and(|(p, payload, _)| message_id(&p, &payload).0[..] == key[..]);
             if !ok {
                 r.damage.push(format!("message {} does not hash to its id", hex32(&key)));
@@ -543,6 +550,17 @@ impl Store for SledStore {
             })
             .collect()
     }
+    fn expired(&self, now: Timestamp, limit: usize) -> Result<Vec<(Timestamp, u64, MessageId)>, StoreError> {
+        let end = k(EXPIRY, &expiry_key(now, u64::MAX));
+        self.tree
+            .range(k(EXPIRY, &[])..=end)
+            .take(limit)
+            .map(|item| {
+                let (key, v) = item.map_err(|e| self.sled_err(e))?;
+                Ok((Timestamp(be_u64(&key[1..9])), be_u64(&key[9..17]), id_of(&v)?))
+            })
+            .collect()
+    }
     fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
         let mut b = sled::Batch::default();
         let (mut seq, mut prev) = self.journal_head;
@@ -560,6 +578,8 @@ impl Store for SledStore {
                     }
                     if *inbox {
                         b.insert(k(INBOX, &local), id.as_bytes());
+                    } else {
+                        b.insert(k(EXPIRY, &expiry_key(meta.expires, meta.local)), id.as_bytes());
                     }
                     log_last = log_last.max(meta.local);
                 }
@@ -578,6 +598,12 @@ impl Store for SledStore {
                         envelope: env.to_vec(),
                     };
                     b.insert(k(EVIDENCE, &slot_key(author, feed, *at)), codec::to_vec(&rec));
+                }
+                Write::Prune { id, expires, local, envelope } => {
+                    b.remove(k(EXPIRY, &expiry_key(*expires, *local)));
+                    if *envelope {
+                        b.insert(k(MSGS, id.as_bytes()), &[][..]);
+                    }
                 }
                 Write::Event(event) => {
                     seq += 1;
@@ -610,6 +636,13 @@ fn slot_key(author: &NodeId, feed: &FeedId, seq: u64) -> [u8; 72] {
     k[32..64].copy_from_slice(feed.as_bytes());
     k[64..].copy_from_slice(&seq.to_be_bytes());
     k
+}
+
+fn expiry_key(expires: Timestamp, local: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&expires.as_millis().to_be_bytes());
+    key[8..].copy_from_slice(&local.to_be_bytes());
+    key
 }
 
 fn head_key(author: &NodeId, feed: &FeedId) -> [u8; 64] {
@@ -844,6 +877,32 @@ mod tests {
         assert_eq!(forks.len(), 1);
         assert_eq!((forks[0].seq, forks[0].existing, forks[0].author), (1, id, author));
         assert_eq!(forks[0].envelope, other);
+    }
+
+    #[test]
+    fn a_pruned_message_keeps_its_metadata_and_the_store_stays_sound() {
+        let dir = tempfile::tempdir().unwrap();
+        let author = IdentityKey::from_seed(&[1; 32]).node_id();
+        let (id, env) = envelope();
+        {
+            let (mut s, _) = SledStore::open(dir.path()).unwrap();
+            let mut batch = message_batch(author, id, &env);
+            if let Write::Message { inbox, .. } = &mut batch.writes[0] {
+                *inbox = false;
+            }
+            s.write(&batch).unwrap();
+            let expires = meta(author, 1).expires;
+            assert!(s.expired(Timestamp(expires.as_millis() - 1), 10).unwrap().is_empty());
+            assert_eq!(s.expired(expires, 10).unwrap(), vec![(expires, 1, id)]);
+            let prune = Write::Prune { id, expires, local: 1, envelope: true };
+            s.write(&Batch { writes: vec![prune], sync: true }).unwrap();
+            s.commit().unwrap();
+            assert!(s.expired(Timestamp(u64::MAX), 10).unwrap().is_empty());
+        }
+        let (s, r) = SledStore::open(dir.path()).unwrap();
+        assert!(r.damage.is_empty(), "{:?}", r.damage);
+        assert_eq!(s.envelope(&id).unwrap(), Some(vec![]));
+        assert!(s.meta(&id).unwrap().is_some());
     }
 
     /// One message with its head, inbox entry and events, as the relay batches it.

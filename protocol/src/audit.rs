@@ -73,6 +73,11 @@ pub enum Event {
         /// Last missing seq.
         to: u64,
     },
+    /// The envelopes of expired messages were dropped (their ids stay known).
+    Pruned {
+        /// How many.
+        count: u64,
+    },
     /// This node's own feed heads were learned from a peer after a restore.
     Recovered {
         /// The peer that told us.

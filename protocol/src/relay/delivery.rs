@@ -97,8 +97,13 @@ impl<S: Store> Relay<S> {
     }
 
     fn send_held(&mut self, peer: NodeId, held: &hot::Held) {
-        let due = self.now.plus_millis(self.cfg.resend_after_ms);
+        let (now, due) = (self.now, self.now.plus_millis(self.cfg.resend_after_ms));
         let Some(p) = self.peer(&peer) else { return };
+        if held.env.is_empty() || held.meta.expires <= now {
+            // Expired (and perhaps pruned) while in flight: never sent again, done for this peer.
+            p.finish(held.meta.local);
+            return;
+        }
         p.sent(held.meta.local, held.id, held.env.len(), due);
         let frame = crate::wire::encode_msg(&held.env, outgoing_hop(&held.meta));
         self.out.push_back(Output::Send { peer, class: Class::of(held.meta.priority), frame });

@@ -131,6 +131,16 @@ impl Hot {
         self.batch.sync = true;
     }
 
+    pub(super) fn prune(
+        &mut self,
+        id: MessageId,
+        expires: crate::time::Timestamp,
+        local: u64,
+        envelope: bool,
+    ) {
+        self.batch.writes.push(Write::Prune { id, expires, local, envelope });
+    }
+
     pub(super) fn record(&mut self, event: Event) {
         self.batch.writes.push(Write::Event(event));
     }

@@ -110,6 +110,8 @@ pub struct RelayConfig {
     pub author_bytes_per_day: u64,
     /// Envelope bytes one author may add above the sustained rate.
     pub author_bytes_burst: u64,
+    /// How often expired messages are pruned (their envelopes dropped), in milliseconds.
+    pub prune_every_ms: u64,
 }
 
 impl RelayConfig {
@@ -137,6 +139,7 @@ impl RelayConfig {
             tail_bytes: 64 << 20,
             author_bytes_per_day: 1 << 30,
             author_bytes_burst: 1 << 30,
+            prune_every_ms: 10_000,
         }
     }
 }
@@ -320,6 +323,8 @@ pub struct Relay<S: Store> {
     strangers_budget: Option<link::TokenBucket>,
     /// The store has reached its configured size (the shell says so).
     storage_full: bool,
+    /// When expired messages were last pruned.
+    pruned_at: Option<Timestamp>,
     /// What the links of disconnected peers left behind (budgets, strikes), for a while.
     retired: BTreeMap<NodeId, (Timestamp, link::Standing)>,
     /// Peers that have been connected since start: their certificates vouch for them.
@@ -359,6 +364,7 @@ impl<S: Store> Relay<S> {
             author_budgets: BTreeMap::new(),
             strangers_budget: None,
             storage_full: false,
+            pruned_at: None,
             inboxed: Vec::new(),
             delivering: Vec::new(),
             dirty_cursors: BTreeMap::new(),
@@ -716,6 +722,7 @@ impl<S: Store> Relay<S> {
         self.journal_refusals(|_, t| {
             now.as_millis().saturating_sub(t.since.as_millis()) >= REFUSAL_WINDOW_MS
         })?;
+        self.prune(now)?;
         let peers: Vec<NodeId> = self
             .peers
             .iter()
@@ -813,6 +820,30 @@ impl<S: Store> Relay<S> {
         }
         self.authored.push(sealed.id);
         Ok(sealed)
+    }
+
+    /// Drops the envelopes of expired messages, a bounded number per call and at most once per
+    /// `prune_every_ms`: they are never sent again, and their authors' budgets let the space be
+    /// used again. A feed's top message keeps its envelope (a restored author learns from it
+    /// where its feed stands); every pruning is journalled in one entry.
+    fn prune(&mut self, now: Timestamp) -> R<S> {
+        if self.pruned_at.is_some_and(|at| now.as_millis() < at.as_millis() + self.cfg.prune_every_ms) {
+            return Ok(());
+        }
+        self.pruned_at = Some(now);
+        let expired = self.store.expired(now, PRUNE_BATCH).map_err(RelayError::Store)?;
+        let mut count = 0;
+        for (expires, local, id) in expired {
+            let Some(meta) = self.store.meta(&id).map_err(RelayError::Store)? else { continue };
+            let head = self.hot.head(&self.store, &meta.author, &meta.feed).map_err(RelayError::Store)?;
+            let envelope = head.is_none_or(|h| h.top != meta.seq);
+            count += u64::from(envelope);
+            self.hot.prune(id, expires, local, envelope);
+        }
+        if count > 0 {
+            self.hot.record(Event::Pruned { count });
+        }
+        Ok(())
     }
 
     // ---- helpers -------------------------------------------------------------------------
@@ -913,6 +944,9 @@ enum Verdict {
 fn outgoing_hop(m: &MsgMeta) -> u8 {
     if m.from.is_some() { m.hop.saturating_add(1) } else { 0 }
 }
+
+/// Most expired messages pruned per call.
+const PRUNE_BATCH: usize = 1_024;
 
 /// Sends of one message to one peer before the peer is considered stuck and disconnected.
 const MAX_SENDS: u32 = 5;

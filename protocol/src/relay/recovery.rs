@@ -92,6 +92,10 @@ impl<S: Store> Relay<S> {
             let Some(held) = self.hot.held(&self.store, &slot.id).map_err(RelayError::Store)? else {
                 continue;
             };
+            if held.env.is_empty() {
+                // Pruned after it expired.
+                continue;
+            }
             let meta = &held.meta;
             // This node's own messages leave it only once committed.
             if meta.from.is_none() && !self.hot.is_durable(&held) {

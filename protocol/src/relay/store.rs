@@ -95,6 +95,20 @@ pub enum Write {
         /// The conflicting envelope, as received.
         env: Arc<[u8]>,
     },
+    /// An expired message leaves the expiry index; with `envelope`, its envelope bytes are
+    /// dropped too (metadata, feed slot and log position stay, so its id is still known and
+    /// catch-up steps over it).
+    Prune {
+        /// Its id.
+        id: MessageId,
+        /// Its expiry (the index key).
+        expires: Timestamp,
+        /// Its log position (the index key).
+        local: u64,
+        /// Whether its envelope is dropped (not for the top message of a feed, which a restored
+        /// author needs to learn where its feed stands).
+        envelope: bool,
+    },
     /// An audit event, appended to the journal in order.
     Event(Event),
 }
@@ -146,6 +160,9 @@ pub trait Store {
     fn cursor(&self, peer: &NodeId) -> Result<u64, Self::Error>;
     /// Inbox entries in order.
     fn inbox(&self) -> Result<Vec<MessageId>, Self::Error>;
+    /// Up to `limit` messages expired at `now` and not yet pruned, oldest expiry first (messages
+    /// delivered into this node's inbox are not indexed: they are the operator's).
+    fn expired(&self, now: Timestamp, limit: usize) -> Result<Vec<(Timestamp, u64, MessageId)>, Self::Error>;
     /// Applies a batch atomically: after a crash either all of it is there or none of it.
     /// Durability is the shell's next step (see [`Batch::sync`]).
     fn write(&mut self, batch: &Batch) -> Result<(), Self::Error>;
@@ -164,6 +181,7 @@ pub struct MemoryStore {
     heads: HashMap<(NodeId, FeedId), HeadRec>,
     log: BTreeMap<u64, MessageId>,
     flash: BTreeMap<u64, MessageId>,
+    expiry: BTreeMap<(Timestamp, u64), MessageId>,
     cursors: HashMap<NodeId, u64>,
     inbox: Vec<MessageId>,
     /// Fork evidence: author, feed and seq → the id held and the conflicting envelope.
@@ -236,6 +254,15 @@ impl Store for MemoryStore {
     fn inbox(&self) -> Result<Vec<MessageId>, NoError> {
         Ok(self.inbox.clone())
     }
+    fn expired(&self, now: Timestamp, limit: usize) -> Result<Vec<(Timestamp, u64, MessageId)>, NoError> {
+        Ok(self
+            .expiry
+            .iter()
+            .take_while(|((t, _), _)| *t <= now)
+            .take(limit)
+            .map(|((t, l), id)| (*t, *l, *id))
+            .collect())
+    }
     fn write(&mut self, batch: &Batch) -> Result<(), NoError> {
         self.commits += 1;
         for w in &batch.writes {
@@ -248,6 +275,8 @@ impl Store for MemoryStore {
                     }
                     if *inbox {
                         self.inbox.push(*id);
+                    } else {
+                        self.expiry.insert((meta.expires, meta.local), *id);
                     }
                     self.msgs.insert(*id, (env.clone(), meta.clone()));
                 }
@@ -259,6 +288,14 @@ impl Store for MemoryStore {
                 }
                 Write::Evidence { author, feed, seq, existing, env } => {
                     self.evidence.insert((*author, *feed, *seq), (*existing, env.clone()));
+                }
+                Write::Prune { id, expires, local, envelope } => {
+                    self.expiry.remove(&(*expires, *local));
+                    if *envelope {
+                        if let Some((env, _)) = self.msgs.get_mut(id) {
+                            *env = Arc::from(&[][..]);
+                        }
+                    }
                 }
                 Write::Event(e) => self.journal.push(e.clone()),
             }

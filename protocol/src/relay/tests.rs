@@ -792,3 +792,52 @@ fn a_full_store_refuses_new_messages_for_now_and_takes_them_again_once_space_is_
     h.commit();
     assert!(h.frames_to(h.a.node_id()).iter().any(|f| matches!(f, Frame::Ack(ids) if ids == &[m1.id])));
 }
+
+#[test]
+fn expired_messages_lose_their_envelopes_except_a_feeds_top_and_catch_up_steps_over_them() {
+    // The hub only relays this channel: what it holds is not in its own inbox.
+    let mut h = hub_with(37, |c| {
+        c.prune_every_ms = 0;
+        let me = c.me;
+        c.channels[0].members.remove(&me);
+    });
+    let m1 = h.by_a(1, None);
+    let m2 = h.by_a(2, Some(m1.id));
+    let m3 = h.by_a(3, Some(m2.id));
+    for m in [&m1, &m2, &m3] {
+        h.receive_from_a(&m.bytes, 0);
+    }
+    h.commit();
+    let _ = h.outputs();
+    // by_a's messages live a minute.
+    let later = NOW.plus_millis(61_000);
+    h.relay.handle_timeout(later).unwrap();
+    h.commit();
+    let store = h.relay.store();
+    for (m, kept) in [(&m1, false), (&m2, false), (&m3, true)] {
+        let env = store.envelope(&m.id).unwrap().expect("its id stays known");
+        assert_eq!(!env.is_empty(), kept, "seq of {}", m.id.short());
+        assert!(store.meta(&m.id).unwrap().is_some());
+    }
+    assert!(store.journal.iter().any(|e| matches!(e, Event::Pruned { count: 2 })));
+    assert!(store.expired(later, 10).unwrap().is_empty(), "nothing left to prune");
+    // b never acknowledged them: on its return nothing expired is sent, and its cursor passes.
+    h.relay.disconnect(&h.b).unwrap();
+    h.relay.connect(later, h.b, Role::Member).unwrap();
+    h.relay.handle_frame(later, h.b, &Frame::Reach(vec![h.b]).encode()).unwrap();
+    h.relay.handle_frame(later, h.b, &hello(false)).unwrap();
+    let sent = h.frames_to(h.b);
+    assert!(!sent.iter().any(|f| matches!(f, Frame::Msg(_))), "{sent:?}");
+    h.commit();
+    assert_eq!(h.relay.store().cursor(&h.b).unwrap(), 3);
+    // A replay of a pruned message is still known by its id.
+    h.relay
+        .handle_frame(later, h.a.node_id(), &Frame::Msg(Msg { env: m1.bytes.clone(), hop: 0 }).encode())
+        .unwrap();
+    h.commit();
+    assert!(
+        h.frames_to(h.a.node_id())
+            .iter()
+            .any(|f| matches!(f, Frame::Reject(r) if r.reason == RejectReason::Duplicate))
+    );
+}
