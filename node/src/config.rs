@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
 use godwit_protocol::identity::NodeId;
 use godwit_protocol::ids::ChannelId;
 use godwit_protocol::relay::{ChannelConfig, RelayConfig};
@@ -16,6 +15,77 @@ use serde::Deserialize;
 use crate::certs;
 use crate::net::{NodeSpec, PeerSpec};
 use crate::tls::{NetLimits, TlsMaterial};
+
+/// Why a configuration could not be loaded; each names the file or field and the problem.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read the configuration file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The file is not a valid configuration (names the key or value).
+    #[error("{} is not a valid godwitd configuration: {source}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: Box<toml::de::Error>,
+    },
+    /// The data directory could not be created.
+    #[error("cannot create the data directory {}: {source}", path.display())]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The identity key could not be read.
+    #[error(transparent)]
+    Key(#[from] godwit_certs::keyfile::KeyFileError),
+    /// A PEM file could not be read.
+    #[error("cannot read the {what} {}: {source}", path.display())]
+    Pem {
+        /// Which file (CA certificate, node certificate, CRL).
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: rustls_pki_types::pem::Error,
+    },
+    /// The node certificate is not a Godwit node certificate.
+    #[error("{} is not a Godwit node certificate: {source}", path.display())]
+    NotNodeCertificate {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: certs::CertError,
+    },
+    /// The certificate and the identity key are for different nodes.
+    #[error("the certificate {} is for NodeId {cert_id}, but the identity key {} is NodeId {key_id}", cert.display(), key.display())]
+    KeyMismatch {
+        /// The certificate file.
+        cert: PathBuf,
+        /// Its NodeId.
+        cert_id: NodeId,
+        /// The key file.
+        key: PathBuf,
+        /// Its NodeId.
+        key_id: NodeId,
+    },
+    /// A field's value is not valid.
+    #[error("{field}: {detail}")]
+    Field {
+        /// The field, e.g. `channels[0].members[2]`.
+        field: String,
+        /// What is wrong.
+        detail: String,
+    },
+}
 
 /// The configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -104,55 +174,53 @@ impl Config {
     /// Reads and checks a configuration file.
     ///
     /// # Errors
-    /// A message naming the file and the problem.
-    pub fn load(path: &Path) -> Result<Config> {
+    /// [`ConfigError`] naming the file and the problem.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
-        toml::from_str(&text)
-            .with_context(|| format!("{} is not a valid godwitd configuration", path.display()))
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), source: Box::new(e) })
     }
 
     /// Loads keys and certificates and builds what [`crate::net::Node::start`] needs.
     ///
     /// # Errors
-    /// A message naming the file or field and the problem.
-    pub fn into_spec(self) -> Result<NodeSpec> {
+    /// [`ConfigError`] naming the file or field and the problem.
+    pub fn into_spec(self) -> Result<NodeSpec, ConfigError> {
         crate::files::create_private_dir(&self.node.data_dir)
-            .with_context(|| format!("cannot create the data directory {}", self.node.data_dir.display()))?;
+            .map_err(|source| ConfigError::DataDir { path: self.node.data_dir.clone(), source })?;
         let key_path = if self.node.identity_key.is_absolute() {
             self.node.identity_key.clone()
         } else {
             self.node.data_dir.join(&self.node.identity_key)
         };
         let identity = read_identity(&key_path)?;
-        let ca = CertificateDer::from_pem_file(&self.tls.ca)
-            .with_context(|| format!("cannot read the CA certificate {}", self.tls.ca.display()))?;
-        let cert = CertificateDer::from_pem_file(&self.tls.certificate).with_context(|| {
-            format!("cannot read the node certificate {}", self.tls.certificate.display())
-        })?;
+        fn pem(what: &'static str, path: &Path) -> impl FnOnce(rustls_pki_types::pem::Error) -> ConfigError {
+            let path = path.to_owned();
+            move |source| ConfigError::Pem { what, path, source }
+        }
+        let ca = CertificateDer::from_pem_file(&self.tls.ca).map_err(pem("CA certificate", &self.tls.ca))?;
+        let cert = CertificateDer::from_pem_file(&self.tls.certificate)
+            .map_err(pem("node certificate", &self.tls.certificate))?;
         let crl = match &self.tls.crl {
-            Some(p) => Some(
-                CertificateRevocationListDer::from_pem_file(p)
-                    .with_context(|| format!("cannot read the CRL {}", p.display()))?,
-            ),
+            Some(p) => Some(CertificateRevocationListDer::from_pem_file(p).map_err(pem("CRL", p))?),
             None => None,
         };
-        let own = certs::parse_peer(&cert).with_context(|| {
-            format!("{} is not a Godwit node certificate", self.tls.certificate.display())
+        let own = certs::parse_peer(&cert).map_err(|source| ConfigError::NotNodeCertificate {
+            path: self.tls.certificate.clone(),
+            source,
         })?;
         if own.node_id != identity.node_id() {
-            bail!(
-                "the certificate {} is for NodeId {}, but the identity key {} is NodeId {}",
-                self.tls.certificate.display(),
-                own.node_id,
-                key_path.display(),
-                identity.node_id()
-            );
+            return Err(ConfigError::KeyMismatch {
+                cert: self.tls.certificate.clone(),
+                cert_id: own.node_id,
+                key: key_path,
+                key_id: identity.node_id(),
+            });
         }
         let mut relay = RelayConfig::new(identity.node_id(), own.role);
         relay.recovering = self.node.recovering;
         for (i, c) in self.channels.iter().enumerate() {
-            let id: ChannelId = c.id.parse().with_context(|| format!("channels[{i}].id"))?;
+            let id: ChannelId = c.id.parse().map_err(|e| field(format!("channels[{i}].id"), e))?;
             let members = ids(&c.members, &format!("channels[{i}].members"))?;
             relay.channels.push(ChannelConfig { id, members });
         }
@@ -162,10 +230,10 @@ impl Config {
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                let node_id = p.node_id.parse().with_context(|| format!("peers[{i}].node_id"))?;
+                let node_id = p.node_id.parse().map_err(|e| field(format!("peers[{i}].node_id"), e))?;
                 Ok(PeerSpec { node_id, address: p.address })
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>, ConfigError>>()?;
         Ok(NodeSpec {
             tls: TlsMaterial { ca, cert, key: certs::pkcs8(&identity), crl },
             identity,
@@ -178,8 +246,15 @@ impl Config {
     }
 }
 
-fn ids(list: &[String], field: &str) -> Result<BTreeSet<NodeId>> {
-    list.iter().enumerate().map(|(i, s)| s.parse().with_context(|| format!("{field}[{i}]: {s:?}"))).collect()
+fn ids(list: &[String], name: &str) -> Result<BTreeSet<NodeId>, ConfigError> {
+    list.iter()
+        .enumerate()
+        .map(|(i, s)| s.parse().map_err(|e| field(format!("{name}[{i}] ({s:?})"), e)))
+        .collect()
+}
+
+fn field(field: String, e: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Field { field, detail: e.to_string() }
 }
 
 pub use godwit_certs::keyfile::{read_identity, write_identity};

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-use anyhow::Result;
 use godwit_protocol::identity::{IdentityKey, NodeId};
 use godwit_protocol::ids::MessageId;
 use godwit_protocol::message::Audience;
@@ -17,13 +16,13 @@ use rand_core::OsRng;
 use tokio::sync::{broadcast, mpsc as tmpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
-use super::{ConnHandle, CoreMsg, NodeEvent, PublishRequest, Shared, Target, now};
+use super::{ConnHandle, CoreMsg, NodeError, NodeEvent, PublishRequest, Shared, Target, now};
 use crate::store::SledStore;
 
 pub(super) struct Core {
     pub(super) crl_tx: tmpsc::Sender<(NodeId, Vec<u8>)>,
     /// Publications not yet committed, answered once the commit that holds them returned.
-    pub(super) published: HashMap<MessageId, oneshot::Sender<Result<MessageId, String>>>,
+    pub(super) published: HashMap<MessageId, oneshot::Sender<Result<MessageId, NodeError>>>,
     pub(super) relay: Relay<SledStore>,
     pub(super) key: IdentityKey,
     pub(super) conns: HashMap<NodeId, ConnHandle>,
@@ -62,12 +61,12 @@ impl Core {
                 // Only storage fails the relay; a store that fails a write cannot be trusted
                 // with the acknowledgements of this batch either.
                 if let Err(e) = self.handle(msg) {
-                    self.fail(&format!("storage error: {e:#}"));
+                    self.fail(&format!("storage error: {e}"));
                     return;
                 }
             }
             if let Err(e) = self.relay.handle_timeout(now()) {
-                self.fail(&format!("storage error: {e:#}"));
+                self.fail(&format!("storage error: {e}"));
                 return;
             }
             if let Err(reason) = self.drain() {
@@ -136,7 +135,7 @@ impl Core {
     fn fail(&mut self, reason: &str) {
         error!("{reason}: stopping, nothing more is acknowledged");
         for (_, reply) in self.published.drain() {
-            let _ = reply.send(Err(format!("not stored durably ({reason}); the node stopped")));
+            let _ = reply.send(Err(NodeError::NotDurable(reason.to_owned())));
         }
         for (_, c) in self.conns.drain() {
             c.close("the node's storage failed");
@@ -149,7 +148,7 @@ impl Core {
         let _ = self.events.send(NodeEvent::Fatal(reason.to_owned()));
     }
 
-    fn handle(&mut self, msg: CoreMsg) -> Result<()> {
+    fn handle(&mut self, msg: CoreMsg) -> Result<(), NodeError> {
         match msg {
             CoreMsg::Connected { peer, handle } => {
                 let id = peer.node_id;
@@ -274,7 +273,7 @@ impl Core {
         Ok(())
     }
 
-    fn publish(&mut self, req: &PublishRequest) -> Result<MessageId, String> {
+    fn publish(&mut self, req: &PublishRequest) -> Result<MessageId, NodeError> {
         let audience = match &req.target {
             Target::Channel { id, epoch, key } => Audience::Channel { id: *id, epoch: *epoch, key },
             Target::Direct(to) => Audience::Direct(to),
@@ -288,7 +287,7 @@ impl Core {
             personal: req.personal.as_ref().map(|(d, r)| (d, r.as_slice())),
         };
         // Stored now, durable with this batch's group commit; the caller hears of it only then.
-        let sealed = self.relay.publish(now(), &mut OsRng, &self.key, &p).map_err(|e| e.to_string())?;
+        let sealed = self.relay.publish(now(), &mut OsRng, &self.key, &p)?;
         Ok(sealed.id)
     }
 

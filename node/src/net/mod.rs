@@ -7,6 +7,9 @@
 //! immediate, and immediate before routine. Each stream carries length-prefixed frames.
 
 mod admission;
+mod error;
+
+pub use error::NodeError;
 mod conn;
 mod core;
 
@@ -20,7 +23,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, anyhow, bail};
 use godwit_protocol::Timestamp;
 use godwit_protocol::content::{Body, PersonalData, Tlp};
 use godwit_protocol::crypto::EpochKey;
@@ -197,7 +199,7 @@ enum CoreMsg {
     Disconnected { peer: NodeId, conn: u64 },
     Frame { peer: NodeId, conn: u64, bytes: Vec<u8>, credit: Arc<tokio::sync::Semaphore>, charge: usize },
     Refuse { peer: NodeId, conn: u64, reason: RejectReason, detail: String },
-    Publish(Box<PublishRequest>, oneshot::Sender<Result<MessageId, String>>),
+    Publish(Box<PublishRequest>, oneshot::Sender<Result<MessageId, NodeError>>),
     Inbox(oneshot::Sender<Vec<MessageId>>),
     Envelope(MessageId, oneshot::Sender<Option<Vec<u8>>>),
     Revoke(Vec<Vec<u8>>),
@@ -241,24 +243,19 @@ impl Node {
     /// Opens the store, binds the endpoint and starts accepting and dialling.
     ///
     /// # Errors
-    /// When the store, the TLS material or the socket cannot be set up; the message says which.
-    pub async fn start(spec: NodeSpec) -> Result<Node> {
+    /// [`NodeError`] when the store, the TLS material or the socket cannot be set up.
+    pub async fn start(spec: NodeSpec) -> Result<Node, NodeError> {
         let me = spec.identity.node_id();
         crate::files::create_private_dir(&spec.data_dir)
-            .with_context(|| format!("cannot create the data directory {}", spec.data_dir.display()))?;
-        let (store, report) = SledStore::open(&spec.data_dir.join("store")).with_context(|| {
-            format!(
-                "cannot open the store in {} (is another godwitd using this data directory?)",
-                spec.data_dir.display()
-            )
-        })?;
-        if !report.damage.is_empty() {
-            bail!(
-                "the store in {} is damaged ({} problems, first: {}); restore it from a backup",
-                spec.data_dir.display(),
-                report.damage.len(),
-                report.damage[0]
-            );
+            .map_err(|source| NodeError::DataDir { path: spec.data_dir.clone(), source })?;
+        let (store, report) = SledStore::open(&spec.data_dir.join("store"))
+            .map_err(|source| NodeError::OpenStore { path: spec.data_dir.clone(), source })?;
+        if let Some(first) = report.damage.first() {
+            return Err(NodeError::Damaged {
+                path: spec.data_dir.clone(),
+                count: report.damage.len(),
+                first: first.clone(),
+            });
         }
         info!(messages = report.messages, journal = report.journal, "store checked");
         let mut spec = spec;
@@ -273,16 +270,16 @@ impl Node {
                 Err(e) => warn!("ignoring the saved revocation list: {e}"),
             }
         }
-        let server = tls::server_config(&spec.tls, &spec.limits).context("TLS server configuration")?;
-        let client = tls::client_config(&spec.tls, &spec.limits).context("TLS client configuration")?;
-        let socket = std::net::UdpSocket::bind(spec.listen)
-            .with_context(|| format!("cannot listen on {}", spec.listen))?;
-        let runtime = quinn::default_runtime().context("no async runtime for QUIC")?;
+        let server = tls::server_config(&spec.tls, &spec.limits)?;
+        let client = tls::client_config(&spec.tls, &spec.limits)?;
+        let listen = |source| NodeError::Listen { addr: spec.listen, source };
+        let socket = std::net::UdpSocket::bind(spec.listen).map_err(listen)?;
+        let runtime = quinn::default_runtime().ok_or(NodeError::NoRuntime)?;
         let mut endpoint =
             quinn::Endpoint::new(endpoint_config(&spec.identity), Some(server), socket, runtime)
-                .with_context(|| format!("cannot listen on {}", spec.listen))?;
+                .map_err(listen)?;
         endpoint.set_default_client_config(client.clone());
-        let addr = endpoint.local_addr()?;
+        let addr = endpoint.local_addr().map_err(listen)?;
         let (events, _) = broadcast::channel(4096);
         let (core_tx, core_rx) = mpsc::channel();
         let shared = Arc::new(Shared {
@@ -317,8 +314,8 @@ impl Node {
         let faults = store.faults();
         // Peers recorded by earlier runs: their certificates vouched for them, so direct
         // messages to them are routable after a restart too.
-        let known = store.peers().context("cannot read the recorded peers")?;
-        let mut relay = Relay::new(relay_cfg, store).context("cannot read the store")?;
+        let known = store.peers()?;
+        let mut relay = Relay::new(relay_cfg, store)?;
         for (id, _) in known {
             relay.add_known(id);
         }
@@ -335,7 +332,7 @@ impl Node {
         let core_thread = std::thread::Builder::new()
             .name(format!("godwit-core-{}", me.short()))
             .spawn(move || core.run(core_rx))
-            .context("cannot start the relay thread")?;
+            .map_err(NodeError::Thread)?;
         let mut tasks = Vec::new();
         let crl_file = spec.data_dir.join("crl.der");
         let (ep, c, ev, sh) = (endpoint.clone(), core_tx.clone(), events.clone(), shared.clone());
@@ -421,45 +418,44 @@ impl Node {
     /// Authors a message; returns its id once it is stored here.
     ///
     /// # Errors
-    /// The reason publishing failed.
-    pub async fn publish(&self, req: PublishRequest) -> Result<MessageId> {
+    /// [`NodeError::Publish`] with the relay's reason, [`NodeError::NotDurable`] if the node
+    /// stopped first, [`NodeError::ShuttingDown`].
+    pub async fn publish(&self, req: PublishRequest) -> Result<MessageId, NodeError> {
         let (tx, rx) = oneshot::channel();
-        self.core
-            .send(CoreMsg::Publish(Box::new(req), tx))
-            .map_err(|_| anyhow!("the node is shutting down"))?;
-        rx.await.map_err(|_| anyhow!("the node is shutting down"))?.map_err(|e| anyhow!(e))
+        self.core.send(CoreMsg::Publish(Box::new(req), tx)).map_err(|_| NodeError::ShuttingDown)?;
+        rx.await.map_err(|_| NodeError::ShuttingDown)?
     }
 
     /// The inbox, in delivery order.
     ///
     /// # Errors
-    /// If the node is shutting down.
-    pub async fn inbox(&self) -> Result<Vec<MessageId>> {
+    /// [`NodeError::ShuttingDown`].
+    pub async fn inbox(&self) -> Result<Vec<MessageId>, NodeError> {
         let (tx, rx) = oneshot::channel();
-        self.core.send(CoreMsg::Inbox(tx)).map_err(|_| anyhow!("the node is shutting down"))?;
-        rx.await.map_err(|_| anyhow!("the node is shutting down"))
+        self.core.send(CoreMsg::Inbox(tx)).map_err(|_| NodeError::ShuttingDown)?;
+        rx.await.map_err(|_| NodeError::ShuttingDown)
     }
 
     /// A stored envelope.
     ///
     /// # Errors
-    /// If the node is shutting down.
-    pub async fn envelope(&self, id: MessageId) -> Result<Option<Vec<u8>>> {
+    /// [`NodeError::ShuttingDown`].
+    pub async fn envelope(&self, id: MessageId) -> Result<Option<Vec<u8>>, NodeError> {
         let (tx, rx) = oneshot::channel();
-        self.core.send(CoreMsg::Envelope(id, tx)).map_err(|_| anyhow!("the node is shutting down"))?;
-        rx.await.map_err(|_| anyhow!("the node is shutting down"))
+        self.core.send(CoreMsg::Envelope(id, tx)).map_err(|_| NodeError::ShuttingDown)?;
+        rx.await.map_err(|_| NodeError::ShuttingDown)
     }
 
     /// Installs a new revocation list: new handshakes check it, and peers whose certificates it
     /// revokes are disconnected at once.
     ///
     /// # Errors
-    /// If the CRL cannot be read or the TLS configuration rebuilt.
-    pub fn reload_crl(&self, crl: CertificateRevocationListDer<'static>) -> Result<()> {
+    /// [`NodeError::Crl`] if the CRL cannot be read or the TLS configuration rebuilt.
+    pub fn reload_crl(&self, crl: CertificateRevocationListDer<'static>) -> Result<(), NodeError> {
         let (number, revoked) =
-            install_crl(&self.endpoint, &self.shared, &crl, false).map_err(|e| anyhow!(e))?;
+            install_crl(&self.endpoint, &self.shared, &crl, false).map_err(NodeError::Crl)?;
         let _ = self.events.send(NodeEvent::CrlInstalled(number));
-        self.core.send(CoreMsg::Revoke(revoked)).map_err(|_| anyhow!("the node is shutting down"))?;
+        self.core.send(CoreMsg::Revoke(revoked)).map_err(|_| NodeError::ShuttingDown)?;
         Ok(())
     }
 
