@@ -38,7 +38,6 @@ pub(crate) const INFO_CONTENT_KEY: &[u8] = b"godwit/v1 content-key";
 pub(crate) const INFO_PERSONAL_KEY: &[u8] = b"godwit/v1 personal-key";
 /// HPKE `info` prefix for channel epoch keys (followed by channel id and epoch).
 const INFO_EPOCH_KEY: &[u8] = b"godwit/v1 epoch-key";
-const CHANNEL_KEY_CONTEXT: &[u8] = b"godwit/v1 channel-key\0";
 
 /// Why something could not be encrypted or decrypted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -269,15 +268,6 @@ pub struct ChannelKey {
     pub members: Vec<SealedKey>,
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SignedChannelKey {
-    #[serde(with = "serde_bytes")]
-    sig: Vec<u8>,
-    #[serde(with = "serde_bytes")]
-    body: Vec<u8>,
-}
-
 impl ChannelKey {
     /// Seals `key` for `epoch` of `channel` to every member and signs the result.
     ///
@@ -304,9 +294,7 @@ impl ChannelKey {
             created: now,
             members: sealed,
         };
-        let body = codec::to_vec(&ck);
-        let sig = issuer.sign(&[CHANNEL_KEY_CONTEXT, &body].concat()).to_vec();
-        Ok(codec::to_vec(&SignedChannelKey { sig, body }))
+        Ok(crate::control::sign(issuer, crate::control::Kind::ChannelKey, &codec::to_vec(&ck)))
     }
 
     /// Decodes a signed channel key and verifies the issuer's signature.
@@ -317,21 +305,20 @@ impl ChannelKey {
     /// # Errors
     /// [`CryptoError::Codec`] or [`CryptoError::InvalidChannelKey`].
     pub fn verify(bytes: &[u8]) -> Result<ChannelKey, CryptoError> {
-        let signed: SignedChannelKey = codec::from_slice("channel key", bytes)?;
-        let ck: ChannelKey = codec::from_slice("channel key", &signed.body)?;
+        use crate::control::{self, ControlError, Kind};
+        let rec = control::verify(bytes, Kind::ChannelKey).map_err(|e| match e {
+            ControlError::Codec(c) => CryptoError::Codec(c),
+            other => CryptoError::InvalidChannelKey(other.to_string()),
+        })?;
+        let ck: ChannelKey = codec::from_slice("channel key", &rec.body)?;
         if ck.format != CHANNEL_KEY_VERSION {
             return Err(CryptoError::InvalidChannelKey(format!("format {} is not supported", ck.format)));
         }
         check_sealed_list(&ck.members, MAX_RECIPIENTS).map_err(CryptoError::InvalidChannelKey)?;
-        let sig: [u8; 64] = signed
-            .sig
-            .as_slice()
-            .try_into()
-            .map_err(|_| CryptoError::InvalidChannelKey("signature must be 64 bytes".into()))?;
-        if !ck.issuer.verify_strict(&[CHANNEL_KEY_CONTEXT, &signed.body].concat(), &sig) {
+        if rec.signer != ck.issuer {
             return Err(CryptoError::InvalidChannelKey(format!(
-                "signature by {} does not verify",
-                ck.issuer
+                "issued by {} but signed by {}",
+                ck.issuer, rec.signer
             )));
         }
         Ok(ck)

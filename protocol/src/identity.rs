@@ -20,7 +20,6 @@ pub const NODE_ID_TEXT_LEN: usize = 55;
 
 const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 const CHECKSUM_CONTEXT: &[u8] = b"godwit/v1 node-id checksum\0";
-const CARD_CONTEXT: &[u8] = b"godwit/v1 node-card\0";
 
 /// Why an identity, key or node card was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -395,16 +394,6 @@ pub struct NodeCard {
     pub versions: Vec<u16>,
 }
 
-/// A node card with its signature, as it travels.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SignedCard {
-    #[serde(with = "serde_bytes")]
-    sig: Vec<u8>,
-    #[serde(with = "serde_bytes")]
-    card: Vec<u8>,
-}
-
 impl NodeCard {
     /// Checks the card's own fields (not its signature or validity time).
     ///
@@ -449,9 +438,7 @@ impl NodeCard {
         if key.node_id() != self.id {
             return Err(IdentityError::InvalidCard("a node card must be signed by its own node".into()));
         }
-        let card = codec::to_vec(self);
-        let sig = key.sign(&[CARD_CONTEXT, &card].concat()).to_vec();
-        Ok(codec::to_vec(&SignedCard { sig, card }))
+        Ok(crate::control::sign(key, crate::control::Kind::NodeCard, &codec::to_vec(self)))
     }
 
     /// Decodes and verifies a signed card and checks it is valid at `now`.
@@ -460,14 +447,21 @@ impl NodeCard {
     /// [`IdentityError::Codec`], [`IdentityError::InvalidCard`], [`IdentityError::BadSignature`]
     /// or [`IdentityError::CardNotValidNow`].
     pub fn verify(bytes: &[u8], now: Timestamp) -> Result<NodeCard, IdentityError> {
-        let signed: SignedCard = codec::from_slice("node card", bytes)?;
-        let card: NodeCard = codec::from_slice("node card", &signed.card)?;
-        card.validate()?;
-        let sig: [u8; 64] = signed.sig.as_slice().try_into().map_err(|_| {
-            IdentityError::InvalidCard(format!("signature must be 64 bytes, got {}", signed.sig.len()))
+        use crate::control::{self, ControlError, Kind};
+        let rec = control::verify(bytes, Kind::NodeCard).map_err(|e| match e {
+            ControlError::Codec(c) => IdentityError::Codec(c),
+            ControlError::BadSignature { signer, .. } => {
+                IdentityError::BadSignature { what: "node card", signer }
+            }
+            other => IdentityError::InvalidCard(other.to_string()),
         })?;
-        if !card.id.verify_strict(&[CARD_CONTEXT, &signed.card].concat(), &sig) {
-            return Err(IdentityError::BadSignature { what: "node card", signer: card.id });
+        let card: NodeCard = codec::from_slice("node card", &rec.body)?;
+        card.validate()?;
+        if rec.signer != card.id {
+            return Err(IdentityError::InvalidCard(format!(
+                "the card of {} is signed by {}: a node card must be signed by its own node",
+                card.id, rec.signer
+            )));
         }
         if now < card.not_before || now >= card.not_after {
             return Err(IdentityError::CardNotValidNow {

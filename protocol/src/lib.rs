@@ -34,6 +34,7 @@
 pub mod audit;
 pub mod codec;
 pub mod content;
+pub mod control;
 pub mod crypto;
 pub mod envelope;
 pub mod feed;
