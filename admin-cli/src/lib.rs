@@ -149,6 +149,7 @@ fn inspect(file: &PathBuf, out: &mut impl std::io::Write) -> Result<()> {
                 writeln!(out, "          to {}", r.to)?;
             }
         }
+        Feed::Control(c) => writeln!(out, "feed      control, {} records (clear text)", c.kind.name())?,
     }
     writeln!(out, "seq       {}", h.seq)?;
     writeln!(out, "prev      {}", h.prev.map(|p| p.to_string()).unwrap_or_else(|| "-".into()))?;

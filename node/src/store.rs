@@ -716,6 +716,7 @@ mod tests {
             local: seq,
             author,
             channel: None,
+            control: false,
             expires: godwit_protocol::Timestamp(10),
             priority: Priority::Routine,
             recipients: vec![],

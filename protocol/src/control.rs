@@ -115,6 +115,15 @@ struct Wire {
     signer: NodeId,
 }
 
+/// The kind a record claims (not yet verified).
+///
+/// # Errors
+/// [`ControlError::Codec`] if it is not a control record.
+pub fn kind_of(bytes: &[u8]) -> Result<Kind, ControlError> {
+    let w: Wire = codec::from_slice("control record", bytes)?;
+    Ok(w.kind)
+}
+
 /// Signs `body` as a record of `kind` by `key`; returns the encoded record.
 pub fn sign(key: &IdentityKey, kind: Kind, body: &[u8]) -> Vec<u8> {
     let sig = key.sign(&kind.signed(body)).to_vec();

@@ -39,6 +39,7 @@ pub const MAX_LIFETIME_MS: u64 = 366 * 86_400_000;
 
 const ID_CONTEXT: &[u8] = b"godwit/v1 message-id\0";
 const DIRECT_FEED_CONTEXT: &[u8] = b"godwit/v1 direct-feed\0";
+const CONTROL_FEED_CONTEXT: &[u8] = b"godwit/v1 control-feed\0";
 /// The protected header is always `{1: -8, 4: h'<32 bytes>'}`: these 6 bytes, then the kid.
 const PROTECTED_PREFIX: [u8; 6] = [0xa2, 0x01, 0x27, 0x04, 0x58, 0x20];
 
@@ -120,6 +121,17 @@ pub enum Feed {
     Channel(ChannelFeed),
     /// A direct message: a fresh content key sealed to each named recipient, sorted by NodeId.
     Direct(#[serde(deserialize_with = "bounded::vec::<_, _, MAX_RECIPIENTS>")] Vec<SealedKey>),
+    /// A control record ([`crate::control`]) in clear text, for every node: the author's feed of
+    /// records of one kind, carried and caught up like any other feed.
+    Control(ControlFeed),
+}
+
+/// The kind of the records of a control feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlFeed {
+    /// The records' kind.
+    pub kind: crate::control::Kind,
 }
 
 /// The channel and epoch of a channel message.
@@ -142,6 +154,7 @@ impl Feed {
                 to.iter().for_each(|s| h.update(s.to.as_bytes()));
                 FeedId(h.finalize().into())
             }
+            Feed::Control(c) => control_feed_id(c.kind),
         }
     }
 
@@ -149,10 +162,16 @@ impl Feed {
     pub fn recipients(&self) -> impl Iterator<Item = &NodeId> {
         let list: &[SealedKey] = match self {
             Feed::Direct(to) => to,
-            Feed::Channel(_) => &[],
+            Feed::Channel(_) | Feed::Control(_) => &[],
         };
         list.iter().map(|s| &s.to)
     }
+}
+
+/// The feed id of the control feed of records of `kind`:
+/// `SHA-256("godwit/v1 control-feed\0" ‖ kind name)` (one such feed per author and kind).
+pub fn control_feed_id(kind: crate::control::Kind) -> FeedId {
+    FeedId(Sha256::new().chain_update(CONTROL_FEED_CONTEXT).chain_update(kind.name()).finalize().into())
 }
 
 /// The feed id of a direct feed to `recipients` (which must be sorted, as in the header).
@@ -230,6 +249,14 @@ impl Header {
             Feed::Channel(_) => {}
             Feed::Direct(to) => check_sealed_list(to, MAX_RECIPIENTS)
                 .map_err(|m| EnvelopeError::InvalidHeader(format!("direct recipients: {m}")))?,
+            // Control records are for every node, in clear text.
+            Feed::Control(_) if self.marking != Tlp::Clear => {
+                return bad(format!("a control record is TLP:CLEAR, not {}", self.marking.as_str()));
+            }
+            Feed::Control(_) if self.personal.is_some() => {
+                return bad("a control record carries no personal data".into());
+            }
+            Feed::Control(_) => {}
         }
         if let Some(p) = &self.personal {
             check_sealed_list(p, MAX_RECIPIENTS)

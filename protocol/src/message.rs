@@ -34,6 +34,9 @@ pub enum SealError {
     /// A key could not be sealed to a recipient.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// The control record to carry does not verify.
+    #[error("control record: {0}")]
+    Control(#[from] crate::control::ControlError),
     /// The signed envelope would exceed the envelope limit.
     #[error(
         "sealed message is {len} bytes, over the envelope limit of {max}: send fewer or smaller attachments"
@@ -70,6 +73,9 @@ pub enum OpenError {
     /// The decrypted content is invalid.
     #[error("content: {0}")]
     Content(#[from] ContentError),
+    /// The control record it carries is refused.
+    #[error("control record: {0}")]
+    Control(#[from] crate::control::ControlError),
 }
 
 impl From<CryptoError> for OpenError {
@@ -134,6 +140,60 @@ pub struct SealedMessage {
 /// # Errors
 /// [`SealError`] naming the problem: invalid content, an invalid header (e.g. TLP:RED on a
 /// channel), a recipient key that cannot be sealed to, or an oversized result.
+/// What a control message needs beside the record it carries.
+#[derive(Debug, Clone, Copy)]
+pub struct ControlDraft<'a> {
+    /// Sequence number in the author's control feed of the record's kind.
+    pub seq: u64,
+    /// The previous message in that feed.
+    pub prev: Option<MessageId>,
+    /// Creation time.
+    pub created: Timestamp,
+    /// Expiry.
+    pub expires: Timestamp,
+    /// Urgency.
+    pub priority: Priority,
+    /// The signed control record ([`crate::control::sign`]), carried in clear text.
+    pub record: &'a [u8],
+}
+
+/// Signs a control message: the record travels in clear text in the author's control feed of
+/// its kind, marked TLP:CLEAR, to every node. The record is checked first.
+///
+/// # Errors
+/// [`SealError::Control`] if the record does not verify, header and size errors.
+pub fn seal_control(author: &IdentityKey, draft: &ControlDraft<'_>) -> Result<SealedMessage, SealError> {
+    let kind = crate::control::kind_of(draft.record)?;
+    crate::control::verify(draft.record, kind)?;
+    let header = Header {
+        v: PROTOCOL_VERSION,
+        seq: draft.seq,
+        feed: Feed::Control(envelope::ControlFeed { kind }),
+        prev: draft.prev,
+        author: author.node_id(),
+        created: draft.created,
+        expires: draft.expires,
+        marking: Tlp::Clear,
+        personal: None,
+        priority: draft.priority,
+    };
+    header.validate()?;
+    let (bytes, id) = envelope::sign(author, codec::to_vec(&header), draft.record.to_vec(), None);
+    if bytes.len() > LIMITS.max_envelope_len {
+        return Err(SealError::TooLarge { len: bytes.len(), max: LIMITS.max_envelope_len });
+    }
+    Ok(SealedMessage { id, bytes })
+}
+
+/// What a message is, for error messages.
+fn mode(feed: &Feed) -> &'static str {
+    match feed {
+        Feed::Channel(_) => "channel",
+        Feed::Direct(_) => "direct",
+        Feed::Control(_) => "control",
+    }
+}
+
 pub fn seal(
     rng: &mut impl CryptoRngCore,
     author: &IdentityKey,
@@ -189,7 +249,7 @@ impl Envelope {
     /// the right one or anything signed was altered, [`OpenError::Content`] for invalid content.
     pub fn open_channel(&self, key: &EpochKey) -> Result<Body, OpenError> {
         if !matches!(self.header().feed, Feed::Channel(_)) {
-            return Err(OpenError::WrongMode { expected: "channel", actual: "direct" });
+            return Err(OpenError::WrongMode { expected: "channel", actual: mode(&self.header().feed) });
         }
         let pt = key.open(self.header_bytes(), self.sealed_body())?;
         Ok(Body::decode(&pt)?)
@@ -202,11 +262,24 @@ impl Envelope {
     /// [`OpenError::Content`].
     pub fn open_direct(&self, me: &NodeId, key: &EncryptionKey) -> Result<Body, OpenError> {
         let Feed::Direct(sealed) = &self.header().feed else {
-            return Err(OpenError::WrongMode { expected: "direct", actual: "channel" });
+            return Err(OpenError::WrongMode { expected: "direct", actual: mode(&self.header().feed) });
         };
         let k = crypto::unseal_from(sealed, INFO_CONTENT_KEY, &self.author(), me, key)?;
         let pt = k.open(self.header_bytes(), self.sealed_body())?;
         Ok(Body::decode(&pt)?)
+    }
+
+    /// The control record a control message carries, its signature checked (it is clear text:
+    /// no key is needed).
+    ///
+    /// # Errors
+    /// [`OpenError::WrongMode`] for another message, [`OpenError::Control`] if the record is
+    /// refused.
+    pub fn open_control(&self) -> Result<crate::control::ControlRecord, OpenError> {
+        let Feed::Control(c) = &self.header().feed else {
+            return Err(OpenError::WrongMode { expected: "control", actual: mode(&self.header().feed) });
+        };
+        Ok(crate::control::verify(self.sealed_body(), c.kind)?)
     }
 
     /// Opens the personal-data section as named recipient `me`.

@@ -415,3 +415,42 @@ fn peek_id_equals_the_verified_id_and_ignores_the_signature() {
     assert_eq!(Envelope::peek_id(&bytes[1..]), None);
     assert_eq!(Envelope::peek_id(&[]), None);
 }
+
+#[test]
+fn a_control_message_is_clear_text_without_personal_data_and_has_its_own_feed() {
+    use crate::control::Kind;
+    let author = IdentityKey::from_seed(&[4; 32]);
+    let mut h = Header {
+        v: PROTOCOL_VERSION,
+        seq: 1,
+        feed: Feed::Control(ControlFeed { kind: Kind::NodeCard }),
+        prev: None,
+        author: author.node_id(),
+        created: Timestamp(1),
+        expires: Timestamp(2),
+        marking: Tlp::Clear,
+        personal: None,
+        priority: Priority::Routine,
+    };
+    assert_eq!(h.validate(), Ok(()));
+    assert_eq!(h.feed.id(), control_feed_id(Kind::NodeCard));
+    assert_ne!(control_feed_id(Kind::NodeCard), control_feed_id(Kind::ChannelState));
+    h.marking = Tlp::Green;
+    assert!(matches!(h.validate(), Err(EnvelopeError::InvalidHeader(m)) if m.contains("TLP:CLEAR")));
+    // Opening one as a channel message says what it is.
+    let record = crate::control::sign(&author, Kind::NodeCard, b"card");
+    let draft = crate::message::ControlDraft {
+        seq: 1,
+        prev: None,
+        created: Timestamp(1),
+        expires: Timestamp(2),
+        priority: Priority::Routine,
+        record: &record,
+    };
+    let env = Envelope::verify(&crate::message::seal_control(&author, &draft).unwrap().bytes).unwrap();
+    let key = EpochKey::generate(&mut test_rng(4));
+    assert_eq!(
+        env.open_channel(&key).unwrap_err(),
+        OpenError::WrongMode { expected: "channel", actual: "control" }
+    );
+}

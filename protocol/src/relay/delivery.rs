@@ -119,6 +119,10 @@ impl<S: Store> Relay<S> {
         if outgoing_hop(m) >= MAX_HOPS {
             return false;
         }
+        if m.control {
+            // Control records are for every node.
+            return true;
+        }
         match m.channel {
             Some(c) => {
                 let entitled = |n: &NodeId| self.membership.is_entitled(&c, m.epoch, n);

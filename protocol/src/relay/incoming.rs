@@ -76,6 +76,13 @@ impl<S: Store> Relay<S> {
                 return self.refuse_relayed(peer, Some(id), RejectReason::Unroutable, detail, relayed);
             }
         }
+        // A control message carries its record in clear text: the record is checked like the
+        // envelope, before anything is stored or passed on.
+        if let Err(e) = env.open_control() {
+            if matches!(h.feed, Feed::Control(_)) {
+                return self.refuse(peer, Some(id), RejectReason::Invalid, e.to_string());
+            }
+        }
         if let Feed::Channel(c) = &h.feed {
             match self.membership.may_publish(&c.id, c.epoch, &h.author) {
                 Err(membership::Denied::UnknownChannel) => {
@@ -167,7 +174,9 @@ impl<S: Store> Relay<S> {
         let (channel, epoch, recipients) = match &h.feed {
             Feed::Channel(c) => (Some(c.id), c.epoch, Vec::new()),
             Feed::Direct(to) => (None, 0, to.iter().map(|s| s.to).collect()),
+            Feed::Control(_) => (None, 0, Vec::new()),
         };
+        let control = matches!(h.feed, Feed::Control(_));
         let inbox = author != self.cfg.me
             && match channel {
                 Some(c) => self.membership.is_entitled(&c, epoch, &self.cfg.me),
@@ -180,6 +189,7 @@ impl<S: Store> Relay<S> {
             from,
             epoch,
             local: 0,
+            control,
             author,
             channel,
             expires: h.expires,

@@ -766,12 +766,6 @@ impl<S: Store> Relay<S> {
         p: &Publication<'_>,
     ) -> Result<message::SealedMessage, PublishError<S::Error>> {
         self.now = now;
-        if self.recovering {
-            return Err(PublishError::Recovering);
-        }
-        if self.storage_full {
-            return Err(PublishError::StorageFull);
-        }
         let feed = match p.audience {
             Audience::Channel { id, .. } => FeedId(id.0),
             Audience::Direct(to) => {
@@ -780,26 +774,10 @@ impl<S: Store> Relay<S> {
                 crate::envelope::direct_feed_id(&ids)
             }
         };
-        let me = self.cfg.me;
-        let head =
-            self.hot.head(&self.store, &me, &feed).map_err(PublishError::Store)?.unwrap_or(HeadRec::EMPTY);
-        if head.frozen {
-            return Err(PublishError::Frozen);
-        }
-        let prev = self.hot.slot(&self.store, &me, &feed, head.top, &head).map_err(PublishError::Store)?;
-        let prev = prev.map(|s| s.id);
-        // A peer reported a sequence number of this feed that this node does not hold yet: it
-        // was asked for those messages and authors only once it has them (never a fork).
-        match self.own_floor.get(&feed) {
-            Some(floor) if *floor > head.top => return Err(PublishError::Recovering),
-            Some(_) => {
-                self.own_floor.remove(&feed);
-            }
-            None => {}
-        }
+        let (seq, prev) = self.next_place(&feed)?;
         let draft = Draft {
             audience: p.audience,
-            seq: head.top + 1,
+            seq,
             prev,
             created: now,
             expires: now.plus_millis(p.ttl_ms),
@@ -809,6 +787,69 @@ impl<S: Store> Relay<S> {
             personal: p.personal,
         };
         let sealed = message::seal(rng, key, &draft)?;
+        self.author(sealed)
+    }
+
+    /// Authors a control message carrying `record` (a signed control record) in this node's
+    /// control feed of the record's kind: it reaches every node. Returns the sealed message.
+    ///
+    /// # Errors
+    /// As [`Relay::publish`]; [`SealError::Control`] if the record does not verify.
+    pub fn publish_control(
+        &mut self,
+        now: Timestamp,
+        key: &IdentityKey,
+        record: &[u8],
+        ttl_ms: u64,
+        priority: Priority,
+    ) -> Result<message::SealedMessage, PublishError<S::Error>> {
+        self.now = now;
+        let kind = crate::control::kind_of(record).map_err(|e| PublishError::Seal(SealError::Control(e)))?;
+        let (seq, prev) = self.next_place(&crate::envelope::control_feed_id(kind))?;
+        let draft = message::ControlDraft {
+            seq,
+            prev,
+            created: now,
+            expires: now.plus_millis(ttl_ms),
+            priority,
+            record,
+        };
+        let sealed = message::seal_control(key, &draft)?;
+        self.author(sealed)
+    }
+
+    /// The next place in this node's feed `feed`: its seq and prev.
+    fn next_place(&mut self, feed: &FeedId) -> Result<(u64, Option<MessageId>), PublishError<S::Error>> {
+        if self.recovering {
+            return Err(PublishError::Recovering);
+        }
+        if self.storage_full {
+            return Err(PublishError::StorageFull);
+        }
+        let me = self.cfg.me;
+        let head =
+            self.hot.head(&self.store, &me, feed).map_err(PublishError::Store)?.unwrap_or(HeadRec::EMPTY);
+        if head.frozen {
+            return Err(PublishError::Frozen);
+        }
+        let prev = self.hot.slot(&self.store, &me, feed, head.top, &head).map_err(PublishError::Store)?;
+        // A peer reported a sequence number of this feed that this node does not hold yet: it
+        // was asked for those messages and authors only once it has them (never a fork).
+        match self.own_floor.get(feed) {
+            Some(floor) if *floor > head.top => return Err(PublishError::Recovering),
+            Some(_) => {
+                self.own_floor.remove(feed);
+            }
+            None => {}
+        }
+        Ok((head.top + 1, prev.map(|s| s.id)))
+    }
+
+    /// Stores a message this node sealed and starts passing it on once committed.
+    fn author(
+        &mut self,
+        sealed: message::SealedMessage,
+    ) -> Result<message::SealedMessage, PublishError<S::Error>> {
         let env = Envelope::verify_cached(&sealed.bytes, &mut self.keys)
             .map_err(|e| PublishError::Seal(SealError::Header(e)))?;
         let stored = self

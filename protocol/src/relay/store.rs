@@ -40,6 +40,8 @@ pub struct MsgMeta {
     pub author: NodeId,
     /// The channel, for channel messages.
     pub channel: Option<ChannelId>,
+    /// Whether it is a control message (for every node).
+    pub control: bool,
     /// Expiry.
     pub expires: Timestamp,
     /// Urgency.
