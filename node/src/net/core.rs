@@ -10,8 +10,7 @@ use std::time::Duration;
 use godwit_protocol::identity::{IdentityKey, NodeId};
 use godwit_protocol::ids::MessageId;
 use godwit_protocol::message::Audience;
-use godwit_protocol::relay::{Batch, Class, Output, Publication, Relay, Store};
-use godwit_protocol::wire::Frame;
+use godwit_protocol::relay::{Batch, Output, Publication, Relay, Store};
 use rand_core::OsRng;
 use tokio::sync::{broadcast, mpsc as tmpsc, oneshot};
 use tracing::{debug, error, info, warn};
@@ -197,10 +196,6 @@ impl Core {
                     c.insert(id);
                 }
                 self.shared.changed.notify_waiters();
-                let crl = self.shared.tls.lock().ok().and_then(|m| m.crl.as_ref().map(|c| c.to_vec()));
-                if let Some(der) = crl {
-                    handle.send(Class::Urgent, Frame::Crl(der).encode());
-                }
                 self.conns.insert(id, handle);
                 self.relay.connect(now(), id, peer.role)?;
                 let _ = self.events.send(NodeEvent::PeerUp(id));
@@ -244,13 +239,11 @@ impl Core {
                 let _ = reply.send(self.relay.envelope(&id)?);
             }
             CoreMsg::Revoke(serials) => {
-                // Pass the list on to every peer: the newest list wins everywhere.
+                // The relay passes the list on to every peer: the newest list wins everywhere.
                 if let Some(der) =
                     self.shared.tls.lock().ok().and_then(|m| m.crl.as_ref().map(|c| c.to_vec()))
                 {
-                    for c in self.conns.values() {
-                        c.send(Class::Urgent, Frame::Crl(der.clone()).encode());
-                    }
+                    self.relay.set_crl(der);
                 }
                 let revoked: Vec<NodeId> = self
                     .conns

@@ -319,6 +319,9 @@ impl Node {
         for (id, _) in known {
             relay.add_known(id);
         }
+        if let Some(crl) = &spec.tls.crl {
+            relay.set_crl(crl.to_vec());
+        }
         let core = Core {
             crl_tx,
             published: HashMap::new(),

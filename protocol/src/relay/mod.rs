@@ -325,6 +325,8 @@ pub struct Relay<S: Store> {
     storage_full: bool,
     /// When expired messages were last pruned.
     pruned_at: Option<Timestamp>,
+    /// The revocation list this node holds (checked by the shell), passed to every peer.
+    crl: Option<Vec<u8>>,
     /// What the links of disconnected peers left behind (budgets, strikes), for a while.
     retired: BTreeMap<NodeId, (Timestamp, link::Standing)>,
     /// Peers that have been connected since start: their certificates vouch for them.
@@ -365,6 +367,7 @@ impl<S: Store> Relay<S> {
             strangers_budget: None,
             storage_full: false,
             pruned_at: None,
+            crl: None,
             inboxed: Vec::new(),
             delivering: Vec::new(),
             dirty_cursors: BTreeMap::new(),
@@ -430,6 +433,17 @@ impl<S: Store> Relay<S> {
     /// [`RelayConfig::configured_peers`].
     pub fn add_configured_peer(&mut self, peer: NodeId) {
         self.cfg.configured_peers.insert(peer);
+    }
+
+    /// Installs the revocation list the shell checked and holds (DER): it goes to every peer
+    /// now, and to every peer that connects. (Verifying a list against the network CA is the
+    /// shell's: it needs X.509.)
+    pub fn set_crl(&mut self, der: Vec<u8>) {
+        let peers: Vec<NodeId> = self.peers.keys().copied().collect();
+        for peer in peers {
+            self.send(peer, Class::Urgent, &Frame::Crl(der.clone()));
+        }
+        self.crl = Some(der);
     }
 
     /// The shell reports whether the store has reached its configured size: while it has,
@@ -572,6 +586,10 @@ impl<S: Store> Relay<S> {
         self.send(peer, Class::Urgent, &Frame::Reach(reach));
         let hello = Hello { v: LINK_VERSION, recovering: self.recovering };
         self.send(peer, Class::Urgent, &Frame::Hello(hello));
+        // Revocations spread with every connection: the newest list wins everywhere.
+        if let Some(der) = self.crl.clone() {
+            self.send(peer, Class::Urgent, &Frame::Crl(der));
+        }
         Ok(())
     }
 

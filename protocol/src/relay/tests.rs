@@ -904,3 +904,19 @@ fn a_control_message_reaches_every_peer_in_clear_and_a_bad_record_inside_is_refu
     );
     assert!(h.relay.store().meta(&id).unwrap().is_none());
 }
+
+#[test]
+fn the_revocation_list_goes_to_every_peer_now_and_to_each_that_connects() {
+    let mut h = hub_with(41, |_| {});
+    h.relay.set_crl(vec![1, 2, 3]);
+    let outs = h.outputs();
+    let got: BTreeSet<NodeId> = outs
+        .iter()
+        .filter_map(|(p, f)| if matches!(f, Ok(Frame::Crl(d)) if d == &[1, 2, 3]) { *p } else { None })
+        .collect();
+    assert_eq!(got.len(), 3, "every connected peer");
+    let late = IdentityKey::generate(&mut test_rng(42)).node_id();
+    h.relay.connect(NOW, late, Role::Member).unwrap();
+    let frames = h.frames_to(late);
+    assert!(frames.iter().any(|f| matches!(f, Frame::Crl(d) if d == &[1, 2, 3])), "{frames:?}");
+}
