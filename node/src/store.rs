@@ -41,6 +41,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sled::Tree;
 
+/// Bytes of sled's page cache (sled's default is 1 GiB).
+const CACHE_BYTES: u64 = 64 << 20;
+
 /// The storage schema version this code reads and writes.
 pub const SCHEMA_VERSION: u32 = 2;
 
@@ -199,7 +202,13 @@ impl SledStore {
     /// [`StoreError`] if the database cannot be opened or has another schema version.
     pub fn open(dir: &Path) -> Result<(SledStore, IntegrityReport), StoreError> {
         let sled_err = |source| StoreError::Sled { path: dir.to_owned(), source };
-        let db = sled::Config::new().path(dir).mode(sled::Mode::HighThroughput).open().map_err(sled_err)?;
+        // sled's page cache would grow to 1 GiB by default: the node's memory is budgeted.
+        let db = sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::HighThroughput)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+            .map_err(sled_err)?;
         let tree = db.open_tree("godwit").map_err(sled_err)?;
         let mut store = SledStore {
             path: dir.to_owned(),
