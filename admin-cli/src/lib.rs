@@ -12,7 +12,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use godwit_protocol::content::{Country, PurposeCode, SourceCode, TermCode, UnitCode};
 use godwit_protocol::envelope::{Envelope, Feed};
-use godwit_protocol::identity::NodeId;
+use godwit_protocol::identity::{IdentityKey, NodeId, Role};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 
 /// godwit — administer a Godwit node and work with Godwit messages.
 #[derive(Debug, Parser)]
@@ -41,6 +43,110 @@ pub enum Command {
         /// The envelope file, or - for standard input.
         file: PathBuf,
     },
+    /// Create this node's identity key (mode 0600) in a data directory and print its NodeId.
+    Init {
+        /// The node's data directory (created 0700 if missing).
+        #[arg(long, default_value = "/var/lib/godwit")]
+        data_dir: PathBuf,
+    },
+    /// Run the network CA kept in a folder (offline: no node and no openssl needed).
+    Ca {
+        /// What to do.
+        #[command(subcommand)]
+        command: CaCommand,
+    },
+    /// Work with certificates.
+    Cert {
+        /// What to do.
+        #[command(subcommand)]
+        command: CertCommand,
+    },
+}
+
+/// `godwit ca …`.
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Create the network CA in a new folder: its key (0600), certificate and state.
+    Init {
+        /// The CA folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The CA's name, e.g. "WCO RILO ESA Network CA".
+        #[arg(long)]
+        name: String,
+        /// Validity in days.
+        #[arg(long, default_value_t = 3_650)]
+        days: u64,
+    },
+    /// Issue a node certificate for a NodeId (the node's key never leaves the node).
+    Issue {
+        /// The CA folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The node's NodeId (printed by `godwit init` on that node).
+        #[arg(long)]
+        node_id: String,
+        /// The administration, e.g. "Kenya Revenue Authority".
+        #[arg(long)]
+        administration: String,
+        /// Its ISO 3166-1 alpha-2 country code, e.g. KE.
+        #[arg(long)]
+        country: String,
+        /// Its region, e.g. ESA.
+        #[arg(long)]
+        region: String,
+        /// Its role.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Validity in days.
+        #[arg(long, default_value_t = 730)]
+        days: u64,
+        /// Where to write the certificate (PEM).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Revoke a certificate by serial number (listed from the next CRL on).
+    Revoke {
+        /// The CA folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The certificate's serial number (printed by `issue` and `godwit cert show`).
+        #[arg(long)]
+        serial: u64,
+    },
+    /// Make the next revocation list (PEM) for nodes to install.
+    Crl {
+        /// The CA folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Validity in days (nodes refuse an expired list: make a new one before).
+        #[arg(long, default_value_t = 30)]
+        days: u64,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// `godwit cert …`.
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// Show what a node certificate says.
+    Show {
+        /// The certificate (PEM).
+        file: PathBuf,
+    },
+}
+
+/// A node's role, as certificates state it.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    /// A national contact point.
+    Member,
+    /// A regional hub (RILO).
+    Hub,
+    /// A network authority.
+    Authority,
 }
 
 /// The code lists `godwit codes` can print.
@@ -85,6 +191,96 @@ pub fn run(command: Command, out: &mut impl std::io::Write) -> Result<()> {
         }
         Command::Codes { list } => codes(list, out)?,
         Command::Inspect { file } => inspect(&file, out)?,
+        Command::Init { data_dir } => {
+            godwit_certs::files::create_private_dir(&data_dir)
+                .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+            let path = data_dir.join("identity.key");
+            let key = IdentityKey::generate(&mut rand_core::OsRng);
+            godwit_certs::keyfile::write_identity(&path, &key)?;
+            writeln!(out, "identity key written to {} (mode 0600)", path.display())?;
+            writeln!(out, "NodeId {}", key.node_id())?;
+            writeln!(
+                out,
+                "Send this NodeId to the network CA for a certificate (godwit ca issue --node-id …)."
+            )?;
+        }
+        Command::Ca { command } => ca(command, out)?,
+        Command::Cert { command: CertCommand::Show { file } } => {
+            let der = CertificateDer::from_pem_file(&file)
+                .with_context(|| format!("cannot read the certificate {}", file.display()))?;
+            let c = godwit_certs::parse_peer(&der)?;
+            let serial = c.serial.iter().fold(0u128, |n, b| (n << 8) | u128::from(*b));
+            writeln!(out, "NodeId          {}", c.node_id)?;
+            writeln!(out, "administration  {}", c.administration)?;
+            writeln!(out, "country         {}", c.country.as_deref().unwrap_or("-"))?;
+            writeln!(out, "role            {}", format!("{:?}", c.role).to_lowercase())?;
+            writeln!(out, "serial          {serial}")?;
+            writeln!(out, "not after       {} (seconds since 1970)", c.not_after)?;
+        }
+    }
+    Ok(())
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+const DAY_MS: u64 = 86_400_000;
+
+fn ca(command: CaCommand, out: &mut impl std::io::Write) -> Result<()> {
+    use godwit_certs::ca::CaDir;
+    match command {
+        CaCommand::Init { dir, name, days } => {
+            let key = IdentityKey::generate(&mut rand_core::OsRng);
+            let ca = CaDir::init(&dir, &name, now_ms(), days.saturating_mul(DAY_MS), &key)?;
+            writeln!(out, "network CA {name:?} created in {}", dir.display())?;
+            writeln!(
+                out,
+                "give every node {} as its [tls] ca; keep ca.key offline",
+                dir.join("ca.pem").display()
+            )?;
+            drop(ca);
+        }
+        CaCommand::Issue { dir, node_id, administration, country, region, role, days, out: file } => {
+            let node: NodeId = node_id
+                .trim()
+                .parse()
+                .with_context(|| format!("{:?} is not a valid NodeId", node_id.trim()))?;
+            let country: Country = country
+                .parse()
+                .with_context(|| format!("{country:?} is not an ISO 3166-1 alpha-2 country code"))?;
+            let role = match role {
+                RoleArg::Member => Role::Member,
+                RoleArg::Hub => Role::Hub,
+                RoleArg::Authority => Role::Authority,
+            };
+            let attrs = godwit_certs::NodeAttrs { administration, country, region, role };
+            let mut ca = CaDir::open(&dir)?;
+            if file.exists() {
+                bail!("{} exists: refusing to overwrite a certificate", file.display());
+            }
+            let issued = ca.issue(&node, &attrs, now_ms(), days.saturating_mul(DAY_MS))?;
+            godwit_certs::files::write_atomic(&file, issued.pem.as_bytes())
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            writeln!(out, "certificate serial {} for {node} written to {}", issued.serial, file.display())?;
+        }
+        CaCommand::Revoke { dir, serial } => {
+            let mut ca = CaDir::open(&dir)?;
+            ca.revoke(serial)?;
+            writeln!(out, "serial {serial} revoked; make and distribute a new list: godwit ca crl")?;
+        }
+        CaCommand::Crl { dir, days, out: file } => {
+            let mut ca = CaDir::open(&dir)?;
+            let (number, pem) = ca.crl(now_ms(), days.saturating_mul(DAY_MS))?;
+            godwit_certs::files::write_atomic(&file, pem.as_bytes())
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            writeln!(
+                out,
+                "revocation list number {number} ({} revoked) written to {}; install it on any node (peers pass it on)",
+                ca.revoked().len(),
+                file.display()
+            )?;
+        }
     }
     Ok(())
 }

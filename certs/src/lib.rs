@@ -6,6 +6,7 @@
 //! replaced files ([`files`]). No networking, no storage: the offline `godwit ca …` commands
 //! link this crate, not the node.
 
+pub mod ca;
 pub mod files;
 pub mod keyfile;
 pub mod x509;

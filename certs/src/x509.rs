@@ -89,13 +89,35 @@ impl std::fmt::Debug for Authority {
 }
 
 impl Authority {
-    /// A new CA named `name`, valid between the two times (ms since the epoch).
+    /// A new CA named `name`, valid between the two times (ms since the epoch), with a fresh key.
     ///
     /// # Errors
     /// [`CertError`].
     pub fn new(name: &str, not_before_ms: u64, not_after_ms: u64) -> Result<Self, CertError> {
         let key = KeyPair::generate_for(&rcgen::PKCS_ED25519)?;
+        Self::with_key(key, name, not_before_ms, not_after_ms)
+    }
+
+    /// The CA whose Ed25519 key is `key`, named `name`, valid between the two times: the same
+    /// inputs give the same certificate, byte for byte (Ed25519 signatures are deterministic and
+    /// the serial number is fixed), so a CA kept as its key and these three values is reloaded
+    /// exactly — and a stored CA certificate can be checked against them.
+    ///
+    /// # Errors
+    /// [`CertError`].
+    pub fn from_key(
+        key: &IdentityKey,
+        name: &str,
+        not_before_ms: u64,
+        not_after_ms: u64,
+    ) -> Result<Self, CertError> {
+        let key = KeyPair::try_from(&pkcs8(key))?;
+        Self::with_key(key, name, not_before_ms, not_after_ms)
+    }
+
+    fn with_key(key: KeyPair, name: &str, not_before_ms: u64, not_after_ms: u64) -> Result<Self, CertError> {
         let mut p = CertificateParams::new(Vec::<String>::new())?;
+        p.serial_number = Some(SerialNumber::from(1u64));
         p.distinguished_name.push(DnType::CommonName, name);
         p.distinguished_name.push(DnType::OrganizationName, name);
         p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -130,8 +152,24 @@ impl Authority {
         not_before_ms: u64,
         not_after_ms: u64,
     ) -> Result<Issued, CertError> {
-        let node_key = KeyPair::try_from(&pkcs8(identity))?;
-        let id = identity.node_id();
+        self.issue_for(&identity.node_id(), attrs, serial, not_before_ms, not_after_ms)
+    }
+
+    /// Issues a node certificate for the node `id` (its public key is all the CA needs: the
+    /// node's private key never leaves it).
+    ///
+    /// # Errors
+    /// [`CertError`].
+    pub fn issue_for(
+        &self,
+        id: &NodeId,
+        attrs: &NodeAttrs,
+        serial: u64,
+        not_before_ms: u64,
+        not_after_ms: u64,
+    ) -> Result<Issued, CertError> {
+        let node_key = NodePublicKey(*id.as_bytes());
+        let id = *id;
         let mut p = CertificateParams::new(vec![dns_name(&id)])?;
         p.subject_alt_names.push(SanType::URI(format!("{ROLE_URN}{}", role_name(attrs.role)).try_into()?));
         p.distinguished_name.push(DnType::CommonName, attrs.administration.as_str());
@@ -161,6 +199,30 @@ impl Authority {
         this_update_ms: u64,
         next_update_ms: u64,
     ) -> Result<CertificateRevocationListDer<'static>, CertError> {
+        Ok(self.crl_signed(number, serials, this_update_ms, next_update_ms)?.der().clone())
+    }
+
+    /// As [`Authority::crl`], PEM-encoded (the form `godwitd.toml` names).
+    ///
+    /// # Errors
+    /// [`CertError`].
+    pub fn crl_pem(
+        &self,
+        number: u64,
+        serials: &[u64],
+        this_update_ms: u64,
+        next_update_ms: u64,
+    ) -> Result<String, CertError> {
+        Ok(self.crl_signed(number, serials, this_update_ms, next_update_ms)?.pem()?)
+    }
+
+    fn crl_signed(
+        &self,
+        number: u64,
+        serials: &[u64],
+        this_update_ms: u64,
+        next_update_ms: u64,
+    ) -> Result<rcgen::CertificateRevocationList, CertError> {
         let this_update = time_of(this_update_ms)?;
         let params = CertificateRevocationListParams {
             this_update,
@@ -178,7 +240,19 @@ impl Authority {
                 .collect(),
             key_identifier_method: KeyIdMethod::Sha256,
         };
-        Ok(params.signed_by(&self.cert, &self.key)?.der().clone())
+        Ok(params.signed_by(&self.cert, &self.key)?)
+    }
+}
+
+/// A node's public key as rcgen takes it for the subject of a certificate.
+struct NodePublicKey([u8; 32]);
+
+impl rcgen::PublicKeyData for NodePublicKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.0
+    }
+    fn algorithm(&self) -> &rcgen::SignatureAlgorithm {
+        &rcgen::PKCS_ED25519
     }
 }
 
