@@ -10,7 +10,7 @@ use std::time::Duration;
 use godwit_protocol::identity::{IdentityKey, NodeId};
 use godwit_protocol::ids::MessageId;
 use godwit_protocol::message::Audience;
-use godwit_protocol::relay::{Batch, Output, Publication, Relay, Store};
+use godwit_protocol::relay::{Batch, Output, Publication, PublishError, Relay, Store};
 use rand_core::OsRng;
 use tokio::sync::{broadcast, mpsc as tmpsc, oneshot};
 use tracing::{debug, error, info, warn};
@@ -228,6 +228,9 @@ impl Core {
                 Ok(id) => {
                     self.published.insert(id, reply);
                 }
+                // A storage failure may come after the message entered the batch: the node
+                // stops (its caller hears so) rather than report a failure that is not one.
+                Err(NodeError::Publish(PublishError::Store(e))) => return Err(NodeError::Store(e)),
                 Err(e) => {
                     let _ = reply.send(Err(e));
                 }

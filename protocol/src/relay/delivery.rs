@@ -191,6 +191,11 @@ impl<S: Store> Relay<S> {
         while p.done.remove(&(c + 1)) {
             c += 1;
         }
+        // Positions at or below the cursor are done by definition (a late duplicate answer or
+        // acknowledgement may have marked one again).
+        while p.done.first().is_some_and(|l| *l <= c) {
+            p.done.pop_first();
+        }
         if c != old || !acked.is_empty() {
             let entry = self.dirty_cursors.entry(peer).or_insert((old, Vec::new()));
             entry.0 = c;

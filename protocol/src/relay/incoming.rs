@@ -39,7 +39,8 @@ impl<S: Store> Relay<S> {
                     EnvelopeError::TooLarge { .. } => RejectReason::Oversize,
                     _ => RejectReason::Invalid,
                 };
-                return self.refuse(peer, None, reason, e.to_string());
+                // Named by the id its bytes claim, so that its sender can match the refusal.
+                return self.refuse(peer, id, reason, e.to_string());
             }
         };
         let id = env.id();
@@ -131,6 +132,30 @@ impl<S: Store> Relay<S> {
         bucket.take(now, len as u64)
     }
 
+    /// A feed's top message keeps its envelope past its expiry (a restored author learns from
+    /// it where its feed stands) and leaves the expiry index: once a newer message tops the
+    /// feed, the former top's envelope goes, unless it is in this node's inbox.
+    fn prune_former_top(&mut self, author: NodeId, feed: FeedId, head: &HeadRec) -> R<S> {
+        let Some(slot) =
+            self.hot.slot(&self.store, &author, &feed, head.top, head).map_err(RelayError::Store)?
+        else {
+            return Ok(());
+        };
+        let Some(held) = self.hot.held(&self.store, &slot.id).map_err(RelayError::Store)? else {
+            return Ok(());
+        };
+        let m = &held.meta;
+        let mine = m.author != self.cfg.me
+            && match m.channel {
+                Some(c) => self.membership.is_entitled(&c, m.epoch, &self.cfg.me),
+                None => m.recipients.contains(&self.cfg.me),
+            };
+        if m.expires <= self.now && !mine && !held.env.is_empty() {
+            self.hot.prune(held.id, m.expires, m.local, true);
+        }
+        Ok(())
+    }
+
     /// Feed checks, then store and fan out. Returns whether the message was stored.
     pub(super) fn accept(
         &mut self,
@@ -198,6 +223,9 @@ impl<S: Store> Relay<S> {
         };
         let flash = h.priority == Priority::Flash;
         let local = self.hot.insert(id, bytes.into(), meta, SlotRec { id, prev: h.prev }, inbox);
+        if new.top > head.top {
+            self.prune_former_top(author, feed, &head)?;
+        }
         self.hot.set_head(author, feed, new);
         self.hot.record(match from {
             None => Event::Authored { id },

@@ -534,6 +534,11 @@ impl<S: Store> Relay<S> {
             for v in verdicts {
                 match v {
                     Verdict::Stored(id) => acks.push(id),
+                    Verdict::Refused(id, reason, detail) => self.send(
+                        peer,
+                        Class::Urgent,
+                        &Frame::Reject(Reject { id: Some(id), detail, reason }),
+                    ),
                     Verdict::Held(id) => self.send(
                         peer,
                         Class::Urgent,
@@ -656,6 +661,15 @@ impl<S: Store> Relay<S> {
                         return self.refuse(peer, None, RejectReason::RateLimited, detail);
                     }
                     Envelope::peek_id(&m.env)
+                }
+                Frame::Want(_) => {
+                    // Wants have no control budget of their own: the request budget pays.
+                    let now = self.now;
+                    if !self.peer(&peer).is_some_and(|p| p.take_requests(now, 1)) {
+                        let detail = "over the per-peer request rate".to_string();
+                        return self.refuse(peer, None, RejectReason::RateLimited, detail);
+                    }
+                    None
                 }
                 _ => None,
             };
@@ -937,7 +951,14 @@ impl<S: Store> Relay<S> {
         t.count += 1;
         t.first = t.first.or(id);
         t.last = id.or(t.last);
-        self.send(peer, Class::Urgent, &Frame::Reject(Reject { id, detail, reason }));
+        match (reason, id) {
+            // A fork refusal is final for its sender and rests on state (the frozen head, the
+            // evidence) in the batch being built: it waits for the commit, like an ack.
+            (RejectReason::Fork, Some(id)) => {
+                self.pending_acks.entry(peer).or_default().push(Verdict::Refused(id, reason, detail));
+            }
+            _ => self.send(peer, Class::Urgent, &Frame::Reject(Reject { id, detail, reason })),
+        }
         self.strike(peer, strike_weight(reason, relayed))
     }
 
@@ -990,13 +1011,15 @@ const MAX_CLOCK_SKEW_MS: u64 = 600_000;
 const REFUSAL_WINDOW_MS: u64 = 60_000;
 
 /// A verdict on a received message that waits for the commit before it is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Verdict {
     /// Stored by this batch: acknowledged.
     Stored(MessageId),
     /// Already held (perhaps stored by this very batch): refused as a duplicate, which the
     /// sender takes as an acknowledgement, so it too waits until the store is durable.
     Held(MessageId),
+    /// Refused for good on grounds this batch writes (a fork: the frozen head, the evidence).
+    Refused(MessageId, RejectReason, String),
 }
 
 /// The hop count a stored message carries when this node passes it on.

@@ -193,13 +193,18 @@ fn hello(recovering: bool) -> Vec<u8> {
 impl Hub {
     /// A channel message by `a` at `seq`.
     fn by_a(&mut self, seq: u64, prev: Option<MessageId>) -> message::SealedMessage {
+        self.by_a_at(seq, prev, NOW)
+    }
+
+    /// A channel message by `a` at `seq`, created at `at` (it lives a minute).
+    fn by_a_at(&mut self, seq: u64, prev: Option<MessageId>, at: Timestamp) -> message::SealedMessage {
         let b = body();
         let draft = Draft {
             audience: Audience::Channel { id: self.channel, epoch: 1, key: &self.key },
             seq,
             prev,
-            created: NOW,
-            expires: NOW.plus_millis(60_000),
+            created: at,
+            expires: at.plus_millis(60_000),
             priority: Priority::Routine,
             marking: Tlp::Green,
             body: &b,
@@ -830,6 +835,14 @@ fn expired_messages_lose_their_envelopes_except_a_feeds_top_and_catch_up_steps_o
     assert!(!sent.iter().any(|f| matches!(f, Frame::Msg(_))), "{sent:?}");
     h.commit();
     assert_eq!(h.relay.store().cursor(&h.b).unwrap(), 3);
+    // Once a newer message tops the feed, the former top's envelope goes too.
+    let m4 = h.by_a_at(4, Some(m3.id), later);
+    h.relay
+        .handle_frame(later, h.a.node_id(), &Frame::Msg(Msg { env: m4.bytes.clone(), hop: 0 }).encode())
+        .unwrap();
+    h.commit();
+    assert!(h.relay.store().envelope(&m3.id).unwrap().unwrap().is_empty(), "the former top is pruned");
+    assert!(!h.relay.store().envelope(&m4.id).unwrap().unwrap().is_empty());
     // A replay of a pruned message is still known by its id.
     h.relay
         .handle_frame(later, h.a.node_id(), &Frame::Msg(Msg { env: m1.bytes.clone(), hop: 0 }).encode())
@@ -919,4 +932,42 @@ fn the_revocation_list_goes_to_every_peer_now_and_to_each_that_connects() {
     h.relay.connect(NOW, late, Role::Member).unwrap();
     let frames = h.frames_to(late);
     assert!(frames.iter().any(|f| matches!(f, Frame::Crl(d) if d == &[1, 2, 3])), "{frames:?}");
+}
+
+#[test]
+fn a_fork_is_refused_only_once_its_evidence_is_committed_and_a_bad_signature_names_the_message() {
+    let mut h = hub_with(43, |_| {});
+    let m1 = h.by_a(1, None);
+    let twin = h.by_a(1, None);
+    h.receive_from_a(&m1.bytes, 0);
+    h.commit();
+    let _ = h.outputs();
+    h.receive_from_a(&twin.bytes, 0);
+    let before = h.frames_to(h.a.node_id());
+    assert!(
+        !before.iter().any(|f| matches!(f, Frame::Reject(_))),
+        "final refusal before the commit: {before:?}"
+    );
+    h.commit();
+    let after = h.frames_to(h.a.node_id());
+    assert!(
+        after.iter().any(
+            |f| matches!(f, Frame::Reject(r) if r.reason == RejectReason::Fork && r.id == Some(twin.id))
+        ),
+        "{after:?}"
+    );
+    assert_eq!(h.relay.store().evidence.len(), 1);
+    // A message whose signature fails is refused under the id its bytes claim.
+    let m2 = h.by_a(2, Some(m1.id));
+    let mut forged = m2.bytes.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    h.receive_from_a(&forged, 0);
+    let frames = h.frames_to(h.a.node_id());
+    assert!(
+        frames.iter().any(
+            |f| matches!(f, Frame::Reject(r) if r.reason == RejectReason::Invalid && r.id == Some(m2.id))
+        ),
+        "{frames:?}"
+    );
 }
