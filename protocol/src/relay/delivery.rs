@@ -178,6 +178,16 @@ impl<S: Store> Relay<S> {
                 // The peer will never take it (or already has it): done for this peer.
                 return self.handle_ack(peer, &[id]);
             }
+            if r.reason == RejectReason::TooEarly {
+                // It overtook our hello (or theirs): the peer takes it in a moment, so it is
+                // sent again soon rather than after the full resend delay.
+                let due = self.now.plus_millis(TOO_EARLY_RESEND_MS);
+                if let Some(local) = self.hot.local_of(&self.store, &id).map_err(RelayError::Store)? {
+                    if let Some(p) = self.peer(&peer) {
+                        p.resend_by(local, due);
+                    }
+                }
+            }
         }
         Ok(())
     }

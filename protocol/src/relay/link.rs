@@ -256,6 +256,17 @@ impl Link {
         sends
     }
 
+    /// Moves the resend of `local`, if it is in flight, to `due` when that is sooner.
+    pub(super) fn resend_by(&mut self, local: u64, due: Timestamp) {
+        if let Some(f) = self.in_flight.get_mut(&local) {
+            if due < f.due {
+                self.deadlines.remove(&(f.due, local));
+                f.due = due;
+                self.deadlines.insert((due, local));
+            }
+        }
+    }
+
     /// The peer acknowledged `local` (or it is finished otherwise): true if it was in flight.
     pub(super) fn finish(&mut self, local: u64) -> bool {
         self.done.insert(local);

@@ -1027,6 +1027,9 @@ fn outgoing_hop(m: &MsgMeta) -> u8 {
     if m.from.is_some() { m.hop.saturating_add(1) } else { 0 }
 }
 
+/// How soon a message refused as `too_early` is sent again, in milliseconds.
+const TOO_EARLY_RESEND_MS: u64 = 1_000;
+
 /// Most expired messages pruned per call.
 const PRUNE_BATCH: usize = 1_024;
 

@@ -971,3 +971,25 @@ fn a_fork_is_refused_only_once_its_evidence_is_committed_and_a_bad_signature_nam
         "{frames:?}"
     );
 }
+
+#[test]
+fn a_message_refused_as_too_early_is_sent_again_within_a_second() {
+    let mut h = hub_with(44, |_| {});
+    let m1 = h.by_a(1, None);
+    h.receive_from_a(&m1.bytes, 0);
+    h.commit();
+    assert!(h.frames_to(h.b).iter().any(|f| matches!(f, Frame::Msg(_))));
+    let early = Reject {
+        id: Some(m1.id),
+        detail: "sent before the peer's hello".into(),
+        reason: RejectReason::TooEarly,
+    };
+    h.relay.handle_frame(NOW, h.b, &Frame::Reject(early).encode()).unwrap();
+    assert_eq!(h.relay.poll_timeout(), Some(NOW.plus_millis(1_000)), "not the 30 s resend delay");
+    h.relay.handle_timeout(NOW.plus_millis(1_000)).unwrap();
+    let again = h.frames_to(h.b);
+    assert!(
+        again.iter().any(|f| matches!(f, Frame::Msg(m) if Envelope::peek_id(&m.env) == Some(m1.id))),
+        "{again:?}"
+    );
+}
