@@ -54,6 +54,11 @@ pub struct NetLimits {
     pub author_bytes_per_day: u64,
     /// Envelope bytes one author may add above the sustained rate.
     pub author_bytes_burst: u64,
+    /// Envelope bytes the messages one peer passes on may add to the store per day (whoever
+    /// authored them).
+    pub peer_bytes_per_day: u64,
+    /// Envelope bytes one peer's messages may add above the sustained rate.
+    pub peer_bytes_burst: u64,
     /// Largest size of the store on disk in bytes before new messages are refused
     /// (`storage_full`); 0: no limit but the disk's free space.
     pub max_store_bytes: u64,
@@ -96,6 +101,8 @@ impl Default for NetLimits {
             answer_bytes_burst: 16 << 20,
             author_bytes_per_day: 1 << 30,
             author_bytes_burst: 1 << 30,
+            peer_bytes_per_day: 16 << 30,
+            peer_bytes_burst: 16 << 30,
             max_store_bytes: 0,
             min_free_disk_bytes: 256 << 20,
             handshake_timeout_ms: 10_000,

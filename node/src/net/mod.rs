@@ -308,6 +308,8 @@ impl Node {
         relay_cfg.answer_bytes_burst = spec.limits.answer_bytes_burst;
         relay_cfg.author_bytes_per_day = spec.limits.author_bytes_per_day;
         relay_cfg.author_bytes_burst = spec.limits.author_bytes_burst;
+        relay_cfg.peer_bytes_per_day = spec.limits.peer_bytes_per_day;
+        relay_cfg.peer_bytes_burst = spec.limits.peer_bytes_burst;
         relay_cfg.configured_peers.extend(spec.peers.iter().map(|p| p.node_id));
         let (crl_tx, crl_rx) = tmpsc::channel(CRL_QUEUE);
         #[cfg(feature = "fault-injection")]

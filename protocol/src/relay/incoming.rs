@@ -104,6 +104,14 @@ impl<S: Store> Relay<S> {
         }
         // Storage is budgeted per author in bytes (checked on a verified author, so nobody can
         // spend another's budget): a junk feed fills its author's budget, not the disk.
+        if !own && !self.take_peer_bytes(peer, m.env.len()) {
+            let detail = format!(
+                "the messages {} passes on have used up the storage this node gives one peer ({} bytes a day)",
+                peer.short(),
+                self.cfg.peer_bytes_per_day
+            );
+            return self.refuse_relayed(peer, Some(id), RejectReason::OverQuota, detail, relayed);
+        }
         if !own && !self.take_author_bytes(h.author, m.env.len()) {
             let detail = format!(
                 "{} has used up the storage this node gives one author ({} bytes a day)",
@@ -154,6 +162,15 @@ impl<S: Store> Relay<S> {
             self.hot.prune(held.id, m.expires, m.local, true);
         }
         Ok(())
+    }
+
+    /// Takes `len` bytes from the storage budget of `peer`, which passes the message on.
+    fn take_peer_bytes(&mut self, peer: NodeId, len: usize) -> bool {
+        let (now, c) = (self.now, &self.cfg);
+        let bucket = self.peer_budgets.entry(peer).or_insert_with(|| {
+            link::TokenBucket::new(now, c.peer_bytes_per_day / 86_400, c.peer_bytes_burst)
+        });
+        bucket.take(now, len as u64)
     }
 
     /// Feed checks, then store and fan out. Returns whether the message was stored.

@@ -110,6 +110,11 @@ pub struct RelayConfig {
     pub author_bytes_per_day: u64,
     /// Envelope bytes one author may add above the sustained rate.
     pub author_bytes_burst: u64,
+    /// Envelope bytes the messages one peer passes on may add to this node's store per day,
+    /// whoever authored them (a hub passes on many authors' messages: set it for that).
+    pub peer_bytes_per_day: u64,
+    /// Envelope bytes one peer's messages may add above the sustained rate.
+    pub peer_bytes_burst: u64,
     /// How often expired messages are pruned (their envelopes dropped), in milliseconds.
     pub prune_every_ms: u64,
 }
@@ -139,6 +144,8 @@ impl RelayConfig {
             tail_bytes: 64 << 20,
             author_bytes_per_day: 1 << 30,
             author_bytes_burst: 1 << 30,
+            peer_bytes_per_day: 16 << 30,
+            peer_bytes_burst: 16 << 30,
             prune_every_ms: 10_000,
         }
     }
@@ -320,6 +327,9 @@ pub struct Relay<S: Store> {
     flash_top: Option<u64>,
     /// Storage budgets of the authors this node knows, and the one all others share.
     author_budgets: BTreeMap<NodeId, link::TokenBucket>,
+    /// Storage budgets of the peers that pass messages on to this node (peers have
+    /// certificates: the map is bounded by the network's size).
+    peer_budgets: BTreeMap<NodeId, link::TokenBucket>,
     strangers_budget: Option<link::TokenBucket>,
     /// The store has reached its configured size (the shell says so).
     storage_full: bool,
@@ -364,6 +374,7 @@ impl<S: Store> Relay<S> {
             authored: Vec::new(),
             publishing: Vec::new(),
             author_budgets: BTreeMap::new(),
+            peer_budgets: BTreeMap::new(),
             strangers_budget: None,
             storage_full: false,
             pruned_at: None,

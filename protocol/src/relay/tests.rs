@@ -993,3 +993,24 @@ fn a_message_refused_as_too_early_is_sent_again_within_a_second() {
         "{again:?}"
     );
 }
+
+#[test]
+fn a_peer_whose_messages_used_up_its_storage_budget_is_refused_as_over_quota() {
+    let mut probe = hub_with(45, |_| {});
+    let one = probe.by_a(1, None).bytes.len() as u64;
+    let mut h = hub_with(45, |c| {
+        c.peer_bytes_per_day = 0;
+        c.peer_bytes_burst = one;
+    });
+    let m1 = h.by_a(1, None);
+    let m2 = h.by_a(2, Some(m1.id));
+    h.receive_from_a(&m1.bytes, 0);
+    h.receive_from_a(&m2.bytes, 0);
+    h.commit();
+    let frames = h.frames_to(h.a.node_id());
+    assert!(
+        frames.iter().any(|f| matches!(f, Frame::Reject(r) if r.reason == RejectReason::OverQuota && r.id == Some(m2.id) && r.detail.contains("passes on"))),
+        "{frames:?}"
+    );
+    assert!(h.relay.store().meta(&m1.id).unwrap().is_some());
+}
