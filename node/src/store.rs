@@ -431,18 +431,6 @@ impl SledStore {
         Ok(())
     }
 
-    /// Records that `peer` connected (not journalled: connections are not state changes of the
-    /// message store).
-    ///
-    /// # Errors
-    /// [`StoreError`].
-    pub fn record_peer(&self, peer: &NodeId, rec: &PeerRecord) -> Result<(), StoreError> {
-        self.tree
-            .insert(k(PEERS, peer.as_bytes()), codec::to_vec(rec))
-            .map(|_| ())
-            .map_err(|e| self.sled_err(e))
-    }
-
     /// Every peer ever connected, with what is known of it.
     ///
     /// # Errors
@@ -614,6 +602,14 @@ impl Store for SledStore {
                         b.insert(k(MSGS, id.as_bytes()), &[][..]);
                     }
                 }
+                Write::Peer { peer, role, administration, at } => {
+                    let rec = PeerRecord {
+                        role: format!("{role:?}").to_lowercase(),
+                        admin: administration.clone(),
+                        last_seen: at.as_millis(),
+                    };
+                    b.insert(k(PEERS, peer.as_bytes()), codec::to_vec(&rec));
+                }
                 Write::Event(event) => {
                     seq += 1;
                     let bytes = codec::to_vec(&JournalEntry { seq, prev, event: event.clone() });
@@ -759,7 +755,7 @@ mod tests {
             s.write(&cursor).unwrap();
             s.commit().unwrap();
         }
-        let (s, r) = SledStore::open(dir.path()).unwrap();
+        let (mut s, r) = SledStore::open(dir.path()).unwrap();
         assert_eq!(r, IntegrityReport { messages: 1, journal: 3, damage: vec![] });
         assert_eq!(s.log_last().unwrap(), 1);
         assert_eq!(s.inbox().unwrap(), vec![id]);
@@ -771,8 +767,14 @@ mod tests {
         let j = s.journal().unwrap();
         assert_eq!(j.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
         assert_eq!(j[0].prev, [0; 32]);
+        let peer = Write::Peer {
+            peer: author,
+            role: godwit_protocol::identity::Role::Hub,
+            administration: "RILO ESA".into(),
+            at: godwit_protocol::Timestamp(5),
+        };
+        s.write(&Batch { writes: vec![peer], sync: false }).unwrap();
         let rec = PeerRecord { role: "hub".into(), admin: "RILO ESA".into(), last_seen: 5 };
-        s.record_peer(&author, &rec).unwrap();
         assert_eq!(s.peers().unwrap(), vec![(author, rec)]);
     }
 

@@ -73,6 +73,16 @@ pub enum Event {
         /// Last missing seq.
         to: u64,
     },
+    /// A link to a peer came up.
+    Connected {
+        /// The peer.
+        peer: NodeId,
+    },
+    /// A link to a peer went down.
+    Disconnected {
+        /// The peer.
+        peer: NodeId,
+    },
     /// The envelopes of expired messages were dropped (their ids stay known).
     Pruned {
         /// How many.

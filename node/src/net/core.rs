@@ -184,20 +184,14 @@ impl Core {
                     old.close("duplicate connection");
                     self.relay.disconnect(&id)?;
                 }
-                let rec = crate::store::PeerRecord {
-                    role: format!("{:?}", peer.role).to_lowercase(),
-                    admin: peer.administration.clone(),
-                    last_seen: now().as_millis(),
-                };
-                if let Err(e) = self.relay.store().record_peer(&id, &rec) {
-                    warn!("cannot record peer {}: {e}", id.short());
-                }
                 if let Ok(mut c) = self.shared.connected.lock() {
                     c.insert(id);
                 }
                 self.shared.changed.notify_waiters();
                 self.conns.insert(id, handle);
                 self.relay.connect(now(), id, peer.role)?;
+                // Written with the journal's `Connected` entry in the next group commit.
+                self.relay.record_peer(id, peer.administration.clone());
                 let _ = self.events.send(NodeEvent::PeerUp(id));
             }
             CoreMsg::Disconnected { peer, conn } => {

@@ -141,6 +141,10 @@ impl Hot {
         self.batch.writes.push(Write::Prune { id, expires, local, envelope });
     }
 
+    pub(super) fn write(&mut self, w: Write) {
+        self.batch.writes.push(w);
+    }
+
     pub(super) fn record(&mut self, event: Event) {
         self.batch.writes.push(Write::Event(event));
     }

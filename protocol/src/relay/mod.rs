@@ -457,6 +457,14 @@ impl<S: Store> Relay<S> {
         self.crl = Some(der);
     }
 
+    /// Records what the connected `peer`'s certificate says of it (its administration; its role
+    /// is the link's), with a `Connected` journal entry, in the batch being built.
+    pub fn record_peer(&mut self, peer: NodeId, administration: String) {
+        let Some(role) = self.peers.get(&peer).map(|p| p.role) else { return };
+        self.hot.write(Write::Peer { peer, role, administration, at: self.now });
+        self.hot.record(Event::Connected { peer });
+    }
+
     /// The shell reports whether the store has reached its configured size: while it has,
     /// new messages are refused (`storage_full`, not final) and publishing fails.
     pub fn set_storage_full(&mut self, full: bool) {
@@ -615,6 +623,9 @@ impl<S: Store> Relay<S> {
     /// # Errors
     /// Storage errors only.
     pub fn disconnect(&mut self, peer: &NodeId) -> R<S> {
+        if self.peers.contains_key(peer) {
+            self.hot.record(Event::Disconnected { peer: *peer });
+        }
         self.drop_link(peer);
         self.pending_acks.remove(peer);
         self.journal_refusals(|p, _| p == peer)

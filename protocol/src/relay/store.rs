@@ -111,6 +111,18 @@ pub enum Write {
         /// author needs to learn where its feed stands).
         envelope: bool,
     },
+    /// What this node knows of a peer it has been connected to: its role and administration
+    /// (from its certificate) and when the link last came up.
+    Peer {
+        /// The peer.
+        peer: NodeId,
+        /// Its role.
+        role: crate::identity::Role,
+        /// Its administration.
+        administration: String,
+        /// When its link last came up.
+        at: Timestamp,
+    },
     /// An audit event, appended to the journal in order.
     Event(Event),
 }
@@ -186,6 +198,8 @@ pub struct MemoryStore {
     expiry: BTreeMap<(Timestamp, u64), MessageId>,
     cursors: HashMap<NodeId, u64>,
     inbox: Vec<MessageId>,
+    /// Peers this node has been connected to: role, administration, when last connected.
+    pub peers: BTreeMap<NodeId, (crate::identity::Role, String, Timestamp)>,
     /// Fork evidence: author, feed and seq → the id held and the conflicting envelope.
     pub evidence: BTreeMap<(NodeId, FeedId, u64), Evidence>,
     /// The audit journal, in order.
@@ -298,6 +312,9 @@ impl Store for MemoryStore {
                             *env = Arc::from(&[][..]);
                         }
                     }
+                }
+                Write::Peer { peer, role, administration, at } => {
+                    self.peers.insert(*peer, (*role, administration.clone(), *at));
                 }
                 Write::Event(e) => self.journal.push(e.clone()),
             }

@@ -228,12 +228,14 @@ impl Hub {
         }
     }
 
-    /// Applies the batch handed out for commit, as the shell does once it is durable.
+    /// Applies the batches handed out for commit, as the shell does once each is durable,
+    /// until nothing waits for one.
     fn commit(&mut self) {
         self.pull();
-        if let Some(b) = self.stash.take() {
+        while let Some(b) = self.stash.take() {
             self.relay.store_mut().write(&b).unwrap();
             self.relay.handle_committed().unwrap();
+            self.pull();
         }
     }
 
@@ -496,14 +498,17 @@ fn refusals_from_one_link_are_journalled_in_aggregate() {
     let before = h.relay.store().journal.len();
     h.relay.disconnect(&a).unwrap();
     h.commit();
-    let entries: Vec<&Event> = h.relay.store().journal[before..].iter().collect();
+    let entries: Vec<&Event> =
+        h.relay.store().journal[before..].iter().filter(|e| matches!(e, Event::Rejected { .. })).collect();
     assert_eq!(entries.len(), 2, "one entry per reason: {entries:?}");
     assert!(entries.iter().any(|e| matches!(e, Event::Rejected { from, reason: RejectReason::Invalid, count: 50, first: None, .. } if *from == a)));
     assert!(entries.iter().any(|e| matches!(e, Event::Rejected { reason: RejectReason::HopLimit, count: 2, first: Some(f), last: Some(l), .. } if *f == m1.id && *l == m1.id)));
     // Nothing is left to journal twice.
     h.relay.handle_timeout(NOW.plus_millis(REFUSAL_WINDOW_MS)).unwrap();
     h.commit();
-    assert_eq!(h.relay.store().journal.len(), before + 2);
+    let rejected =
+        h.relay.store().journal[before..].iter().filter(|e| matches!(e, Event::Rejected { .. })).count();
+    assert_eq!(rejected, 2);
 }
 
 #[test]
@@ -1013,4 +1018,22 @@ fn a_peer_whose_messages_used_up_its_storage_budget_is_refused_as_over_quota() {
         "{frames:?}"
     );
     assert!(h.relay.store().meta(&m1.id).unwrap().is_some());
+}
+
+#[test]
+fn a_peers_record_and_its_links_coming_and_going_are_written_with_the_journal() {
+    let mut h = hub_with(46, |_| {});
+    h.relay.record_peer(h.b, "Uganda Revenue Authority".into());
+    h.relay.disconnect(&h.b).unwrap();
+    h.commit();
+    let store = h.relay.store();
+    assert_eq!(store.peers.get(&h.b), Some(&(Role::Member, "Uganda Revenue Authority".to_string(), NOW)));
+    let tail: Vec<&Event> = store.journal.iter().rev().take(2).collect();
+    assert!(
+        matches!(tail[..], [Event::Disconnected { peer: d }, Event::Connected { peer: c }] if *d == h.b && *c == h.b),
+        "{tail:?}"
+    );
+    // Nothing is recorded for a peer that is not connected.
+    h.relay.record_peer(h.b, "x".into());
+    assert!(h.relay.poll_output().is_none());
 }
