@@ -93,6 +93,14 @@ impl Raw {
         self.stream.write_all(body).await.unwrap();
     }
 
+    /// Sends one frame; false once the connection is gone (e.g. the other side closed it in the
+    /// middle of a flood).
+    pub async fn try_send(&mut self, f: &Frame) -> bool {
+        let body = f.encode();
+        self.stream.write_all(&(body.len() as u32).to_be_bytes()).await.is_ok()
+            && self.stream.write_all(&body).await.is_ok()
+    }
+
     /// Sends an envelope at hop `hop`.
     pub async fn send_msg(&mut self, env: &[u8], hop: u8) {
         self.send(&Frame::Msg(Msg { env: env.to_vec(), hop })).await;
