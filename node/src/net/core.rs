@@ -10,7 +10,7 @@ use std::time::Duration;
 use godwit_protocol::identity::{IdentityKey, NodeId};
 use godwit_protocol::ids::MessageId;
 use godwit_protocol::message::Audience;
-use godwit_protocol::relay::{Batch, Output, Publication, PublishError, Relay, Store};
+use godwit_protocol::relay::{Batch, Connection, Output, Publication, PublishError, Relay, Store, keep_new};
 use rand_core::OsRng;
 use tokio::sync::{broadcast, mpsc as tmpsc, oneshot};
 use tracing::{debug, error, info, warn};
@@ -168,15 +168,12 @@ impl Core {
                     return Ok(());
                 }
                 if let Some(old) = self.conns.get(&id) {
-                    // A new connection proves the old one stale (the peer restarted, or lost
-                    // it), unless both came up together: then both sides dialled at once and
-                    // both keep the one dialled by the lower NodeId. A dead connection is never
-                    // kept over a live one.
-                    let window = Duration::from_millis(self.shared.limits.handshake_timeout_ms);
-                    let together = handle.since.saturating_duration_since(old.since) < window;
-                    let keep_new =
-                        !together || handle.dialer == old.dialer || handle.dialer == self.shared.me.min(id);
-                    if !keep_new {
+                    // The relay's rule (`relay::keep_new`): a new connection replaces a stale
+                    // one, except when both sides dialled at once.
+                    let after = handle.since.saturating_duration_since(old.since).as_millis() as u64;
+                    let was = Connection { since_ms: 0, dialer: old.dialer };
+                    let is = Connection { since_ms: after, dialer: handle.dialer };
+                    if !keep_new(self.shared.me, id, was, is, self.shared.limits.handshake_timeout_ms) {
                         handle.close("duplicate connection");
                         return Ok(());
                     }

@@ -40,6 +40,24 @@ pub(super) fn strike_weight(reason: RejectReason, relayed: bool) -> u32 {
     }
 }
 
+/// A connection to a peer as the duplicate-connection rule sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connection {
+    /// When it came up (milliseconds on any clock the caller uses consistently).
+    pub since_ms: u64,
+    /// Which side dialled it.
+    pub dialer: NodeId,
+}
+
+/// Whether a new connection to `peer` replaces the one this node (`me`) has. A new connection
+/// proves the old one stale (the peer restarted, or lost it), unless both came up within
+/// `window_ms` of each other: then both sides dialled at once and both keep the one dialled by
+/// the lower NodeId. A dead connection is never kept over a live one.
+pub fn keep_new(me: NodeId, peer: NodeId, old: Connection, new: Connection, window_ms: u64) -> bool {
+    let together = new.since_ms.saturating_sub(old.since_ms) < window_ms;
+    !together || new.dialer == old.dialer || new.dialer == me.min(peer)
+}
+
 /// A token bucket: `rate` tokens per second up to `burst`.
 #[derive(Debug, Clone)]
 pub(super) struct TokenBucket {
@@ -304,6 +322,24 @@ impl Link {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_connection_replaces_a_stale_one_and_simultaneous_dials_agree() {
+        let x = crate::identity::IdentityKey::from_seed(&[1; 32]).node_id();
+        let y = crate::identity::IdentityKey::from_seed(&[2; 32]).node_id();
+        let (lo, hi) = (x.min(y), x.max(y));
+        let at = |since_ms, dialer| Connection { since_ms, dialer };
+        // Long after the old one: the old one is stale, whoever dialled.
+        assert!(keep_new(lo, hi, at(0, lo), at(60_000, hi), 10_000));
+        assert!(keep_new(hi, lo, at(0, lo), at(60_000, hi), 10_000));
+        // Both dialled at once: both sides keep the one the lower NodeId dialled.
+        assert!(!keep_new(lo, hi, at(0, lo), at(5, hi), 10_000));
+        assert!(!keep_new(hi, lo, at(0, lo), at(5, hi), 10_000));
+        assert!(keep_new(lo, hi, at(0, hi), at(5, lo), 10_000));
+        assert!(keep_new(hi, lo, at(0, hi), at(5, lo), 10_000));
+        // The same side dialled again: its new connection wins.
+        assert!(keep_new(lo, hi, at(0, hi), at(5, hi), 10_000));
+    }
 
     fn link() -> Link {
         let peer = crate::identity::IdentityKey::from_seed(&[7; 32]).node_id();

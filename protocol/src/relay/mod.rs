@@ -28,6 +28,7 @@ mod store;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use self::link::{Budgets, Link, strike_weight};
+pub use self::link::{Connection, keep_new};
 
 use rand_core::CryptoRngCore;
 
