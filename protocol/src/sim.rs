@@ -496,24 +496,19 @@ impl Sim {
     /// Runs until node `ix` has handled an input that is not committed yet (at most `ms` of
     /// virtual time); returns whether it got there. A crash then loses that input's effects.
     pub fn run_until_uncommitted(&mut self, ix: Ix, ms: u64) -> bool {
-        let end = self.now.as_millis() + ms;
-        while !self.nodes[ix].dirty {
-            let Some(Reverse((t, _, _))) = self.queue.peek() else { return false };
-            if *t > end {
-                return false;
-            }
-            let Some(Reverse((t, _, ev))) = self.queue.pop() else { return false };
-            self.now = Timestamp(t);
-            self.handle(ev);
-        }
-        true
+        self.run_until(ms, |sim| sim.nodes[ix].dirty)
     }
 
     /// Runs until node `ix` has handed out a batch whose commit is under way (at most `ms` of
     /// virtual time); returns whether it got there. A crash then may or may not keep it.
     pub fn run_until_committing(&mut self, ix: Ix, ms: u64) -> bool {
+        self.run_until(ms, |sim| sim.nodes[ix].syncing.is_some())
+    }
+
+    /// Handles events until `done` holds (at most `ms` of virtual time); returns whether it did.
+    fn run_until(&mut self, ms: u64, done: impl Fn(&Sim) -> bool) -> bool {
         let end = self.now.as_millis() + ms;
-        while self.nodes[ix].syncing.is_none() {
+        while !done(self) {
             let Some(Reverse((t, _, _))) = self.queue.peek() else { return false };
             if *t > end {
                 return false;

@@ -217,18 +217,9 @@ impl Hot {
         after: u64,
         limit: usize,
     ) -> Result<Vec<Arc<Held>>, S::Error> {
-        let mut out = Vec::new();
-        if after + 1 < self.tail_from {
-            for (local, id) in store.log_after(after, limit)? {
-                if local >= self.tail_from {
-                    break;
-                }
-                out.extend(from_store(store, &id)?);
-            }
-        }
-        let rest = limit - out.len();
-        out.extend(self.tail.range(after + 1..).take(rest).map(|(_, h)| h.clone()));
-        Ok(out)
+        let older = if after + 1 < self.tail_from { store.log_after(after, limit)? } else { Vec::new() };
+        let tail = self.tail.range(after + 1..).map(|(_, h)| h.clone());
+        self.merge(store, older, tail, limit)
     }
 
     /// Up to `limit` held flash messages after log position `after`, in order.
@@ -238,17 +229,25 @@ impl Hot {
         after: u64,
         limit: usize,
     ) -> Result<Vec<Arc<Held>>, S::Error> {
+        let older = if after + 1 < self.tail_from { store.flash_after(after, limit)? } else { Vec::new() };
+        let tail = self.flash.range(after + 1..).filter_map(|l| self.tail.get(l).cloned());
+        self.merge(store, older, tail, limit)
+    }
+
+    /// What the store holds below the tail (read back), then what the tail holds, up to `limit`.
+    fn merge<S: Store>(
+        &self,
+        store: &S,
+        older: Vec<(u64, MessageId)>,
+        tail: impl Iterator<Item = Arc<Held>>,
+        limit: usize,
+    ) -> Result<Vec<Arc<Held>>, S::Error> {
         let mut out = Vec::new();
-        if after + 1 < self.tail_from {
-            for (local, id) in store.flash_after(after, limit)? {
-                if local >= self.tail_from {
-                    break;
-                }
-                out.extend(from_store(store, &id)?);
-            }
+        for (_, id) in older.into_iter().take_while(|(local, _)| *local < self.tail_from) {
+            out.extend(from_store(store, &id)?);
         }
-        let rest = limit - out.len();
-        out.extend(self.flash.range(after + 1..).take(rest).filter_map(|l| self.tail.get(l).cloned()));
+        let rest = limit.saturating_sub(out.len());
+        out.extend(tail.take(rest));
         Ok(out)
     }
 

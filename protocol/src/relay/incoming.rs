@@ -26,7 +26,7 @@ impl<S: Store> Relay<S> {
             return self.refuse(peer, id, RejectReason::HopLimit, detail);
         }
         if self.storage_full {
-            let detail = "this node's store has reached its configured size".to_string();
+            let detail = "this node's store is full (its size limit or its disk's free-space reserve is reached): offer it again later".to_string();
             return self.refuse(peer, id, RejectReason::StorageFull, detail);
         }
         let env = match Envelope::verify_cached(&m.env, &mut self.keys) {

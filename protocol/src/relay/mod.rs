@@ -269,7 +269,9 @@ pub enum PublishError<E: std::error::Error + 'static> {
     #[error("this node is recovering after a restore: it learns its feed heads from peers before authoring")]
     Recovering,
     /// The store has reached its configured size.
-    #[error("the store is full (its configured size is reached): nothing new is stored until space is freed")]
+    #[error(
+        "the store is full (max_store_bytes reached, or the disk's free space below min_free_disk_bytes): free disk space or raise the limit in [limits]"
+    )]
     StorageFull,
     /// The feed is frozen after a fork.
     #[error("the feed is frozen after a fork; an operator must resolve it")]
