@@ -70,10 +70,14 @@ pub struct PeerCert {
     pub administration: String,
     /// The country, if present.
     pub country: Option<String>,
+    /// The region (OU), if present: a hub vouches only for members of its own region.
+    pub region: Option<String>,
     /// Serial number (big-endian, no leading zeros; see [`serial_bytes`]).
     pub serial: Vec<u8>,
     /// End of validity, in seconds since the epoch.
     pub not_after: i64,
+    /// The certificate itself (DER).
+    pub der: Vec<u8>,
 }
 
 /// The network certificate authority (in memory).
@@ -321,8 +325,10 @@ pub fn parse_peer(der: &[u8]) -> Result<PeerCert, CertError> {
         role,
         administration: attr(&mut cert.subject().iter_organization()).unwrap_or_default(),
         country: attr(&mut cert.subject().iter_country()),
+        region: attr(&mut cert.subject().iter_organizational_unit()),
         serial: normalize_serial(cert.raw_serial()),
         not_after: cert.validity().not_after.timestamp(),
+        der: der.to_vec(),
     })
 }
 
@@ -383,6 +389,7 @@ mod tests {
         assert_eq!(peer.role, Role::Hub);
         assert_eq!(peer.administration, "Kenya Revenue Authority");
         assert_eq!(peer.country.as_deref(), Some("KE"));
+        assert_eq!(peer.region.as_deref(), Some("ESA"));
         assert_eq!(peer.serial, serial_bytes(42));
         assert!(issued.pem.starts_with("-----BEGIN CERTIFICATE-----"));
     }

@@ -139,6 +139,9 @@ fn k(t: Table, key: &[u8]) -> Vec<u8> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PeerRecord {
+    /// Its certificate (DER), as it last presented it (absent in records of older versions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "serde_bytes")]
+    pub cert: Vec<u8>,
     /// Role from its certificate (`member`, `hub`, `authority`).
     pub role: String,
     /// Administration from its certificate.
@@ -602,8 +605,9 @@ impl Store for SledStore {
                         b.insert(k(MSGS, id.as_bytes()), &[][..]);
                     }
                 }
-                Write::Peer { peer, role, administration, at } => {
+                Write::Peer { peer, role, administration, at, cert } => {
                     let rec = PeerRecord {
+                        cert: cert.clone(),
                         role: format!("{role:?}").to_lowercase(),
                         admin: administration.clone(),
                         last_seen: at.as_millis(),
@@ -772,9 +776,11 @@ mod tests {
             role: godwit_protocol::identity::Role::Hub,
             administration: "RILO ESA".into(),
             at: godwit_protocol::Timestamp(5),
+            cert: vec![0x30, 0x00],
         };
         s.write(&Batch { writes: vec![peer], sync: false }).unwrap();
-        let rec = PeerRecord { role: "hub".into(), admin: "RILO ESA".into(), last_seen: 5 };
+        let rec =
+            PeerRecord { cert: vec![0x30, 0x00], role: "hub".into(), admin: "RILO ESA".into(), last_seen: 5 };
         assert_eq!(s.peers().unwrap(), vec![(author, rec)]);
     }
 

@@ -308,6 +308,25 @@ pub fn check_crl(
     }
 }
 
+/// Checks a certificate a hub vouches with (DESIGN §3): issued by the network CA, valid now, not
+/// revoked by the installed list, a Godwit node certificate. Returns what it says.
+///
+/// # Errors
+/// A reason naming what is wrong with it.
+pub fn check_vouched_cert(m: &TlsMaterial, der: &[u8]) -> Result<crate::certs::PeerCert, String> {
+    let mut verifier =
+        WebPkiClientVerifier::builder_with_provider(roots(m).map_err(|e| e.to_string())?, provider());
+    if let Some(crl) = &m.crl {
+        verifier = verifier.with_crls([crl.clone()]);
+    }
+    let verifier = verifier.build().map_err(|e| e.to_string())?;
+    let cert = CertificateDer::from(der.to_vec());
+    verifier
+        .verify_client_cert(&cert, &[], rustls_pki_types::UnixTime::now())
+        .map_err(|e| format!("not a valid certificate of this network: {e}"))?;
+    crate::certs::parse_peer(der).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

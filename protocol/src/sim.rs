@@ -549,6 +549,8 @@ impl Sim {
                     let (now, id, role) = (self.now, self.ids[y], self.roles[y]);
                     // The in-memory store cannot fail.
                     let _ = self.nodes[x].relay.connect(now, id, role);
+                    // A simulated node's "certificate" is its NodeId.
+                    self.nodes[x].relay.record_peer(id, String::new(), id.as_bytes().to_vec());
                 }
                 self.drain(a);
                 self.drain(b);
@@ -596,7 +598,13 @@ impl Sim {
                     Some(backup) => backup,
                     None => std::mem::take(n.relay.store_mut()),
                 };
+                let certs: Vec<(NodeId, Vec<u8>)> =
+                    store.peer_certs.iter().map(|(p, c)| (*p, c.clone())).collect();
                 n.relay = Relay::new(n.cfg.clone(), store).expect("the in-memory store never fails");
+                // As the node does: the certificates of its members, from its peer records.
+                for (peer, cert) in certs {
+                    n.relay.add_member_cert(peer, &cert);
+                }
                 n.cfg.recovering = false;
                 n.up = true;
                 n.life += 1;
@@ -674,6 +682,18 @@ impl Sim {
                     }
                 }
                 Output::Refused { .. } => self.stats.refused += 1,
+                Output::Vouch { peer, certs } => {
+                    // The shell's check, simulated: a "certificate" (a NodeId) counts when the
+                    // vouching hub serves that member.
+                    let Some(hub) = self.ids.iter().position(|i| *i == peer) else { continue };
+                    let members: Vec<NodeId> = certs
+                        .iter()
+                        .filter_map(|c| <[u8; 32]>::try_from(c.as_slice()).ok())
+                        .filter_map(|b| NodeId::from_bytes(b).ok())
+                        .filter(|m| self.nodes[hub].cfg.serves.contains(m))
+                        .collect();
+                    let _ = self.nodes[ix].relay.handle_vouched(peer, members);
+                }
                 Output::Published(id) => {
                     self.published.insert(id);
                 }

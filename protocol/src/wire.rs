@@ -40,6 +40,10 @@ pub enum Frame {
     Want(Want),
     /// The network CA's revocation list as the sender holds it (DER). The newest valid list wins.
     Crl(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// Between hubs: certificates (DER) of members the sender serves. A hub's `reach` is believed
+    /// only for members whose certificate, checked against the network CA, names the sending
+    /// hub's region.
+    Vouch(#[serde(deserialize_with = "bounded::vec::<_, _, MAX_RECIPIENTS>")] Vec<serde_bytes::ByteBuf>),
 }
 
 /// The opening frame.
@@ -199,6 +203,7 @@ mod tests {
             Frame::Heads(vec![FeedHead { seq: 4, feed: FeedId([5; 32]), author: id }]),
             Frame::Want(Want { to: 9, feed: FeedId([5; 32]), from: 7, author: id }),
             Frame::Crl(vec![0x30, 0x00]),
+            Frame::Vouch(vec![serde_bytes::ByteBuf::from(vec![0x30, 0x00])]),
         ];
         for f in frames {
             assert_eq!(Frame::decode(&f.encode()).unwrap(), f);

@@ -345,3 +345,45 @@ async fn an_author_over_its_storage_budget_is_refused_and_others_still_get_throu
     // Another author's messages are stored and relayed as ever.
     honest_traffic_still_flows_then_stop(&mut net, hub, a, b).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_believes_another_hubs_reach_only_where_certificates_of_its_region_vouch_for_it() {
+    let mut net = Net::new();
+    let west = net.add_in("RILO WCA", Role::Hub, "WCA");
+    let sender = net.add_in("Ghana NCP", Role::Member, "WCA");
+    let east = net.add_in("RILO ESA", Role::Hub, "ESA");
+    let target = net.add_in("Tanzania NCP", Role::Member, "ESA");
+    // A valid hub certificate, of another region than the member it claims.
+    let rogue = net.add_in("Compromised hub", Role::Hub, "WCA");
+    let all = [west, sender, east, target, rogue];
+    net.start(west, &[sender], &all).await;
+    net.start(sender, &[], &all).await;
+    net.join(sender, west).await;
+    // The rogue hub claims to reach the target and even shows the target's genuine certificate.
+    let mut raw = Raw::connect(&net, rogue, west).await;
+    let target_cert = serde_bytes::ByteBuf::from(net.members[target].cert.der.to_vec());
+    raw.send(&Frame::Vouch(vec![target_cert])).await;
+    raw.send(&Frame::Reach(vec![net.members[rogue].id(), net.members[target].id()])).await;
+    raw.send(&Frame::Hello(Hello { v: 1, recovering: false })).await;
+    raw.next("the hub's hello", |f| matches!(f, Frame::Hello(_))).await;
+    let id = net.members[sender].node().publish(net.direct(target)).await.unwrap();
+    // The target's own hub, vouching with the target's certificate, is the only route.
+    net.start(east, &[target], &all).await;
+    net.start(target, &[], &all).await;
+    let mut et = net.join(target, east).await;
+    net.join(east, west).await;
+    wait_for(&mut et, "the direct message at its recipient", |e| *e == NodeEvent::Delivered(id)).await;
+    // The rogue hub was sent nothing of it (it would have been, long before the east hub came).
+    while let Ok((_, f)) = raw.frames.try_recv() {
+        if let Frame::Msg(m) = f {
+            assert_ne!(
+                godwit_protocol::envelope::Envelope::peek_id(&m.env),
+                Some(id),
+                "leaked to the rogue hub"
+            );
+        }
+    }
+    for ix in [west, sender, east, target] {
+        net.stop(ix).await;
+    }
+}

@@ -119,8 +119,13 @@ async fn member_offline_while_1000_messages_flow_catches_up_fully() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_message_to_a_member_behind_another_hub_arrives_after_it_was_offline() {
     let mut net = Net::new();
-    let [ha, hb, m1, m2] = two_regions(&mut net, false).await;
+    // m2 has been connected to its hub (which thereby holds its certificate and vouches for it
+    // to hub A), then goes offline.
+    let [ha, hb, m1, m2] = two_regions(&mut net, true).await;
     let all = [ha, hb, m1, m2];
+    net.stop(m2).await;
+    // It comes back on another port (it dials out; nobody dials it).
+    net.members[m2].listen = "127.0.0.1:0".parse().unwrap();
     let mut eha = net.members[ha].node().events();
     let id = net.members[m1].node().publish(net.direct(m2)).await.unwrap();
     // hub B stores it for its member, which is offline.
@@ -142,6 +147,27 @@ async fn direct_message_to_a_member_behind_another_hub_arrives_after_it_was_offl
     let env = Envelope::verify(&net.members[m2].node().envelope(id).await.unwrap().unwrap()).unwrap();
     let body = env.open_direct(&net.members[m2].id(), &net.members[m2].enc).unwrap();
     assert_eq!(body.content.kind(), "seizure_report");
+    for ix in all {
+        net.stop(ix).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_message_to_a_member_never_seen_yet_waits_at_the_senders_hub_until_its_hub_vouches() {
+    let mut net = Net::new();
+    let [ha, hb, m1, m2] = two_regions(&mut net, false).await;
+    let all = [ha, hb, m1, m2];
+    let mut e1 = net.members[m1].node().events();
+    let id = net.members[m1].node().publish(net.direct(m2)).await.unwrap();
+    // Hub A takes it (m2 is a node the network knows) but has no route it can believe yet.
+    wait_for(&mut e1, "hub A's acknowledgement", |e| matches!(e, NodeEvent::Acked(..))).await;
+    // m2 connects to its hub for the first time: hub B vouches for it with its certificate,
+    // and hub A passes the message on at once.
+    net.start(m2, &[], &all).await;
+    let mut e2 = net.members[m2].node().events();
+    net.dial(m2, hb);
+    let got = wait_delivered(&mut e2, 1).await;
+    assert!(got.contains(&id));
     for ix in all {
         net.stop(ix).await;
     }

@@ -223,8 +223,10 @@ async fn run_conn(
         let queue_cap = 2 * (2 * l.window_bytes + l.answer_bytes_burst as usize) + CONTROL_QUEUE_BYTES;
         let since = std::time::Instant::now();
         let serial = peer.serial.clone();
-        let handle = ConnHandle { id, since, serial, dialer, conn: conn.clone(), tx, queued, queue_cap };
-        if core.send(CoreMsg::Connected { peer, handle }).is_err() {
+        let region = peer.region.clone();
+        let handle =
+            ConnHandle { id, since, serial, region, dialer, conn: conn.clone(), tx, queued, queue_cap };
+        if core.send(CoreMsg::Connected { peer: Box::new(peer), handle }).is_err() {
             expiry.abort();
             return Ok(());
         }

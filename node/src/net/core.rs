@@ -20,6 +20,7 @@ use crate::store::SledStore;
 
 pub(super) struct Core {
     pub(super) crl_tx: tmpsc::Sender<(NodeId, Vec<u8>)>,
+    pub(super) vouch_tx: tmpsc::Sender<super::VouchRequest>,
     /// Publications not yet committed, answered once the commit that holds them returned.
     pub(super) published: HashMap<MessageId, oneshot::Sender<Result<MessageId, NodeError>>>,
     pub(super) relay: Relay<SledStore>,
@@ -188,7 +189,7 @@ impl Core {
                 self.conns.insert(id, handle);
                 self.relay.connect(now(), id, peer.role)?;
                 // Written with the journal's `Connected` entry in the next group commit.
-                self.relay.record_peer(id, peer.administration.clone());
+                self.relay.record_peer(id, peer.administration.clone(), peer.der.clone());
                 let _ = self.events.send(NodeEvent::PeerUp(id));
             }
             CoreMsg::Disconnected { peer, conn } => {
@@ -200,6 +201,11 @@ impl Core {
                     self.shared.changed.notify_waiters();
                     self.relay.disconnect(&peer)?;
                     let _ = self.events.send(NodeEvent::PeerDown(peer));
+                }
+            }
+            CoreMsg::Vouched { peer, conn, members } => {
+                if self.conns.get(&peer).is_some_and(|c| c.id == conn) {
+                    self.relay.handle_vouched(peer, members)?;
                 }
             }
             CoreMsg::Frame { peer, conn, bytes, credit, charge } => {
@@ -328,6 +334,14 @@ impl Core {
                 Output::Crl { from, der } => {
                     if self.crl_tx.try_send((from, der)).is_err() {
                         debug!(from = %from.short(), "revocation list dropped: the check queue is full");
+                    }
+                }
+                Output::Vouch { peer, certs } => {
+                    if let Some(c) = self.conns.get(&peer) {
+                        let req = super::VouchRequest { peer, conn: c.id, region: c.region.clone(), certs };
+                        if self.vouch_tx.try_send(req).is_err() {
+                            debug!(hub = %peer.short(), "vouching certificates dropped: the check queue is full");
+                        }
                     }
                 }
                 Output::Recovered { from } => {

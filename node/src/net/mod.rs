@@ -27,7 +27,7 @@ use godwit_protocol::Timestamp;
 use godwit_protocol::content::{Body, PersonalData, Tlp};
 use godwit_protocol::crypto::EpochKey;
 use godwit_protocol::envelope::Priority;
-use godwit_protocol::identity::{EncryptionPublicKey, IdentityKey, NodeId};
+use godwit_protocol::identity::{EncryptionPublicKey, IdentityKey, NodeId, Role};
 use godwit_protocol::ids::{ChannelId, MessageId};
 use godwit_protocol::relay::{Class, Relay, RelayConfig};
 use godwit_protocol::wire::RejectReason;
@@ -154,6 +154,9 @@ pub struct PublishRequest {
 /// Revocation lists from peers waiting to be checked; more are dropped (the newest list is
 /// passed on again by every peer that installs it).
 const CRL_QUEUE: usize = 8;
+/// Vouching requests from hub peers waiting to be checked (more are dropped: a hub re-sends
+/// its certificates with every connection).
+const VOUCH_QUEUE: usize = 16;
 /// Frames queued towards one stream's writer before the peer counts as not reading.
 const CONN_QUEUE_FRAMES: usize = 4096;
 /// Bytes read from one connection that may wait for the core (backpressure into QUIC); at
@@ -169,6 +172,8 @@ struct ConnHandle {
     /// When the connection was established.
     since: std::time::Instant,
     serial: Vec<u8>,
+    /// The peer's region, from its certificate.
+    region: Option<String>,
     dialer: NodeId,
     conn: quinn::Connection,
     /// One queue per stream class, each with its own writer: an acknowledgement or a flash
@@ -195,10 +200,33 @@ impl ConnHandle {
 }
 
 enum CoreMsg {
-    Connected { peer: PeerCert, handle: ConnHandle },
-    Disconnected { peer: NodeId, conn: u64 },
-    Frame { peer: NodeId, conn: u64, bytes: Vec<u8>, credit: Arc<tokio::sync::Semaphore>, charge: usize },
-    Refuse { peer: NodeId, conn: u64, reason: RejectReason, detail: String },
+    Connected {
+        peer: Box<PeerCert>,
+        handle: ConnHandle,
+    },
+    Disconnected {
+        peer: NodeId,
+        conn: u64,
+    },
+    /// The members a hub peer's certificates vouched for, checked.
+    Vouched {
+        peer: NodeId,
+        conn: u64,
+        members: Vec<NodeId>,
+    },
+    Frame {
+        peer: NodeId,
+        conn: u64,
+        bytes: Vec<u8>,
+        credit: Arc<tokio::sync::Semaphore>,
+        charge: usize,
+    },
+    Refuse {
+        peer: NodeId,
+        conn: u64,
+        reason: RejectReason,
+        detail: String,
+    },
     Publish(Box<PublishRequest>, oneshot::Sender<Result<MessageId, NodeError>>),
     Inbox(oneshot::Sender<Vec<MessageId>>),
     Envelope(MessageId, oneshot::Sender<Option<Vec<u8>>>),
@@ -312,20 +340,23 @@ impl Node {
         relay_cfg.peer_bytes_burst = spec.limits.peer_bytes_burst;
         relay_cfg.configured_peers.extend(spec.peers.iter().map(|p| p.node_id));
         let (crl_tx, crl_rx) = tmpsc::channel(CRL_QUEUE);
+        let (vouch_tx, vouch_rx) = tmpsc::channel(VOUCH_QUEUE);
         #[cfg(feature = "fault-injection")]
         let faults = store.faults();
         // Peers recorded by earlier runs: their certificates vouched for them, so direct
         // messages to them are routable after a restart too.
         let known = store.peers()?;
         let mut relay = Relay::new(relay_cfg, store)?;
-        for (id, _) in known {
+        for (id, rec) in known {
             relay.add_known(id);
+            relay.add_member_cert(id, &rec.cert);
         }
         if let Some(crl) = &spec.tls.crl {
             relay.set_crl(crl.to_vec());
         }
         let core = Core {
             crl_tx,
+            vouch_tx,
             published: HashMap::new(),
             relay,
             key: spec.identity,
@@ -342,6 +373,7 @@ impl Node {
         let crl_file = spec.data_dir.join("crl.der");
         let (ep, c, ev, sh) = (endpoint.clone(), core_tx.clone(), events.clone(), shared.clone());
         tasks.push(tokio::spawn(crl_loop(crl_rx, ep, c, ev, sh, crl_file)));
+        tasks.push(tokio::spawn(vouch_loop(vouch_rx, core_tx.clone(), shared.clone())));
         let (ep, c, ev, sh) = (endpoint.clone(), core_tx.clone(), events.clone(), shared.clone());
         tasks.push(tokio::spawn(
             accept_loop(ep, c, ev, sh).instrument(info_span!("accept", node = %me.short())),
@@ -526,6 +558,45 @@ fn install_crl(
     *shared.client.lock().map_err(|_| "TLS state poisoned".to_string())? = client;
     info!(crl_number = number, revoked = revoked.len(), "revocation list installed");
     Ok((number, revoked))
+}
+
+/// Certificates hub peers vouch with: each checked against the network CA and the installed
+/// revocation list, off the core thread; a member (not a hub) of the vouching hub's own region
+/// counts.
+async fn vouch_loop(mut rx: tmpsc::Receiver<VouchRequest>, core: mpsc::Sender<CoreMsg>, shared: Arc<Shared>) {
+    while let Some(req) = rx.recv().await {
+        let Ok(material) = shared.tls.lock().map(|m| m.clone()) else { return };
+        let VouchRequest { peer, conn, region, certs } = req;
+        let checked = tokio::task::spawn_blocking(move || {
+            let mut members = Vec::new();
+            for der in &certs {
+                match tls::check_vouched_cert(&material, der) {
+                    Ok(c) if c.role != Role::Hub && region.is_some() && c.region == region => {
+                        members.push(c.node_id);
+                    }
+                    Ok(c) => debug!(
+                        hub = %peer.short(),
+                        member = %c.node_id.short(),
+                        "vouched certificate not believed: not a member of the hub's region"
+                    ),
+                    Err(e) => debug!(hub = %peer.short(), "vouched certificate not believed: {e}"),
+                }
+            }
+            members
+        })
+        .await;
+        if let Ok(members) = checked {
+            let _ = core.send(CoreMsg::Vouched { peer, conn, members });
+        }
+    }
+}
+
+/// A hub peer's certificates to check (see [`vouch_loop`]).
+struct VouchRequest {
+    peer: NodeId,
+    conn: u64,
+    region: Option<String>,
+    certs: Vec<Vec<u8>>,
 }
 
 /// Revocation lists passed on by peers: checked, installed when newer, saved, and acted on.

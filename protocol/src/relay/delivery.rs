@@ -10,7 +10,7 @@ impl<S: Store> Relay<S> {
         self.pump_flash(peer)?;
         'fill: loop {
             let Some(p) = self.peers.get(&peer) else { return Ok(()) };
-            if !p.hello || !p.reach_known || !p.has_room(self.cfg.window, self.cfg.window_bytes) {
+            if !p.hello || !p.routable() || !p.has_room(self.cfg.window, self.cfg.window_bytes) {
                 break;
             }
             let batch = self.hot.log_after(&self.store, p.next, 64).map_err(RelayError::Store)?;
@@ -49,7 +49,7 @@ impl<S: Store> Relay<S> {
     pub(super) fn pump_flash(&mut self, peer: NodeId) -> R<S> {
         let (window, window_bytes) = (self.cfg.window, self.cfg.window_bytes);
         let Some(p) = self.peers.get(&peer) else { return Ok(()) };
-        if !p.hello || !p.reach_known {
+        if !p.hello || !p.routable() {
             return Ok(());
         }
         let from = p.next.max(p.flash_seen);
@@ -96,7 +96,7 @@ impl<S: Store> Relay<S> {
         Ok(())
     }
 
-    fn send_held(&mut self, peer: NodeId, held: &hot::Held) {
+    pub(super) fn send_held(&mut self, peer: NodeId, held: &hot::Held) {
         let (now, due) = (self.now, self.now.plus_millis(self.cfg.resend_after_ms));
         let Some(p) = self.peer(&peer) else { return };
         if held.env.is_empty() || held.meta.expires <= now {
@@ -165,6 +165,9 @@ impl<S: Store> Relay<S> {
                 let Some(p) = self.peer(&peer) else { return Ok(()) };
                 if p.finish(local) {
                     acked.push(*id);
+                }
+                if !self.parked_at.is_empty() {
+                    self.unpark(&peer, local);
                 }
             }
         }

@@ -239,7 +239,15 @@ impl<S: Store> Relay<S> {
             recipients,
         };
         let flash = h.priority == Priority::Flash;
+        let unrouted: Vec<NodeId> = if self.cfg.role == Role::Hub {
+            let me = self.cfg.me;
+            let routed = |r: &NodeId| *r == me || self.peers.contains_key(r) || self.any_peer_reaches(r);
+            meta.recipients.iter().filter(|r| !routed(r)).copied().collect()
+        } else {
+            Vec::new()
+        };
         let local = self.hot.insert(id, bytes.into(), meta, SlotRec { id, prev: h.prev }, inbox);
+        self.park(local, id, unrouted);
         if new.top > head.top {
             self.prune_former_top(author, feed, &head)?;
         }

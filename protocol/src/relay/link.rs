@@ -110,8 +110,16 @@ pub(super) struct Link {
     /// Whether the peer's Reach arrived: routing towards it depends on what it reaches, so
     /// nothing is sent to it before (a Hello alone, e.g. a stale one, is not enough).
     pub(super) reach_known: bool,
-    /// Nodes the peer can deliver to (itself, and for hubs the members it serves).
+    /// Nodes the peer can deliver to (itself, and for hubs the members it serves), as believed.
     pub(super) reach: BTreeSet<NodeId>,
+    /// Whether the certificates a hub peer vouches with were checked (always, for links that
+    /// are not between two hubs): until then nothing is routed to it, since what it needs
+    /// depends on whom it serves.
+    pub(super) vouch_settled: bool,
+    /// What its last `reach` claimed.
+    pub(super) claimed: Vec<NodeId>,
+    /// Members the shell found vouched for by certificates naming this (hub) peer's region.
+    pub(super) vouched: BTreeSet<NodeId>,
     /// Next log position to consider.
     pub(super) next: u64,
     /// Log positions above the cursor that are finished (acknowledged or not for this peer).
@@ -173,6 +181,9 @@ impl Link {
             hello: false,
             reach_known: false,
             reach: BTreeSet::from([peer]),
+            claimed: Vec::new(),
+            vouch_settled: true,
+            vouched: BTreeSet::new(),
             next,
             done: BTreeSet::new(),
             recovery_answered: false,
@@ -201,6 +212,12 @@ impl Link {
         standing: Standing,
     ) -> Self {
         Link { standing, ..Link::new(now, peer, role, next, b) }
+    }
+
+    /// Whether routing towards the peer can be decided: its reach arrived, and between hubs its
+    /// vouching was checked.
+    pub(super) fn routable(&self) -> bool {
+        self.reach_known && self.vouch_settled
     }
 
     /// What this link leaves for the peer's next one.

@@ -250,6 +250,15 @@ pub enum Output {
         /// The list.
         der: Vec<u8>,
     },
+    /// A hub peer vouched for members with their certificates (DER). The shell checks each
+    /// against the network CA and its revocation list, keeps those of members (not hubs) whose
+    /// region is the peer's own, and reports them with [`Relay::handle_vouched`].
+    Vouch {
+        /// The hub peer.
+        peer: NodeId,
+        /// The certificates.
+        certs: Vec<Vec<u8>>,
+    },
 }
 
 /// A relay failure: only storage can fail; network input never causes one.
@@ -344,6 +353,14 @@ pub struct Relay<S: Store> {
     retired: BTreeMap<NodeId, (Timestamp, link::Standing)>,
     /// Peers that have been connected since start: their certificates vouch for them.
     seen: BTreeSet<NodeId>,
+    /// For hubs: direct messages held for recipients that no peer was vouched to reach when
+    /// they arrived, by recipient — offered to a hub peer as soon as it is vouched for one
+    /// (routing from the log has passed them by then) — and the same by log position.
+    parked: BTreeMap<NodeId, BTreeMap<u64, MessageId>>,
+    parked_at: BTreeMap<u64, Vec<NodeId>>,
+    /// For hubs: the certificates of the members this hub serves, as they presented them; sent
+    /// to hub peers so that they believe this hub's reach.
+    member_certs: BTreeMap<NodeId, Vec<u8>>,
     /// Refusals per peer and reason not yet journalled.
     refusals: BTreeMap<(NodeId, RejectReason), Tally>,
     /// Cursors moved since the last commit, with the ids acknowledged meanwhile: written once
@@ -355,6 +372,14 @@ pub struct Relay<S: Store> {
 }
 
 type R<S> = Result<(), RelayError<<S as Store>::Error>>;
+
+/// Most members one hub peer can be vouched for (a hub's own reach is capped by the frame's
+/// list: this leaves room for re-announcements).
+const MAX_VOUCHED: usize = 4 * crate::limits::MAX_RECIPIENTS;
+
+/// Most direct messages a hub holds on the side for recipients nobody was vouched to reach
+/// (beyond it they wait for the next connection of the recipient itself).
+const MAX_PARKED: usize = 65_536;
 
 impl<S: Store> Relay<S> {
     /// A relay over `store`.
@@ -388,6 +413,9 @@ impl<S: Store> Relay<S> {
             own_floor: BTreeMap::new(),
             refusals: BTreeMap::new(),
             seen: BTreeSet::new(),
+            member_certs: BTreeMap::new(),
+            parked: BTreeMap::new(),
+            parked_at: BTreeMap::new(),
             retired: BTreeMap::new(),
             flash_top: None,
             out: VecDeque::new(),
@@ -461,11 +489,127 @@ impl<S: Store> Relay<S> {
     }
 
     /// Records what the connected `peer`'s certificate says of it (its administration; its role
-    /// is the link's), with a `Connected` journal entry, in the batch being built.
-    pub fn record_peer(&mut self, peer: NodeId, administration: String) {
+    /// is the link's) and the certificate itself (DER), with a `Connected` journal entry, in the
+    /// batch being built. A hub keeps the certificates of the members it serves and vouches
+    /// with a new one to its hub peers at once.
+    pub fn record_peer(&mut self, peer: NodeId, administration: String, cert: Vec<u8>) {
         let Some(role) = self.peers.get(&peer).map(|p| p.role) else { return };
-        self.hot.write(Write::Peer { peer, role, administration, at: self.now });
+        if self.add_member_cert(peer, &cert) {
+            let hubs: Vec<NodeId> =
+                self.peers.iter().filter(|(_, p)| p.role == Role::Hub).map(|(id, _)| *id).collect();
+            for hub in hubs {
+                self.send(hub, Class::Urgent, &Frame::Vouch(vec![serde_bytes::ByteBuf::from(cert.clone())]));
+            }
+        }
+        self.hot.write(Write::Peer { peer, role, administration, at: self.now, cert });
         self.hot.record(Event::Connected { peer });
+    }
+
+    /// Notes the certificate (DER) of a member this hub serves, e.g. from a peer record of an
+    /// earlier run. Returns whether it is new. (Other nodes' certificates are not kept.)
+    pub fn add_member_cert(&mut self, member: NodeId, cert: &[u8]) -> bool {
+        if self.cfg.role != Role::Hub || !self.cfg.serves.contains(&member) || cert.is_empty() {
+            return false;
+        }
+        if self.member_certs.get(&member).is_some_and(|c| c == cert) {
+            return false;
+        }
+        self.member_certs.insert(member, cert.to_vec());
+        true
+    }
+
+    /// The shell checked the certificates a hub peer vouched with (see [`Output::Vouch`]):
+    /// `members` are those it found valid and of the peer's region. The peer's reach is
+    /// believed for them from now on.
+    ///
+    /// # Errors
+    /// Storage errors only.
+    pub fn handle_vouched(&mut self, peer: NodeId, members: Vec<NodeId>) -> R<S> {
+        let Some(p) = self.peers.get_mut(&peer) else { return Ok(()) };
+        p.vouch_settled = true;
+        let mut fresh = Vec::new();
+        for m in members {
+            if p.vouched.len() >= MAX_VOUCHED {
+                break;
+            }
+            if p.vouched.insert(m) {
+                fresh.push(m);
+            }
+        }
+        self.believe_reach(peer);
+        self.pump(peer)?;
+        // What was held for these members before anyone was vouched to reach them.
+        for m in fresh {
+            let waiting: Vec<(u64, MessageId)> =
+                self.parked.get(&m).map(|w| w.iter().map(|(l, id)| (*l, *id)).collect()).unwrap_or_default();
+            for (local, id) in waiting {
+                let Some(p) = self.peers.get(&peer) else { return Ok(()) };
+                if p.is_in_flight(local) || !p.reach.contains(&m) {
+                    continue;
+                }
+                if let Some(held) = self.hot.held(&self.store, &id).map_err(RelayError::Store)? {
+                    if held.meta.expires > self.now && self.needs(&peer, &held.meta) {
+                        self.send_held(peer, &held);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Notes a direct message held at `local` for recipients no peer was vouched to reach.
+    fn park(&mut self, local: u64, id: MessageId, recipients: Vec<NodeId>) {
+        if recipients.is_empty() || self.parked_at.len() >= MAX_PARKED {
+            return;
+        }
+        for r in &recipients {
+            self.parked.entry(*r).or_default().insert(local, id);
+        }
+        self.parked_at.insert(local, recipients);
+    }
+
+    /// `peer` acknowledged the message at `local`: it is no longer waiting for the recipients
+    /// the peer reaches.
+    pub(super) fn unpark(&mut self, peer: &NodeId, local: u64) {
+        let Some(waiting) = self.parked_at.get_mut(&local) else { return };
+        let reach = self.peers.get(peer).map(|p| &p.reach);
+        let reached: Vec<NodeId> =
+            waiting.iter().filter(|r| *r == peer || reach.is_some_and(|s| s.contains(r))).copied().collect();
+        self.forget_parked(local, &reached);
+    }
+
+    /// The message at `local` no longer waits for `recipients`.
+    fn forget_parked(&mut self, local: u64, recipients: &[NodeId]) {
+        if let Some(waiting) = self.parked_at.get_mut(&local) {
+            waiting.retain(|r| !recipients.contains(r));
+            if waiting.is_empty() {
+                self.parked_at.remove(&local);
+            }
+        }
+        for r in recipients {
+            if let Some(w) = self.parked.get_mut(r) {
+                w.remove(&local);
+                if w.is_empty() {
+                    self.parked.remove(r);
+                }
+            }
+        }
+    }
+
+    /// What this node believes `peer` reaches, from its last claim: a member believes a hub
+    /// only when it is one it is configured to use; a hub believes another hub only for
+    /// members vouched for by certificates of that hub's region; anyone else reaches itself.
+    fn believe_reach(&mut self, peer: NodeId) {
+        let me_hub = self.cfg.role == Role::Hub;
+        let configured = self.cfg.configured_peers.contains(&peer);
+        let Some(p) = self.peers.get_mut(&peer) else { return };
+        let believed: BTreeSet<NodeId> = match (p.role == Role::Hub, me_hub) {
+            (false, _) => BTreeSet::new(),
+            (true, false) if configured => p.claimed.iter().copied().collect(),
+            (true, false) => BTreeSet::new(),
+            (true, true) => p.claimed.iter().filter(|n| p.vouched.contains(n)).copied().collect(),
+        };
+        p.reach = believed.into_iter().chain([peer]).collect();
     }
 
     /// The shell reports whether the store has reached its configured size: while it has,
@@ -608,6 +752,25 @@ impl<S: Store> Relay<S> {
         let mut reach: Vec<NodeId> = vec![self.cfg.me];
         if self.cfg.role == Role::Hub {
             reach.extend(self.cfg.serves.iter().filter(|n| **n != peer));
+            if role == Role::Hub {
+                // The certificates that make a hub peer believe this reach come first (an
+                // empty list when there are none: the peer waits for it before routing).
+                let certs: Vec<serde_bytes::ByteBuf> = self
+                    .member_certs
+                    .iter()
+                    .filter(|(n, _)| **n != peer)
+                    .map(|(_, c)| serde_bytes::ByteBuf::from(c.clone()))
+                    .collect();
+                if certs.is_empty() {
+                    self.send(peer, Class::Urgent, &Frame::Vouch(Vec::new()));
+                }
+                for chunk in certs.chunks(crate::limits::MAX_RECIPIENTS) {
+                    self.send(peer, Class::Urgent, &Frame::Vouch(chunk.to_vec()));
+                }
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.vouch_settled = false;
+                }
+            }
         }
         // Reach first: the peer starts sending when it sees Hello, and must know our reach by then.
         self.send(peer, Class::Urgent, &Frame::Reach(reach));
@@ -674,7 +837,7 @@ impl<S: Store> Relay<S> {
         }
         // Until the peer's hello says which protocol version it speaks, nothing but the link's
         // set-up is taken.
-        if !matches!(frame, Frame::Hello(_) | Frame::Reach(_) | Frame::Crl(_))
+        if !matches!(frame, Frame::Hello(_) | Frame::Reach(_) | Frame::Crl(_) | Frame::Vouch(_))
             && !self.peers.get(&peer).is_some_and(|p| p.hello)
         {
             let id = match &frame {
@@ -722,17 +885,30 @@ impl<S: Store> Relay<S> {
                 self.pump(peer)
             }
             Frame::Reach(nodes) => {
-                // A member believes what a hub reaches only from the hubs it is configured to
-                // use; a stranger's claims would draw its direct messages away.
-                let me_member = self.cfg.role != Role::Hub;
-                let configured = self.cfg.configured_peers.contains(&peer);
+                // Believed only as far as this node can check it (`believe_reach`): a stranger's
+                // claims would draw direct messages away, and pull channel traffic.
                 if let Some(p) = self.peer(&peer) {
-                    let hub = p.role == Role::Hub && (!me_member || configured);
                     // Each announcement replaces the last (bounded by the frame's list cap).
-                    p.reach = nodes.into_iter().filter(|n| *n == peer || hub).chain([peer]).collect();
+                    p.claimed = nodes;
                     p.reach_known = true;
                 }
+                self.believe_reach(peer);
                 self.pump(peer)
+            }
+            Frame::Vouch(certs) => {
+                // Only a hub vouches, and only a hub needs to check it.
+                let hubs =
+                    self.cfg.role == Role::Hub && self.peers.get(&peer).is_some_and(|p| p.role == Role::Hub);
+                if !hubs {
+                    return Ok(());
+                }
+                if certs.is_empty() {
+                    // Nothing to check: routing towards the peer can start.
+                    return self.handle_vouched(peer, Vec::new());
+                }
+                let certs = certs.into_iter().map(serde_bytes::ByteBuf::into_vec).collect();
+                self.out.push_back(Output::Vouch { peer, certs });
+                Ok(())
             }
             Frame::Msg(m) => self.handle_msg(peer, m),
             Frame::Ack(ids) => {
@@ -937,6 +1113,9 @@ impl<S: Store> Relay<S> {
             let envelope = head.is_none_or(|h| h.top != meta.seq);
             count += u64::from(envelope);
             self.hot.prune(id, expires, local, envelope);
+            // Expired: no longer waiting for anyone.
+            let waiting = self.parked_at.get(&local).cloned().unwrap_or_default();
+            self.forget_parked(local, &waiting);
         }
         if count > 0 {
             self.hot.record(Event::Pruned { count });

@@ -122,6 +122,9 @@ pub enum Write {
         administration: String,
         /// When its link last came up.
         at: Timestamp,
+        /// Its certificate (DER), as it presented it: a hub vouches with it for the members it
+        /// serves.
+        cert: Vec<u8>,
     },
     /// An audit event, appended to the journal in order.
     Event(Event),
@@ -200,6 +203,8 @@ pub struct MemoryStore {
     inbox: Vec<MessageId>,
     /// Peers this node has been connected to: role, administration, when last connected.
     pub peers: BTreeMap<NodeId, (crate::identity::Role, String, Timestamp)>,
+    /// Their certificates.
+    pub peer_certs: BTreeMap<NodeId, Vec<u8>>,
     /// Fork evidence: author, feed and seq → the id held and the conflicting envelope.
     pub evidence: BTreeMap<(NodeId, FeedId, u64), Evidence>,
     /// The audit journal, in order.
@@ -313,8 +318,9 @@ impl Store for MemoryStore {
                         }
                     }
                 }
-                Write::Peer { peer, role, administration, at } => {
+                Write::Peer { peer, role, administration, at, cert } => {
                     self.peers.insert(*peer, (*role, administration.clone(), *at));
+                    self.peer_certs.insert(*peer, cert.clone());
                 }
                 Write::Event(e) => self.journal.push(e.clone()),
             }

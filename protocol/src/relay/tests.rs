@@ -46,7 +46,7 @@ fn sends_to(r: &mut Relay<MemoryStore>, peer: NodeId) -> Vec<Frame> {
 }
 
 #[test]
-fn only_hubs_may_announce_downstream_nodes() {
+fn a_hub_believes_another_hubs_reach_only_for_members_vouched_for() {
     let mut rng = test_rng(1);
     let me = IdentityKey::generate(&mut rng);
     let (member, hub, target) = (
@@ -79,13 +79,65 @@ fn only_hubs_may_announce_downstream_nodes() {
         personal: None,
     };
     r.publish(now, &mut rng, &me, &p).unwrap();
-    let outs = settle(&mut r);
-    let to_peer = |peer: NodeId| {
+    let to_peer = |outs: &[Output], peer: NodeId| {
         outs.iter().any(|o| matches!(o, Output::Send { peer: x, frame, .. } if *x == peer && matches!(Frame::decode(frame), Ok(Frame::Msg(_)))))
     };
-    assert!(to_peer(hub), "routed through the hub that announced the target");
-    assert!(!to_peer(member), "a member's claim to reach others is ignored");
-    let _ = sends_to(&mut r, hub);
+    let outs = settle(&mut r);
+    assert!(!to_peer(&outs, hub), "a hub's claim is not believed before certificates vouch for it");
+    assert!(!to_peer(&outs, member), "a member's claim to reach others is ignored");
+    // Vouching certificates go to the shell to check; it reports the target as vouched for.
+    r.handle_frame(now, hub, &Frame::Vouch(vec![serde_bytes::ByteBuf::from(vec![0x30])]).encode()).unwrap();
+    let outs = settle(&mut r);
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Vouch { peer, certs } if *peer == hub && certs == &[vec![0x30]]))
+    );
+    r.handle_vouched(hub, vec![target.node_id()]).unwrap();
+    let outs = settle(&mut r);
+    assert!(to_peer(&outs, hub), "routed through the hub that announced the target, once vouched for");
+    assert!(!to_peer(&outs, member), "a member's claim to reach others is ignored");
+    // A member's vouching is not even looked at.
+    r.handle_frame(now, member, &Frame::Vouch(vec![serde_bytes::ByteBuf::from(vec![0x30])]).encode())
+        .unwrap();
+    assert!(!settle(&mut r).iter().any(|o| matches!(o, Output::Vouch { .. })));
+}
+
+#[test]
+fn a_hub_peer_may_want_only_what_a_member_vouched_for_it_is_entitled_to() {
+    let mut rng = test_rng(31);
+    let me = IdentityKey::generate(&mut rng);
+    let (hub, reader) =
+        (IdentityKey::generate(&mut rng).node_id(), IdentityKey::generate(&mut rng).node_id());
+    let ch = ChannelConfig { id: ChannelId([9; 32]), members: [me.node_id(), reader].into() };
+    let mut cfg = RelayConfig::new(me.node_id(), Role::Hub);
+    cfg.channels = vec![ch.clone()];
+    let mut r = Relay::new(cfg, MemoryStore::new()).unwrap();
+    let now = Timestamp(1_795_000_000_000);
+    let key = EpochKey::generate(&mut rng);
+    let b = body();
+    let p = Publication {
+        audience: Audience::Channel { id: ch.id, epoch: 1, key: &key },
+        priority: Priority::Routine,
+        marking: Tlp::Green,
+        ttl_ms: 60_000,
+        body: &b,
+        personal: None,
+    };
+    r.publish(now, &mut rng, &me, &p).unwrap();
+    settle(&mut r);
+    // A hub that claims to reach a channel member, without certificates to show for it.
+    r.connect(now, hub, Role::Hub).unwrap();
+    r.handle_frame(now, hub, &Frame::Reach(vec![hub, reader]).encode()).unwrap();
+    r.handle_frame(now, hub, &Frame::Hello(Hello { v: 1, recovering: false }).encode()).unwrap();
+    let want = Frame::Want(Want { to: 1, feed: FeedId(ch.id.0), from: 1, author: me.node_id() });
+    let got = |r: &mut Relay<MemoryStore>| sends_to(r, hub).iter().any(|f| matches!(f, Frame::Msg(_)));
+    assert!(!got(&mut r), "nothing is sent to a hub whose reach is not vouched for");
+    r.handle_frame(now, hub, &want.encode()).unwrap();
+    assert!(!got(&mut r), "nor fetched by it");
+    r.handle_vouched(hub, vec![reader]).unwrap();
+    assert!(got(&mut r), "once vouched for, the hub gets the channel's messages for its member");
+    r.handle_frame(now, hub, &want.encode()).unwrap();
+    assert!(got(&mut r), "and may fetch them");
 }
 
 #[test]
@@ -178,6 +230,10 @@ fn hub_with(seed: u64, tweak: impl FnOnce(&mut RelayConfig)) -> Hub {
     let mut relay = Relay::new(cfg, MemoryStore::new()).unwrap();
     for (p, role) in [(a.node_id(), Role::Member), (b, Role::Member), (other_hub, Role::Hub)] {
         relay.connect(NOW, p, role).unwrap();
+        if role == Role::Hub {
+            // A hub vouches (here: for nobody) before its reach.
+            relay.handle_frame(NOW, p, &Frame::Vouch(Vec::new()).encode()).unwrap();
+        }
         relay.handle_frame(NOW, p, &Frame::Reach(vec![p]).encode()).unwrap();
         relay.handle_frame(NOW, p, &hello(false)).unwrap();
     }
@@ -1023,7 +1079,7 @@ fn a_peer_whose_messages_used_up_its_storage_budget_is_refused_as_over_quota() {
 #[test]
 fn a_peers_record_and_its_links_coming_and_going_are_written_with_the_journal() {
     let mut h = hub_with(46, |_| {});
-    h.relay.record_peer(h.b, "Uganda Revenue Authority".into());
+    h.relay.record_peer(h.b, "Uganda Revenue Authority".into(), vec![0x30]);
     h.relay.disconnect(&h.b).unwrap();
     h.commit();
     let store = h.relay.store();
@@ -1034,6 +1090,6 @@ fn a_peers_record_and_its_links_coming_and_going_are_written_with_the_journal() 
         "{tail:?}"
     );
     // Nothing is recorded for a peer that is not connected.
-    h.relay.record_peer(h.b, "x".into());
+    h.relay.record_peer(h.b, "x".into(), vec![0x30]);
     assert!(h.relay.poll_output().is_none());
 }

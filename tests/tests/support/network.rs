@@ -88,7 +88,17 @@ impl Net {
         self.add_with_validity(name, role, t - DAY, t + 90 * DAY)
     }
 
+    /// Adds a node of `region` (not started); returns its index.
+    pub fn add_in(&mut self, name: &'static str, role: Role, region: &'static str) -> usize {
+        let t = now().as_millis();
+        self.add_full(name, role, region, t - DAY, t + 90 * DAY)
+    }
+
     pub fn add_with_validity(&mut self, name: &'static str, role: Role, nb: u64, na: u64) -> usize {
+        self.add_full(name, role, "ESA", nb, na)
+    }
+
+    fn add_full(&mut self, name: &'static str, role: Role, region: &'static str, nb: u64, na: u64) -> usize {
         let mut seed = [0u8; 32];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut seed);
         let key = IdentityKey::from_seed(&seed);
@@ -96,7 +106,7 @@ impl Net {
         let attrs = NodeAttrs {
             administration: name.into(),
             country: "KE".parse().unwrap(),
-            region: "ESA".into(),
+            region: region.into(),
             role,
         };
         let cert = self.ca.issue(&key, &attrs, self.serial, nb, na).unwrap();
