@@ -18,6 +18,7 @@
 //! | `peers` | `p` | peer NodeId | [`PeerRecord`]: who it is, when it was last connected |
 //! | `expiry` | `x` | expires (BE) ‖ local position (BE) | message id, until pruned (inbox messages are not indexed) |
 //! | `evidence` | `e` | author ‖ feed ‖ seq (BE) | [`ForkRecord`]: the id held and the conflicting envelope |
+//! | `quarantine` | `q` | message id | a damaged envelope, set aside on open until a sound copy is fetched again |
 //!
 //! **Atomicity**: the relay's group commit arrives as one [`Batch`], every state change with its
 //! journal entries, and is written as one sled batch on the one tree — sled applies a batch
@@ -26,7 +27,8 @@
 //! [`SledStore::commit`] calls sled's `flush()` — which in sled 0.34 ends in `sync_file_range`,
 //! not an fsync — and then fsyncs every file of the database and the directory itself, so
 //! acknowledged data survives power loss. On open, the journal hash chain and every message id
-//! are recomputed; damage is reported, never trusted.
+//! are recomputed; damage is reported, never trusted. An envelope that no longer hashes to its id
+//! is set aside (`quarantine`) and fetched again from peers while the node runs.
 
 use std::path::{Path, PathBuf};
 
@@ -107,6 +109,8 @@ pub struct IntegrityReport {
     pub journal: u64,
     /// Problems found; empty when the store is sound.
     pub damage: Vec<String>,
+    /// Messages whose envelope was damaged, set aside to be fetched again: id and metadata.
+    pub quarantined: Vec<(MessageId, MsgMeta)>,
 }
 
 /// A table of the one keyspace: its key prefix and its name (for damage reports).
@@ -126,6 +130,7 @@ const PEERS: Table = Table(b'p', "peers");
 const FLASH: Table = Table(b'f', "flash");
 const EVIDENCE: Table = Table(b'e', "evidence");
 const EXPIRY: Table = Table(b'x', "expiry");
+const QUARANTINE: Table = Table(b'q', "quarantine");
 
 /// The key of `key` in table `t`.
 fn k(t: Table, key: &[u8]) -> Vec<u8> {
@@ -248,8 +253,51 @@ impl SledStore {
             }
         }
         store.log_last = store.get(STATE, b"log_last")?.map_or(0, |v| be_u64(&v));
-        let report = store.check()?;
+        let mut report = store.check()?;
+        store.quarantine(&mut report)?;
         Ok((store, report))
+    }
+
+    /// Sets aside every envelope that no longer hashes to its id (its metadata readable): the
+    /// damaged bytes move to `quarantine` and the message reads as held without its envelope
+    /// until a sound copy is fetched again. Lists everything set aside, now or on earlier opens.
+    fn quarantine(&mut self, report: &mut IntegrityReport) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        let mut moved = false;
+        for item in self.scan(MSGS) {
+            let (key, v) = item?;
+            if v.is_empty()
+                || raw::split(&v).is_some_and(|(p, payload, _)| message_id(&p, &payload).0[..] == key[..])
+            {
+                continue;
+            }
+            if self.get(META, &key)?.is_some() {
+                batch.insert(k(QUARANTINE, &key), v);
+                batch.insert(k(MSGS, &key), &[][..]);
+                moved = true;
+            }
+        }
+        if moved {
+            self.tree.apply_batch(batch).map_err(|e| self.sled_err(e))?;
+            self.commit()?;
+        }
+        for item in self.scan(QUARANTINE) {
+            let (key, _) = item?;
+            let id: [u8; 32] = key.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                tree: "quarantine",
+                detail: "key is not a message id".into(),
+            })?;
+            let Some(meta) = self.get(META, &key)? else { continue };
+            let meta: MsgMeta = Self::decode(META, &meta)?;
+            if !report.damage.iter().any(|d| d.contains(&hex32(&key))) {
+                report.damage.push(format!(
+                    "message {} was damaged and is set aside until a peer sends it again",
+                    hex32(&key)
+                ));
+            }
+            report.quarantined.push((MessageId(id), meta));
+        }
+        Ok(())
     }
 
     /// Makes everything written so far durable: sled flush, then fsync of its files.
@@ -280,6 +328,20 @@ impl SledStore {
     /// The I/O error.
     pub fn free_space(&self) -> std::io::Result<u64> {
         fs2::available_space(&self.path)
+    }
+
+    /// Flips one bit of a stored envelope, as a failing disk would (feature `fault-injection`).
+    ///
+    /// # Errors
+    /// [`StoreError::Sled`].
+    #[cfg(feature = "fault-injection")]
+    pub fn damage_envelope(&self, id: &MessageId) -> Result<(), StoreError> {
+        let Some(v) = self.get(MSGS, id.as_bytes())? else { return Ok(()) };
+        let mut bad = v.to_vec();
+        let at = bad.len() / 2;
+        bad[at] ^= 0x01;
+        self.tree.insert(k(MSGS, id.as_bytes()), bad).map_err(|e| self.sled_err(e))?;
+        self.commit()
     }
 
     /// The store's fault switches (feature `fault-injection`).
@@ -614,6 +676,10 @@ impl Store for SledStore {
                     };
                     b.insert(k(PEERS, peer.as_bytes()), codec::to_vec(&rec));
                 }
+                Write::Repair { id, env } => {
+                    b.insert(k(MSGS, id.as_bytes()), &env[..]);
+                    b.remove(k(QUARANTINE, id.as_bytes()));
+                }
                 Write::Event(event) => {
                     seq += 1;
                     let bytes = codec::to_vec(&JournalEntry { seq, prev, event: event.clone() });
@@ -760,7 +826,7 @@ mod tests {
             s.commit().unwrap();
         }
         let (mut s, r) = SledStore::open(dir.path()).unwrap();
-        assert_eq!(r, IntegrityReport { messages: 1, journal: 3, damage: vec![] });
+        assert_eq!(r, IntegrityReport { messages: 1, journal: 3, damage: vec![], quarantined: vec![] });
         assert_eq!(s.log_last().unwrap(), 1);
         assert_eq!(s.inbox().unwrap(), vec![id]);
         assert_eq!(s.log_after(0, 10).unwrap(), vec![(1, id)]);
@@ -799,6 +865,33 @@ mod tests {
         let r = s.check().unwrap();
         assert!(r.damage.iter().any(|d| d.contains("journal entry 2 does not chain")), "{:?}", r.damage);
         assert!(r.damage.iter().any(|d| d.contains("does not hash to its id")), "{:?}", r.damage);
+    }
+
+    #[test]
+    fn sets_a_damaged_envelope_aside_until_a_sound_copy_repairs_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let author = IdentityKey::from_seed(&[1; 32]).node_id();
+        let (id, env) = envelope();
+        {
+            let (mut s, _) = SledStore::open(dir.path()).unwrap();
+            s.write(&message_batch(author, id, &env)).unwrap();
+            s.tree.insert(k(MSGS, id.as_bytes()), &env[..env.len() - 1]).unwrap();
+            s.commit().unwrap();
+        }
+        let (s, r) = SledStore::open(dir.path()).unwrap();
+        assert_eq!(r.quarantined.iter().map(|(q, _)| *q).collect::<Vec<_>>(), vec![id]);
+        assert!(r.damage.iter().any(|d| d.contains("does not hash to its id")), "{:?}", r.damage);
+        assert_eq!(s.envelope(&id).unwrap().as_deref(), Some(&[][..]), "the damaged bytes are not served");
+        drop(s);
+        // Still set aside on the next open, now named as such.
+        let (mut s, r) = SledStore::open(dir.path()).unwrap();
+        assert_eq!(r.quarantined.len(), 1);
+        assert!(r.damage.iter().any(|d| d.contains("set aside")), "{:?}", r.damage);
+        s.write(&Batch { writes: vec![Write::Repair { id, env: env.clone().into() }], sync: true }).unwrap();
+        drop(s);
+        let (s, r) = SledStore::open(dir.path()).unwrap();
+        assert_eq!((r.quarantined.len(), r.damage.len()), (0, 0), "{:?}", r.damage);
+        assert_eq!(s.envelope(&id).unwrap().as_deref(), Some(&env[..]));
     }
 
     #[test]
@@ -871,7 +964,7 @@ mod tests {
             s.commit().unwrap();
         }
         let (s, r) = SledStore::open(dir.path()).unwrap();
-        assert_eq!(r, IntegrityReport { messages: 1, journal: 5, damage: vec![] });
+        assert_eq!(r, IntegrityReport { messages: 1, journal: 5, damage: vec![], quarantined: vec![] });
         assert_eq!(s.journal().unwrap().iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
     }
 

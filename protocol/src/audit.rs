@@ -95,4 +95,12 @@ pub enum Event {
         /// Feeds whose head moved.
         feeds: u64,
     },
+    /// A message whose stored envelope was found damaged was fetched again from a peer, checked
+    /// against its id and stored anew.
+    Repaired {
+        /// Its id.
+        id: MessageId,
+        /// The peer it came from.
+        from: NodeId,
+    },
 }

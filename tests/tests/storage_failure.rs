@@ -6,6 +6,7 @@
 
 mod support;
 
+use godwit_node::net::NodeEvent;
 use godwit_protocol::envelope::Priority;
 use godwit_protocol::identity::Role;
 use godwit_protocol::wire::{Frame, Msg, RejectReason};
@@ -57,4 +58,45 @@ async fn after_a_failed_commit_nothing_is_acknowledged_and_the_node_stops() {
         "{refused}"
     );
     net.stop(b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_store_runs_degraded_and_fetches_what_is_damaged_again_from_its_hub() {
+    let mut net = Net::new();
+    let hub = net.add("RILO ESA", Role::Hub);
+    let a = net.add("Tanzania NCP", Role::Member);
+    let b = net.add("Uganda NCP", Role::Member);
+    let all = [hub, a, b];
+    net.start(hub, &[a, b], &all).await;
+    net.start(a, &[], &all).await;
+    net.start(b, &[], &all).await;
+    net.join(a, hub).await;
+    let mut eb = net.join(b, hub).await;
+    let id = net.members[a].node().publish(net.channel_alert(Priority::Routine)).await.unwrap();
+    wait_for(&mut eb, "the alert at b", |e| *e == NodeEvent::Delivered(id)).await;
+    net.stop(b).await;
+    // A bit flips on b's disk.
+    {
+        let (store, _) = godwit_node::store::SledStore::open(&net.members[b].dir.join("store")).unwrap();
+        store.damage_envelope(&id).unwrap();
+    }
+    // b starts anyway, says what is damaged, and gets a sound copy from its hub.
+    net.members[b].listen = "127.0.0.1:0".parse().unwrap();
+    net.start(b, &[], &all).await;
+    let damage = net.members[b].node().damage();
+    assert!(damage.iter().any(|d| d.contains(&id.to_string())), "{damage:?}");
+    let mut eb = net.members[b].node().events();
+    net.dial(b, hub);
+    wait_for(&mut eb, "the repair", |e| *e == NodeEvent::Repaired(id)).await;
+    assert_eq!(net.members[b].node().damage(), Vec::<String>::new(), "sound again");
+    let env = net.members[b].node().envelope(id).await.unwrap().unwrap();
+    assert_eq!(godwit_protocol::envelope::Envelope::verify(&env).unwrap().id(), id);
+    // And it stays sound across a restart.
+    net.stop(b).await;
+    net.members[b].listen = "127.0.0.1:0".parse().unwrap();
+    net.start(b, &[], &all).await;
+    assert_eq!(net.members[b].node().damage(), Vec::<String>::new());
+    for ix in all {
+        net.stop(ix).await;
+    }
 }

@@ -344,6 +344,14 @@ impl Core {
                         }
                     }
                 }
+                Output::Repaired(id) => {
+                    info!(id = %id.short(), "damaged message fetched again and stored anew");
+                    let hex = id.to_string();
+                    if let Ok(mut d) = self.shared.damage.lock() {
+                        d.retain(|p| !p.contains(&hex));
+                    }
+                    let _ = self.events.send(NodeEvent::Repaired(id));
+                }
                 Output::Recovered { from } => {
                     info!(from = %from.short(), "recovered own feed heads from a peer");
                     let _ = self.events.send(NodeEvent::Recovered);

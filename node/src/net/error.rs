@@ -28,16 +28,6 @@ pub enum NodeError {
         /// The error.
         source: StoreError,
     },
-    /// The store's integrity check found damage.
-    #[error("the store in {} is damaged ({count} problems, first: {first}); restore it from a backup", path.display())]
-    Damaged {
-        /// The data directory.
-        path: PathBuf,
-        /// How many problems were found.
-        count: usize,
-        /// The first of them.
-        first: String,
-    },
     /// Reading the store failed.
     #[error("cannot read the store: {0}")]
     Store(#[from] StoreError),

@@ -116,6 +116,8 @@ pub enum NodeEvent {
     CrlInstalled(u64),
     /// The node stopped because its storage failed (why); it acknowledges nothing more.
     Fatal(String),
+    /// A message whose stored copy was damaged was fetched again from a peer and stored anew.
+    Repaired(MessageId),
 }
 
 /// Who a message is for, owned (for [`Node::publish`]).
@@ -265,6 +267,9 @@ struct Shared {
     fatal: watch::Sender<Option<String>>,
     /// Woken whenever `connected` changes: dial loops wait on it while their peer is connected.
     changed: tokio::sync::Notify,
+    /// What the integrity check on open found and is not repaired yet: while it is not empty
+    /// the node runs degraded.
+    damage: Mutex<Vec<String>>,
 }
 
 impl Node {
@@ -278,12 +283,13 @@ impl Node {
             .map_err(|source| NodeError::DataDir { path: spec.data_dir.clone(), source })?;
         let (store, report) = SledStore::open(&spec.data_dir.join("store"))
             .map_err(|source| NodeError::OpenStore { path: spec.data_dir.clone(), source })?;
-        if let Some(first) = report.damage.first() {
-            return Err(NodeError::Damaged {
-                path: spec.data_dir.clone(),
-                count: report.damage.len(),
-                first: first.clone(),
-            });
+        // Damage does not stop the node: it runs degraded, says what is damaged, and fetches
+        // the damaged messages again from its peers.
+        for d in report.damage.iter().take(20) {
+            warn!(data_dir = %spec.data_dir.display(), "store damaged, running degraded: {d}");
+        }
+        if report.damage.len() > 20 {
+            warn!("… and {} more problems in the store", report.damage.len() - 20);
         }
         info!(messages = report.messages, journal = report.journal, "store checked");
         let mut spec = spec;
@@ -321,6 +327,7 @@ impl Node {
             addresses: Mutex::new(spec.peers.iter().map(|p| (p.node_id, p.address)).collect()),
             fatal: watch::channel(None).0,
             changed: tokio::sync::Notify::new(),
+            damage: Mutex::new(report.damage.clone()),
         });
         let mut relay_cfg = spec.relay;
         relay_cfg.window = spec.limits.window;
@@ -351,6 +358,15 @@ impl Node {
             relay.add_known(id);
             relay.add_member_cert(id, &rec.cert);
         }
+        // Expired ones are past their life anyway: peers no longer hand them out.
+        let t = now();
+        relay.set_damaged(
+            report
+                .quarantined
+                .iter()
+                .filter(|(_, m)| m.expires > t)
+                .map(|(id, m)| (*id, m.author, m.feed, m.seq)),
+        );
         if let Some(crl) = &spec.tls.crl {
             relay.set_crl(crl.to_vec());
         }
@@ -402,6 +418,12 @@ impl Node {
     pub fn node_id(&self) -> NodeId {
         self.id
     }
+    /// What is damaged in its store and not repaired yet (empty when sound): while it is not
+    /// empty the node runs degraded.
+    pub fn damage(&self) -> Vec<String> {
+        self.shared.damage.lock().map(|d| d.clone()).unwrap_or_default()
+    }
+
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr

@@ -14,6 +14,9 @@ impl<S: Store> Relay<S> {
             return self.refuse(peer, id, RejectReason::RateLimited, detail);
         }
         if let Some(id) = id {
+            if self.damaged.contains_key(&id) {
+                return self.repair(peer, id, &m.env);
+            }
             if self.hot.holds(&self.store, &id).map_err(RelayError::Store)? {
                 // A resend after a lost acknowledgement, or a replay. Answered once the store
                 // is durable, like an acknowledgement: a sender takes it as one.

@@ -250,6 +250,9 @@ pub enum Output {
         /// The list.
         der: Vec<u8>,
     },
+    /// A message whose stored envelope was damaged has been fetched again and stored anew
+    /// (with the next commit).
+    Repaired(MessageId),
     /// A hub peer vouched for members with their certificates (DER). The shell checks each
     /// against the network CA and its revocation list, keeps those of members (not hubs) whose
     /// region is the peer's own, and reports them with [`Relay::handle_vouched`].
@@ -358,6 +361,9 @@ pub struct Relay<S: Store> {
     /// (routing from the log has passed them by then) — and the same by log position.
     parked: BTreeMap<NodeId, BTreeMap<u64, MessageId>>,
     parked_at: BTreeMap<u64, Vec<NodeId>>,
+    /// Held messages whose stored envelope the shell found damaged: where each sits in its
+    /// feed, so that peers can be asked for it again.
+    damaged: BTreeMap<MessageId, (NodeId, FeedId, u64)>,
     /// For hubs: the certificates of the members this hub serves, as they presented them; sent
     /// to hub peers so that they believe this hub's reach.
     member_certs: BTreeMap<NodeId, Vec<u8>>,
@@ -415,6 +421,7 @@ impl<S: Store> Relay<S> {
             seen: BTreeSet::new(),
             member_certs: BTreeMap::new(),
             parked: BTreeMap::new(),
+            damaged: BTreeMap::new(),
             parked_at: BTreeMap::new(),
             retired: BTreeMap::new(),
             flash_top: None,
@@ -503,6 +510,51 @@ impl<S: Store> Relay<S> {
         }
         self.hot.write(Write::Peer { peer, role, administration, at: self.now, cert });
         self.hot.record(Event::Connected { peer });
+    }
+
+    /// Held messages whose stored envelope the shell found damaged (it set them aside): each is
+    /// asked for again from every peer that says hello, and stored anew when a copy that
+    /// matches its id arrives ([`Output::Repaired`]).
+    pub fn set_damaged(&mut self, damaged: impl IntoIterator<Item = (MessageId, NodeId, FeedId, u64)>) {
+        self.damaged = damaged.into_iter().map(|(id, a, f, s)| (id, (a, f, s))).collect();
+    }
+
+    /// How many held messages still wait for a sound copy.
+    pub fn damaged(&self) -> usize {
+        self.damaged.len()
+    }
+
+    /// Asks `peer` for the damaged messages (at most a window of them per link: a peer's
+    /// request budget is not spent on one node's bad disk).
+    fn ask_for_damaged(&mut self, peer: NodeId) {
+        let wants: Vec<Want> = self
+            .damaged
+            .values()
+            .take(self.cfg.window)
+            .map(|(author, feed, seq)| Want { to: *seq, feed: *feed, from: *seq, author: *author })
+            .collect();
+        for w in wants {
+            self.send(peer, Class::Urgent, &Frame::Want(w));
+        }
+    }
+
+    /// A copy of a damaged message arrived: stored anew if it is the message its id names.
+    fn repair(&mut self, peer: NodeId, id: MessageId, bytes: &[u8]) -> R<S> {
+        match Envelope::verify_cached(bytes, &mut self.keys) {
+            Ok(env) if env.id() == id => {
+                self.damaged.remove(&id);
+                self.hot.write(Write::Repair { id, env: bytes.into() });
+                self.hot.batch.sync = true;
+                self.hot.record(Event::Repaired { id, from: peer });
+                self.out.push_back(Output::Repaired(id));
+                self.pending_acks.entry(peer).or_default().push(Verdict::Stored(id));
+                Ok(())
+            }
+            Ok(_) => {
+                self.refuse(peer, Some(id), RejectReason::Invalid, "its id does not match its bytes".into())
+            }
+            Err(e) => self.refuse(peer, Some(id), RejectReason::Invalid, e.to_string()),
+        }
     }
 
     /// Notes the certificate (DER) of a member this hub serves, e.g. from a peer record of an
@@ -881,6 +933,9 @@ impl<S: Store> Relay<S> {
                 // would make this node send every head again.
                 if h.recovering && !std::mem::replace(&mut p.recovery_answered, true) {
                     self.answer_recovery(peer)?;
+                }
+                if !self.damaged.is_empty() {
+                    self.ask_for_damaged(peer);
                 }
                 self.pump(peer)
             }

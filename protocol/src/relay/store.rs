@@ -126,6 +126,14 @@ pub enum Write {
         /// serves.
         cert: Vec<u8>,
     },
+    /// The envelope of a held message whose stored copy was damaged, fetched again and checked
+    /// against its id: it replaces the damaged copy.
+    Repair {
+        /// Its id.
+        id: MessageId,
+        /// The envelope bytes.
+        env: Arc<[u8]>,
+    },
     /// An audit event, appended to the journal in order.
     Event(Event),
 }
@@ -321,6 +329,11 @@ impl Store for MemoryStore {
                 Write::Peer { peer, role, administration, at, cert } => {
                     self.peers.insert(*peer, (*role, administration.clone(), *at));
                     self.peer_certs.insert(*peer, cert.clone());
+                }
+                Write::Repair { id, env } => {
+                    if let Some((held, _)) = self.msgs.get_mut(id) {
+                        *held = env.clone();
+                    }
                 }
                 Write::Event(e) => self.journal.push(e.clone()),
             }

@@ -1093,3 +1093,33 @@ fn a_peers_record_and_its_links_coming_and_going_are_written_with_the_journal() 
     h.relay.record_peer(h.b, "x".into(), vec![0x30]);
     assert!(h.relay.poll_output().is_none());
 }
+
+#[test]
+fn a_damaged_message_is_asked_for_again_and_stored_anew_from_a_sound_copy() {
+    let mut h = hub_with(41, |_| {});
+    let m1 = h.by_a(1, None);
+    h.receive_from_a(&m1.bytes, 0);
+    h.commit();
+    h.outputs();
+    // The shell found the stored copy damaged and set it aside.
+    let feed = FeedId(h.channel.0);
+    h.relay.set_damaged([(m1.id, h.a.node_id(), feed, 1)]);
+    assert_eq!(h.relay.damaged(), 1);
+    // A peer that says hello is asked for it.
+    h.relay.handle_frame(NOW, h.b, &hello(false)).unwrap();
+    let wants: Vec<Frame> = h.frames_to(h.b).into_iter().filter(|f| matches!(f, Frame::Want(_))).collect();
+    assert_eq!(wants, vec![Frame::Want(Want { to: 1, feed, from: 1, author: h.a.node_id() })]);
+    // Its copy is checked against the id, stored anew and acknowledged once committed.
+    h.relay.handle_frame(NOW, h.b, &Frame::Msg(Msg { env: m1.bytes.clone(), hop: 1 }).encode()).unwrap();
+    h.pull();
+    let batch = h.stash.clone().expect("a batch");
+    assert!(batch.writes.iter().any(|w| matches!(w, Write::Repair { id, .. } if *id == m1.id)));
+    assert!(
+        batch.writes.iter().any(|w| matches!(w, Write::Event(Event::Repaired { id, .. }) if *id == m1.id))
+    );
+    assert!(batch.sync, "a repair is made durable");
+    h.commit();
+    assert!(h.frames_to(h.b).iter().any(|f| matches!(f, Frame::Ack(ids) if ids.contains(&m1.id))));
+    assert_eq!(h.relay.damaged(), 0);
+    assert_eq!(h.relay.store().envelope(&m1.id).unwrap().as_deref(), Some(&m1.bytes[..]));
+}
