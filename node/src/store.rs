@@ -18,6 +18,7 @@
 //! | `peers` | `p` | peer NodeId | [`PeerRecord`]: who it is, when it was last connected |
 //! | `expiry` | `x` | expires (BE) ‖ local position (BE) | message id, until pruned (inbox messages are not indexed) |
 //! | `evidence` | `e` | author ‖ feed ‖ seq (BE) | [`ForkRecord`]: the id held and the conflicting envelope |
+//! | `pruned` | `y` | expires (BE) ‖ local position (BE) | message id, once pruned: removed whole after the retention |
 //! | `quarantine` | `q` | message id | a damaged envelope, set aside on open until a sound copy is fetched again |
 //!
 //! **Atomicity**: the relay's group commit arrives as one [`Batch`], every state change with its
@@ -131,6 +132,7 @@ const FLASH: Table = Table(b'f', "flash");
 const EVIDENCE: Table = Table(b'e', "evidence");
 const EXPIRY: Table = Table(b'x', "expiry");
 const QUARANTINE: Table = Table(b'q', "quarantine");
+const PRUNED: Table = Table(b'y', "pruned");
 
 /// The key of `key` in table `t`.
 fn k(t: Table, key: &[u8]) -> Vec<u8> {
@@ -623,6 +625,21 @@ impl Store for SledStore {
             })
             .collect()
     }
+    fn forgettable(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(Timestamp, u64, MessageId)>, StoreError> {
+        let end = k(PRUNED, &expiry_key(before, 0));
+        self.tree
+            .range(k(PRUNED, &[])..end)
+            .take(limit)
+            .map(|item| {
+                let (key, v) = item.map_err(|e| self.sled_err(e))?;
+                Ok((Timestamp(be_u64(&key[1..9])), be_u64(&key[9..17]), id_of(&v)?))
+            })
+            .collect()
+    }
     fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
         let mut b = sled::Batch::default();
         let (mut seq, mut prev) = self.journal_head;
@@ -663,6 +680,7 @@ impl Store for SledStore {
                 }
                 Write::Prune { id, expires, local, envelope } => {
                     b.remove(k(EXPIRY, &expiry_key(*expires, *local)));
+                    b.insert(k(PRUNED, &expiry_key(*expires, *local)), id.as_bytes());
                     if *envelope {
                         b.insert(k(MSGS, id.as_bytes()), &[][..]);
                     }
@@ -675,6 +693,18 @@ impl Store for SledStore {
                         last_seen: at.as_millis(),
                     };
                     b.insert(k(PEERS, peer.as_bytes()), codec::to_vec(&rec));
+                }
+                Write::Forget { id, expires, local, place } => {
+                    b.remove(k(PRUNED, &expiry_key(*expires, *local)));
+                    if let Some((author, feed, seq, flash)) = place {
+                        b.remove(k(MSGS, id.as_bytes()));
+                        b.remove(k(META, id.as_bytes()));
+                        b.remove(k(SLOTS, &slot_key(author, feed, *seq)));
+                        b.remove(k(LOG, &local.to_be_bytes()));
+                        if *flash {
+                            b.remove(k(FLASH, &local.to_be_bytes()));
+                        }
+                    }
                 }
                 Write::Repair { id, env } => {
                     b.insert(k(MSGS, id.as_bytes()), &env[..]);
@@ -1010,10 +1040,22 @@ mod tests {
             s.commit().unwrap();
             assert!(s.expired(Timestamp(u64::MAX), 10).unwrap().is_empty());
         }
-        let (s, r) = SledStore::open(dir.path()).unwrap();
+        let (mut s, r) = SledStore::open(dir.path()).unwrap();
         assert!(r.damage.is_empty(), "{:?}", r.damage);
         assert_eq!(s.envelope(&id).unwrap(), Some(vec![]));
         assert!(s.meta(&id).unwrap().is_some());
+        // After the retention, what is left of it goes, and the store stays sound.
+        let expires = meta(author, 1).expires;
+        assert!(s.forgettable(expires, 10).unwrap().is_empty(), "only what expired before");
+        assert_eq!(s.forgettable(expires.plus_millis(1), 10).unwrap(), vec![(expires, 1, id)]);
+        let place = Some((author, meta(author, 1).feed, 1, false));
+        s.write(&Batch { writes: vec![Write::Forget { id, expires, local: 1, place }], sync: true }).unwrap();
+        drop(s);
+        let (s, r) = SledStore::open(dir.path()).unwrap();
+        assert!(r.damage.is_empty(), "{:?}", r.damage);
+        assert!(s.meta(&id).unwrap().is_none() && s.envelope(&id).unwrap().is_none());
+        assert!(s.log_after(0, 10).unwrap().is_empty());
+        assert!(s.forgettable(Timestamp(u64::MAX), 10).unwrap().is_empty());
     }
 
     /// One message with its head, inbox entry and events, as the relay batches it.

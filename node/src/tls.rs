@@ -65,6 +65,9 @@ pub struct NetLimits {
     /// Free space the disk of the data directory keeps: below it, new messages are refused
     /// (`storage_full`) rather than risk a write failing half-way.
     pub min_free_disk_bytes: u64,
+    /// How long after its expiry what is left of a pruned message (its id, feed place and log
+    /// position) is kept before it is removed too, in milliseconds.
+    pub forget_expired_after_ms: u64,
     /// Time allowed for the QUIC + TLS handshake, in milliseconds.
     pub handshake_timeout_ms: u64,
     /// Once a frame's length has arrived, time allowed for its body, in milliseconds.
@@ -105,6 +108,7 @@ impl Default for NetLimits {
             peer_bytes_burst: 16 << 30,
             max_store_bytes: 0,
             min_free_disk_bytes: 256 << 20,
+            forget_expired_after_ms: 7 * 86_400_000,
             handshake_timeout_ms: 10_000,
             frame_read_timeout_ms: 30_000,
             idle_timeout_ms: 5_000,

@@ -88,6 +88,11 @@ pub enum Event {
         /// How many.
         count: u64,
     },
+    /// What was left of long-expired messages (ids, feed places, log positions) was removed.
+    Forgotten {
+        /// How many.
+        count: u64,
+    },
     /// This node's own feed heads were learned from a peer after a restore.
     Recovered {
         /// The peer that told us.

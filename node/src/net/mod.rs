@@ -345,6 +345,7 @@ impl Node {
         relay_cfg.author_bytes_burst = spec.limits.author_bytes_burst;
         relay_cfg.peer_bytes_per_day = spec.limits.peer_bytes_per_day;
         relay_cfg.peer_bytes_burst = spec.limits.peer_bytes_burst;
+        relay_cfg.forget_after_ms = spec.limits.forget_expired_after_ms;
         relay_cfg.configured_peers.extend(spec.peers.iter().map(|p| p.node_id));
         let (crl_tx, crl_rx) = tmpsc::channel(CRL_QUEUE);
         let (vouch_tx, vouch_rx) = tmpsc::channel(VOUCH_QUEUE);

@@ -141,6 +141,26 @@ impl Hot {
         self.batch.writes.push(Write::Prune { id, expires, local, envelope });
     }
 
+    /// Removes what is left of a long-expired message (`place`: its author, feed, seq and
+    /// whether it is flash), or with `None` only its entry in the index of pruned messages.
+    pub(super) fn forget(
+        &mut self,
+        id: MessageId,
+        expires: crate::time::Timestamp,
+        local: u64,
+        place: Option<(NodeId, FeedId, u64, bool)>,
+    ) {
+        if place.is_some() {
+            if let Some(held) = self.tail.remove(&local) {
+                self.tail_bytes -= held.env.len() + HELD_OVERHEAD;
+                self.by_id.remove(&held.id);
+                self.slots.remove(&(held.meta.author, held.meta.feed, held.meta.seq));
+                self.flash.remove(&local);
+            }
+        }
+        self.batch.writes.push(Write::Forget { id, expires, local, place });
+    }
+
     pub(super) fn write(&mut self, w: Write) {
         self.batch.writes.push(w);
     }

@@ -118,6 +118,11 @@ pub struct RelayConfig {
     pub peer_bytes_burst: u64,
     /// How often expired messages are pruned (their envelopes dropped), in milliseconds.
     pub prune_every_ms: u64,
+    /// How long after its expiry a pruned message's metadata (its id, feed slot and log
+    /// position) is kept before it is removed too, in milliseconds. Until then a replay is
+    /// recognised by its id before any signature is checked; after it, a replay is still
+    /// refused as expired once verified.
+    pub forget_after_ms: u64,
 }
 
 impl RelayConfig {
@@ -148,6 +153,7 @@ impl RelayConfig {
             peer_bytes_per_day: 16 << 30,
             peer_bytes_burst: 16 << 30,
             prune_every_ms: 10_000,
+            forget_after_ms: 7 * 86_400_000,
         }
     }
 }
@@ -1174,6 +1180,28 @@ impl<S: Store> Relay<S> {
         }
         if count > 0 {
             self.hot.record(Event::Pruned { count });
+        }
+        // Long expired: what is left of them goes too, except a feed's top (a restored author
+        // learns from it where its feed stands).
+        let before = Timestamp(now.as_millis().saturating_sub(self.cfg.forget_after_ms));
+        let old = self.store.forgettable(before, PRUNE_BATCH).map_err(RelayError::Store)?;
+        let mut forgotten = 0;
+        for (expires, local, id) in old {
+            let meta = self.store.meta(&id).map_err(RelayError::Store)?;
+            let whole = match &meta {
+                Some(m) => {
+                    let head = self.hot.head(&self.store, &m.author, &m.feed).map_err(RelayError::Store)?;
+                    head.is_none_or(|h| h.top != m.seq)
+                }
+                None => false,
+            };
+            let place =
+                meta.filter(|_| whole).map(|m| (m.author, m.feed, m.seq, m.priority == Priority::Flash));
+            forgotten += u64::from(place.is_some());
+            self.hot.forget(id, expires, local, place);
+        }
+        if forgotten > 0 {
+            self.hot.record(Event::Forgotten { count: forgotten });
         }
         Ok(())
     }

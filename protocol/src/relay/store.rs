@@ -126,6 +126,19 @@ pub enum Write {
         /// serves.
         cert: Vec<u8>,
     },
+    /// What is left of a long-expired, pruned message is removed: its metadata, feed slot, log
+    /// and flash-index entries (`place`: author, feed, seq, flash), or with `place` `None` only
+    /// its entry in the index of pruned messages (it is still its feed's top).
+    Forget {
+        /// Its id.
+        id: MessageId,
+        /// Its expiry (the index key).
+        expires: Timestamp,
+        /// Its log position (the index key).
+        local: u64,
+        /// Where it sits.
+        place: Option<(NodeId, FeedId, u64, bool)>,
+    },
     /// The envelope of a held message whose stored copy was damaged, fetched again and checked
     /// against its id: it replaces the damaged copy.
     Repair {
@@ -188,6 +201,13 @@ pub trait Store {
     /// Up to `limit` messages expired at `now` and not yet pruned, oldest expiry first (messages
     /// delivered into this node's inbox are not indexed: they are the operator's).
     fn expired(&self, now: Timestamp, limit: usize) -> Result<Vec<(Timestamp, u64, MessageId)>, Self::Error>;
+    /// Up to `limit` pruned messages that expired before `before`, oldest expiry first: what
+    /// is left of them may be removed.
+    fn forgettable(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(Timestamp, u64, MessageId)>, Self::Error>;
     /// Applies a batch atomically: after a crash either all of it is there or none of it.
     /// Durability is the shell's next step (see [`Batch::sync`]).
     fn write(&mut self, batch: &Batch) -> Result<(), Self::Error>;
@@ -207,6 +227,7 @@ pub struct MemoryStore {
     log: BTreeMap<u64, MessageId>,
     flash: BTreeMap<u64, MessageId>,
     expiry: BTreeMap<(Timestamp, u64), MessageId>,
+    pruned: BTreeMap<(Timestamp, u64), MessageId>,
     cursors: HashMap<NodeId, u64>,
     inbox: Vec<MessageId>,
     /// Peers this node has been connected to: role, administration, when last connected.
@@ -292,6 +313,19 @@ impl Store for MemoryStore {
             .map(|((t, l), id)| (*t, *l, *id))
             .collect())
     }
+    fn forgettable(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(Timestamp, u64, MessageId)>, NoError> {
+        Ok(self
+            .pruned
+            .iter()
+            .take_while(|((t, _), _)| *t < before)
+            .take(limit)
+            .map(|((t, l), id)| (*t, *l, *id))
+            .collect())
+    }
     fn write(&mut self, batch: &Batch) -> Result<(), NoError> {
         self.commits += 1;
         for w in &batch.writes {
@@ -320,6 +354,7 @@ impl Store for MemoryStore {
                 }
                 Write::Prune { id, expires, local, envelope } => {
                     self.expiry.remove(&(*expires, *local));
+                    self.pruned.insert((*expires, *local), *id);
                     if *envelope {
                         if let Some((env, _)) = self.msgs.get_mut(id) {
                             *env = Arc::from(&[][..]);
@@ -329,6 +364,15 @@ impl Store for MemoryStore {
                 Write::Peer { peer, role, administration, at, cert } => {
                     self.peers.insert(*peer, (*role, administration.clone(), *at));
                     self.peer_certs.insert(*peer, cert.clone());
+                }
+                Write::Forget { id, expires, local, place } => {
+                    self.pruned.remove(&(*expires, *local));
+                    if let Some((author, feed, seq, _)) = place {
+                        self.msgs.remove(id);
+                        self.slots.remove(&(*author, *feed, *seq));
+                        self.log.remove(local);
+                        self.flash.remove(local);
+                    }
                 }
                 Write::Repair { id, env } => {
                     if let Some((held, _)) = self.msgs.get_mut(id) {

@@ -1123,3 +1123,49 @@ fn a_damaged_message_is_asked_for_again_and_stored_anew_from_a_sound_copy() {
     assert_eq!(h.relay.damaged(), 0);
     assert_eq!(h.relay.store().envelope(&m1.id).unwrap().as_deref(), Some(&m1.bytes[..]));
 }
+
+#[test]
+fn what_is_left_of_long_expired_messages_is_removed_after_the_retention_except_a_feeds_top() {
+    let mut h = hub_with(42, |c| {
+        c.prune_every_ms = 0;
+        c.forget_after_ms = 3_600_000;
+        let me = c.me;
+        c.channels[0].members.remove(&me);
+    });
+    let m1 = h.by_a(1, None);
+    let m2 = h.by_a(2, Some(m1.id));
+    for m in [&m1, &m2] {
+        h.receive_from_a(&m.bytes, 0);
+    }
+    h.commit();
+    let _ = h.outputs();
+    // Expired (a minute), pruned, then still known for the hour of retention.
+    let expired = NOW.plus_millis(61_000);
+    h.relay.handle_timeout(expired).unwrap();
+    h.commit();
+    h.relay.handle_timeout(expired.plus_millis(3_500_000)).unwrap();
+    h.commit();
+    assert!(h.relay.store().meta(&m1.id).unwrap().is_some(), "kept during the retention");
+    // After it, what is left of m1 goes; m2, the feed's top, stays.
+    let later = expired.plus_millis(3_600_000);
+    h.relay.handle_timeout(later).unwrap();
+    h.commit();
+    let store = h.relay.store();
+    assert!(store.meta(&m1.id).unwrap().is_none());
+    assert!(store.envelope(&m1.id).unwrap().is_none());
+    assert!(store.slot(&h.a.node_id(), &FeedId(h.channel.0), 1).unwrap().is_none());
+    assert_eq!(store.log_after(0, 10).unwrap().iter().map(|(_, id)| *id).collect::<Vec<_>>(), vec![m2.id]);
+    assert!(store.meta(&m2.id).unwrap().is_some(), "a feed's top stays");
+    assert!(store.journal.iter().any(|e| matches!(e, Event::Forgotten { count: 1 })));
+    assert!(store.forgettable(Timestamp(u64::MAX), 10).unwrap().is_empty(), "the top left the index");
+    // A replay of m1 is now refused as expired, once verified.
+    h.relay
+        .handle_frame(later, h.a.node_id(), &Frame::Msg(Msg { env: m1.bytes.clone(), hop: 0 }).encode())
+        .unwrap();
+    h.commit();
+    assert!(
+        h.frames_to(h.a.node_id()).iter().any(
+            |f| matches!(f, Frame::Reject(r) if r.reason == RejectReason::Expired && r.id == Some(m1.id))
+        )
+    );
+}
