@@ -6,7 +6,8 @@
 //! wait has a deadline.
 //!
 //! Run: `cargo bench -p godwit-node --bench attack` (10 rounds of 60 connections; `-- 20 100`
-//! for 20 rounds of 100).
+//! for 20 rounds of 100). With `--reuse`, the same hostile members (the same certificates) come
+//! back every round, as a compromised member would: they are refused while their ban lasts.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code: a panic is the failure report
 
@@ -44,6 +45,7 @@ async fn main() {
     let nums: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let rounds = nums.first().copied().unwrap_or(10);
     let per_round = nums.get(1).copied().unwrap_or(60);
+    let reuse = std::env::args().any(|a| a == "--reuse");
     let tmp = tempfile::tempdir().unwrap();
     let t = now().as_millis();
     let ca = Authority::new("Bench CA", t - DAY, t + DAY).unwrap();
@@ -81,18 +83,27 @@ async fn main() {
     };
     std::thread::spawn(move || for _ in lines {});
     let pid = child.id();
-    println!("attack bench: {rounds} rounds of {per_round} hostile members, each dropped as abusive");
+    let who = if reuse { "the same" } else { "new" };
+    println!("attack bench: {rounds} rounds of {per_round} {who} hostile members, each dropped as abusive");
     println!("  before the first round  VmRSS {} KiB", rss_kib(pid));
     let ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
     let mut serial = 100;
+    let mut issue = || {
+        serial += 1;
+        let key = IdentityKey::generate(&mut OsRng);
+        let cert = ca.issue(&key, &attrs(Role::Member), serial, t - DAY, t + DAY).unwrap();
+        (key, cert)
+    };
+    let same: Vec<_> = if reuse { (0..per_round).map(|_| issue()).collect() } else { Vec::new() };
     let start = Instant::now();
     for round in 1..=rounds {
         let mut dropped = 0;
         let mut tasks = Vec::new();
-        for _ in 0..per_round {
-            serial += 1;
-            let key = IdentityKey::generate(&mut OsRng);
-            let cert = ca.issue(&key, &attrs(Role::Member), serial, t - DAY, t + DAY).unwrap();
+        for i in 0..per_round {
+            let (key, cert) = match same.get(i) {
+                Some((key, cert)) => (IdentityKey::from_seed(&key.to_seed()), cert.clone()),
+                None => issue(),
+            };
             let tls = TlsMaterial { ca: ca.cert_der(), cert: cert.der, key: pkcs8(&key), crl: None };
             let client = client_config(&tls, &NetLimits::default()).unwrap();
             let name = godwit_node::certs::dns_name(&hub_key.node_id());
