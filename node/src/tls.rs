@@ -231,42 +231,101 @@ pub fn client_config(m: &TlsMaterial, l: &NetLimits) -> Result<quinn::ClientConf
     Ok(cc)
 }
 
-/// Turns a handshake failure into a reason an operator can act on.
-pub fn explain_refusal(error: &str) -> String {
-    let e = error.to_ascii_lowercase();
-    // TLS alerts seen by the side that was refused: 42 bad certificate, 44 revoked,
-    // 45 expired, 48 unknown CA, 116 certificate required.
-    let alert = |n: &str| e.contains(&format!("error {n}:")) || e.ends_with(&format!("error {n}"));
-    let what = if e.contains("revoked") || alert("44") {
-        "the peer's certificate is revoked by the network CA's revocation list"
-    } else if e.contains("expired") && e.contains("crl") || e.contains("expiredrevocationlist") {
-        "the revocation list has expired: install the network CA's current CRL"
-    } else if e.contains("expired") || alert("45") {
-        "the certificate has expired: the node needs a renewed certificate from the network CA"
-    } else if e.contains("notvalidyet") || e.contains("not valid yet") {
-        "the certificate is not valid yet: check both clocks, or wait for its start date"
-    } else if e.contains("unknownissuer")
-        || e.contains("unknown issuer")
-        || e.contains("badsignature")
-        || alert("48")
-    {
-        "the certificate is not issued by this network's CA (wrong network, or a forged certificate)"
-    } else if e.contains("notvalidforname") || e.contains("not valid for name") {
-        "the peer is not the node this one is pinned to: its NodeId differs from the configured pin"
-    } else if e.contains("no certificates")
-        || e.contains("certificaterequired")
-        || e.contains("certificate required")
-        || alert("116")
-    {
-        "the peer presented no client certificate: every node must authenticate with its network certificate"
-    } else if alert("42") {
-        "the peer refused this node's certificate (not yet valid, or unusable): check the certificate's dates and both clocks"
-    } else if e.contains("timed out") || e.contains("timeout") {
-        "the handshake timed out: the peer is unreachable or too slow"
-    } else {
-        "the TLS handshake failed"
-    };
-    format!("{what} ({error})")
+/// Why a connection attempt failed, classified from the transport's typed error (the TLS
+/// alert code and which side sent it), never from message text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// This node refused the peer's certificate with this TLS alert.
+    WeRefused(u8),
+    /// The peer refused this node's certificate (or the handshake) with this TLS alert.
+    PeerRefused(u8),
+    /// The handshake or the first exchange did not complete in time.
+    TimedOut,
+    /// The peer ended the connection with a reason of its own (e.g. it is full, or this node
+    /// was dropped as abusive).
+    ClosedByPeer(String),
+    /// The dialled address answered with another node than the one configured there.
+    PinMismatch {
+        /// The NodeId configured.
+        expected: godwit_protocol::identity::NodeId,
+        /// The NodeId of the certificate presented.
+        got: godwit_protocol::identity::NodeId,
+    },
+    /// The certificate chains to the network CA but is not a Godwit node certificate.
+    NotGodwit(String),
+    /// This node's admission control refused it (rate, slots, a ban).
+    Admission(String),
+    /// Anything else the transport reported.
+    Other(String),
+}
+
+/// QUIC carries a TLS alert as transport error code 0x100 + alert (RFC 9001 §4.8).
+fn alert_of(code: quinn::TransportErrorCode) -> Option<u8> {
+    let c = u64::from(code);
+    (0x100..=0x1ff).contains(&c).then(|| (c - 0x100) as u8)
+}
+
+impl Refusal {
+    /// Classifies a connection error.
+    pub fn of_connection(e: &quinn::ConnectionError) -> Refusal {
+        use quinn::ConnectionError as E;
+        match e {
+            E::TransportError(t) => {
+                alert_of(t.code).map_or(Refusal::Other(e.to_string()), Refusal::WeRefused)
+            }
+            E::ConnectionClosed(c) => {
+                alert_of(c.error_code).map_or(Refusal::Other(e.to_string()), Refusal::PeerRefused)
+            }
+            E::ApplicationClosed(c) => Refusal::ClosedByPeer(String::from_utf8_lossy(&c.reason).into_owned()),
+            E::TimedOut => Refusal::TimedOut,
+            other => Refusal::Other(other.to_string()),
+        }
+    }
+
+    /// A reason an operator can act on. `crl_expired`: whether this node's own revocation list
+    /// has expired (a webpki refusal for it and for an unknown issuer share one alert).
+    pub fn explain(&self, crl_expired: bool) -> String {
+        // TLS alerts (RFC 8446 §6): 42 bad certificate, 44 revoked, 45 expired (or not yet
+        // valid), 46 certificate unknown, 48 unknown CA, 51 decrypt error (a bad signature),
+        // 116 certificate required.
+        match self {
+            Refusal::WeRefused(44) => "the peer's certificate is revoked by the network CA's revocation list".into(),
+            Refusal::PeerRefused(44) => "the peer refused this node's certificate as revoked by the network CA".into(),
+            Refusal::WeRefused(45) => "the peer's certificate has expired or is not valid yet: it needs a renewed certificate from the network CA, or one of the two clocks is wrong".into(),
+            Refusal::PeerRefused(45) => "the peer refused this node's certificate as expired or not valid yet: renew it with the network CA, or check both clocks".into(),
+            Refusal::WeRefused(48) if crl_expired => "the revocation list has expired: install the network CA's current CRL".into(),
+            Refusal::WeRefused(48 | 51) => "the peer's certificate is not issued by this network's CA (wrong network, or a forged certificate)".into(),
+            Refusal::PeerRefused(48 | 51) => "the peer does not accept this node's certificate as one of its network's (another network's CA, or its revocation list has expired)".into(),
+            Refusal::WeRefused(116) => "the peer presented no client certificate: every node must authenticate with its network certificate".into(),
+            Refusal::WeRefused(42) => "the peer is not the node this one is pinned to (its NodeId differs from the configured pin), or its certificate is unusable".into(),
+            Refusal::PeerRefused(42 | 46) => "the peer refused this node's certificate (not yet valid, or unusable): check the certificate's dates and both clocks".into(),
+            Refusal::WeRefused(a) => format!("this node refused the peer's handshake (TLS alert {a})"),
+            Refusal::PeerRefused(a) => format!("the peer refused this node's handshake (TLS alert {a})"),
+            Refusal::TimedOut => "the handshake timed out: the peer is unreachable or too slow".into(),
+            Refusal::ClosedByPeer(r) => format!("the peer closed the connection: {r}"),
+            Refusal::PinMismatch { expected, got } => format!(
+                "the peer is not the node this one is pinned to: its NodeId differs from the configured pin (expected {expected}, got {got})"
+            ),
+            Refusal::NotGodwit(e) => format!("not a Godwit node certificate: {e}"),
+            Refusal::Admission(r) => r.clone(),
+            Refusal::Other(e) => format!("the TLS handshake failed ({e})"),
+        }
+    }
+}
+
+/// Whether a revocation list (DER) is past its next update.
+pub fn crl_expired(m: &TlsMaterial) -> bool {
+    use x509_parser::prelude::FromDer;
+    let Some(der) = &m.crl else { return false };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    x509_parser::revocation_list::CertificateRevocationList::from_der(der)
+        .ok()
+        .and_then(|(_, crl)| crl.next_update().map(|t| t.timestamp() <= now))
+        .unwrap_or(false)
 }
 
 /// Checks a revocation list before installing it: parseable, not expired, and signed by the
@@ -372,10 +431,24 @@ mod tests {
     }
 
     #[test]
-    fn refusal_reasons_tell_the_operator_what_to_do() {
-        assert!(explain_refusal("invalid peer certificate: Revoked").contains("revoked"));
-        assert!(explain_refusal("the cryptographic handshake failed: error 45: x").contains("expired"));
-        assert!(explain_refusal("error 116").contains("no client certificate"));
-        assert!(explain_refusal("something else").starts_with("the TLS handshake failed"));
+    fn refusals_are_classified_by_their_alert_and_side() {
+        use quinn::{ConnectionError, TransportErrorCode};
+        let local = |alert: u8| {
+            let mut t = quinn_proto::TransportError::from(TransportErrorCode::crypto(alert));
+            t.reason = "any text at all".into();
+            Refusal::of_connection(&ConnectionError::TransportError(t))
+        };
+        assert_eq!(local(44), Refusal::WeRefused(44));
+        assert!(local(44).explain(false).contains("revoked"));
+        assert!(local(45).explain(false).contains("has expired or is not valid yet"));
+        assert!(local(48).explain(false).contains("not issued by this network's CA"));
+        assert!(local(48).explain(true).contains("revocation list has expired"));
+        assert!(local(116).explain(false).contains("no client certificate"));
+        assert_eq!(Refusal::of_connection(&ConnectionError::TimedOut), Refusal::TimedOut);
+        let other = Refusal::of_connection(&ConnectionError::TransportError(
+            quinn_proto::TransportError::from(TransportErrorCode::PROTOCOL_VIOLATION),
+        ));
+        assert!(matches!(other, Refusal::Other(_)), "{other:?}");
+        assert!(other.explain(false).starts_with("the TLS handshake failed"));
     }
 }

@@ -20,7 +20,7 @@ use super::{
     Shared,
 };
 use crate::certs::{self, PeerCert};
-use crate::tls::{self, NetLimits};
+use crate::tls::{self, NetLimits, Refusal};
 
 pub(super) async fn accept_loop(
     endpoint: quinn::Endpoint,
@@ -35,7 +35,7 @@ pub(super) async fn accept_loop(
             Ok(h) => h,
             Err(reason) => {
                 incoming.refuse();
-                refused(&events, &shared, remote, reason);
+                refused(&events, &shared, remote, &Refusal::Admission(reason.into()));
                 continue;
             }
         };
@@ -44,22 +44,22 @@ pub(super) async fn accept_loop(
             let timeout = Duration::from_millis(shared.limits.handshake_timeout_ms);
             let conn = match tokio::time::timeout(timeout, async { incoming.accept()?.await }).await {
                 Ok(Ok(c)) => c,
-                Ok(Err(e)) => return refused(&events, &shared, remote, &e.to_string()),
-                Err(_) => return refused(&events, &shared, remote, "handshake timed out"),
+                Ok(Err(e)) => return refused(&events, &shared, remote, &Refusal::of_connection(&e)),
+                Err(_) => return refused(&events, &shared, remote, &Refusal::TimedOut),
             };
             drop(handshake);
             let peer = match identify(&conn) {
                 Ok(peer) => peer,
                 Err(e) => {
                     conn.close(1u32.into(), b"not a Godwit node certificate");
-                    return refused(&events, &shared, remote, &e);
+                    return refused(&events, &shared, remote, &Refusal::NotGodwit(e));
                 }
             };
             let pending = match shared.admission.pending(std::time::Instant::now(), peer.node_id) {
                 Ok(p) => p,
                 Err(reason) => {
                     conn.close(3u32.into(), reason.as_bytes());
-                    return refused(&events, &shared, remote, &reason);
+                    return refused(&events, &shared, remote, &Refusal::Admission(reason));
                 }
             };
             let dialer = peer.node_id;
@@ -70,10 +70,16 @@ pub(super) async fn accept_loop(
     }
 }
 
-fn refused(events: &broadcast::Sender<NodeEvent>, shared: &Shared, remote: SocketAddr, error: &str) {
-    let reason = tls::explain_refusal(error);
+fn refused(events: &broadcast::Sender<NodeEvent>, shared: &Shared, remote: SocketAddr, why: &Refusal) {
+    let reason = explain(shared, why);
     shared.admission.log_refusal(std::time::Instant::now(), remote, &reason);
     let _ = events.send(NodeEvent::ConnectionRefused { remote, reason });
+}
+
+/// The operator's reason for a refusal.
+fn explain(shared: &Shared, why: &Refusal) -> String {
+    let crl_expired = shared.tls.lock().is_ok_and(|m| tls::crl_expired(&m));
+    why.explain(crl_expired)
 }
 
 fn identify(conn: &quinn::Connection) -> Result<PeerCert, String> {
@@ -117,12 +123,12 @@ pub(super) async fn dial_loop(
         let result = match attempt {
             Ok(connecting) => match tokio::time::timeout(timeout, connecting).await {
                 Ok(Ok(conn)) => Ok(conn),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err("handshake timed out".to_string()),
+                Ok(Err(e)) => Err(Refusal::of_connection(&e)),
+                Err(_) => Err(Refusal::TimedOut),
             },
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(Refusal::Other(e.to_string())),
         };
-        match result.and_then(|c| identify(&c).map(|p| (c, p))) {
+        match result.and_then(|c| identify(&c).map(|p| (c, p)).map_err(Refusal::NotGodwit)) {
             Ok((conn, p)) if p.node_id == peer.node_id => {
                 delay = shared.limits.reconnect_min_ms;
                 match shared.admission.pending(std::time::Instant::now(), p.node_id) {
@@ -130,14 +136,14 @@ pub(super) async fn dial_loop(
                         if let Err(e) =
                             run_conn(conn, p, shared.me, pending, core.clone(), shared.clone()).await
                         {
-                            let reason = tls::explain_refusal(&e);
+                            let reason = explain(&shared, &e);
                             debug!(%address, "refused by the peer: {reason}");
                             let _ = events.send(NodeEvent::ConnectionRefused { remote: address, reason });
                         }
                     }
                     Err(reason) => {
                         conn.close(3u32.into(), reason.as_bytes());
-                        refused(&events, &shared, address, &reason);
+                        refused(&events, &shared, address, &Refusal::Admission(reason));
                     }
                 }
             }
@@ -147,11 +153,11 @@ pub(super) async fn dial_loop(
                     &events,
                     &shared,
                     peer.address,
-                    &format!("not valid for name: expected {}, got {}", peer.node_id, p.node_id),
+                    &Refusal::PinMismatch { expected: peer.node_id, got: p.node_id },
                 );
             }
             Err(e) => {
-                let reason = tls::explain_refusal(&e);
+                let reason = explain(&shared, &e);
                 debug!(%address, "cannot connect: {reason}");
                 let _ = events.send(NodeEvent::ConnectionRefused { remote: address, reason });
             }
@@ -174,7 +180,7 @@ async fn run_conn(
     pending: Pending,
     core: mpsc::Sender<CoreMsg>,
     shared: Arc<Shared>,
-) -> Result<(), String> {
+) -> Result<(), Refusal> {
     let id = shared.conn_ids.fetch_add(1, Ordering::Relaxed);
     let span = info_span!("peer", peer = %peer.node_id.short(), remote = %conn.remote_address(), conn = id);
     async {
@@ -188,14 +194,14 @@ async fn run_conn(
             Ok(Err(e)) => return Err(e),
             Err(_) => {
                 conn.close(1u32.into(), b"first exchange not completed in time");
-                return Err("handshake timed out".into());
+                return Err(Refusal::TimedOut);
             }
         };
         let _slot = match shared.admission.establish(pending) {
             Ok(slot) => slot,
             Err(reason) => {
                 conn.close(3u32.into(), reason.as_bytes());
-                return Err(reason.into());
+                return Err(Refusal::Admission(reason.into()));
             }
         };
         info!(role = ?peer.role, administration = %peer.administration, "connected");
@@ -216,7 +222,9 @@ async fn run_conn(
             senders.push(tx);
             writers.spawn(write_stream(stream, rx, conn.clone(), queued.clone()));
         }
-        let Ok(tx) = <[_; 3]>::try_from(senders) else { return Err("stream setup failed".into()) };
+        let Ok(tx) = <[_; 3]>::try_from(senders) else {
+            return Err(Refusal::Other("stream setup failed".into()));
+        };
         // What budgets allow towards one peer — the routine and the flash window in flight, and
         // the answer burst — twice over, plus room for control frames.
         let l = &shared.limits;
@@ -275,16 +283,19 @@ async fn run_conn(
 /// first stream.
 async fn first_exchange(
     conn: &quinn::Connection,
-) -> Result<(Vec<quinn::SendStream>, quinn::RecvStream), String> {
+) -> Result<(Vec<quinn::SendStream>, quinn::RecvStream), Refusal> {
     let mut streams = Vec::new();
     for (class, prio) in [(0u8, 2), (1, 1), (2, 0)] {
-        let mut s = conn.open_uni().await.map_err(|e| e.to_string())?;
+        let mut s = conn.open_uni().await.map_err(|e| Refusal::of_connection(&e))?;
         let _ = s.set_priority(prio);
         // A stream is invisible to the peer until it carries data: announce it at once.
-        s.write_all(&[STREAM_MAGIC, class]).await.map_err(|e| e.to_string())?;
+        s.write_all(&[STREAM_MAGIC, class]).await.map_err(|e| match e {
+            quinn::WriteError::ConnectionLost(c) => Refusal::of_connection(&c),
+            other => Refusal::Other(other.to_string()),
+        })?;
         streams.push(s);
     }
-    let first = conn.accept_uni().await.map_err(|e| e.to_string())?;
+    let first = conn.accept_uni().await.map_err(|e| Refusal::of_connection(&e))?;
     Ok((streams, first))
 }
 
