@@ -5,6 +5,8 @@
 //! messages use, and inspecting an envelope file. Commands that talk to a node over its admin
 //! socket follow with the operator CLI.
 
+pub mod node;
+
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -20,6 +22,12 @@ use rustls_pki_types::pem::PemObject;
 #[derive(Debug, Parser)]
 #[command(name = "godwit", version, about, long_about = None)]
 pub struct Cli {
+    /// The node's admin socket (for the commands that talk to a running node).
+    #[arg(long, global = true, env = "GODWIT_SOCKET", default_value = "/var/lib/godwit/admin.sock")]
+    pub socket: PathBuf,
+    /// Print JSON instead of tables (a stable shape, see docs/operations.md).
+    #[arg(long, global = true)]
+    pub json: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -28,6 +36,20 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// What the running node is and how it is doing (identity, peers, storage, warnings).
+    Status,
+    /// The node's peers.
+    Peers {
+        /// What to do (default: list).
+        #[command(subcommand)]
+        command: Option<node::PeersCommand>,
+    },
+    /// The node's audit journal.
+    Journal {
+        /// What to do.
+        #[command(subcommand)]
+        command: node::JournalCommand,
+    },
     /// Check a NodeId as written in a configuration file or a message, and print its canonical form.
     NodeId {
         /// The NodeId text (55 characters of lower-case base32).
@@ -175,7 +197,21 @@ pub enum CodeList {
 pub fn main() -> Result<()> {
     let cli = Cli::parse();
     let mut out = std::io::stdout().lock();
-    run(cli.command, &mut out)
+    let on_node = |c| node::run(&cli.socket, cli.json, c, &mut std::io::stdout().lock());
+    match cli.command {
+        Command::Status => on_node(node::NodeCommand::Status),
+        Command::Peers { command } => {
+            on_node(node::NodeCommand::Peers(command.unwrap_or(node::PeersCommand::List)))
+        }
+        Command::Journal { command } => on_node(node::NodeCommand::Journal(command)),
+        command => run(command, &mut out),
+    }
+}
+
+/// The exit code for an error (documented in docs/operations.md): 1 refused by the node or bad
+/// input, 3 node unreachable, 4 version mismatch (clap itself exits 2 on usage errors).
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    e.downcast_ref::<node::Failure>().map_or(1, |f| f.code)
 }
 
 /// Runs one command, writing to `out`.
@@ -205,6 +241,9 @@ pub fn run(command: Command, out: &mut impl std::io::Write) -> Result<()> {
             )?;
         }
         Command::Ca { command } => ca(command, out)?,
+        Command::Status | Command::Peers { .. } | Command::Journal { .. } => {
+            bail!("this command talks to a running node: use godwit_admin::main")
+        }
         Command::Cert { command: CertCommand::Show { file } } => {
             let der = CertificateDer::from_pem_file(&file)
                 .with_context(|| format!("cannot read the certificate {}", file.display()))?;

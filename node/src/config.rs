@@ -120,9 +120,17 @@ pub struct NodeSection {
     /// The identity key file (hex seed, mode 0600); relative paths are under `data_dir`.
     #[serde(default = "default_key")]
     pub identity_key: PathBuf,
+    /// The group that may use the admin socket (`admin.sock` in `data_dir`, mode 0660); empty:
+    /// godwitd's own group.
+    #[serde(default = "default_admin_group")]
+    pub admin_group: String,
     /// Start in recovering mode (after restoring the data directory from a backup).
     #[serde(default)]
     pub recovering: bool,
+}
+
+fn default_admin_group() -> String {
+    "godwit".into()
 }
 
 fn default_key() -> PathBuf {
@@ -242,6 +250,7 @@ impl Config {
             relay,
             peers,
             limits: self.limits,
+            admin_group: Some(self.node.admin_group.clone()).filter(|g| !g.is_empty()),
         })
     }
 }

@@ -367,6 +367,14 @@ impl SledStore {
     /// Recomputes the journal hash chain and every message id.
     fn check(&self) -> Result<IntegrityReport, StoreError> {
         let mut r = IntegrityReport::default();
+        self.check_journal(&mut r)?;
+        self.check_messages(&mut r)?;
+        self.check_references(&mut r.damage)?;
+        Ok(r)
+    }
+
+    /// The journal's hash chain and its recorded head.
+    fn check_journal(&self, r: &mut IntegrityReport) -> Result<(), StoreError> {
         let mut prev = [0u8; 32];
         for item in self.scan(JOURNAL) {
             let (key, v) = item?;
@@ -389,6 +397,11 @@ impl SledStore {
                 r.damage.push("journal head hash does not match the entries".into());
             }
         }
+        Ok(())
+    }
+
+    /// Every message id recomputed over its envelope.
+    fn check_messages(&self, r: &mut IntegrityReport) -> Result<(), StoreError> {
         for item in self.scan(MSGS) {
             let (key, v) = item?;
             r.messages += 1;
@@ -404,8 +417,7 @@ impl SledStore {
                 r.damage.push(format!("message {} has no metadata", hex32(&key)));
             }
         }
-        self.check_references(&mut r.damage)?;
-        Ok(r)
+        Ok(())
     }
 
     /// The cross-references between tables: every message's metadata, log position, feed slot,
@@ -541,6 +553,35 @@ impl SledStore {
                 Self::decode(JOURNAL, &v)
             })
             .collect()
+    }
+
+    /// The last `n` journal entries, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn journal_tail(&self, n: usize) -> Result<Vec<JournalEntry>, StoreError> {
+        let mut v: Vec<JournalEntry> = self
+            .tree
+            .scan_prefix([JOURNAL.0])
+            .rev()
+            .take(n)
+            .map(|item| {
+                let (_, v) = item.map_err(|e| self.sled_err(e))?;
+                Self::decode(JOURNAL, &v)
+            })
+            .collect::<Result<_, _>>()?;
+        v.reverse();
+        Ok(v)
+    }
+
+    /// Recomputes the journal's hash chain: the number of entries and the problems found.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn verify_journal(&self) -> Result<(u64, Vec<String>), StoreError> {
+        let mut r = IntegrityReport::default();
+        self.check_journal(&mut r)?;
+        Ok((r.journal, r.damage))
     }
 
     fn get(&self, t: Table, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {

@@ -100,6 +100,13 @@ pub enum Event {
         /// Feeds whose head moved.
         feeds: u64,
     },
+    /// An operator's request through the admin socket changed something.
+    Admin {
+        /// The caller's OS user id (`SO_PEERCRED`; `u32::MAX` if unknown).
+        uid: u32,
+        /// What was asked, e.g. `peers add <NodeId> <address>`.
+        action: String,
+    },
     /// A message whose stored envelope was found damaged was fetched again from a peer, checked
     /// against its id and stored anew.
     Repaired {

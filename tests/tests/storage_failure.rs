@@ -29,6 +29,7 @@ async fn after_a_failed_commit_nothing_is_acknowledged_and_the_node_stops() {
     raw.next("the acknowledgement", |f| matches!(f, Frame::Ack(ids) if ids == &[m1.id])).await;
 
     // The hub's disk stops syncing. A new message, its resend, and a resend of the durable one.
+    let mut eh = net.members[hub].node().events();
     net.members[hub].node().store_faults().fail_commits();
     let m2 = raw.channel_msg(&net, 2, Some(m1.id));
     // (The hub may stop, and close the link, before all three are written.)
@@ -37,6 +38,8 @@ async fn after_a_failed_commit_nothing_is_acknowledged_and_the_node_stops() {
             break;
         }
     }
+    wait_for(&mut eh, "the hub's failure", |e| matches!(e, NodeEvent::Fatal(_))).await;
+    // Asked after the fact, the node still says why it stopped.
     let reason = tokio::time::timeout(WAIT, net.members[hub].node().failed()).await.expect("the hub stops");
     assert!(reason.contains("cannot make the store durable"), "{reason}");
     let closed = tokio::time::timeout(WAIT, raw.conn.closed()).await.expect("the hub drops the link");

@@ -144,7 +144,9 @@ impl Core {
             c.clear();
         }
         self.shared.changed.notify_waiters();
-        let _ = self.shared.fatal.send(Some(reason.to_owned()));
+        // `send_replace` stores the reason even while nobody is subscribed (`send` would drop
+        // it), so a later `Node::failed` still sees it.
+        self.shared.fatal.send_replace(Some(reason.to_owned()));
         let _ = self.events.send(NodeEvent::Fatal(reason.to_owned()));
     }
 
@@ -261,6 +263,9 @@ impl Core {
                 }
             }
             CoreMsg::AddPeer(id) => self.relay.add_configured_peer(id),
+            CoreMsg::Admin(q, reply) => {
+                let _ = reply.send(super::admin::on_core(&mut self.relay, q));
+            }
             CoreMsg::Shutdown(_) | CoreMsg::Kill => {}
         }
         Ok(())

@@ -34,6 +34,17 @@ pub enum NodeError {
     /// The TLS configuration could not be built.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// This node's own certificate is not a Godwit node certificate.
+    #[error("this node's certificate: {0}")]
+    OwnCertificate(#[source] crate::certs::CertError),
+    /// The admin socket cannot be set up.
+    #[error("admin socket {}: {reason}", path.display())]
+    AdminSocket {
+        /// Its path.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The socket could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {

@@ -6,6 +6,7 @@
 //! QUIC stream priorities set so that urgent traffic (control and flash) is sent before
 //! immediate, and immediate before routine. Each stream carries length-prefixed frames.
 
+mod admin;
 mod admission;
 mod error;
 
@@ -65,6 +66,8 @@ pub struct NodeSpec {
     pub peers: Vec<PeerSpec>,
     /// Transport limits.
     pub limits: NetLimits,
+    /// The group that may use the admin socket (`None`: godwitd's own group).
+    pub admin_group: Option<String>,
 }
 
 /// Something that happened, for tests, the demo and operators.
@@ -234,6 +237,7 @@ enum CoreMsg {
     Envelope(MessageId, oneshot::Sender<Option<Vec<u8>>>),
     Revoke(Vec<Vec<u8>>),
     AddPeer(NodeId),
+    Admin(admin::Query, oneshot::Sender<admin::Answer>),
     Shutdown(oneshot::Sender<()>),
     Kill,
 }
@@ -251,6 +255,8 @@ pub struct Node {
     shared: Arc<Shared>,
     core_thread: Option<std::thread::JoinHandle<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    dials: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    socket: PathBuf,
 }
 
 #[derive(Debug)]
@@ -270,6 +276,8 @@ struct Shared {
     /// What the integrity check on open found and is not repaired yet: while it is not empty
     /// the node runs degraded.
     damage: Mutex<Vec<String>>,
+    /// Peers this node dials.
+    configured: Mutex<BTreeSet<NodeId>>,
 }
 
 impl Node {
@@ -328,6 +336,7 @@ impl Node {
             fatal: watch::channel(None).0,
             changed: tokio::sync::Notify::new(),
             damage: Mutex::new(report.damage.clone()),
+            configured: Mutex::new(spec.peers.iter().map(|p| p.node_id).collect()),
         });
         let mut relay_cfg = spec.relay;
         relay_cfg.window = spec.limits.window;
@@ -400,6 +409,22 @@ impl Node {
             let span = info_span!("dial", node = %me.short(), peer = %p.node_id.short());
             tasks.push(tokio::spawn(dial_loop(ep, p, c, ev, sh).instrument(span)));
         }
+        // The admin socket, in the data directory.
+        let own = certs::parse_peer(&spec.tls.cert).map_err(NodeError::OwnCertificate)?;
+        let socket = spec.data_dir.join(godwit_admin_api::SOCKET_NAME);
+        let listener = admin::bind(&socket, spec.admin_group.as_deref())
+            .map_err(|reason| NodeError::AdminSocket { path: socket.clone(), reason })?;
+        let dials = Arc::new(Mutex::new(Vec::new()));
+        let ctx = Arc::new(admin::Ctx {
+            endpoint: endpoint.clone(),
+            core: core_tx.clone(),
+            events: events.clone(),
+            shared: shared.clone(),
+            own,
+            started: std::time::Instant::now(),
+            dials: dials.clone(),
+        });
+        tasks.push(tokio::spawn(admin::serve(listener, ctx, socket.clone())));
         info!(node = %me, %addr, "godwitd listening");
         Ok(Node {
             #[cfg(feature = "fault-injection")]
@@ -412,6 +437,8 @@ impl Node {
             shared,
             core_thread: Some(core_thread),
             tasks,
+            dials,
+            socket,
         })
     }
 
@@ -468,6 +495,9 @@ impl Node {
     /// Starts dialling another peer.
     pub fn add_peer(&mut self, p: PeerSpec) {
         self.set_peer_address(p.node_id, p.address);
+        if let Ok(mut c) = self.shared.configured.lock() {
+            c.insert(p.node_id);
+        }
         let _ = self.core.send(CoreMsg::AddPeer(p.node_id));
         let (ep, c, ev, sh) =
             (self.endpoint.clone(), self.core.clone(), self.events.clone(), self.shared.clone());
@@ -522,9 +552,7 @@ impl Node {
     /// Stops abruptly, as a crash would: tasks and connections are dropped at once, nothing
     /// more is flushed. (Whatever was acknowledged was already durable.)
     pub fn kill(mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
+        self.end_tasks();
         self.endpoint.close(0u32.into(), b"killed");
         let _ = self.core.send(CoreMsg::Kill);
         if let Some(t) = self.core_thread.take() {
@@ -532,11 +560,21 @@ impl Node {
         }
     }
 
-    /// Stops: closes connections, makes the store durable, ends the tasks.
-    pub async fn shutdown(mut self) {
+    /// Ends the node's tasks (and dial loops started through the admin socket) and removes
+    /// the admin socket.
+    fn end_tasks(&mut self) {
         for t in &self.tasks {
             t.abort();
         }
+        if let Ok(d) = self.dials.lock() {
+            d.iter().for_each(tokio::task::JoinHandle::abort);
+        }
+        let _ = std::fs::remove_file(&self.socket);
+    }
+
+    /// Stops: closes connections, makes the store durable, ends the tasks.
+    pub async fn shutdown(mut self) {
+        self.end_tasks();
         self.endpoint.close(0u32.into(), b"shutting down");
         let (tx, rx) = oneshot::channel();
         if self.core.send(CoreMsg::Shutdown(tx)).is_ok() {

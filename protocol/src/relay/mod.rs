@@ -563,6 +563,13 @@ impl<S: Store> Relay<S> {
         }
     }
 
+    /// Journals an operator's request (from the admin socket) with the caller's uid, in the batch
+    /// being built.
+    pub fn record_admin(&mut self, uid: u32, action: String) {
+        self.hot.record(Event::Admin { uid, action });
+        self.hot.batch.sync = true;
+    }
+
     /// Notes the certificate (DER) of a member this hub serves, e.g. from a peer record of an
     /// earlier run. Returns whether it is new. (Other nodes' certificates are not kept.)
     pub fn add_member_cert(&mut self, member: NodeId, cert: &[u8]) -> bool {

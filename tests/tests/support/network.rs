@@ -156,6 +156,7 @@ impl Net {
             relay,
             peers: Vec::new(),
             limits: self.limits.clone(),
+            admin_group: None,
         }
     }
 

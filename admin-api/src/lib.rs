@@ -1,0 +1,263 @@
+//! # godwit-admin-api
+//!
+//! What a node's admin socket speaks (DESIGN §9): the client opens with [`Hello`] naming its API
+//! version, the node answers with [`Welcome`], then each [`Request`] gets one [`Response`]. Every
+//! message is deterministic CBOR behind a 4-byte big-endian length, bounded before anything is
+//! allocated for it ([`MAX_REQUEST`], [`MAX_RESPONSE`]). The node and the `godwit` CLI share this
+//! crate; the CLI does not link the node.
+
+use std::io::{Read, Write};
+
+use godwit_protocol::codec;
+use godwit_protocol::identity::NodeId;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// This API's version. A client of another version is refused with [`Welcome::VersionMismatch`].
+pub const API_VERSION: u16 = 1;
+/// Largest request body in bytes.
+pub const MAX_REQUEST: usize = 1 << 20;
+/// Largest response body in bytes.
+pub const MAX_RESPONSE: usize = 16 << 20;
+/// The socket's file name in the node's data directory.
+pub const SOCKET_NAME: &str = "admin.sock";
+
+/// The client's first message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hello {
+    /// The API version the client speaks.
+    pub version: u16,
+}
+
+/// The node's answer to [`Hello`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Welcome {
+    /// Same version: requests may follow.
+    Ok {
+        /// The node's NodeId.
+        node: NodeId,
+    },
+    /// Another version: the connection ends.
+    VersionMismatch {
+        /// The version the node speaks.
+        node_speaks: u16,
+    },
+}
+
+/// A request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Request {
+    /// What the node is and how it is doing.
+    Status,
+    /// The peers it knows: configured, connected, or connected once.
+    Peers,
+    /// Dial a peer from now on (mutating: journalled with the caller's uid).
+    AddPeer {
+        /// Its NodeId (its certificate must match).
+        node: NodeId,
+        /// Where it listens (`ip:port`).
+        address: String,
+    },
+    /// The last entries of the audit journal, oldest first.
+    Journal {
+        /// How many.
+        last: u32,
+    },
+    /// Recompute the journal's hash chain.
+    VerifyJournal,
+}
+
+/// A response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    /// Answer to [`Request::Status`].
+    Status(Status),
+    /// Answer to [`Request::Peers`].
+    Peers(Vec<PeerView>),
+    /// Answer to [`Request::Journal`].
+    Journal(Vec<JournalView>),
+    /// Answer to [`Request::VerifyJournal`].
+    JournalVerified {
+        /// Entries checked.
+        entries: u64,
+        /// Problems found (empty: the chain is sound).
+        problems: Vec<String>,
+    },
+    /// A mutating request was carried out.
+    Done,
+    /// The node refused the request.
+    Refused(Refusal),
+}
+
+/// Why the node refused a request: a stable code and a message saying what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Refusal {
+    /// `bad_request`, `not_found`, `too_large`, `unavailable`.
+    pub code: String,
+    /// For the operator.
+    pub message: String,
+}
+
+/// `godwit status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Status {
+    /// The node's NodeId.
+    pub node: NodeId,
+    /// Its administration, from its certificate.
+    pub administration: String,
+    /// Its country (ISO 3166-1 alpha-2), from its certificate.
+    pub country: Option<String>,
+    /// Its region, from its certificate.
+    pub region: Option<String>,
+    /// Its role: `member`, `hub` or `authority`.
+    pub role: String,
+    /// The godwitd version.
+    pub version: String,
+    /// Seconds since it started.
+    pub uptime_s: u64,
+    /// Peers connected now.
+    pub peers_connected: u32,
+    /// Messages in its inbox.
+    pub inbox: u64,
+    /// Bytes its store takes on disk.
+    pub store_bytes: u64,
+    /// Its certificate's end of validity, seconds since the epoch.
+    pub certificate_not_after: i64,
+    /// Whether it is recovering its own feed heads after a restore.
+    pub recovering: bool,
+    /// Whether its store is full (new messages refused).
+    pub storage_full: bool,
+    /// What needs the operator's attention (damage, certificate expiring, a full store, …).
+    pub warnings: Vec<String>,
+}
+
+/// One peer in `godwit peers`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerView {
+    /// Its NodeId.
+    pub node: NodeId,
+    /// Its administration (empty if never connected).
+    pub administration: String,
+    /// Its role (empty if never connected).
+    pub role: String,
+    /// Whether this node dials it.
+    pub configured: bool,
+    /// Whether it is connected now.
+    pub connected: bool,
+    /// When it last connected, ms since the epoch (0: never).
+    pub last_seen_ms: u64,
+}
+
+/// One journal entry in `godwit journal`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalView {
+    /// Its position, from 1.
+    pub seq: u64,
+    /// The event, as text (ids, reasons, counts — never message bodies).
+    pub event: String,
+}
+
+/// Why a message could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// The other side closed the connection.
+    #[error("the connection was closed")]
+    Closed,
+    /// Reading or writing failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The announced length is over the limit.
+    #[error("a message of {len} bytes is over the limit of {max}")]
+    TooLarge {
+        /// Announced.
+        len: usize,
+        /// Allowed.
+        max: usize,
+    },
+    /// The body is not a valid message.
+    #[error("{0}")]
+    Malformed(#[from] codec::CodecError),
+}
+
+/// The bytes of one message: length prefix and deterministic CBOR.
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let body = codec::to_vec(value);
+    let mut out = Vec::with_capacity(4 + body.len());
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Decodes one message body (without its length prefix).
+///
+/// # Errors
+/// [`FrameError::Malformed`].
+pub fn decode<T: DeserializeOwned + Serialize>(body: &[u8]) -> Result<T, FrameError> {
+    Ok(codec::from_slice("admin message", body)?)
+}
+
+/// Writes one message.
+///
+/// # Errors
+/// [`FrameError::Io`].
+pub fn write<T: Serialize>(w: &mut impl Write, value: &T) -> Result<(), FrameError> {
+    w.write_all(&encode(value))?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Reads one message of at most `max` bytes; the body grows as it arrives, never allocated
+/// at the announced length up front.
+///
+/// # Errors
+/// [`FrameError`].
+pub fn read<T: DeserializeOwned + Serialize>(r: &mut impl Read, max: usize) -> Result<T, FrameError> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > max {
+        return Err(FrameError::TooLarge { len, max });
+    }
+    let mut body = Vec::new();
+    r.take(len as u64).read_to_end(&mut body)?;
+    if body.len() < len {
+        return Err(FrameError::Closed);
+    }
+    decode(&body)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_oversized_ones_are_refused_before_reading_them() {
+        let req = Request::AddPeer {
+            node: godwit_protocol::identity::IdentityKey::from_seed(&[1; 32]).node_id(),
+            address: "127.0.0.1:4433".into(),
+        };
+        let bytes = encode(&req);
+        assert_eq!(read::<Request>(&mut &bytes[..], MAX_REQUEST).unwrap(), req);
+        let e = read::<Request>(&mut &bytes[..], 8).unwrap_err();
+        assert!(matches!(e, FrameError::TooLarge { max: 8, .. }), "{e}");
+        let e = read::<Request>(&mut &bytes[..bytes.len() - 1], MAX_REQUEST).unwrap_err();
+        assert!(matches!(e, FrameError::Closed), "{e}");
+        assert!(matches!(read::<Request>(&mut &[][..], MAX_REQUEST), Err(FrameError::Closed)));
+        let junk = [0, 0, 0, 2, 0xff, 0xff];
+        assert!(matches!(read::<Request>(&mut &junk[..], MAX_REQUEST), Err(FrameError::Malformed(_))));
+    }
+}

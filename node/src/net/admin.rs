@@ -1,0 +1,353 @@
+//! The admin socket (DESIGN §9): a Unix socket in the data directory, mode 0660, group
+//! configurable, speaking [`godwit_admin_api`]. Every client has its own task, bounded in number;
+//! a slow or silent client holds only that task (every read and write has a deadline), never the
+//! core. Mutating requests are journalled with the caller's uid (`SO_PEERCRED`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use godwit_admin_api::{
+    self as api, API_VERSION, Hello, JournalView, MAX_REQUEST, MAX_RESPONSE, PeerView, Request, Response,
+    Status, Welcome,
+};
+use godwit_protocol::identity::NodeId;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{broadcast, oneshot};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use super::{CoreMsg, NodeEvent, PeerSpec, Shared, conn::dial_loop};
+use crate::certs::PeerCert;
+
+/// Admin clients served at once; more wait for the socket's backlog.
+const MAX_CLIENTS: usize = 64;
+/// Time a client has for each message it sends once it started it, and the node for each answer.
+const IO_DEADLINE: Duration = Duration::from_secs(10);
+/// A client silent for this long is disconnected.
+const IDLE: Duration = Duration::from_secs(300);
+
+/// What a query asks of the core thread.
+#[derive(Debug)]
+pub(super) enum Query {
+    /// Inbox size, store size, recovering, storage full.
+    Status,
+    /// The peers recorded in the store.
+    Peers,
+    /// The last journal entries.
+    Journal(u32),
+    /// The journal's hash chain, recomputed.
+    VerifyJournal,
+    /// A mutating request was carried out: journal it with the caller's uid.
+    Record { uid: u32, action: String },
+}
+
+/// The core's answer to a [`Query`].
+#[derive(Debug)]
+pub(super) enum Answer {
+    Status { inbox: u64, store_bytes: u64, recovering: bool, storage_full: bool },
+    Peers(Vec<(NodeId, crate::store::PeerRecord)>),
+    Journal(Vec<JournalView>),
+    Verified { entries: u64, problems: Vec<String> },
+    Done,
+    Failed(String),
+}
+
+/// What the admin tasks share.
+pub(super) struct Ctx {
+    pub(super) endpoint: quinn::Endpoint,
+    pub(super) core: std::sync::mpsc::Sender<CoreMsg>,
+    pub(super) events: broadcast::Sender<NodeEvent>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) own: PeerCert,
+    pub(super) started: Instant,
+    /// Dial loops started through the socket, ended with the node.
+    pub(super) dials: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+/// Binds the socket at `path`: a stale file from an earlier run is replaced, a socket another
+/// node is serving is not. Mode 0660, group `group` when given.
+///
+/// # Errors
+/// Why the socket cannot be set up.
+pub(super) fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, String> {
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(format!(
+                "{} is in use: is another godwitd running on this data directory?",
+                path.display()
+            ));
+        }
+        std::fs::remove_file(path)
+            .map_err(|e| format!("cannot remove the stale socket {}: {e}", path.display()))?;
+    }
+    let listener = UnixListener::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| format!("cannot set the mode of {}: {e}", path.display()))?;
+    if let Some(name) = group {
+        match nix::unistd::Group::from_name(name) {
+            Ok(Some(g)) => std::os::unix::fs::chown(path, None, Some(g.gid.as_raw()))
+                .map_err(|e| format!("cannot give {} to group {name}: {e}", path.display()))?,
+            Ok(None) => warn!(
+                socket = %path.display(),
+                "admin group {name:?} does not exist: the socket keeps godwitd's own group (create the group, or set node.admin_group)"
+            ),
+            Err(e) => warn!(socket = %path.display(), "cannot look up admin group {name:?}: {e}"),
+        }
+    }
+    Ok(listener)
+}
+
+/// Serves admin clients until the node stops.
+pub(super) async fn serve(listener: UnixListener, ctx: Arc<Ctx>, path: PathBuf) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CLIENTS));
+    info!(socket = %path.display(), "admin socket ready");
+    loop {
+        let Ok(permit) = slots.clone().acquire_owned().await else { return };
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let ctx = ctx.clone();
+        let uid = stream.peer_cred().map(|c| c.uid()).ok();
+        let span = info_span!("admin", uid = ?uid);
+        tokio::spawn(
+            async move {
+                if let Err(e) = client(stream, uid, &ctx).await {
+                    debug!("admin client ended: {e}");
+                }
+                drop(permit);
+            }
+            .instrument(span),
+        );
+    }
+}
+
+async fn client(mut stream: UnixStream, uid: Option<u32>, ctx: &Ctx) -> Result<(), api::FrameError> {
+    let hello: Hello = within(IO_DEADLINE, read(&mut stream, MAX_REQUEST)).await?;
+    if hello.version != API_VERSION {
+        let w = Welcome::VersionMismatch { node_speaks: API_VERSION };
+        return within(IO_DEADLINE, write(&mut stream, &w)).await;
+    }
+    within(IO_DEADLINE, write(&mut stream, &Welcome::Ok { node: ctx.shared.me })).await?;
+    loop {
+        let req: Request = match tokio::time::timeout(IDLE, read(&mut stream, MAX_REQUEST)).await {
+            Ok(r) => r?,
+            Err(_) => return Ok(()),
+        };
+        let resp = answer(req, uid, ctx).await;
+        within(IO_DEADLINE, write(&mut stream, &resp)).await?;
+    }
+}
+
+async fn within<T>(
+    d: Duration,
+    f: impl std::future::Future<Output = Result<T, api::FrameError>>,
+) -> Result<T, api::FrameError> {
+    tokio::time::timeout(d, f).await.unwrap_or_else(|_| {
+        Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "admin client too slow").into())
+    })
+}
+
+async fn read<T: DeserializeOwned + Serialize>(
+    r: &mut (impl AsyncRead + Unpin),
+    max: usize,
+) -> Result<T, api::FrameError> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(api::FrameError::Closed),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > max {
+        return Err(api::FrameError::TooLarge { len, max });
+    }
+    let mut body = Vec::new();
+    r.take(len as u64).read_to_end(&mut body).await?;
+    if body.len() < len {
+        return Err(api::FrameError::Closed);
+    }
+    api::decode(&body)
+}
+
+async fn write<T: Serialize>(w: &mut (impl AsyncWrite + Unpin), value: &T) -> Result<(), api::FrameError> {
+    let bytes = api::encode(value);
+    if bytes.len() > MAX_RESPONSE + 4 {
+        let r = refused("too_large", "the answer is over the admin API's size limit: ask for less".into());
+        w.write_all(&api::encode(&r)).await?;
+        return Ok(());
+    }
+    w.write_all(&bytes).await?;
+    Ok(())
+}
+
+fn refused(code: &str, message: String) -> Response {
+    Response::Refused(api::Refusal { code: code.into(), message })
+}
+
+async fn ask(ctx: &Ctx, q: Query) -> Result<Answer, Response> {
+    let (tx, rx) = oneshot::channel();
+    let gone = || refused("unavailable", "the node is stopping".into());
+    ctx.core.send(CoreMsg::Admin(q, tx)).map_err(|_| gone())?;
+    match rx.await.map_err(|_| gone())? {
+        Answer::Failed(e) => Err(refused("unavailable", e)),
+        a => Ok(a),
+    }
+}
+
+async fn answer(req: Request, uid: Option<u32>, ctx: &Ctx) -> Response {
+    match handle(req, uid, ctx).await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, Response> {
+    match req {
+        Request::Status => {
+            let Answer::Status { inbox, store_bytes, recovering, storage_full } =
+                ask(ctx, Query::Status).await?
+            else {
+                return Err(refused("unavailable", "unexpected answer".into()));
+            };
+            let connected = ctx.shared.connected.lock().map(|c| c.len()).unwrap_or(0);
+            let mut warnings: Vec<String> = ctx.shared.damage.lock().map(|d| d.clone()).unwrap_or_default();
+            let now_s = super::now().as_millis() as i64 / 1000;
+            let left_days = (ctx.own.not_after - now_s) / 86_400;
+            if left_days < 30 {
+                warnings.push(format!(
+                    "this node's certificate expires in {left_days} days: ask the network CA for a renewed one"
+                ));
+            }
+            if storage_full {
+                warnings.push("the store is full: new messages are refused until space is freed".into());
+            }
+            if recovering {
+                warnings.push(
+                    "recovering: this node authors nothing until its hubs told it its feed heads".into(),
+                );
+            }
+            Ok(Response::Status(Status {
+                node: ctx.shared.me,
+                administration: ctx.own.administration.clone(),
+                country: ctx.own.country.clone(),
+                region: ctx.own.region.clone(),
+                role: format!("{:?}", ctx.own.role).to_lowercase(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                uptime_s: ctx.started.elapsed().as_secs(),
+                peers_connected: connected as u32,
+                inbox,
+                store_bytes,
+                certificate_not_after: ctx.own.not_after,
+                recovering,
+                storage_full,
+                warnings,
+            }))
+        }
+        Request::Peers => {
+            let Answer::Peers(recorded) = ask(ctx, Query::Peers).await? else {
+                return Err(refused("unavailable", "unexpected answer".into()));
+            };
+            let connected = ctx.shared.connected.lock().map(|c| c.clone()).unwrap_or_default();
+            let configured = ctx.shared.configured.lock().map(|c| c.clone()).unwrap_or_default();
+            let mut peers: Vec<PeerView> = recorded
+                .into_iter()
+                .map(|(node, rec)| PeerView {
+                    node,
+                    administration: rec.admin,
+                    role: rec.role,
+                    configured: configured.contains(&node),
+                    connected: connected.contains(&node),
+                    last_seen_ms: rec.last_seen,
+                })
+                .collect();
+            let never: Vec<NodeId> =
+                configured.iter().filter(|n| !peers.iter().any(|p| p.node == **n)).copied().collect();
+            for node in &never {
+                peers.push(PeerView {
+                    node: *node,
+                    administration: String::new(),
+                    role: String::new(),
+                    configured: true,
+                    connected: connected.contains(node),
+                    last_seen_ms: 0,
+                });
+            }
+            Ok(Response::Peers(peers))
+        }
+        Request::AddPeer { node, address } => {
+            let address: std::net::SocketAddr = address.parse().map_err(|e| {
+                refused("bad_request", format!("{address:?} is not an address (ip:port): {e}"))
+            })?;
+            if node == ctx.shared.me {
+                return Err(refused("bad_request", "that is this node's own NodeId".into()));
+            }
+            let fresh = ctx.shared.configured.lock().map(|mut c| c.insert(node)).unwrap_or(false);
+            if let Ok(mut a) = ctx.shared.addresses.lock() {
+                a.insert(node, address);
+            }
+            let action = format!("peers add {node} {address}");
+            ask(ctx, Query::Record { uid: uid.unwrap_or(u32::MAX), action }).await?;
+            if fresh {
+                let _ = ctx.core.send(CoreMsg::AddPeer(node));
+                let p = PeerSpec { node_id: node, address };
+                let (ep, c, ev, sh) =
+                    (ctx.endpoint.clone(), ctx.core.clone(), ctx.events.clone(), ctx.shared.clone());
+                let span = info_span!("dial", node = %ctx.shared.me.short(), peer = %node.short());
+                let task = tokio::spawn(dial_loop(ep, p, c, ev, sh).instrument(span));
+                if let Ok(mut d) = ctx.dials.lock() {
+                    d.push(task);
+                }
+            }
+            Ok(Response::Done)
+        }
+        Request::Journal { last } => match ask(ctx, Query::Journal(last.min(10_000))).await? {
+            Answer::Journal(entries) => Ok(Response::Journal(entries)),
+            _ => Err(refused("unavailable", "unexpected answer".into())),
+        },
+        Request::VerifyJournal => match ask(ctx, Query::VerifyJournal).await? {
+            Answer::Verified { entries, problems } => Ok(Response::JournalVerified { entries, problems }),
+            _ => Err(refused("unavailable", "unexpected answer".into())),
+        },
+    }
+}
+
+/// Carries out a query on the core thread.
+pub(super) fn on_core(
+    relay: &mut godwit_protocol::relay::Relay<crate::store::SledStore>,
+    q: Query,
+) -> Answer {
+    let failed = |e: crate::store::StoreError| Answer::Failed(format!("cannot read the store: {e}"));
+    match q {
+        Query::Status => {
+            let inbox = match relay.inbox() {
+                Ok(i) => i.len() as u64,
+                Err(e) => return Answer::Failed(format!("cannot read the inbox: {e}")),
+            };
+            Answer::Status {
+                inbox,
+                store_bytes: relay.store().size_on_disk().unwrap_or(0),
+                recovering: relay.is_recovering(),
+                storage_full: relay.is_storage_full(),
+            }
+        }
+        Query::Peers => relay.store().peers().map_or_else(failed, Answer::Peers),
+        Query::Journal(last) => match relay.store().journal_tail(last as usize) {
+            Ok(entries) => Answer::Journal(
+                entries
+                    .into_iter()
+                    .map(|e| JournalView { seq: e.seq, event: format!("{:?}", e.event) })
+                    .collect(),
+            ),
+            Err(e) => failed(e),
+        },
+        Query::VerifyJournal => match relay.store().verify_journal() {
+            Ok((entries, problems)) => Answer::Verified { entries, problems },
+            Err(e) => failed(e),
+        },
+        Query::Record { uid, action } => {
+            relay.record_admin(uid, action);
+            Answer::Done
+        }
+    }
+}

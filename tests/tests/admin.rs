@@ -1,0 +1,172 @@
+//! The admin socket and the `godwit` commands that use it, run as a user runs them against real
+//! nodes on loopback: tables, `--json` parsed here, errors with their messages and exit codes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Output;
+
+use godwit_admin_api::{self as api, Hello, MAX_RESPONSE, Welcome};
+use godwit_protocol::identity::Role;
+use support::network::*;
+use support::{stderr, stdout};
+
+/// Runs `godwit` off the runtime's threads (the node under test needs them).
+async fn godwit(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        support::godwit(&args)
+    })
+    .await
+    .unwrap()
+}
+
+fn args(socket: &std::path::Path, rest: &[&str]) -> Vec<String> {
+    let mut v = vec!["--socket".to_string(), socket.display().to_string()];
+    v.extend(rest.iter().map(|s| (*s).to_string()));
+    v
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", stderr(o));
+    serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_sees_status_peers_and_journal_and_adds_a_peer_through_the_socket() {
+    let mut net = Net::new();
+    let hub = net.add("RILO ESA", Role::Hub);
+    let a = net.add("Tanzania NCP", Role::Member);
+    let b = net.add("Uganda NCP", Role::Member);
+    let all = [hub, a, b];
+    net.start(hub, &[a, b], &all).await;
+    net.start(a, &[], &all).await;
+    net.start(b, &[], &all).await;
+    net.join(a, hub).await;
+    let socket = net.members[a].dir.join(api::SOCKET_NAME);
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660, "the socket is for godwitd's group only");
+
+    let s = json(&godwit(args(&socket, &["--json", "status"])).await);
+    assert_eq!(s["node"], net.members[a].id().to_string());
+    assert_eq!(s["administration"], "Tanzania NCP");
+    assert_eq!(
+        (s["role"].as_str(), s["region"].as_str(), s["country"].as_str()),
+        (Some("member"), Some("ESA"), Some("KE"))
+    );
+    assert_eq!(s["peers_connected"], 1);
+    assert!(s["warnings"].as_array().unwrap().is_empty(), "{s}");
+    let table = godwit(args(&socket, &["status"])).await;
+    assert!(stdout(&table).contains("administration  Tanzania NCP"), "{}", stdout(&table));
+
+    let peers = json(&godwit(args(&socket, &["peers", "--json"])).await);
+    let peers = peers.as_array().unwrap();
+    assert_eq!(peers.len(), 1, "{peers:?}");
+    assert_eq!(peers[0]["node"], net.members[hub].id().to_string());
+    assert_eq!((peers[0]["connected"].as_bool(), peers[0]["configured"].as_bool()), (Some(true), Some(true)));
+    assert_eq!(peers[0]["administration"], "RILO ESA");
+
+    // A peer added through the socket is dialled, and the request journalled with the caller's uid.
+    let mut ea = net.members[a].node().events();
+    let (b_id, b_addr) = (net.members[b].id().to_string(), net.members[b].addr().to_string());
+    let o = godwit(args(&socket, &["peers", "add", &b_id, &b_addr])).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "done");
+    wait_connected(net.members[a].node(), &mut ea, net.members[b].id()).await;
+    let peers = json(&godwit(args(&socket, &["--json", "peers", "list"])).await);
+    assert!(
+        peers.as_array().unwrap().iter().any(|p| p["node"] == b_id.as_str() && p["connected"] == true),
+        "{peers}"
+    );
+    let journal = json(&godwit(args(&socket, &["--json", "journal", "tail", "-n", "50"])).await);
+    let uid =
+        std::fs::metadata(&net.members[a].dir).map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap();
+    let admin = journal
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"].as_str().unwrap().contains("Admin"))
+        .expect("journalled");
+    let event = admin["event"].as_str().unwrap();
+    assert!(
+        event.contains(&format!("uid: {uid}")) && event.contains(&format!("peers add {b_id}")),
+        "{event}"
+    );
+    let v = godwit(args(&socket, &["journal", "verify"])).await;
+    assert!(stdout(&v).contains("journal sound"), "{}", stdout(&v));
+
+    // Bad input is refused before anything is sent, with what is wrong.
+    let o = godwit(args(&socket, &["peers", "add", "not-a-node-id", "127.0.0.1:1"])).await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("\"not-a-node-id\" is not a valid NodeId"), "{}", stderr(&o));
+    let o = godwit(args(&socket, &["peers", "add", &b_id, "somewhere"])).await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("is not an address (ip:port"), "{}", stderr(&o));
+    for ix in all {
+        net.stop(ix).await;
+    }
+    // The node is gone: its socket with it.
+    assert!(!socket.exists());
+    let o = godwit(args(&socket, &["status"])).await;
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot reach godwitd at") && stderr(&o).contains("are you in group godwit?"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_api_version_is_told_so_by_name_on_both_sides() {
+    let mut net = Net::new();
+    let a = net.add("Tanzania NCP", Role::Member);
+    net.start(a, &[], &[a]).await;
+    let socket = net.members[a].dir.join(api::SOCKET_NAME);
+    // A client of another version.
+    let s = socket.clone();
+    let w = tokio::task::spawn_blocking(move || {
+        let mut c = std::os::unix::net::UnixStream::connect(&s).unwrap();
+        api::write(&mut c, &Hello { version: 99 }).unwrap();
+        api::read::<Welcome>(&mut c, MAX_RESPONSE).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(w, Welcome::VersionMismatch { node_speaks: api::API_VERSION });
+    net.stop(a).await;
+    // A node of another version, as the CLI sees it.
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("admin.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&fake).unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut c, _) = listener.accept().unwrap();
+        let _: Hello = api::read(&mut c, api::MAX_REQUEST).unwrap();
+        api::write(&mut c, &Welcome::VersionMismatch { node_speaks: 2 }).unwrap();
+    });
+    let o = godwit(args(&fake, &["status"])).await;
+    server.join().unwrap();
+    assert_eq!(o.status.code(), Some(4));
+    assert!(
+        stderr(&o).contains("version mismatch: this godwit speaks admin API 1, the node speaks 2"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_or_broken_client_does_not_stall_the_node() {
+    let mut net = Net::new();
+    let a = net.add("Tanzania NCP", Role::Member);
+    net.start(a, &[], &[a]).await;
+    let socket = net.members[a].dir.join(api::SOCKET_NAME);
+    // One client connects and says nothing; another announces a huge message and sends junk.
+    let silent = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    let mut broken = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    std::io::Write::write_all(&mut broken, &u32::MAX.to_be_bytes()).unwrap();
+    // Others are still served.
+    let s = json(&godwit(args(&socket, &["--json", "status"])).await);
+    assert_eq!(s["node"], net.members[a].id().to_string());
+    drop((silent, broken));
+    net.stop(a).await;
+}
