@@ -50,6 +50,13 @@ pub enum Command {
         #[command(subcommand)]
         command: node::JournalCommand,
     },
+    /// Print a shell completion script (e.g. `godwit completions bash > /etc/bash_completion.d/godwit`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff; e.g. `godwit man > /usr/share/man/man1/godwit.1`).
+    Man,
     /// Check a NodeId as written in a configuration file or a message, and print its canonical form.
     NodeId {
         /// The NodeId text (55 characters of lower-case base32).
@@ -241,6 +248,10 @@ pub fn run(command: Command, out: &mut impl std::io::Write) -> Result<()> {
             )?;
         }
         Command::Ca { command } => ca(command, out)?,
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "godwit", out);
+        }
+        Command::Man => clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(out)?,
         Command::Status | Command::Peers { .. } | Command::Journal { .. } => {
             bail!("this command talks to a running node: use godwit_admin::main")
         }

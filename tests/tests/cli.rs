@@ -105,3 +105,22 @@ fn inspect_shows_the_signed_header_and_refuses_tampering() {
     let o = godwit(&["inspect", dir.path().join("missing").to_str().unwrap()]);
     assert!(stderr(&o).contains("cannot open"), "{}", stderr(&o));
 }
+
+#[test]
+fn shell_completions_and_the_man_page_come_from_the_command_definitions() {
+    let o = godwit(&["completions", "bash"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let script = stdout(&o);
+    assert!(
+        script.contains("_godwit()") && script.contains("status") && script.contains("journal"),
+        "{script}"
+    );
+    let o = godwit(&["completions", "zsh"]);
+    assert!(stdout(&o).starts_with("#compdef godwit"), "{}", stdout(&o));
+    let o = godwit(&["man"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let page = stdout(&o);
+    assert!(page.contains(".TH godwit 1") && page.contains("peers"), "{page}");
+    let o = godwit(&["completions", "tcsh"]);
+    assert_eq!(o.status.code(), Some(2), "an unknown shell is a usage error");
+}
