@@ -68,6 +68,12 @@ pub enum Request {
     },
     /// Recompute the journal's hash chain.
     VerifyJournal,
+    /// The directory: every node's newest valid card, or those a name stands for (a NodeId, an
+    /// ISO 3166 country code, an administration's name).
+    Directory {
+        /// The name, or `None` for all.
+        name: Option<String>,
+    },
 }
 
 /// A response.
@@ -87,6 +93,8 @@ pub enum Response {
         /// Problems found (empty: the chain is sound).
         problems: Vec<String>,
     },
+    /// Answer to [`Request::Directory`].
+    Directory(Vec<DirectoryView>),
     /// A mutating request was carried out.
     Done,
     /// The node refused the request.
@@ -153,6 +161,29 @@ pub struct PeerView {
     pub connected: bool,
     /// When it last connected, ms since the epoch (0: never).
     pub last_seen_ms: u64,
+}
+
+/// One node in `godwit directory`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryView {
+    /// Its NodeId.
+    pub node: NodeId,
+    /// Its administration, from its certificate.
+    pub administration: String,
+    /// Its country, from its certificate.
+    pub country: Option<String>,
+    /// Its region, from its certificate.
+    pub region: Option<String>,
+    /// Its role.
+    pub role: String,
+    /// Its current X25519 encryption key.
+    #[serde(with = "serde_bytes")]
+    pub encryption_key: Vec<u8>,
+    /// Where it accepts connections.
+    pub addresses: Vec<String>,
+    /// End of its card's validity, ms since the epoch.
+    pub card_not_after_ms: u64,
 }
 
 /// One journal entry in `godwit journal`.

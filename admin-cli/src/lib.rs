@@ -50,6 +50,12 @@ pub enum Command {
         #[command(subcommand)]
         command: node::JournalCommand,
     },
+    /// The directory: the nodes of the network this node knows, from their signed cards.
+    Directory {
+        /// What to do (default: list).
+        #[command(subcommand)]
+        command: Option<node::DirectoryCommand>,
+    },
     /// Print a shell completion script (e.g. `godwit completions bash > /etc/bash_completion.d/godwit`).
     Completions {
         /// The shell.
@@ -211,6 +217,9 @@ pub fn main() -> Result<()> {
             on_node(node::NodeCommand::Peers(command.unwrap_or(node::PeersCommand::List)))
         }
         Command::Journal { command } => on_node(node::NodeCommand::Journal(command)),
+        Command::Directory { command } => {
+            on_node(node::NodeCommand::Directory(command.unwrap_or(node::DirectoryCommand::List)))
+        }
         command => run(command, &mut out),
     }
 }
@@ -241,6 +250,12 @@ pub fn run(command: Command, out: &mut impl std::io::Write) -> Result<()> {
             let key = IdentityKey::generate(&mut rand_core::OsRng);
             godwit_certs::keyfile::write_identity(&path, &key)?;
             writeln!(out, "identity key written to {} (mode 0600)", path.display())?;
+            let enc = data_dir.join("encryption.key");
+            if !enc.exists() {
+                let k = godwit_protocol::identity::EncryptionKey::generate(&mut rand_core::OsRng);
+                godwit_certs::keyfile::write_encryption(&enc, &k)?;
+                writeln!(out, "encryption key written to {} (mode 0600)", enc.display())?;
+            }
             writeln!(out, "NodeId {}", key.node_id())?;
             writeln!(
                 out,
@@ -252,7 +267,7 @@ pub fn run(command: Command, out: &mut impl std::io::Write) -> Result<()> {
             clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "godwit", out);
         }
         Command::Man => clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(out)?,
-        Command::Status | Command::Peers { .. } | Command::Journal { .. } => {
+        Command::Status | Command::Peers { .. } | Command::Journal { .. } | Command::Directory { .. } => {
             bail!("this command talks to a running node: use godwit_admin::main")
         }
         Command::Cert { command: CertCommand::Show { file } } => {

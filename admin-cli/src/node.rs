@@ -44,6 +44,19 @@ pub enum PeersCommand {
     },
 }
 
+/// `godwit directory …`.
+#[derive(Debug, Subcommand)]
+pub enum DirectoryCommand {
+    /// Every node whose card this node holds (the default).
+    List,
+    /// The nodes a name stands for: a NodeId, an ISO 3166 country code (KE) or an
+    /// administration's name ("Kenya Revenue Authority").
+    Show {
+        /// The name.
+        node: String,
+    },
+}
+
 /// `godwit journal …`.
 #[derive(Debug, Subcommand)]
 pub enum JournalCommand {
@@ -121,6 +134,8 @@ pub enum NodeCommand {
     Peers(PeersCommand),
     /// `godwit journal …`.
     Journal(JournalCommand),
+    /// `godwit directory …`.
+    Directory(DirectoryCommand),
 }
 
 /// Runs a node command over `socket`, printing a table, or JSON with `json`.
@@ -145,6 +160,10 @@ pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::
         }
         NodeCommand::Journal(JournalCommand::Tail { n }) => Request::Journal { last: *n },
         NodeCommand::Journal(JournalCommand::Verify) => Request::VerifyJournal,
+        NodeCommand::Directory(DirectoryCommand::List) => Request::Directory { name: None },
+        NodeCommand::Directory(DirectoryCommand::Show { node }) => {
+            Request::Directory { name: Some(node.clone()) }
+        }
     };
     let mut client = Client::connect(socket)?;
     let resp = client.ask(&req)?;
@@ -261,6 +280,40 @@ fn print(resp: Response, json: bool, out: &mut impl std::io::Write) -> anyhow::R
                     EXIT_REFUSED,
                     format!("the journal's hash chain is broken ({} problems)", problems.len()),
                 ));
+            }
+        }
+        Response::Directory(entries) => {
+            if json {
+                let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+                let v: Vec<_> = entries
+                    .iter()
+                    .map(|e| {
+                        json!({
+                            "node": e.node.to_string(),
+                            "administration": e.administration,
+                            "country": e.country,
+                            "region": e.region,
+                            "role": e.role,
+                            "encryption_key": hex(&e.encryption_key),
+                            "addresses": e.addresses,
+                            "card_not_after_ms": e.card_not_after_ms,
+                        })
+                    })
+                    .collect();
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            } else {
+                writeln!(out, "{:<14} {:<3} {:<7} {:<10} administration", "node", "cc", "region", "role")?;
+                for e in &entries {
+                    writeln!(
+                        out,
+                        "{:<14} {:<3} {:<7} {:<10} {}",
+                        e.node.short(),
+                        e.country.as_deref().unwrap_or("-"),
+                        e.region.as_deref().unwrap_or("-"),
+                        e.role,
+                        e.administration
+                    )?;
+                }
             }
         }
         Response::Done => {

@@ -129,6 +129,9 @@ pub struct NodeSection {
     pub recovering: bool,
 }
 
+/// The encryption key file in the data directory.
+pub const ENCRYPTION_KEY: &str = "encryption.key";
+
 fn default_admin_group() -> String {
     "godwit".into()
 }
@@ -202,6 +205,16 @@ impl Config {
             self.node.data_dir.join(&self.node.identity_key)
         };
         let identity = read_identity(&key_path)?;
+        // The encryption key is the node's own business: made on first start if missing.
+        let enc_path = self.node.data_dir.join(ENCRYPTION_KEY);
+        let encryption = if enc_path.exists() {
+            godwit_certs::keyfile::read_encryption(&enc_path)?
+        } else {
+            let k = godwit_protocol::identity::EncryptionKey::generate(&mut rand_core::OsRng);
+            godwit_certs::keyfile::write_encryption(&enc_path, &k)?;
+            tracing::info!(path = %enc_path.display(), "encryption key created (mode 0600)");
+            k
+        };
         fn pem(what: &'static str, path: &Path) -> impl FnOnce(rustls_pki_types::pem::Error) -> ConfigError {
             let path = path.to_owned();
             move |source| ConfigError::Pem { what, path, source }
@@ -245,6 +258,7 @@ impl Config {
         Ok(NodeSpec {
             tls: TlsMaterial { ca, cert, key: certs::pkcs8(&identity), crl },
             identity,
+            encryption,
             listen: self.node.listen,
             data_dir: self.node.data_dir,
             relay,

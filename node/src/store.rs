@@ -19,6 +19,7 @@
 //! | `expiry` | `x` | expires (BE) ‖ local position (BE) | message id, until pruned (inbox messages are not indexed) |
 //! | `evidence` | `e` | author ‖ feed ‖ seq (BE) | [`ForkRecord`]: the id held and the conflicting envelope |
 //! | `pruned` | `y` | expires (BE) ‖ local position (BE) | message id, once pruned: removed whole after the retention |
+//! | `directory` | `d` | NodeId | the node's newest checked card (a signed control record) |
 //! | `quarantine` | `q` | message id | a damaged envelope, set aside on open until a sound copy is fetched again |
 //!
 //! **Atomicity**: the relay's group commit arrives as one [`Batch`], every state change with its
@@ -133,6 +134,7 @@ const EVIDENCE: Table = Table(b'e', "evidence");
 const EXPIRY: Table = Table(b'x', "expiry");
 const QUARANTINE: Table = Table(b'q', "quarantine");
 const PRUNED: Table = Table(b'y', "pruned");
+const CARDS: Table = Table(b'd', "directory");
 
 /// The key of `key` in table `t`.
 fn k(t: Table, key: &[u8]) -> Vec<u8> {
@@ -555,6 +557,14 @@ impl SledStore {
             .collect()
     }
 
+    /// The directory as stored: each node's newest checked card (signed record bytes).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn cards(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.scan(CARDS).map(|item| item.map(|(_, v)| v.to_vec())).collect()
+    }
+
     /// The last `n` journal entries, oldest first.
     ///
     /// # Errors
@@ -746,6 +756,9 @@ impl Store for SledStore {
                             b.remove(k(FLASH, &local.to_be_bytes()));
                         }
                     }
+                }
+                Write::Card { node, record } => {
+                    b.insert(k(CARDS, node.as_bytes()), &record[..]);
                 }
                 Write::Repair { id, env } => {
                     b.insert(k(MSGS, id.as_bytes()), &env[..]);

@@ -371,12 +371,13 @@ pub fn check_crl(
     }
 }
 
-/// Checks a certificate a hub vouches with (DESIGN §3): issued by the network CA, valid now, not
+/// Checks a node certificate received other than in a handshake (a hub vouching for its members, a
+/// node card; DESIGN §3): issued by the network CA, valid now, not
 /// revoked by the installed list, a Godwit node certificate. Returns what it says.
 ///
 /// # Errors
 /// A reason naming what is wrong with it.
-pub fn check_vouched_cert(m: &TlsMaterial, der: &[u8]) -> Result<crate::certs::PeerCert, String> {
+pub fn check_node_cert(m: &TlsMaterial, der: &[u8]) -> Result<crate::certs::PeerCert, String> {
     let mut verifier =
         WebPkiClientVerifier::builder_with_provider(roots(m).map_err(|e| e.to_string())?, provider());
     if let Some(crl) = &m.crl {

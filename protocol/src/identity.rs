@@ -386,6 +386,10 @@ pub struct NodeCard {
     /// The node's current X25519 encryption key.
     #[serde(rename = "enc")]
     pub encryption_key: EncryptionPublicKey,
+    /// The node's certificate from the network CA (DER), so that nodes that never connect to it
+    /// learn who it is; empty when not carried (omitted from the encoding).
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "serde_bytes")]
+    pub cert: Vec<u8>,
     /// Addresses (`host:port`) where the node accepts QUIC connections.
     #[serde(rename = "addrs", deserialize_with = "bounded::vec::<_, _, MAX_CARD_ADDRESSES>")]
     pub addresses: Vec<String>,
@@ -393,6 +397,9 @@ pub struct NodeCard {
     #[serde(deserialize_with = "bounded::vec::<_, _, MAX_CARD_VERSIONS>")]
     pub versions: Vec<u16>,
 }
+
+/// Largest certificate (DER) a node card may carry.
+pub const MAX_CARD_CERT: usize = 4096;
 
 impl NodeCard {
     /// Checks the card's own fields (not its signature or validity time).
@@ -416,6 +423,12 @@ impl NodeCard {
         if self.addresses.len() > LIMITS.max_card_addresses || self.versions.len() > LIMITS.max_card_versions
         {
             return bad("too many addresses or versions".into());
+        }
+        if self.cert.len() > MAX_CARD_CERT {
+            return bad(format!(
+                "a certificate of {} bytes is over the limit of {MAX_CARD_CERT}",
+                self.cert.len()
+            ));
         }
         for a in &self.addresses {
             let ok = (3..=LIMITS.max_short_text_len).contains(&a.len())
@@ -498,6 +511,18 @@ mod tests {
     use super::*;
     use crate::test_rng;
 
+    #[test]
+    fn a_card_carries_its_nodes_certificate_in_canonical_order_and_bounded() {
+        let mut rng = test_rng(77);
+        let (key, enc) = (IdentityKey::generate(&mut rng), EncryptionKey::generate(&mut rng));
+        let mut c = card(&key, &enc);
+        c.cert = vec![0x30, 0x03, 0x02, 0x01, 0x07];
+        let signed = c.sign(&key).unwrap();
+        assert_eq!(NodeCard::verify(&signed, Timestamp(1_500)).unwrap(), c);
+        c.cert = vec![0; MAX_CARD_CERT + 1];
+        assert!(c.sign(&key).unwrap_err().to_string().contains("over the limit"));
+    }
+
     fn card(key: &IdentityKey, enc: &EncryptionKey) -> NodeCard {
         NodeCard {
             format: NODE_CARD_VERSION,
@@ -505,6 +530,7 @@ mod tests {
             not_after: Timestamp(2_000),
             not_before: Timestamp(1_000),
             encryption_key: enc.public(),
+            cert: Vec::new(),
             addresses: vec!["127.0.0.1:4433".into(), "hub.example:4433".into()],
             versions: vec![1],
         }

@@ -215,7 +215,7 @@ proptest! {
         let key = IdentityKey::generate(&mut r);
         let card = NodeCard {
             format: 1, id: key.node_id(), not_after: Timestamp(2_000), not_before: Timestamp(1_000),
-            encryption_key: EncryptionKey::generate(&mut r).public(),
+            encryption_key: EncryptionKey::generate(&mut r).public(), cert: Vec::new(),
             addresses: vec![format!("127.0.0.1:{port}")], versions: versions.into_iter().collect(),
         };
         prop_assert_eq!(NodeCard::verify(&card.sign(&key).unwrap(), Timestamp(1_000)).unwrap(), card);

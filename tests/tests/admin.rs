@@ -170,3 +170,48 @@ async fn a_silent_or_broken_client_does_not_stall_the_node() {
     drop((silent, broken));
     net.stop(a).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_nodes_card_reaches_the_directory_and_nodes_are_named_by_country_or_administration() {
+    let mut net = Net::new();
+    let hub = net.add("RILO ESA", Role::Hub);
+    let a = net.add("Tanzania NCP", Role::Member);
+    let b = net.add_in("Uganda Revenue Authority", Role::Member, "ESA");
+    let all = [hub, a, b];
+    net.start(hub, &[a, b], &all).await;
+    net.start(a, &[], &all).await;
+    let mut ea = net.members[a].node().events();
+    net.join(a, hub).await;
+    net.start(b, &[], &all).await;
+    net.join(b, hub).await;
+    // The hub's card and b's reach a through the hub, as control records.
+    for (who, id) in [("the hub's card", net.members[hub].id()), ("b's card", net.members[b].id())] {
+        wait_for(&mut ea, who, |e| *e == godwit_node::net::NodeEvent::Card(id)).await;
+    }
+    let socket = net.members[a].dir.join(api::SOCKET_NAME);
+    let dir = json(&godwit(args(&socket, &["--json", "directory"])).await);
+    let nodes: Vec<&str> = dir.as_array().unwrap().iter().map(|e| e["node"].as_str().unwrap()).collect();
+    for ix in all {
+        assert!(nodes.contains(&net.members[ix].id().to_string().as_str()), "{ix} missing from {dir}");
+    }
+    let b_entry =
+        dir.as_array().unwrap().iter().find(|e| e["node"] == net.members[b].id().to_string()).unwrap();
+    assert_eq!(
+        (b_entry["administration"].as_str(), b_entry["country"].as_str()),
+        (Some("Uganda Revenue Authority"), Some("KE"))
+    );
+    let enc_hex: String = net.members[b].enc.public().as_bytes().iter().map(|x| format!("{x:02x}")).collect();
+    assert_eq!(b_entry["encryption_key"], enc_hex.as_str(), "the key the card announces");
+    // By administration name (any case) and by country.
+    let one =
+        json(&godwit(args(&socket, &["--json", "directory", "show", "uganda revenue authority"])).await);
+    assert_eq!(one.as_array().unwrap().len(), 1);
+    let kenya = json(&godwit(args(&socket, &["--json", "directory", "show", "ke"])).await);
+    assert_eq!(kenya.as_array().unwrap().len(), 3, "{kenya}");
+    let o = godwit(args(&socket, &["directory", "show", "FR"])).await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no node called \"FR\" is known"), "{}", stderr(&o));
+    for ix in all {
+        net.stop(ix).await;
+    }
+}

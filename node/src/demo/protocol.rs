@@ -36,6 +36,7 @@ impl Node {
             not_after: now.plus_hours(24 * 90),
             not_before: now,
             encryption_key: enc.public(),
+            cert: Vec::new(),
             addresses: vec!["127.0.0.1:7400".into()],
             versions: vec![1],
         }

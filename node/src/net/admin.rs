@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use godwit_admin_api::{
-    self as api, API_VERSION, Hello, JournalView, MAX_REQUEST, MAX_RESPONSE, PeerView, Request, Response,
-    Status, Welcome,
+    self as api, API_VERSION, DirectoryView, Hello, JournalView, MAX_REQUEST, MAX_RESPONSE, PeerView,
+    Request, Response, Status, Welcome,
 };
 use godwit_protocol::identity::NodeId;
 use serde::Serialize;
@@ -305,6 +305,29 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             Answer::Journal(entries) => Ok(Response::Journal(entries)),
             _ => Err(refused("unavailable", "unexpected answer".into())),
         },
+        Request::Directory { name } => {
+            let d =
+                ctx.shared.directory.lock().map_err(|_| refused("unavailable", "state poisoned".into()))?;
+            let entries: Vec<&super::directory::Entry> = match &name {
+                None => d.entries().collect(),
+                Some(n) => d.find(n).map_err(|e| refused("not_found", e))?,
+            };
+            Ok(Response::Directory(
+                entries
+                    .into_iter()
+                    .map(|e| DirectoryView {
+                        node: e.card.id,
+                        administration: e.cert.administration.clone(),
+                        country: e.cert.country.clone(),
+                        region: e.cert.region.clone(),
+                        role: format!("{:?}", e.cert.role).to_lowercase(),
+                        encryption_key: e.card.encryption_key.as_bytes().to_vec(),
+                        addresses: e.card.addresses.clone(),
+                        card_not_after_ms: e.card.not_after.as_millis(),
+                    })
+                    .collect(),
+            ))
+        }
         Request::VerifyJournal => match ask(ctx, Query::VerifyJournal).await? {
             Answer::Verified { entries, problems } => Ok(Response::JournalVerified { entries, problems }),
             _ => Err(refused("unavailable", "unexpected answer".into())),

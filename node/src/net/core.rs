@@ -241,6 +241,9 @@ impl Core {
                 let _ = reply.send(self.relay.envelope(&id)?);
             }
             CoreMsg::Revoke(serials) => {
+                if let Ok(mut d) = self.shared.directory.lock() {
+                    d.revoke(&serials);
+                }
                 // The relay passes the list on to every peer: the newest list wins everywhere.
                 if let Some(der) =
                     self.shared.tls.lock().ok().and_then(|m| m.crl.as_ref().map(|c| c.to_vec()))
@@ -335,6 +338,26 @@ impl Core {
                 }
                 Output::Fork { author, seq } => {
                     error!(author = %author, seq, "author signed two messages for one place in a feed: feed frozen, evidence kept");
+                }
+                Output::Control { id, record } => {
+                    if godwit_protocol::control::kind_of(&record).ok()
+                        == Some(godwit_protocol::control::Kind::NodeCard)
+                    {
+                        let material = self.shared.tls.lock().map(|m| m.clone());
+                        let admitted = match (material, self.shared.directory.lock()) {
+                            (Ok(m), Ok(mut d)) => d.admit(&record, &m, now()),
+                            _ => Err("state poisoned".into()),
+                        };
+                        match admitted {
+                            Ok(Some(node)) => {
+                                debug!(node = %node.short(), "node card taken into the directory");
+                                self.relay.record_card(node, record);
+                                let _ = self.events.send(NodeEvent::Card(node));
+                            }
+                            Ok(None) => {}
+                            Err(e) => debug!(id = %id.short(), "node card not taken: {e}"),
+                        }
+                    }
                 }
                 Output::Crl { from, der } => {
                     if self.crl_tx.try_send((from, der)).is_err() {

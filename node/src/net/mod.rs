@@ -8,6 +8,7 @@
 
 mod admin;
 mod admission;
+mod directory;
 mod error;
 
 pub use error::NodeError;
@@ -54,6 +55,8 @@ pub struct PeerSpec {
 pub struct NodeSpec {
     /// The identity key.
     pub identity: IdentityKey,
+    /// The encryption key its card announces (direct messages and keys are sealed to it).
+    pub encryption: godwit_protocol::identity::EncryptionKey,
     /// Certificates and CRL.
     pub tls: TlsMaterial,
     /// Where to listen.
@@ -121,6 +124,8 @@ pub enum NodeEvent {
     Fatal(String),
     /// A message whose stored copy was damaged was fetched again from a peer and stored anew.
     Repaired(MessageId),
+    /// A node's card (new or newer) was taken into the directory.
+    Card(NodeId),
 }
 
 /// Who a message is for, owned (for [`Node::publish`]).
@@ -278,6 +283,8 @@ struct Shared {
     damage: Mutex<Vec<String>>,
     /// Peers this node dials.
     configured: Mutex<BTreeSet<NodeId>>,
+    /// Every node's newest valid card.
+    directory: Mutex<directory::Directory>,
 }
 
 impl Node {
@@ -337,6 +344,7 @@ impl Node {
             changed: tokio::sync::Notify::new(),
             damage: Mutex::new(report.damage.clone()),
             configured: Mutex::new(spec.peers.iter().map(|p| p.node_id).collect()),
+            directory: Mutex::new(directory::Directory::default()),
         });
         let mut relay_cfg = spec.relay;
         relay_cfg.window = spec.limits.window;
@@ -363,6 +371,7 @@ impl Node {
         // Peers recorded by earlier runs: their certificates vouched for them, so direct
         // messages to them are routable after a restart too.
         let known = store.peers()?;
+        let cards = store.cards()?;
         let mut relay = Relay::new(relay_cfg, store)?;
         for (id, rec) in known {
             relay.add_known(id);
@@ -380,6 +389,15 @@ impl Node {
         if let Some(crl) = &spec.tls.crl {
             relay.set_crl(crl.to_vec());
         }
+        // The directory as stored, checked again (cards expire, certificates are revoked).
+        if let Ok(mut d) = shared.directory.lock() {
+            for record in &cards {
+                if let Err(e) = d.admit(record, &spec.tls, t) {
+                    debug!("stored card no longer taken: {e}");
+                }
+            }
+        }
+        publish_own_card(&mut relay, &spec.identity, &spec.encryption, &spec.tls, &shared, addr);
         let core = Core {
             crl_tx,
             vouch_tx,
@@ -621,6 +639,58 @@ fn install_crl(
     Ok((number, revoked))
 }
 
+/// How long a node card is valid; a new one is published at start once half of it has passed
+/// or the encryption key changed.
+const CARD_VALID_MS: u64 = 30 * 86_400_000;
+
+/// Publishes this node's card (its encryption key, address and certificate) as a control record
+/// unless the directory already holds a current one.
+fn publish_own_card(
+    relay: &mut Relay<SledStore>,
+    identity: &IdentityKey,
+    encryption: &godwit_protocol::identity::EncryptionKey,
+    tls: &TlsMaterial,
+    shared: &Shared,
+    addr: SocketAddr,
+) {
+    let t = now();
+    let me = identity.node_id();
+    let enc = encryption.public();
+    let current = shared.directory.lock().ok().is_some_and(|d| {
+        d.get(&me).is_some_and(|e| {
+            e.card.encryption_key == enc && e.card.not_after.as_millis() > t.as_millis() + CARD_VALID_MS / 2
+        })
+    });
+    if current {
+        return;
+    }
+    let card = godwit_protocol::identity::NodeCard {
+        format: godwit_protocol::identity::NODE_CARD_VERSION,
+        id: me,
+        not_after: t.plus_millis(CARD_VALID_MS),
+        not_before: t,
+        encryption_key: enc,
+        cert: tls.cert.to_vec(),
+        addresses: if addr.ip().is_unspecified() { Vec::new() } else { vec![addr.to_string()] },
+        versions: vec![1],
+    };
+    let published = card.sign(identity).map_err(|e| e.to_string()).and_then(|record| {
+        relay
+            .publish_control(
+                t,
+                identity,
+                &record,
+                CARD_VALID_MS,
+                godwit_protocol::envelope::Priority::Routine,
+            )
+            .map_err(|e| e.to_string())
+    });
+    match published {
+        Ok(m) => info!(id = %m.id.short(), "published this node's card"),
+        Err(e) => warn!("cannot publish this node's card yet: {e}"),
+    }
+}
+
 /// Certificates hub peers vouch with: each checked against the network CA and the installed
 /// revocation list, off the core thread; a member (not a hub) of the vouching hub's own region
 /// counts.
@@ -631,7 +701,7 @@ async fn vouch_loop(mut rx: tmpsc::Receiver<VouchRequest>, core: mpsc::Sender<Co
         let checked = tokio::task::spawn_blocking(move || {
             let mut members = Vec::new();
             for der in &certs {
-                match tls::check_vouched_cert(&material, der) {
+                match tls::check_node_cert(&material, der) {
                     Ok(c) if c.role != Role::Hub && region.is_some() && c.region == region => {
                         members.push(c.node_id);
                     }

@@ -271,6 +271,9 @@ impl<S: Store> Relay<S> {
         if inbox {
             self.inboxed.push(id);
         }
+        if control {
+            self.out.push_back(Output::Control { id, record: env.sealed_body().to_vec() });
+        }
         if let (Some((gfrom, gto)), Some(p)) = (gap, from) {
             self.out.push_back(Output::Gap { author, feed, from: gfrom, to: gto });
             self.send(p, Class::Urgent, &Frame::Want(Want { to: gto, feed, from: gfrom, author }));

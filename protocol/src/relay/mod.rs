@@ -259,6 +259,15 @@ pub enum Output {
     /// A message whose stored envelope was damaged has been fetched again and stored anew
     /// (with the next commit).
     Repaired(MessageId),
+    /// A control message was stored (received, or authored here): its record, checked by the
+    /// relay (signature and kind), for the shell to act on (a node card goes into the
+    /// directory once its certificate is checked).
+    Control {
+        /// The message's id.
+        id: MessageId,
+        /// The control record.
+        record: Vec<u8>,
+    },
     /// A hub peer vouched for members with their certificates (DER). The shell checks each
     /// against the network CA and its revocation list, keeps those of members (not hubs) whose
     /// region is the peer's own, and reports them with [`Relay::handle_vouched`].
@@ -561,6 +570,12 @@ impl<S: Store> Relay<S> {
             }
             Err(e) => self.refuse(peer, Some(id), RejectReason::Invalid, e.to_string()),
         }
+    }
+
+    /// Keeps a node card the shell checked (its certificate too) as the directory entry of
+    /// `node`, in the batch being built.
+    pub fn record_card(&mut self, node: NodeId, record: Vec<u8>) {
+        self.hot.write(Write::Card { node, record });
     }
 
     /// Journals an operator's request (from the admin socket) with the caller's uid, in the batch

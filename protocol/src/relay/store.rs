@@ -139,6 +139,14 @@ pub enum Write {
         /// Where it sits.
         place: Option<(NodeId, FeedId, u64, bool)>,
     },
+    /// A node card, checked by the shell, as the directory entry of `node` (replacing the one
+    /// before).
+    Card {
+        /// The node.
+        node: NodeId,
+        /// The signed card (a control record).
+        record: Vec<u8>,
+    },
     /// The envelope of a held message whose stored copy was damaged, fetched again and checked
     /// against its id: it replaces the damaged copy.
     Repair {
@@ -234,6 +242,8 @@ pub struct MemoryStore {
     pub peers: BTreeMap<NodeId, (crate::identity::Role, String, Timestamp)>,
     /// Their certificates.
     pub peer_certs: BTreeMap<NodeId, Vec<u8>>,
+    /// The directory: each node's newest checked card.
+    pub cards: BTreeMap<NodeId, Vec<u8>>,
     /// Fork evidence: author, feed and seq → the id held and the conflicting envelope.
     pub evidence: BTreeMap<(NodeId, FeedId, u64), Evidence>,
     /// The audit journal, in order.
@@ -373,6 +383,9 @@ impl Store for MemoryStore {
                         self.log.remove(local);
                         self.flash.remove(local);
                     }
+                }
+                Write::Card { node, record } => {
+                    self.cards.insert(*node, record.clone());
                 }
                 Write::Repair { id, env } => {
                     if let Some((held, _)) = self.msgs.get_mut(id) {

@@ -150,6 +150,7 @@ impl Net {
         }
         NodeSpec {
             identity: IdentityKey::from_seed(&m.seed),
+            encryption: EncryptionKey::from_secret(&m.enc.to_secret()),
             tls: self.material(ix),
             listen: m.listen,
             data_dir: m.dir.clone(),
