@@ -10,6 +10,7 @@ use std::io::{Read, Write};
 
 use godwit_protocol::codec;
 use godwit_protocol::identity::NodeId;
+use godwit_protocol::ids::MessageId;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +69,28 @@ pub enum Request {
     },
     /// Recompute the journal's hash chain.
     VerifyJournal,
+    /// Send a direct message to named recipients (mutating: journalled with the caller's uid).
+    /// The node seals it to each recipient's newest card.
+    SendDirect {
+        /// Recipients: NodeIds, ISO 3166 country codes or administration names.
+        to: Vec<String>,
+        /// `flash`, `immediate` or `routine`.
+        priority: String,
+        /// TLP 2.0 marking: `red`, `amber+strict`, `amber`, `green`, `clear`.
+        marking: String,
+        /// Lifetime in hours.
+        ttl_hours: u32,
+        /// The body (content and grading), as Godwit's deterministic CBOR.
+        #[serde(with = "serde_bytes")]
+        body: Vec<u8>,
+    },
+    /// The inbox, oldest first.
+    Inbox,
+    /// One message of the inbox: its signed header, and its content when this node can open it.
+    Show {
+        /// Its id (64 hex digits, or a unique prefix of at least 8).
+        id: String,
+    },
     /// The directory: every node's newest valid card, or those a name stands for (a NodeId, an
     /// ISO 3166 country code, an administration's name).
     Directory {
@@ -95,6 +118,17 @@ pub enum Response {
     },
     /// Answer to [`Request::Directory`].
     Directory(Vec<DirectoryView>),
+    /// A message was authored and is stored durably here.
+    Sent {
+        /// Its id.
+        id: MessageId,
+        /// The nodes it is sealed to.
+        to: Vec<NodeId>,
+    },
+    /// Answer to [`Request::Inbox`].
+    Inbox(Vec<InboxItem>),
+    /// Answer to [`Request::Show`].
+    Message(MessageView),
     /// A mutating request was carried out.
     Done,
     /// The node refused the request.
@@ -161,6 +195,44 @@ pub struct PeerView {
     pub connected: bool,
     /// When it last connected, ms since the epoch (0: never).
     pub last_seen_ms: u64,
+}
+
+/// One message in `godwit inbox`: what its signed header says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboxItem {
+    /// Its id.
+    pub id: MessageId,
+    /// Its author.
+    pub author: NodeId,
+    /// The author's administration, from the directory (empty if unknown).
+    pub administration: String,
+    /// `channel` or `direct`.
+    pub mode: String,
+    /// The channel's id, for channel messages.
+    pub channel: Option<String>,
+    /// Its TLP marking, e.g. `TLP:RED`.
+    pub marking: String,
+    /// `flash`, `immediate` or `routine`.
+    pub priority: String,
+    /// When its author created it, ms since the epoch.
+    pub created_ms: u64,
+}
+
+/// One message in `godwit inbox show`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageView {
+    /// Its header, as in the inbox list.
+    pub item: InboxItem,
+    /// The exact envelope bytes, as signed.
+    #[serde(with = "serde_bytes")]
+    pub envelope: Vec<u8>,
+    /// The opened body (Godwit's CBOR), when this node can open it.
+    #[serde(with = "serde_bytes")]
+    pub body: Vec<u8>,
+    /// Why it could not be opened, when it could not.
+    pub unopened: Option<String>,
 }
 
 /// One node in `godwit directory`.

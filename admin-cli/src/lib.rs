@@ -56,6 +56,18 @@ pub enum Command {
         #[command(subcommand)]
         command: Option<node::DirectoryCommand>,
     },
+    /// Send a message through the node.
+    Send {
+        /// What to send.
+        #[command(subcommand)]
+        command: node::SendCommand,
+    },
+    /// The node's inbox.
+    Inbox {
+        /// What to do (default: list).
+        #[command(subcommand)]
+        command: Option<node::InboxCommand>,
+    },
     /// Print a shell completion script (e.g. `godwit completions bash > /etc/bash_completion.d/godwit`).
     Completions {
         /// The shell.
@@ -220,6 +232,10 @@ pub fn main() -> Result<()> {
         Command::Directory { command } => {
             on_node(node::NodeCommand::Directory(command.unwrap_or(node::DirectoryCommand::List)))
         }
+        Command::Send { command } => on_node(node::NodeCommand::Send(command)),
+        Command::Inbox { command } => {
+            on_node(node::NodeCommand::Inbox(command.unwrap_or(node::InboxCommand::List)))
+        }
         command => run(command, &mut out),
     }
 }
@@ -267,7 +283,12 @@ pub fn run(command: Command, out: &mut impl std::io::Write) -> Result<()> {
             clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "godwit", out);
         }
         Command::Man => clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(out)?,
-        Command::Status | Command::Peers { .. } | Command::Journal { .. } | Command::Directory { .. } => {
+        Command::Status
+        | Command::Peers { .. }
+        | Command::Journal { .. }
+        | Command::Directory { .. }
+        | Command::Send { .. }
+        | Command::Inbox { .. } => {
             bail!("this command talks to a running node: use godwit_admin::main")
         }
         Command::Cert { command: CertCommand::Show { file } } => {
@@ -424,4 +445,25 @@ fn inspect(file: &PathBuf, out: &mut impl std::io::Write) -> Result<()> {
         h.personal.as_ref().map_or("none".to_string(), |p| format!("sealed to {} recipient(s)", p.len()))
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    #[test]
+    fn the_example_message_bodies_are_valid() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let body: godwit_protocol::content::Body =
+                    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+                body.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                seen += 1;
+            }
+        }
+        assert!(seen >= 2, "examples in {}", dir.display());
+    }
 }

@@ -1,11 +1,12 @@
 //! Commands that talk to a running node over its admin socket.
 
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Subcommand;
 use godwit_admin_api::{self as api, API_VERSION, Hello, MAX_RESPONSE, Request, Response, Welcome};
+use godwit_protocol::content::Body;
 use godwit_protocol::identity::NodeId;
 use serde_json::json;
 
@@ -54,6 +55,47 @@ pub enum DirectoryCommand {
     Show {
         /// The name.
         node: String,
+    },
+}
+
+/// `godwit send …`.
+#[derive(Debug, Subcommand)]
+pub enum SendCommand {
+    /// A direct message to named recipients, sealed to each one's newest card (relayed through
+    /// hubs, which cannot read it). Prints its id once the node holds it durably.
+    Direct {
+        /// A recipient: a NodeId, an ISO 3166 country code (every node of that country) or an
+        /// administration's name. Repeat for several.
+        #[arg(long = "to", required = true)]
+        to: Vec<String>,
+        /// The message body as JSON (content and grading; see docs/examples/), or - for standard
+        /// input.
+        #[arg(long)]
+        file: PathBuf,
+        /// TLP 2.0 marking: red, amber+strict, amber, green or clear.
+        #[arg(long, default_value = "red")]
+        marking: String,
+        /// flash, immediate or routine.
+        #[arg(long, default_value = "immediate")]
+        priority: String,
+        /// Lifetime in hours.
+        #[arg(long, default_value_t = 24 * 30)]
+        ttl_hours: u32,
+    },
+}
+
+/// `godwit inbox …`.
+#[derive(Debug, Subcommand)]
+pub enum InboxCommand {
+    /// The messages delivered to this node, oldest first (the default).
+    List,
+    /// One message: its signed header and, when this node can open it, its content.
+    Show {
+        /// Its id (or a unique prefix of at least 8 hex digits).
+        id: String,
+        /// Write the exact envelope bytes to this file instead.
+        #[arg(long)]
+        raw: Option<PathBuf>,
     },
 }
 
@@ -136,6 +178,10 @@ pub enum NodeCommand {
     Journal(JournalCommand),
     /// `godwit directory …`.
     Directory(DirectoryCommand),
+    /// `godwit send …`.
+    Send(SendCommand),
+    /// `godwit inbox …`.
+    Inbox(InboxCommand),
 }
 
 /// Runs a node command over `socket`, printing a table, or JSON with `json`.
@@ -164,10 +210,62 @@ pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::
         NodeCommand::Directory(DirectoryCommand::Show { node }) => {
             Request::Directory { name: Some(node.clone()) }
         }
+        NodeCommand::Send(SendCommand::Direct { to, file, marking, priority, ttl_hours }) => {
+            let text = if file.as_os_str() == "-" {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
+                s
+            } else {
+                std::fs::read_to_string(file)
+                    .map_err(|e| fail(EXIT_REFUSED, format!("cannot read {}: {e}", file.display())))?
+            };
+            let body: Body = serde_json::from_str(&text).map_err(|e| {
+                fail(
+                    EXIT_REFUSED,
+                    format!("{} is not a message body: {e} (see docs/examples/)", file.display()),
+                )
+            })?;
+            body.validate().map_err(|e| fail(EXIT_REFUSED, format!("{}: {e}", file.display())))?;
+            let m = marking.trim().to_ascii_uppercase();
+            let marking = if m.starts_with("TLP:") { m } else { format!("TLP:{m}") };
+            Request::SendDirect {
+                to: to.clone(),
+                priority: priority.clone(),
+                marking,
+                ttl_hours: *ttl_hours,
+                body: body.encode(),
+            }
+        }
+        NodeCommand::Inbox(InboxCommand::List) => Request::Inbox,
+        NodeCommand::Inbox(InboxCommand::Show { id, .. }) => Request::Show { id: id.clone() },
     };
     let mut client = Client::connect(socket)?;
     let resp = client.ask(&req)?;
+    if let (NodeCommand::Inbox(InboxCommand::Show { raw: Some(path), .. }), Response::Message(m)) =
+        (&cmd, &resp)
+    {
+        if path.exists() {
+            return Err(fail(EXIT_REFUSED, format!("{} exists: refusing to overwrite it", path.display())));
+        }
+        std::fs::write(path, &m.envelope)
+            .map_err(|e| fail(EXIT_REFUSED, format!("cannot write {}: {e}", path.display())))?;
+        writeln!(out, "{} bytes written to {}", m.envelope.len(), path.display())?;
+        return Ok(());
+    }
     print(resp, json, out)
+}
+
+fn item_json(i: &api::InboxItem) -> serde_json::Value {
+    json!({
+        "id": i.id.to_string(),
+        "author": i.author.to_string(),
+        "administration": i.administration,
+        "mode": i.mode,
+        "channel": i.channel,
+        "marking": i.marking,
+        "priority": i.priority,
+        "created_ms": i.created_ms,
+    })
 }
 
 fn print(resp: Response, json: bool, out: &mut impl std::io::Write) -> anyhow::Result<()> {
@@ -313,6 +411,70 @@ fn print(resp: Response, json: bool, out: &mut impl std::io::Write) -> anyhow::R
                         e.role,
                         e.administration
                     )?;
+                }
+            }
+        }
+        Response::Sent { id, to } => {
+            if json {
+                let to: Vec<String> = to.iter().map(ToString::to_string).collect();
+                writeln!(out, "{}", json!({ "id": id.to_string(), "to": to }))?;
+            } else {
+                writeln!(out, "{id}")?;
+            }
+        }
+        Response::Inbox(items) => {
+            if json {
+                let v: Vec<_> = items.iter().map(item_json).collect();
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "{:<14} {:<9} {:<7} {:<16} {:<10} from",
+                    "id", "priority", "mode", "marking", "created"
+                )?;
+                for i in &items {
+                    let from =
+                        if i.administration.is_empty() { i.author.short() } else { i.administration.clone() };
+                    writeln!(
+                        out,
+                        "{:<14} {:<9} {:<7} {:<16} {:<10} {}",
+                        i.id.short(),
+                        i.priority,
+                        i.mode,
+                        i.marking,
+                        i.created_ms / 1000,
+                        from
+                    )?;
+                }
+            }
+        }
+        Response::Message(m) => {
+            let body = if m.body.is_empty() || m.item.mode == "control" {
+                None
+            } else {
+                Some(Body::decode(&m.body).map_err(|e| {
+                    fail(EXIT_REFUSED, format!("the node sent a body that does not decode: {e}"))
+                })?)
+            };
+            let content = match &body {
+                Some(b) => serde_json::to_value(b)?,
+                None => serde_json::Value::Null,
+            };
+            if json {
+                let v = json!({ "message": item_json(&m.item), "body": content, "unopened": m.unopened });
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            } else {
+                writeln!(out, "id        {}", m.item.id)?;
+                writeln!(out, "from      {} {}", m.item.author, m.item.administration)?;
+                writeln!(
+                    out,
+                    "marking   {}   priority {}   {}",
+                    m.item.marking, m.item.priority, m.item.mode
+                )?;
+                match (&body, &m.unopened) {
+                    (Some(_), _) => writeln!(out, "{}", serde_json::to_string_pretty(&content)?)?,
+                    (None, Some(why)) => writeln!(out, "content   not shown: {why}")?,
+                    (None, None) => writeln!(out, "content   (a control record)")?,
                 }
             }
         }

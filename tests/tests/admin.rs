@@ -215,3 +215,69 @@ async fn every_nodes_card_reaches_the_directory_and_nodes_are_named_by_country_o
         net.stop(ix).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_message_sent_with_godwit_is_read_with_godwit_by_its_recipient_only() {
+    let mut net = Net::new();
+    let hub = net.add("RILO ESA", Role::Hub);
+    let a = net.add("Tanzania NCP", Role::Member);
+    let b = net.add("Uganda Revenue Authority", Role::Member);
+    let all = [hub, a, b];
+    net.start(hub, &[a, b], &all).await;
+    net.start(a, &[], &all).await;
+    net.start(b, &[], &all).await;
+    let mut ea = net.members[a].node().events();
+    net.join(a, hub).await;
+    let mut eb = net.join(b, hub).await;
+    wait_for(&mut ea, "b's card at a", |e| *e == godwit_node::net::NodeEvent::Card(net.members[b].id()))
+        .await;
+    let (sa, sb) = (net.members[a].dir.join(api::SOCKET_NAME), net.members[b].dir.join(api::SOCKET_NAME));
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/seizure_report.json");
+    let example = example.to_str().unwrap();
+    // Named by administration; sealed to b's card.
+    let o = godwit(args(
+        &sa,
+        &["--json", "send", "direct", "--to", "Uganda Revenue Authority", "--file", example],
+    ))
+    .await;
+    let sent = json(&o);
+    assert_eq!(sent["to"], serde_json::json!([net.members[b].id().to_string()]));
+    let id: godwit_protocol::ids::MessageId = {
+        let hex = sent["id"].as_str().unwrap();
+        let bytes: Vec<u8> =
+            (0..32).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect();
+        godwit_protocol::ids::MessageId(bytes.try_into().unwrap())
+    };
+    wait_for(&mut eb, "the message at b", |e| *e == godwit_node::net::NodeEvent::Delivered(id)).await;
+    let inbox = json(&godwit(args(&sb, &["--json", "inbox"])).await);
+    let entry = inbox.as_array().unwrap().iter().find(|m| m["id"] == id.to_string()).expect("listed");
+    assert_eq!((entry["marking"].as_str(), entry["mode"].as_str()), (Some("TLP:RED"), Some("direct")));
+    assert_eq!(entry["administration"], "Tanzania NCP");
+    // The hub relayed it but holds it sealed: not in its inbox.
+    let sh = net.members[hub].dir.join(api::SOCKET_NAME);
+    let hub_inbox = json(&godwit(args(&sh, &["--json", "inbox"])).await);
+    assert!(!hub_inbox.as_array().unwrap().iter().any(|m| m["id"] == id.to_string()), "{hub_inbox}");
+    let shown = json(&godwit(args(&sb, &["--json", "inbox", "show", &id.to_string()[..12]])).await);
+    assert_eq!(shown["body"]["content"]["seizure_report"]["items"][0]["term"], "TUS", "{shown}");
+    // The exact bytes, for an inspector.
+    let raw = net.tmp.path().join("message.cose");
+    let o = godwit(args(&sb, &["inbox", "show", &id.to_string(), "--raw", raw.to_str().unwrap()])).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(godwit_protocol::envelope::Envelope::verify(&std::fs::read(&raw).unwrap()).unwrap().id(), id);
+    // Mistakes are named, with exit code 1.
+    let o = godwit(args(&sa, &["send", "direct", "--to", "Atlantis", "--file", example])).await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no node called \"Atlantis\" is known"), "{}", stderr(&o));
+    let bad = net.tmp.path().join("bad.json");
+    std::fs::write(&bad, r#"{"content": {"seizure_report": {"date": "yesterday"}}}"#).unwrap();
+    let o = godwit(args(&sa, &["send", "direct", "--to", "UG", "--file", bad.to_str().unwrap()])).await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("is not a message body"), "{}", stderr(&o));
+    let o = godwit(args(&sb, &["inbox", "show", "0123456789abcdef"])).await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no message 0123456789abcdef in this node's inbox"), "{}", stderr(&o));
+    for ix in all {
+        net.stop(ix).await;
+    }
+}

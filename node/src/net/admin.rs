@@ -8,10 +8,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use godwit_admin_api::{
-    self as api, API_VERSION, DirectoryView, Hello, JournalView, MAX_REQUEST, MAX_RESPONSE, PeerView,
-    Request, Response, Status, Welcome,
+    self as api, API_VERSION, DirectoryView, Hello, InboxItem, JournalView, MAX_REQUEST, MAX_RESPONSE,
+    MessageView, PeerView, Request, Response, Status, Welcome,
 };
-use godwit_protocol::identity::NodeId;
+use godwit_protocol::content::{Body, Tlp};
+use godwit_protocol::envelope::{Envelope, Feed, Priority};
+use godwit_protocol::identity::{EncryptionKey, NodeId};
+use godwit_protocol::ids::MessageId;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -42,6 +45,8 @@ pub(super) enum Query {
     VerifyJournal,
     /// A mutating request was carried out: journal it with the caller's uid.
     Record { uid: u32, action: String },
+    /// The inbox's ids and envelopes, oldest first (at most `limit`, the newest).
+    Inbox { limit: usize },
 }
 
 /// The core's answer to a [`Query`].
@@ -51,6 +56,7 @@ pub(super) enum Answer {
     Peers(Vec<(NodeId, crate::store::PeerRecord)>),
     Journal(Vec<JournalView>),
     Verified { entries: u64, problems: Vec<String> },
+    Inbox(Vec<(MessageId, Vec<u8>)>),
     Done,
     Failed(String),
 }
@@ -62,6 +68,8 @@ pub(super) struct Ctx {
     pub(super) events: broadcast::Sender<NodeEvent>,
     pub(super) shared: Arc<Shared>,
     pub(super) own: PeerCert,
+    /// This node's encryption key: it opens direct messages to this node.
+    pub(super) encryption: EncryptionKey,
     pub(super) started: Instant,
     /// Dial loops started through the socket, ended with the node.
     pub(super) dials: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
@@ -305,6 +313,112 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             Answer::Journal(entries) => Ok(Response::Journal(entries)),
             _ => Err(refused("unavailable", "unexpected answer".into())),
         },
+        Request::SendDirect { to, priority, marking, ttl_hours, body } => {
+            let bad = |m: String| refused("bad_request", m);
+            let priority = match priority.to_ascii_lowercase().as_str() {
+                "flash" => Priority::Flash,
+                "immediate" => Priority::Immediate,
+                "routine" => Priority::Routine,
+                other => return Err(bad(format!("priority {other:?} is not flash, immediate or routine"))),
+            };
+            let marking: Tlp = marking.parse().map_err(|e| bad(format!("{e}")))?;
+            if ttl_hours == 0 || ttl_hours > 366 * 24 {
+                return Err(bad(format!(
+                    "a lifetime of {ttl_hours} hours is not between 1 and {}",
+                    366 * 24
+                )));
+            }
+            let body =
+                Body::decode(&body).map_err(|e| bad(format!("the message content is refused: {e}")))?;
+            let recipients: Vec<(NodeId, godwit_protocol::identity::EncryptionPublicKey)> = {
+                let d = ctx
+                    .shared
+                    .directory
+                    .lock()
+                    .map_err(|_| refused("unavailable", "state poisoned".into()))?;
+                let mut r = Vec::new();
+                for name in &to {
+                    for e in d.find(name).map_err(|e| refused("not_found", e))? {
+                        if e.card.id != ctx.shared.me && !r.iter().any(|(n, _)| *n == e.card.id) {
+                            r.push((e.card.id, e.card.encryption_key));
+                        }
+                    }
+                }
+                r
+            };
+            if recipients.is_empty() {
+                return Err(bad("no recipient other than this node itself".into()));
+            }
+            let nodes: Vec<NodeId> = recipients.iter().map(|(n, _)| *n).collect();
+            let req = super::PublishRequest {
+                target: super::Target::Direct(recipients),
+                priority,
+                marking,
+                ttl_ms: u64::from(ttl_hours) * 3_600_000,
+                body,
+                personal: None,
+            };
+            let (tx, rx) = oneshot::channel();
+            let gone = || refused("unavailable", "the node is stopping".into());
+            ctx.core.send(CoreMsg::Publish(Box::new(req), tx)).map_err(|_| gone())?;
+            let id = rx.await.map_err(|_| gone())?.map_err(|e| refused("refused", e.to_string()))?;
+            let action = format!(
+                "send direct {id} to {}",
+                nodes.iter().map(|n| n.short()).collect::<Vec<_>>().join(",")
+            );
+            ask(ctx, Query::Record { uid: uid.unwrap_or(u32::MAX), action }).await?;
+            Ok(Response::Sent { id, to: nodes })
+        }
+        Request::Inbox => match ask(ctx, Query::Inbox { limit: INBOX_LIST_MAX }).await? {
+            Answer::Inbox(list) => {
+                Ok(Response::Inbox(list.iter().filter_map(|(id, env)| item(ctx, *id, env)).collect()))
+            }
+            _ => Err(refused("unavailable", "unexpected answer".into())),
+        },
+        Request::Show { id } => {
+            let want = id.trim().to_ascii_lowercase();
+            if want.len() < 8 || !want.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(refused(
+                    "bad_request",
+                    format!("{id:?} is not a message id (64 hex digits, or a prefix of at least 8)"),
+                ));
+            }
+            let Answer::Inbox(list) = ask(ctx, Query::Inbox { limit: usize::MAX }).await? else {
+                return Err(refused("unavailable", "unexpected answer".into()));
+            };
+            let found: Vec<&(MessageId, Vec<u8>)> =
+                list.iter().filter(|(m, _)| m.to_string().starts_with(&want)).collect();
+            let (mid, env) = match found.as_slice() {
+                [one] => *one,
+                [] => return Err(refused("not_found", format!("no message {want} in this node's inbox"))),
+                _ => {
+                    return Err(refused(
+                        "bad_request",
+                        format!("{want} is the start of {} ids: give more digits", found.len()),
+                    ));
+                }
+            };
+            let item = item(ctx, *mid, env)
+                .ok_or_else(|| refused("unavailable", "a stored envelope does not verify".into()))?;
+            let (body, unopened) = match Envelope::verify(env) {
+                Ok(e) => match &e.header().feed {
+                    Feed::Direct(_) => match e.open_direct(&ctx.shared.me, &ctx.encryption) {
+                        Ok(b) => (b.encode(), None),
+                        Err(err) => (Vec::new(), Some(format!("cannot open it: {err}"))),
+                    },
+                    Feed::Channel(c) => (
+                        Vec::new(),
+                        Some(format!(
+                            "channel {} is read with its epoch key, which this node does not hold yet",
+                            c.id.short()
+                        )),
+                    ),
+                    Feed::Control(_) => (e.sealed_body().to_vec(), None),
+                },
+                Err(err) => (Vec::new(), Some(format!("it does not verify: {err}"))),
+            };
+            Ok(Response::Message(MessageView { item, envelope: env.clone(), body, unopened }))
+        }
         Request::Directory { name } => {
             let d =
                 ctx.shared.directory.lock().map_err(|_| refused("unavailable", "state poisoned".into()))?;
@@ -333,6 +447,37 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             _ => Err(refused("unavailable", "unexpected answer".into())),
         },
     }
+}
+
+/// Most inbox entries one listing returns (the newest).
+const INBOX_LIST_MAX: usize = 10_000;
+
+/// What an inbox listing says of one message: its signed header (verified again here).
+fn item(ctx: &Ctx, id: MessageId, env: &[u8]) -> Option<InboxItem> {
+    let e = Envelope::verify(env).ok()?;
+    let h = e.header();
+    let administration = ctx
+        .shared
+        .directory
+        .lock()
+        .ok()
+        .and_then(|d| d.get(&h.author).map(|x| x.cert.administration.clone()))
+        .unwrap_or_default();
+    let (mode, channel) = match &h.feed {
+        Feed::Channel(c) => ("channel", Some(c.id.to_string())),
+        Feed::Direct(_) => ("direct", None),
+        Feed::Control(_) => ("control", None),
+    };
+    Some(InboxItem {
+        id,
+        author: h.author,
+        administration,
+        mode: mode.into(),
+        channel,
+        marking: h.marking.as_str().into(),
+        priority: format!("{:?}", h.priority).to_lowercase(),
+        created_ms: h.created.as_millis(),
+    })
 }
 
 /// Carries out a query on the core thread.
@@ -371,6 +516,21 @@ pub(super) fn on_core(
         Query::Record { uid, action } => {
             relay.record_admin(uid, action);
             Answer::Done
+        }
+        Query::Inbox { limit } => {
+            let ids = match relay.inbox() {
+                Ok(i) => i,
+                Err(e) => return Answer::Failed(format!("cannot read the inbox: {e}")),
+            };
+            let mut out = Vec::new();
+            for id in ids.iter().rev().take(limit).rev() {
+                match relay.envelope(id) {
+                    Ok(Some(env)) => out.push((*id, env)),
+                    Ok(None) => {}
+                    Err(e) => return Answer::Failed(format!("cannot read the store: {e}")),
+                }
+            }
+            Answer::Inbox(out)
         }
     }
 }

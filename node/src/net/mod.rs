@@ -439,6 +439,7 @@ impl Node {
             events: events.clone(),
             shared: shared.clone(),
             own,
+            encryption: godwit_protocol::identity::EncryptionKey::from_secret(&spec.encryption.to_secret()),
             started: std::time::Instant::now(),
             dials: dials.clone(),
         });
