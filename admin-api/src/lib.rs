@@ -84,6 +84,20 @@ pub enum Request {
         #[serde(with = "serde_bytes")]
         body: Vec<u8>,
     },
+    /// Send a message to a channel this node holds the key of (mutating: journalled).
+    SendChannel {
+        /// The channel: its name in the node's configuration, or its id (64 hex digits).
+        channel: String,
+        /// `flash`, `immediate` or `routine`.
+        priority: String,
+        /// TLP 2.0 marking (not `TLP:RED`: that travels only as a direct message).
+        marking: String,
+        /// Lifetime in hours.
+        ttl_hours: u32,
+        /// The body, as Godwit's deterministic CBOR.
+        #[serde(with = "serde_bytes")]
+        body: Vec<u8>,
+    },
     /// The inbox, oldest first.
     Inbox,
     /// One message of the inbox: its signed header, and its content when this node can open it.

@@ -68,6 +68,13 @@ pub enum Command {
         #[command(subcommand)]
         command: Option<node::InboxCommand>,
     },
+    /// Make a channel epoch key file (mode 0600) to give the channel's members out of band, for
+    /// `[[channels]] key_file` (until channel management distributes keys itself).
+    ChannelKey {
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Print a shell completion script (e.g. `godwit completions bash > /etc/bash_completion.d/godwit`).
     Completions {
         /// The shell.
@@ -279,6 +286,12 @@ pub fn run(command: Command, out: &mut impl std::io::Write) -> Result<()> {
             )?;
         }
         Command::Ca { command } => ca(command, out)?,
+        Command::ChannelKey { out: file } => {
+            let mut key = zeroize::Zeroizing::new([0u8; 32]);
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut key[..]);
+            godwit_certs::keyfile::write_channel_key(&file, &key)?;
+            writeln!(out, "channel key written to {} (mode 0600)", file.display())?;
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "godwit", out);
         }

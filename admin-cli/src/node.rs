@@ -68,20 +68,64 @@ pub enum SendCommand {
         /// administration's name. Repeat for several.
         #[arg(long = "to", required = true)]
         to: Vec<String>,
-        /// The message body as JSON (content and grading; see docs/examples/), or - for standard
-        /// input.
-        #[arg(long)]
-        file: PathBuf,
         /// TLP 2.0 marking: red, amber+strict, amber, green or clear.
         #[arg(long, default_value = "red")]
         marking: String,
-        /// flash, immediate or routine.
-        #[arg(long, default_value = "immediate")]
-        priority: String,
-        /// Lifetime in hours.
-        #[arg(long, default_value_t = 24 * 30)]
-        ttl_hours: u32,
+        /// What to send.
+        #[command(flatten)]
+        message: Publication,
     },
+    /// A message to a channel (an alert, a bulletin, …), to every member: sealed with the
+    /// channel's epoch key, which this node must hold.
+    Channel {
+        /// The channel: its name in the node's configuration, or its id.
+        #[arg(long)]
+        channel: String,
+        /// TLP 2.0 marking: amber+strict, amber, green or clear (TLP:RED goes only direct).
+        #[arg(long, default_value = "green")]
+        marking: String,
+        /// What to send.
+        #[command(flatten)]
+        message: Publication,
+    },
+}
+
+/// Reads a message body from a JSON file (or - for standard input) and checks it.
+fn read_body(file: &Path) -> anyhow::Result<Vec<u8>> {
+    let text = if file.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
+        s
+    } else {
+        std::fs::read_to_string(file)
+            .map_err(|e| fail(EXIT_REFUSED, format!("cannot read {}: {e}", file.display())))?
+    };
+    let body: Body = serde_json::from_str(&text).map_err(|e| {
+        fail(EXIT_REFUSED, format!("{} is not a message body: {e} (see docs/examples/)", file.display()))
+    })?;
+    body.validate().map_err(|e| fail(EXIT_REFUSED, format!("{}: {e}", file.display())))?;
+    Ok(body.encode())
+}
+
+/// `red` → `TLP:RED`.
+fn tlp(marking: &str) -> String {
+    let m = marking.trim().to_ascii_uppercase();
+    if m.starts_with("TLP:") { m } else { format!("TLP:{m}") }
+}
+
+/// The fields every message to send has.
+#[derive(Debug, clap::Args)]
+pub struct Publication {
+    /// The message body as JSON (content and grading; see docs/examples/), or - for standard
+    /// input.
+    #[arg(long)]
+    file: PathBuf,
+    /// flash, immediate or routine.
+    #[arg(long, default_value = "immediate")]
+    priority: String,
+    /// Lifetime in hours.
+    #[arg(long, default_value_t = 24 * 30)]
+    ttl_hours: u32,
 }
 
 /// `godwit inbox …`.
@@ -210,32 +254,20 @@ pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::
         NodeCommand::Directory(DirectoryCommand::Show { node }) => {
             Request::Directory { name: Some(node.clone()) }
         }
-        NodeCommand::Send(SendCommand::Direct { to, file, marking, priority, ttl_hours }) => {
-            let text = if file.as_os_str() == "-" {
-                let mut s = String::new();
-                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
-                s
-            } else {
-                std::fs::read_to_string(file)
-                    .map_err(|e| fail(EXIT_REFUSED, format!("cannot read {}: {e}", file.display())))?
-            };
-            let body: Body = serde_json::from_str(&text).map_err(|e| {
-                fail(
-                    EXIT_REFUSED,
-                    format!("{} is not a message body: {e} (see docs/examples/)", file.display()),
-                )
-            })?;
-            body.validate().map_err(|e| fail(EXIT_REFUSED, format!("{}: {e}", file.display())))?;
-            let m = marking.trim().to_ascii_uppercase();
-            let marking = if m.starts_with("TLP:") { m } else { format!("TLP:{m}") };
-            Request::SendDirect {
-                to: to.clone(),
-                priority: priority.clone(),
-                marking,
-                ttl_hours: *ttl_hours,
-                body: body.encode(),
-            }
-        }
+        NodeCommand::Send(SendCommand::Direct { to, marking, message }) => Request::SendDirect {
+            to: to.clone(),
+            priority: message.priority.clone(),
+            marking: tlp(marking),
+            ttl_hours: message.ttl_hours,
+            body: read_body(&message.file)?,
+        },
+        NodeCommand::Send(SendCommand::Channel { channel, marking, message }) => Request::SendChannel {
+            channel: channel.clone(),
+            priority: message.priority.clone(),
+            marking: tlp(marking),
+            ttl_hours: message.ttl_hours,
+            body: read_body(&message.file)?,
+        },
         NodeCommand::Inbox(InboxCommand::List) => Request::Inbox,
         NodeCommand::Inbox(InboxCommand::Show { id, .. }) => Request::Show { id: id.clone() },
     };

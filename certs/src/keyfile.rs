@@ -45,6 +45,7 @@ pub enum KeyFileError {
 
 const IDENTITY: &str = "identity key";
 const ENCRYPTION: &str = "encryption key";
+const CHANNEL: &str = "channel key";
 
 /// Reads an identity key file: 64 hex digits (the Ed25519 seed), readable by its owner only.
 ///
@@ -77,6 +78,22 @@ pub fn read_encryption(path: &Path) -> Result<EncryptionKey, KeyFileError> {
 /// [`KeyFileError::Io`] if the file exists or cannot be written.
 pub fn write_encryption(path: &Path, key: &EncryptionKey) -> Result<(), KeyFileError> {
     write_secret(path, ENCRYPTION, &key.to_secret())
+}
+
+/// Reads a channel key file (64 hex digits, readable by its owner only).
+///
+/// # Errors
+/// [`KeyFileError`] if the file is missing, readable by others, or not a key.
+pub fn read_channel_key(path: &Path) -> Result<Zeroizing<[u8; 32]>, KeyFileError> {
+    read_secret(path, CHANNEL)
+}
+
+/// Writes a channel key file with mode 0600; an existing file is never overwritten.
+///
+/// # Errors
+/// [`KeyFileError::Io`] if the file exists or cannot be written.
+pub fn write_channel_key(path: &Path, key: &[u8; 32]) -> Result<(), KeyFileError> {
+    write_secret(path, CHANNEL, key)
 }
 
 fn read_secret(path: &Path, what: &'static str) -> Result<Zeroizing<[u8; 32]>, KeyFileError> {

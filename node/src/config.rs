@@ -170,6 +170,20 @@ pub struct ChannelSection {
     pub id: String,
     /// Member NodeIds.
     pub members: Vec<String>,
+    /// A name operators use for it (e.g. "RILO ESA alerts").
+    #[serde(default)]
+    pub name: String,
+    /// The current epoch.
+    #[serde(default = "one")]
+    pub epoch: u64,
+    /// The epoch key file (64 hex digits, 0600; `godwit channel-key --out FILE` makes one), when
+    /// this node reads or writes the channel; relative paths are under `data_dir`. Until channel
+    /// management lands, members share it out of band.
+    pub key_file: Option<PathBuf>,
+}
+
+fn one() -> u64 {
+    1
 }
 
 /// `[hub]`.
@@ -239,11 +253,23 @@ impl Config {
             });
         }
         let mut relay = RelayConfig::new(identity.node_id(), own.role);
+        let mut channel_keys = Vec::new();
         relay.recovering = self.node.recovering;
         for (i, c) in self.channels.iter().enumerate() {
             let id: ChannelId = c.id.parse().map_err(|e| field(format!("channels[{i}].id"), e))?;
             let members = ids(&c.members, &format!("channels[{i}].members"))?;
             relay.channels.push(ChannelConfig { id, members });
+            if let Some(f) = &c.key_file {
+                let path = if f.is_absolute() { f.clone() } else { self.node.data_dir.join(f) };
+                let key = godwit_certs::keyfile::read_channel_key(&path)?;
+                let name = if c.name.is_empty() { id.to_string() } else { c.name.clone() };
+                channel_keys.push(crate::net::ChannelKeySpec {
+                    id,
+                    name,
+                    epoch: c.epoch,
+                    key: godwit_protocol::crypto::EpochKey::from_bytes(*key),
+                });
+            }
         }
         relay.serves = ids(&self.hub.serves, "hub.serves")?;
         let peers = self
@@ -259,6 +285,7 @@ impl Config {
             tls: TlsMaterial { ca, cert, key: certs::pkcs8(&identity), crl },
             identity,
             encryption,
+            channel_keys,
             listen: self.node.listen,
             data_dir: self.node.data_dir,
             relay,

@@ -231,6 +231,8 @@ async fn a_direct_message_sent_with_godwit_is_read_with_godwit_by_its_recipient_
     let mut eb = net.join(b, hub).await;
     wait_for(&mut ea, "b's card at a", |e| *e == godwit_node::net::NodeEvent::Card(net.members[b].id()))
         .await;
+    wait_for(&mut eb, "a's card at b", |e| *e == godwit_node::net::NodeEvent::Card(net.members[a].id()))
+        .await;
     let (sa, sb) = (net.members[a].dir.join(api::SOCKET_NAME), net.members[b].dir.join(api::SOCKET_NAME));
     let example =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/seizure_report.json");
@@ -265,6 +267,59 @@ async fn a_direct_message_sent_with_godwit_is_read_with_godwit_by_its_recipient_
     let o = godwit(args(&sb, &["inbox", "show", &id.to_string(), "--raw", raw.to_str().unwrap()])).await;
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(godwit_protocol::envelope::Envelope::verify(&std::fs::read(&raw).unwrap()).unwrap().id(), id);
+    // An alert to the channel, by its name: every member reads it with the channel's key.
+    let warning = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/warning.json");
+    let o = godwit(args(
+        &sa,
+        &[
+            "send",
+            "channel",
+            "--channel",
+            "test alerts",
+            "--priority",
+            "flash",
+            "--file",
+            warning.to_str().unwrap(),
+        ],
+    ))
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let alert = stdout(&o).trim().to_string();
+    wait_for(
+        &mut eb,
+        "the alert at b",
+        |e| matches!(e, godwit_node::net::NodeEvent::Delivered(i) if i.to_string() == alert),
+    )
+    .await;
+    let shown = json(&godwit(args(&sb, &["--json", "inbox", "show", &alert])).await);
+    assert_eq!(
+        (shown["message"]["mode"].as_str(), shown["message"]["priority"].as_str()),
+        (Some("channel"), Some("flash"))
+    );
+    assert!(shown["body"]["content"]["warning"].is_object(), "{shown}");
+    let o = godwit(args(&sa, &["send", "channel", "--channel", "nope", "--file", warning.to_str().unwrap()]))
+        .await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("holds the key of no channel called \"nope\" (it holds: test alerts)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = godwit(args(
+        &sa,
+        &[
+            "send",
+            "channel",
+            "--channel",
+            "test alerts",
+            "--marking",
+            "red",
+            "--file",
+            warning.to_str().unwrap(),
+        ],
+    ))
+    .await;
+    assert_eq!(o.status.code(), Some(1), "TLP:RED is never sent to a channel");
     // Mistakes are named, with exit code 1.
     let o = godwit(args(&sa, &["send", "direct", "--to", "Atlantis", "--file", example])).await;
     assert_eq!(o.status.code(), Some(1));

@@ -100,6 +100,7 @@ async fn a_second_node_on_the_same_data_directory_is_refused_by_name() {
     let spec = godwit_node::net::NodeSpec {
         identity: IdentityKey::from_seed(&net.members[a].seed),
         encryption: godwit_protocol::identity::EncryptionKey::generate(&mut rand_core::OsRng),
+        channel_keys: Vec::new(),
         tls: net.material(a),
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: net.members[a].dir.clone(),

@@ -249,6 +249,7 @@ async fn start(
     let spec = NodeSpec {
         identity: IdentityKey::from_seed(&s.key.to_seed()),
         encryption: EncryptionKey::from_secret(&s.enc.to_secret()),
+        channel_keys: Vec::new(),
         tls: s.tls.clone(),
         listen: "127.0.0.1:0".parse()?,
         data_dir: s.dir.clone(),

@@ -70,6 +70,8 @@ pub(super) struct Ctx {
     pub(super) own: PeerCert,
     /// This node's encryption key: it opens direct messages to this node.
     pub(super) encryption: EncryptionKey,
+    /// The channels whose keys this node holds.
+    pub(super) channels: Vec<super::ChannelKeySpec>,
     pub(super) started: Instant,
     /// Dial loops started through the socket, ended with the node.
     pub(super) dials: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
@@ -315,21 +317,7 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
         },
         Request::SendDirect { to, priority, marking, ttl_hours, body } => {
             let bad = |m: String| refused("bad_request", m);
-            let priority = match priority.to_ascii_lowercase().as_str() {
-                "flash" => Priority::Flash,
-                "immediate" => Priority::Immediate,
-                "routine" => Priority::Routine,
-                other => return Err(bad(format!("priority {other:?} is not flash, immediate or routine"))),
-            };
-            let marking: Tlp = marking.parse().map_err(|e| bad(format!("{e}")))?;
-            if ttl_hours == 0 || ttl_hours > 366 * 24 {
-                return Err(bad(format!(
-                    "a lifetime of {ttl_hours} hours is not between 1 and {}",
-                    366 * 24
-                )));
-            }
-            let body =
-                Body::decode(&body).map_err(|e| bad(format!("the message content is refused: {e}")))?;
+            let (priority, marking, ttl_ms, body) = publication(&priority, &marking, ttl_hours, &body)?;
             let recipients: Vec<(NodeId, godwit_protocol::identity::EncryptionPublicKey)> = {
                 let d = ctx
                     .shared
@@ -354,20 +342,49 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
                 target: super::Target::Direct(recipients),
                 priority,
                 marking,
-                ttl_ms: u64::from(ttl_hours) * 3_600_000,
+                ttl_ms,
                 body,
                 personal: None,
             };
-            let (tx, rx) = oneshot::channel();
-            let gone = || refused("unavailable", "the node is stopping".into());
-            ctx.core.send(CoreMsg::Publish(Box::new(req), tx)).map_err(|_| gone())?;
-            let id = rx.await.map_err(|_| gone())?.map_err(|e| refused("refused", e.to_string()))?;
+            let id = publish(ctx, req).await?;
             let action = format!(
                 "send direct {id} to {}",
                 nodes.iter().map(|n| n.short()).collect::<Vec<_>>().join(",")
             );
             ask(ctx, Query::Record { uid: uid.unwrap_or(u32::MAX), action }).await?;
             Ok(Response::Sent { id, to: nodes })
+        }
+        Request::SendChannel { channel, priority, marking, ttl_hours, body } => {
+            let c = ctx
+                .channels
+                .iter()
+                .find(|c| {
+                    c.name.eq_ignore_ascii_case(channel.trim())
+                        || c.id.to_string() == channel.trim().to_ascii_lowercase()
+                })
+                .ok_or_else(|| {
+                    let known: Vec<&str> = ctx.channels.iter().map(|c| c.name.as_str()).collect();
+                    refused(
+                        "not_found",
+                        format!(
+                            "this node holds the key of no channel called {channel:?} (it holds: {})",
+                            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                        ),
+                    )
+                })?;
+            let (priority, marking, ttl_ms, body) = publication(&priority, &marking, ttl_hours, &body)?;
+            let req = super::PublishRequest {
+                target: super::Target::Channel { id: c.id, epoch: c.epoch, key: c.key.clone() },
+                priority,
+                marking,
+                ttl_ms,
+                body,
+                personal: None,
+            };
+            let id = publish(ctx, req).await?;
+            let action = format!("send channel {id} to {}", c.name);
+            ask(ctx, Query::Record { uid: uid.unwrap_or(u32::MAX), action }).await?;
+            Ok(Response::Sent { id, to: Vec::new() })
         }
         Request::Inbox => match ask(ctx, Query::Inbox { limit: INBOX_LIST_MAX }).await? {
             Answer::Inbox(list) => {
@@ -406,13 +423,22 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
                         Ok(b) => (b.encode(), None),
                         Err(err) => (Vec::new(), Some(format!("cannot open it: {err}"))),
                     },
-                    Feed::Channel(c) => (
-                        Vec::new(),
-                        Some(format!(
-                            "channel {} is read with its epoch key, which this node does not hold yet",
-                            c.id.short()
-                        )),
-                    ),
+                    Feed::Channel(c) => {
+                        match ctx.channels.iter().find(|k| k.id == c.id && k.epoch == c.epoch) {
+                            Some(k) => match e.open_channel(&k.key) {
+                                Ok(b) => (b.encode(), None),
+                                Err(err) => (Vec::new(), Some(format!("cannot open it: {err}"))),
+                            },
+                            None => (
+                                Vec::new(),
+                                Some(format!(
+                                    "this node holds no key for channel {} epoch {}",
+                                    c.id.short(),
+                                    c.epoch
+                                )),
+                            ),
+                        }
+                    }
                     Feed::Control(_) => (e.sealed_body().to_vec(), None),
                 },
                 Err(err) => (Vec::new(), Some(format!("it does not verify: {err}"))),
@@ -447,6 +473,36 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             _ => Err(refused("unavailable", "unexpected answer".into())),
         },
     }
+}
+
+/// The common fields of a message to send, checked.
+fn publication(
+    priority: &str,
+    marking: &str,
+    ttl_hours: u32,
+    body: &[u8],
+) -> Result<(Priority, Tlp, u64, Body), Response> {
+    let bad = |m: String| refused("bad_request", m);
+    let priority = match priority.to_ascii_lowercase().as_str() {
+        "flash" => Priority::Flash,
+        "immediate" => Priority::Immediate,
+        "routine" => Priority::Routine,
+        other => return Err(bad(format!("priority {other:?} is not flash, immediate or routine"))),
+    };
+    let marking: Tlp = marking.parse().map_err(|e| bad(format!("{e}")))?;
+    if ttl_hours == 0 || ttl_hours > 366 * 24 {
+        return Err(bad(format!("a lifetime of {ttl_hours} hours is not between 1 and {}", 366 * 24)));
+    }
+    let body = Body::decode(body).map_err(|e| bad(format!("the message content is refused: {e}")))?;
+    Ok((priority, marking, u64::from(ttl_hours) * 3_600_000, body))
+}
+
+/// Authors a message; its id once it is durable here.
+async fn publish(ctx: &Ctx, req: super::PublishRequest) -> Result<MessageId, Response> {
+    let (tx, rx) = oneshot::channel();
+    let gone = || refused("unavailable", "the node is stopping".into());
+    ctx.core.send(CoreMsg::Publish(Box::new(req), tx)).map_err(|_| gone())?;
+    rx.await.map_err(|_| gone())?.map_err(|e| refused("refused", e.to_string()))
 }
 
 /// Most inbox entries one listing returns (the newest).

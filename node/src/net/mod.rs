@@ -57,6 +57,8 @@ pub struct NodeSpec {
     pub identity: IdentityKey,
     /// The encryption key its card announces (direct messages and keys are sealed to it).
     pub encryption: godwit_protocol::identity::EncryptionKey,
+    /// Keys of the channels this node reads and writes (static until channel management).
+    pub channel_keys: Vec<ChannelKeySpec>,
     /// Certificates and CRL.
     pub tls: TlsMaterial,
     /// Where to listen.
@@ -71,6 +73,19 @@ pub struct NodeSpec {
     pub limits: NetLimits,
     /// The group that may use the admin socket (`None`: godwitd's own group).
     pub admin_group: Option<String>,
+}
+
+/// A channel this node holds the key of.
+#[derive(Debug, Clone)]
+pub struct ChannelKeySpec {
+    /// The channel.
+    pub id: ChannelId,
+    /// Its name for operators.
+    pub name: String,
+    /// The current epoch.
+    pub epoch: u64,
+    /// That epoch's key.
+    pub key: EpochKey,
 }
 
 /// Something that happened, for tests, the demo and operators.
@@ -440,6 +455,7 @@ impl Node {
             shared: shared.clone(),
             own,
             encryption: godwit_protocol::identity::EncryptionKey::from_secret(&spec.encryption.to_secret()),
+            channels: spec.channel_keys.clone(),
             started: std::time::Instant::now(),
             dials: dials.clone(),
         });

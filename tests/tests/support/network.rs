@@ -151,6 +151,12 @@ impl Net {
         NodeSpec {
             identity: IdentityKey::from_seed(&m.seed),
             encryption: EncryptionKey::from_secret(&m.enc.to_secret()),
+            channel_keys: vec![godwit_node::net::ChannelKeySpec {
+                id: self.channel,
+                name: "test alerts".into(),
+                epoch: 1,
+                key: self.epoch_key.clone(),
+            }],
             tls: self.material(ix),
             listen: m.listen,
             data_dir: m.dir.clone(),
