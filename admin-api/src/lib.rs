@@ -118,7 +118,7 @@ pub enum Request {
 #[serde(rename_all = "snake_case")]
 pub enum Response {
     /// Answer to [`Request::Status`].
-    Status(Status),
+    Status(Box<Status>),
     /// Answer to [`Request::Peers`].
     Peers(Vec<PeerView>),
     /// Answer to [`Request::Journal`].
@@ -142,7 +142,7 @@ pub enum Response {
     /// Answer to [`Request::Inbox`].
     Inbox(Vec<InboxItem>),
     /// Answer to [`Request::Show`].
-    Message(MessageView),
+    Message(Box<MessageView>),
     /// A mutating request was carried out.
     Done,
     /// The node refused the request.

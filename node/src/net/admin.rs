@@ -237,7 +237,7 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
                     "recovering: this node authors nothing until its hubs told it its feed heads".into(),
                 );
             }
-            Ok(Response::Status(Status {
+            Ok(Response::Status(Box::new(Status {
                 node: ctx.shared.me,
                 administration: ctx.own.administration.clone(),
                 country: ctx.own.country.clone(),
@@ -252,7 +252,7 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
                 recovering,
                 storage_full,
                 warnings,
-            }))
+            })))
         }
         Request::Peers => {
             let Answer::Peers(recorded) = ask(ctx, Query::Peers).await? else {
@@ -443,7 +443,7 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
                 },
                 Err(err) => (Vec::new(), Some(format!("it does not verify: {err}"))),
             };
-            Ok(Response::Message(MessageView { item, envelope: env.clone(), body, unopened }))
+            Ok(Response::Message(Box::new(MessageView { item, envelope: env.clone(), body, unopened })))
         }
         Request::Directory { name } => {
             let d =
