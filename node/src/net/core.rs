@@ -350,7 +350,7 @@ impl Core {
                         };
                         match admitted {
                             Ok(Some(node)) => {
-                                debug!(node = %node.short(), "node card taken into the directory");
+                                info!(node = %node.short(), "node card taken into the directory");
                                 self.relay.record_card(node, record);
                                 let _ = self.events.send(NodeEvent::Card(node));
                             }
