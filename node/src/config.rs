@@ -107,6 +107,18 @@ pub struct Config {
     /// For hubs: the members served.
     #[serde(default)]
     pub hub: HubSection,
+    /// What happens when a flash message arrives.
+    #[serde(default)]
+    pub alerts: AlertsSection,
+}
+
+/// `[alerts]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsSection {
+    /// A local command run for each flash message delivered here, with the message id, the
+    /// channel id (or `direct`) and the author's NodeId as arguments — never the content.
+    pub command: Option<PathBuf>,
 }
 
 /// `[node]`.
@@ -292,6 +304,7 @@ impl Config {
             peers,
             limits: self.limits,
             admin_group: Some(self.node.admin_group.clone()).filter(|g| !g.is_empty()),
+            alert_command: self.alerts.command,
         })
     }
 }

@@ -177,6 +177,58 @@ pub struct ForkRecord {
     pub envelope: Vec<u8>,
 }
 
+/// The inbox as the announcer reads it, beside the relay: entries appear only once their commit
+/// is written, and the announcer's cursor (`state/announced`, the last inbox position announced)
+/// is its own. The cursor is advisory: if a crash loses its last move, those messages are
+/// announced again — at least once, never not at all.
+#[derive(Debug, Clone)]
+pub struct InboxView {
+    tree: Tree,
+    path: PathBuf,
+}
+
+impl InboxView {
+    /// Up to `limit` inbox entries after position `after`: position, id and envelope.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn after(&self, after: u64, limit: usize) -> Result<Vec<(u64, MessageId, Vec<u8>)>, StoreError> {
+        let err = |source| StoreError::Sled { path: self.path.clone(), source };
+        let mut out = Vec::new();
+        for item in self.tree.range(k(INBOX, &(after + 1).to_be_bytes())..vec![INBOX.0 + 1]).take(limit) {
+            let (key, v) = item.map_err(err)?;
+            let id = id_of(&v)?;
+            let env =
+                self.tree.get(k(MSGS, id.as_bytes())).map_err(err)?.map(|e| e.to_vec()).unwrap_or_default();
+            out.push((be_u64(&key[1..]), id, env));
+        }
+        Ok(out)
+    }
+
+    /// The last inbox position announced (0: none).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn announced(&self) -> Result<u64, StoreError> {
+        let v = self
+            .tree
+            .get(k(STATE, b"announced"))
+            .map_err(|source| StoreError::Sled { path: self.path.clone(), source })?;
+        Ok(v.map_or(0, |v| be_u64(&v)))
+    }
+
+    /// Moves the cursor (made durable with the store's next commit).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn set_announced(&self, position: u64) -> Result<(), StoreError> {
+        self.tree
+            .insert(k(STATE, b"announced"), &position.to_be_bytes())
+            .map(|_| ())
+            .map_err(|source| StoreError::Sled { path: self.path.clone(), source })
+    }
+}
+
 /// The node's store.
 #[derive(Debug)]
 pub struct SledStore {
@@ -555,6 +607,11 @@ impl SledStore {
                 Self::decode(JOURNAL, &v)
             })
             .collect()
+    }
+
+    /// A view of the inbox for the announcer (see [`InboxView`]).
+    pub fn inbox_view(&self) -> InboxView {
+        InboxView { tree: self.tree.clone(), path: self.path.clone() }
     }
 
     /// The directory as stored: each node's newest checked card (signed record bytes).

@@ -336,3 +336,59 @@ async fn a_direct_message_sent_with_godwit_is_read_with_godwit_by_its_recipient_
         net.stop(ix).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flash_alert_runs_the_alert_command_at_least_once_even_across_a_crash() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut net = Net::new();
+    let hub = net.add("RILO ESA", Role::Hub);
+    let a = net.add("Tanzania NCP", Role::Member);
+    let b = net.add("Uganda NCP", Role::Member);
+    let all = [hub, a, b];
+    let (fifo, log) = (net.tmp.path().join("pager.fifo"), net.tmp.path().join("alerts.log"));
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let script = |name: &str, body: String| {
+        let path = net.tmp.path().join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    };
+    // A pager that hangs (it waits for a line on a FIFO nobody writes), then a working one.
+    let hanging =
+        script("hanging.sh", format!("read x < {}\necho \"$@\" >> {}\n", fifo.display(), log.display()));
+    let working = script("working.sh", format!("echo \"$@\" >> {}\n", log.display()));
+    net.start(hub, &[a, b], &all).await;
+    net.start(a, &[], &all).await;
+    net.alert_command = Some(hanging);
+    net.start(b, &[], &all).await;
+    net.join(a, hub).await;
+    let mut eb = net.join(b, hub).await;
+    let id = net.members[a]
+        .node()
+        .publish(net.channel_alert(godwit_protocol::envelope::Priority::Flash))
+        .await
+        .unwrap();
+    wait_for(&mut eb, "the alert at b", |e| *e == godwit_node::net::NodeEvent::Delivered(id)).await;
+    // b crashes while its pager hangs: the alert is stored, not yet announced.
+    net.members[b].node.take().unwrap().kill();
+    assert!(!std::fs::read_to_string(&log).unwrap_or_default().contains(&id.to_string()));
+    // After the restart it is announced: the command gets the id, the channel and the author.
+    net.alert_command = Some(working);
+    net.members[b].listen = "127.0.0.1:0".parse().unwrap();
+    net.start(b, &[], &all).await;
+    let mut eb = net.members[b].node().events();
+    // (The announcement may already have run: the log says so either way.)
+    let announced = std::fs::read_to_string(&log).unwrap_or_default();
+    if !announced.contains(&id.to_string()) {
+        wait_for(&mut eb, "the announcement after the restart", |e| {
+            *e == godwit_node::net::NodeEvent::Announced(id)
+        })
+        .await;
+    }
+    let line = std::fs::read_to_string(&log).unwrap();
+    let expected = format!("{id} {} {}", net.channel, net.members[a].id());
+    assert!(line.lines().any(|l| l == expected), "{line:?} lacks {expected:?}");
+    for ix in all {
+        net.stop(ix).await;
+    }
+}

@@ -327,6 +327,8 @@ impl Core {
                 Output::Delivered(id) => {
                     info!(id = %id.short(), "delivered to the inbox");
                     let _ = self.events.send(NodeEvent::Delivered(id));
+                    // Committed: the announcer reads it from the store.
+                    self.shared.delivered.notify_one();
                 }
                 Output::Refused { peer, id, reason, detail } => {
                     warn!(peer = %peer.short(), id = ?id.map(|i| i.short()), ?reason, %detail, "refused a message");

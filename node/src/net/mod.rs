@@ -8,6 +8,7 @@
 
 mod admin;
 mod admission;
+mod announce;
 mod directory;
 mod error;
 
@@ -73,6 +74,8 @@ pub struct NodeSpec {
     pub limits: NetLimits,
     /// The group that may use the admin socket (`None`: godwitd's own group).
     pub admin_group: Option<String>,
+    /// A command run for each flash message delivered here (arguments: id, channel, author).
+    pub alert_command: Option<PathBuf>,
 }
 
 /// A channel this node holds the key of.
@@ -141,6 +144,9 @@ pub enum NodeEvent {
     Repaired(MessageId),
     /// A node's card (new or newer) was taken into the directory.
     Card(NodeId),
+    /// A message in the inbox was announced (the alert command run for a flash message): at
+    /// least once, also after a crash.
+    Announced(MessageId),
 }
 
 /// Who a message is for, owned (for [`Node::publish`]).
@@ -300,6 +306,8 @@ struct Shared {
     configured: Mutex<BTreeSet<NodeId>>,
     /// Every node's newest valid card.
     directory: Mutex<directory::Directory>,
+    /// Woken after each commit that delivered something into the inbox.
+    delivered: Arc<tokio::sync::Notify>,
 }
 
 impl Node {
@@ -360,6 +368,7 @@ impl Node {
             damage: Mutex::new(report.damage.clone()),
             configured: Mutex::new(spec.peers.iter().map(|p| p.node_id).collect()),
             directory: Mutex::new(directory::Directory::default()),
+            delivered: Arc::new(tokio::sync::Notify::new()),
         });
         let mut relay_cfg = spec.relay;
         relay_cfg.window = spec.limits.window;
@@ -387,6 +396,7 @@ impl Node {
         // messages to them are routable after a restart too.
         let known = store.peers()?;
         let cards = store.cards()?;
+        let inbox_view = store.inbox_view();
         let mut relay = Relay::new(relay_cfg, store)?;
         for (id, rec) in known {
             relay.add_known(id);
@@ -433,6 +443,8 @@ impl Node {
         let (ep, c, ev, sh) = (endpoint.clone(), core_tx.clone(), events.clone(), shared.clone());
         tasks.push(tokio::spawn(crl_loop(crl_rx, ep, c, ev, sh, crl_file)));
         tasks.push(tokio::spawn(vouch_loop(vouch_rx, core_tx.clone(), shared.clone())));
+        let wake = shared.delivered.clone();
+        tasks.push(tokio::spawn(announce::run(inbox_view, spec.alert_command.clone(), wake, events.clone())));
         let (ep, c, ev, sh) = (endpoint.clone(), core_tx.clone(), events.clone(), shared.clone());
         tasks.push(tokio::spawn(
             accept_loop(ep, c, ev, sh).instrument(info_span!("accept", node = %me.short())),

@@ -56,6 +56,8 @@ pub struct Net {
     pub crl: Option<CertificateRevocationListDer<'static>>,
     /// Limits for nodes started from now on (tests of the limits lower them).
     pub limits: NetLimits,
+    /// The alert command of nodes started from now on.
+    pub alert_command: Option<PathBuf>,
     serial: u64,
 }
 
@@ -78,6 +80,7 @@ impl Net {
             epoch_key: EpochKey::from_bytes([0x11; 32]),
             crl: None,
             limits: NetLimits { reconnect_min_ms: 50, reconnect_max_ms: 1_000, ..NetLimits::default() },
+            alert_command: None,
             serial: 1,
         }
     }
@@ -164,6 +167,7 @@ impl Net {
             peers: Vec::new(),
             limits: self.limits.clone(),
             admin_group: None,
+            alert_command: self.alert_command.clone(),
         }
     }
 
