@@ -110,6 +110,17 @@ pub struct Config {
     /// What happens when a flash message arrives.
     #[serde(default)]
     pub alerts: AlertsSection,
+    /// Prometheus metrics.
+    #[serde(default)]
+    pub metrics: MetricsSection,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Where to serve them (a loopback address, e.g. `127.0.0.1:9464`); unset: not served.
+    pub listen: Option<SocketAddr>,
 }
 
 /// `[alerts]`.
@@ -305,6 +316,7 @@ impl Config {
             limits: self.limits,
             admin_group: Some(self.node.admin_group.clone()).filter(|g| !g.is_empty()),
             alert_command: self.alerts.command,
+            metrics: self.metrics.listen,
         })
     }
 }

@@ -114,6 +114,27 @@ impl RejectReason {
     pub fn is_final(self) -> bool {
         !matches!(self, RejectReason::RateLimited | RejectReason::TooEarly | RejectReason::StorageFull)
     }
+
+    /// Its code, as on the wire and in `docs/protocol.md` §10 (e.g. `too_early`).
+    pub fn code(self) -> &'static str {
+        match self {
+            RejectReason::Malformed => "malformed",
+            RejectReason::Invalid => "invalid",
+            RejectReason::Duplicate => "duplicate",
+            RejectReason::Expired => "expired",
+            RejectReason::NotAuthorized => "not_authorized",
+            RejectReason::Fork => "fork",
+            RejectReason::FeedFrozen => "feed_frozen",
+            RejectReason::HopLimit => "hop_limit",
+            RejectReason::RateLimited => "rate_limited",
+            RejectReason::Oversize => "oversize",
+            RejectReason::Unroutable => "unroutable",
+            RejectReason::UnsupportedVersion => "unsupported_version",
+            RejectReason::TooEarly => "too_early",
+            RejectReason::OverQuota => "over_quota",
+            RejectReason::StorageFull => "storage_full",
+        }
+    }
 }
 
 /// A refusal.
@@ -190,6 +211,31 @@ impl Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reason_codes_are_the_wire_names() {
+        use RejectReason::*;
+        for r in [
+            Malformed,
+            Invalid,
+            Duplicate,
+            Expired,
+            NotAuthorized,
+            Fork,
+            FeedFrozen,
+            HopLimit,
+            RateLimited,
+            Oversize,
+            Unroutable,
+            UnsupportedVersion,
+            TooEarly,
+            OverQuota,
+            StorageFull,
+        ] {
+            let wire: String = ciborium::from_reader(&codec::to_vec(&r)[..]).unwrap();
+            assert_eq!(r.code(), wire);
+        }
+    }
 
     #[test]
     fn frames_round_trip() {

@@ -109,6 +109,7 @@ async fn a_second_node_on_the_same_data_directory_is_refused_by_name() {
         limits: net.limits.clone(),
         admin_group: None,
         alert_command: None,
+        metrics: None,
     };
     let e = godwit_node::net::Node::start(spec).await.unwrap_err();
     assert!(format!("{e:#}").contains("is another godwitd using this data directory?"), "{e:#}");

@@ -258,6 +258,7 @@ async fn start(
         limits: NetLimits { reconnect_min_ms: 50, reconnect_max_ms: 1_000, ..NetLimits::default() },
         admin_group: None,
         alert_command: None,
+        metrics: None,
     };
     Node::start(spec).await.with_context(|| format!("cannot start {}", s.name))
 }

@@ -21,6 +21,8 @@ use crate::store::SledStore;
 pub(super) struct Core {
     pub(super) crl_tx: tmpsc::Sender<(NodeId, Vec<u8>)>,
     pub(super) vouch_tx: tmpsc::Sender<super::VouchRequest>,
+    /// The `node` label of this node's metrics.
+    pub(super) label: String,
     /// Publications not yet committed, answered once the commit that holds them returned.
     pub(super) published: HashMap<MessageId, oneshot::Sender<Result<MessageId, NodeError>>>,
     pub(super) relay: Relay<SledStore>,
@@ -91,10 +93,12 @@ impl Core {
     /// # Errors
     /// Why the store could not be written or made durable: nothing of the batch was released.
     fn commit(&mut self, batch: &Batch) -> Result<(), String> {
+        let started = std::time::Instant::now();
         self.relay.store_mut().write(batch).map_err(|e| format!("cannot write to the store: {e}"))?;
         if batch.sync {
             self.relay.store().commit().map_err(|e| format!("cannot make the store durable: {e}"))?;
         }
+        metrics::histogram!("godwit_commit_seconds", "node" => self.label.clone()).record(started.elapsed());
         self.relay.handle_committed().map_err(|e| format!("storage error: {e}"))
     }
 
@@ -111,6 +115,17 @@ impl Core {
         let store = self.relay.store();
         let size = store.size_on_disk().unwrap_or(0);
         let free = store.free_space().unwrap_or(u64::MAX);
+        let node = self.label.clone();
+        metrics::gauge!("godwit_store_bytes", "node" => node.clone()).set(size as f64);
+        metrics::gauge!("godwit_peers_connected", "node" => node.clone()).set(self.conns.len() as f64);
+        let queued: usize =
+            self.conns.values().map(|c| c.queued.load(std::sync::atomic::Ordering::Relaxed)).sum();
+        metrics::gauge!("godwit_queued_bytes", "node" => node.clone()).set(queued as f64);
+        metrics::gauge!("godwit_storage_full", "node" => node).set(if self.relay.is_storage_full() {
+            1.0
+        } else {
+            0.0
+        });
         let full = (limits.max_store_bytes > 0 && size >= limits.max_store_bytes)
             || free < limits.min_free_disk_bytes;
         if full != self.relay.is_storage_full() {
@@ -301,12 +316,22 @@ impl Core {
             match out {
                 Output::Commit(batch) => self.commit(&batch)?,
                 Output::Published(id) => {
+                    metrics::counter!("godwit_messages_authored_total", "node" => self.label.clone())
+                        .increment(1);
                     if let Some(reply) = self.published.remove(&id) {
                         info!(id = %id.short(), "authored");
                         let _ = reply.send(Ok(id));
                     }
                 }
                 Output::Send { peer, class, frame } => {
+                    let class_name = match class {
+                        godwit_protocol::relay::Class::Urgent => "urgent",
+                        godwit_protocol::relay::Class::Immediate => "immediate",
+                        godwit_protocol::relay::Class::Routine => "routine",
+                    };
+                    metrics::counter!("godwit_frames_sent_total", "node" => self.label.clone(), "class" => class_name).increment(1);
+                    metrics::counter!("godwit_frame_bytes_sent_total", "node" => self.label.clone(), "class" => class_name)
+                        .increment(frame.len() as u64);
                     if let Some(c) = self.conns.get(&peer) {
                         c.send(class, frame);
                     }
@@ -326,11 +351,15 @@ impl Core {
                 }
                 Output::Delivered(id) => {
                     info!(id = %id.short(), "delivered to the inbox");
+                    metrics::counter!("godwit_messages_delivered_total", "node" => self.label.clone())
+                        .increment(1);
                     let _ = self.events.send(NodeEvent::Delivered(id));
                     // Committed: the announcer reads it from the store.
                     self.shared.delivered.notify_one();
                 }
                 Output::Refused { peer, id, reason, detail } => {
+                    metrics::counter!("godwit_messages_refused_total", "node" => self.label.clone(), "reason" => reason.code())
+                        .increment(1);
                     warn!(peer = %peer.short(), id = ?id.map(|i| i.short()), ?reason, %detail, "refused a message");
                     let _ = self.events.send(NodeEvent::Refused { peer, reason, detail });
                 }

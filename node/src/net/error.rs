@@ -37,6 +37,14 @@ pub enum NodeError {
     /// This node's own certificate is not a Godwit node certificate.
     #[error("this node's certificate: {0}")]
     OwnCertificate(#[source] crate::certs::CertError),
+    /// Metrics cannot be served.
+    #[error("metrics on {listen}: {reason}")]
+    Metrics {
+        /// The address configured.
+        listen: std::net::SocketAddr,
+        /// Why.
+        reason: String,
+    },
     /// The admin socket cannot be set up.
     #[error("admin socket {}: {reason}", path.display())]
     AdminSocket {

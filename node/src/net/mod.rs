@@ -11,6 +11,7 @@ mod admission;
 mod announce;
 mod directory;
 mod error;
+mod metrics;
 
 pub use error::NodeError;
 mod conn;
@@ -76,6 +77,8 @@ pub struct NodeSpec {
     pub admin_group: Option<String>,
     /// A command run for each flash message delivered here (arguments: id, channel, author).
     pub alert_command: Option<PathBuf>,
+    /// Where Prometheus metrics are served (a loopback address), if at all.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// A channel this node holds the key of.
@@ -424,6 +427,7 @@ impl Node {
         }
         publish_own_card(&mut relay, &spec.identity, &spec.encryption, &spec.tls, &shared, addr);
         let core = Core {
+            label: me.short()[..8].to_string(),
             crl_tx,
             vouch_tx,
             published: HashMap::new(),
@@ -443,6 +447,15 @@ impl Node {
         let (ep, c, ev, sh) = (endpoint.clone(), core_tx.clone(), events.clone(), shared.clone());
         tasks.push(tokio::spawn(crl_loop(crl_rx, ep, c, ev, sh, crl_file)));
         tasks.push(tokio::spawn(vouch_loop(vouch_rx, core_tx.clone(), shared.clone())));
+        if let Some(listen) = spec.metrics {
+            let serve = metrics::start(listen).map_err(|reason| NodeError::Metrics { listen, reason })?;
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = serve.await {
+                    warn!("the metrics exporter stopped: {e:?}");
+                }
+            }));
+            info!(%listen, "metrics served");
+        }
         let wake = shared.delivered.clone();
         tasks.push(tokio::spawn(announce::run(inbox_view, spec.alert_command.clone(), wake, events.clone())));
         let (ep, c, ev, sh) = (endpoint.clone(), core_tx.clone(), events.clone(), shared.clone());

@@ -58,6 +58,8 @@ pub struct Net {
     pub limits: NetLimits,
     /// The alert command of nodes started from now on.
     pub alert_command: Option<PathBuf>,
+    /// Where the next node started serves its metrics (taken by it).
+    pub metrics: Option<SocketAddr>,
     serial: u64,
 }
 
@@ -81,6 +83,7 @@ impl Net {
             crl: None,
             limits: NetLimits { reconnect_min_ms: 50, reconnect_max_ms: 1_000, ..NetLimits::default() },
             alert_command: None,
+            metrics: None,
             serial: 1,
         }
     }
@@ -168,6 +171,7 @@ impl Net {
             limits: self.limits.clone(),
             admin_group: None,
             alert_command: self.alert_command.clone(),
+            metrics: self.metrics,
         }
     }
 
@@ -177,9 +181,25 @@ impl Net {
         self.start_with(ix, serves, channel, false).await;
     }
 
+    /// Starts node `ix`, or says why it does not start.
+    pub async fn try_start(
+        &mut self,
+        ix: usize,
+        serves: &[usize],
+        channel: &[usize],
+    ) -> Result<(), godwit_node::net::NodeError> {
+        let spec = self.spec(ix, serves, channel);
+        self.metrics = None;
+        let node = Node::start(spec).await?;
+        self.members[ix].listen = node.local_addr();
+        self.members[ix].node = Some(node);
+        Ok(())
+    }
+
     /// Starts node `ix`, in recovering mode if `recovering` (after a restore from backup).
     pub async fn start_with(&mut self, ix: usize, serves: &[usize], channel: &[usize], recovering: bool) {
         let mut spec = self.spec(ix, serves, channel);
+        self.metrics = None;
         spec.relay.recovering = recovering;
         let node = Node::start(spec).await.unwrap();
         self.members[ix].listen = node.local_addr();
