@@ -62,6 +62,21 @@ pub enum Request {
         /// Where it listens (`ip:port`).
         address: String,
     },
+    /// Stop dialling a peer and close its connection (mutating: journalled).
+    RemovePeer {
+        /// A NodeId, or a directory name naming one node.
+        node: String,
+    },
+    /// Refuse a node from now on, also after restarts, and close its connection (mutating).
+    Block {
+        /// A NodeId, or a directory name naming one node.
+        node: String,
+    },
+    /// Take a blocked node again (mutating).
+    Unblock {
+        /// A NodeId, or a directory name naming one node.
+        node: String,
+    },
     /// The last entries of the audit journal, oldest first.
     Journal {
         /// How many.

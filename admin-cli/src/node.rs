@@ -43,6 +43,21 @@ pub enum PeersCommand {
         /// Where it listens (`ip:port`).
         address: String,
     },
+    /// Stop dialling a peer and close its connection.
+    Remove {
+        /// Its NodeId, or a name the directory knows for exactly one node.
+        node: String,
+    },
+    /// Refuse a node from now on (also after restarts) and close its connection.
+    Block {
+        /// Its NodeId, or a name the directory knows for exactly one node.
+        node: String,
+    },
+    /// Take a blocked node again.
+    Unblock {
+        /// Its NodeId, or a name the directory knows for exactly one node.
+        node: String,
+    },
 }
 
 /// `godwit directory …`.
@@ -248,6 +263,9 @@ pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::
             })?;
             Request::AddPeer { node, address: address.clone() }
         }
+        NodeCommand::Peers(PeersCommand::Remove { node }) => Request::RemovePeer { node: node.clone() },
+        NodeCommand::Peers(PeersCommand::Block { node }) => Request::Block { node: node.clone() },
+        NodeCommand::Peers(PeersCommand::Unblock { node }) => Request::Unblock { node: node.clone() },
         NodeCommand::Journal(JournalCommand::Tail { n }) => Request::Journal { last: *n },
         NodeCommand::Journal(JournalCommand::Verify) => Request::VerifyJournal,
         NodeCommand::Directory(DirectoryCommand::List) => Request::Directory { name: None },

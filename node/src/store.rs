@@ -19,6 +19,8 @@
 //! | `expiry` | `x` | expires (BE) ‖ local position (BE) | message id, until pruned (inbox messages are not indexed) |
 //! | `evidence` | `e` | author ‖ feed ‖ seq (BE) | [`ForkRecord`]: the id held and the conflicting envelope |
 //! | `pruned` | `y` | expires (BE) ‖ local position (BE) | message id, once pruned: removed whole after the retention |
+//! | `dials` | `D` | NodeId | `ip:port` of a peer the operator added (`godwit peers add`) |
+//! | `blocked` | `B` | NodeId | empty: a node the operator blocked |
 //! | `directory` | `d` | NodeId | the node's newest checked card (a signed control record) |
 //! | `quarantine` | `q` | message id | a damaged envelope, set aside on open until a sound copy is fetched again |
 //!
@@ -135,6 +137,8 @@ const EXPIRY: Table = Table(b'x', "expiry");
 const QUARANTINE: Table = Table(b'q', "quarantine");
 const PRUNED: Table = Table(b'y', "pruned");
 const CARDS: Table = Table(b'd', "directory");
+const DIALS: Table = Table(b'D', "dials");
+const BLOCKED: Table = Table(b'B', "blocked");
 
 /// The key of `key` in table `t`.
 fn k(t: Table, key: &[u8]) -> Vec<u8> {
@@ -177,7 +181,7 @@ pub struct ForkRecord {
     pub envelope: Vec<u8>,
 }
 
-/// The inbox as the announcer reads it, beside the relay: entries appear only once their commit
+/// The inbox as the announcer reads it (through the core thread): entries appear only once their commit
 /// is written, and the announcer's cursor (`state/announced`, the last inbox position announced)
 /// is its own. The cursor is advisory: if a crash loses its last move, those messages are
 /// announced again — at least once, never not at all.
@@ -609,6 +613,37 @@ impl SledStore {
             .collect()
     }
 
+    /// Peers the operator added, with their addresses.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn dials(&self) -> Result<Vec<(NodeId, String)>, StoreError> {
+        self.scan(DIALS)
+            .map(|item| {
+                let (key, v) = item?;
+                let bad = |d: String| StoreError::Corrupt { tree: "dials", detail: d };
+                let id: [u8; 32] = key.as_ref().try_into().map_err(|_| bad("key is not a NodeId".into()))?;
+                let id = NodeId::from_bytes(id).map_err(|e| bad(e.to_string()))?;
+                Ok((id, String::from_utf8_lossy(&v).into_owned()))
+            })
+            .collect()
+    }
+
+    /// Nodes the operator blocked.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn blocked(&self) -> Result<Vec<NodeId>, StoreError> {
+        self.scan(BLOCKED)
+            .map(|item| {
+                let (key, _) = item?;
+                let bad = |d: String| StoreError::Corrupt { tree: "blocked", detail: d };
+                let id: [u8; 32] = key.as_ref().try_into().map_err(|_| bad("key is not a NodeId".into()))?;
+                NodeId::from_bytes(id).map_err(|e| bad(e.to_string()))
+            })
+            .collect()
+    }
+
     /// A view of the inbox for the announcer (see [`InboxView`]).
     pub fn inbox_view(&self) -> InboxView {
         InboxView { tree: self.tree.clone(), path: self.path.clone() }
@@ -816,6 +851,17 @@ impl Store for SledStore {
                 }
                 Write::Card { node, record } => {
                     b.insert(k(CARDS, node.as_bytes()), &record[..]);
+                }
+                Write::Dial { node, address } => match address {
+                    Some(a) => b.insert(k(DIALS, node.as_bytes()), a.as_bytes()),
+                    None => b.remove(k(DIALS, node.as_bytes())),
+                },
+                Write::Block { node, blocked } => {
+                    if *blocked {
+                        b.insert(k(BLOCKED, node.as_bytes()), &[][..]);
+                    } else {
+                        b.remove(k(BLOCKED, node.as_bytes()));
+                    }
                 }
                 Write::Repair { id, env } => {
                     b.insert(k(MSGS, id.as_bytes()), &env[..]);

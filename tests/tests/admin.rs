@@ -392,3 +392,57 @@ async fn a_flash_alert_runs_the_alert_command_at_least_once_even_across_a_crash(
         net.stop(ix).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_added_through_the_socket_stay_after_a_restart_and_can_be_blocked_and_removed() {
+    let mut net = Net::new();
+    let a = net.add("Tanzania NCP", Role::Member);
+    let b = net.add("Uganda NCP", Role::Member);
+    net.start(a, &[], &[a, b]).await;
+    net.start(b, &[], &[a, b]).await;
+    let socket = net.members[a].dir.join(api::SOCKET_NAME);
+    let (b_id, b_addr) = (net.members[b].id(), net.members[b].addr().to_string());
+    let mut ea = net.members[a].node().events();
+    let o = godwit(args(&socket, &["peers", "add", &b_id.to_string(), &b_addr])).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    wait_connected(net.members[a].node(), &mut ea, b_id).await;
+    // a restarts: it dials b again without being told.
+    net.stop(a).await;
+    net.members[a].listen = "127.0.0.1:0".parse().unwrap();
+    net.start(a, &[], &[a, b]).await;
+    let mut ea = net.members[a].node().events();
+    if !net.members[a].node().connected().contains(&b_id) {
+        wait_connected(net.members[a].node(), &mut ea, b_id).await;
+    }
+    // Blocked: the connection ends and is not made again until unblocked.
+    let o = godwit(args(&socket, &["peers", "block", &b_id.to_string()])).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    wait_for(&mut ea, "b's disconnection", |e| *e == godwit_node::net::NodeEvent::PeerDown(b_id)).await;
+    wait_for(&mut ea, "a refused reconnection", |e| {
+        matches!(e, godwit_node::net::NodeEvent::ConnectionRefused { reason, .. } if reason.contains("blocked by this node's operator"))
+    })
+    .await;
+    assert!(!net.members[a].node().connected().contains(&b_id));
+    let o = godwit(args(&socket, &["peers", "unblock", &b_id.to_string()])).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    wait_connected(net.members[a].node(), &mut ea, b_id).await;
+    // Removed: no longer dialled, and listed as such.
+    let o = godwit(args(&socket, &["peers", "remove", &b_id.to_string()])).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    wait_for(&mut ea, "b's disconnection", |e| *e == godwit_node::net::NodeEvent::PeerDown(b_id)).await;
+    let peers = json(&godwit(args(&socket, &["--json", "peers"])).await);
+    let entry =
+        peers.as_array().unwrap().iter().find(|p| p["node"] == b_id.to_string()).expect("still known");
+    assert_eq!(entry["configured"], false, "{peers}");
+    let o = godwit(args(&socket, &["peers", "remove", &b_id.to_string()])).await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("is not a peer this node dials"), "{}", stderr(&o));
+    let journal = json(&godwit(args(&socket, &["--json", "journal", "tail", "-n", "100"])).await);
+    let text = journal.to_string();
+    for what in ["peers add", "peers block", "peers unblock", "peers remove"] {
+        assert!(text.contains(what), "{what} not journalled: {text}");
+    }
+    for ix in [a, b] {
+        net.stop(ix).await;
+    }
+}

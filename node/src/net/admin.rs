@@ -22,7 +22,9 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, oneshot};
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::{CoreMsg, NodeEvent, PeerSpec, Shared, conn::dial_loop};
+use godwit_protocol::relay::Write;
+
+use super::{CoreMsg, NodeEvent, PeerSpec, Shared};
 use crate::certs::PeerCert;
 
 /// Admin clients served at once; more wait for the socket's backlog.
@@ -43,10 +45,16 @@ pub(super) enum Query {
     Journal(u32),
     /// The journal's hash chain, recomputed.
     VerifyJournal,
-    /// A mutating request was carried out: journal it with the caller's uid.
-    Record { uid: u32, action: String },
+    /// A mutating request was carried out: journal it with the caller's uid, with the setting it
+    /// changed (if any).
+    Record { uid: u32, action: String, setting: Option<Box<Write>> },
     /// The inbox's ids and envelopes, oldest first (at most `limit`, the newest).
     Inbox { limit: usize },
+    /// For the announcer: its cursor and up to `limit` inbox entries after `after` (`None`:
+    /// after the stored cursor).
+    Unannounced { after: Option<u64>, limit: usize },
+    /// For the announcer: its cursor moved.
+    Announced(u64),
 }
 
 /// The core's answer to a [`Query`].
@@ -57,6 +65,7 @@ pub(super) enum Answer {
     Journal(Vec<JournalView>),
     Verified { entries: u64, problems: Vec<String> },
     Inbox(Vec<(MessageId, Vec<u8>)>),
+    Unannounced { cursor: u64, entries: Vec<(u64, MessageId, Vec<u8>)> },
     Done,
     Failed(String),
 }
@@ -74,7 +83,7 @@ pub(super) struct Ctx {
     pub(super) channels: Vec<super::ChannelKeySpec>,
     pub(super) started: Instant,
     /// Dial loops started through the socket, ended with the node.
-    pub(super) dials: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    pub(super) dials: super::Dials,
 }
 
 /// Binds the socket at `path`: a stale file from an earlier run is replaced, a socket another
@@ -292,23 +301,66 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             if node == ctx.shared.me {
                 return Err(refused("bad_request", "that is this node's own NodeId".into()));
             }
-            let fresh = ctx.shared.configured.lock().map(|mut c| c.insert(node)).unwrap_or(false);
-            if let Ok(mut a) = ctx.shared.addresses.lock() {
-                a.insert(node, address);
-            }
             let action = format!("peers add {node} {address}");
-            ask(ctx, Query::Record { uid: uid.unwrap_or(u32::MAX), action }).await?;
-            if fresh {
-                let _ = ctx.core.send(CoreMsg::AddPeer(node));
-                let p = PeerSpec { node_id: node, address };
-                let (ep, c, ev, sh) =
-                    (ctx.endpoint.clone(), ctx.core.clone(), ctx.events.clone(), ctx.shared.clone());
-                let span = info_span!("dial", node = %ctx.shared.me.short(), peer = %node.short());
-                let task = tokio::spawn(dial_loop(ep, p, c, ev, sh).instrument(span));
-                if let Ok(mut d) = ctx.dials.lock() {
-                    d.push(task);
-                }
+            let setting = Write::Dial { node, address: Some(address.to_string()) };
+            ask(
+                ctx,
+                Query::Record { uid: uid.unwrap_or(u32::MAX), action, setting: Some(Box::new(setting)) },
+            )
+            .await?;
+            let p = PeerSpec { node_id: node, address };
+            super::spawn_dial(&ctx.dials, &ctx.endpoint, &ctx.core, &ctx.events, &ctx.shared, p);
+            Ok(Response::Done)
+        }
+        Request::RemovePeer { node } => {
+            let node = named(ctx, &node)?;
+            let dialled = ctx.shared.configured.lock().map(|mut c| c.remove(&node)).unwrap_or(false);
+            if !dialled {
+                return Err(refused("not_found", format!("{node} is not a peer this node dials")));
             }
+            // Its dial loop ends by itself once the connection has (aborting it would cut the
+            // connection without telling the core).
+            if let Ok(mut d) = ctx.dials.lock() {
+                d.remove(&node);
+            }
+            let action = format!("peers remove {node}");
+            let setting = Write::Dial { node, address: None };
+            ask(
+                ctx,
+                Query::Record { uid: uid.unwrap_or(u32::MAX), action, setting: Some(Box::new(setting)) },
+            )
+            .await?;
+            let _ =
+                ctx.core.send(CoreMsg::Drop { peer: node, reason: "removed by this node's operator".into() });
+            Ok(Response::Done)
+        }
+        Request::Block { node } => {
+            let node = named(ctx, &node)?;
+            if node == ctx.shared.me {
+                return Err(refused("bad_request", "that is this node itself".into()));
+            }
+            ctx.shared.admission.set_blocked(node, true);
+            let action = format!("peers block {node}");
+            let setting = Write::Block { node, blocked: true };
+            ask(
+                ctx,
+                Query::Record { uid: uid.unwrap_or(u32::MAX), action, setting: Some(Box::new(setting)) },
+            )
+            .await?;
+            let _ =
+                ctx.core.send(CoreMsg::Drop { peer: node, reason: "blocked by this node's operator".into() });
+            Ok(Response::Done)
+        }
+        Request::Unblock { node } => {
+            let node = named(ctx, &node)?;
+            ctx.shared.admission.set_blocked(node, false);
+            let action = format!("peers unblock {node}");
+            let setting = Write::Block { node, blocked: false };
+            ask(
+                ctx,
+                Query::Record { uid: uid.unwrap_or(u32::MAX), action, setting: Some(Box::new(setting)) },
+            )
+            .await?;
             Ok(Response::Done)
         }
         Request::Journal { last } => match ask(ctx, Query::Journal(last.min(10_000))).await? {
@@ -351,7 +403,7 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
                 "send direct {id} to {}",
                 nodes.iter().map(|n| n.short()).collect::<Vec<_>>().join(",")
             );
-            ask(ctx, Query::Record { uid: uid.unwrap_or(u32::MAX), action }).await?;
+            ask(ctx, Query::Record { uid: uid.unwrap_or(u32::MAX), action, setting: None }).await?;
             Ok(Response::Sent { id, to: nodes })
         }
         Request::SendChannel { channel, priority, marking, ttl_hours, body } => {
@@ -383,7 +435,7 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             };
             let id = publish(ctx, req).await?;
             let action = format!("send channel {id} to {}", c.name);
-            ask(ctx, Query::Record { uid: uid.unwrap_or(u32::MAX), action }).await?;
+            ask(ctx, Query::Record { uid: uid.unwrap_or(u32::MAX), action, setting: None }).await?;
             Ok(Response::Sent { id, to: Vec::new() })
         }
         Request::Inbox => match ask(ctx, Query::Inbox { limit: INBOX_LIST_MAX }).await? {
@@ -472,6 +524,21 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             Answer::Verified { entries, problems } => Ok(Response::JournalVerified { entries, problems }),
             _ => Err(refused("unavailable", "unexpected answer".into())),
         },
+    }
+}
+
+/// The one node a name stands for: a NodeId, or a directory name naming exactly one node.
+fn named(ctx: &Ctx, name: &str) -> Result<NodeId, Response> {
+    if let Ok(id) = name.trim().parse::<NodeId>() {
+        return Ok(id);
+    }
+    let d = ctx.shared.directory.lock().map_err(|_| refused("unavailable", "state poisoned".into()))?;
+    match d.find(name).map_err(|e| refused("not_found", e))?.as_slice() {
+        [one] => Ok(one.card.id),
+        many => Err(refused(
+            "bad_request",
+            format!("{name:?} stands for {} nodes: name one by its NodeId or administration", many.len()),
+        )),
     }
 }
 
@@ -569,10 +636,31 @@ pub(super) fn on_core(
             Ok((entries, problems)) => Answer::Verified { entries, problems },
             Err(e) => failed(e),
         },
-        Query::Record { uid, action } => {
-            relay.record_admin(uid, action);
+        Query::Record { uid, action, setting } => {
+            match setting {
+                Some(s) => relay.record_setting(uid, action, *s),
+                None => relay.record_admin(uid, action),
+            }
             Answer::Done
         }
+        Query::Unannounced { after, limit } => {
+            let view = relay.store().inbox_view();
+            let cursor = match after {
+                Some(c) => c,
+                None => match view.announced() {
+                    Ok(c) => c,
+                    Err(e) => return failed(e),
+                },
+            };
+            match view.after(cursor, limit) {
+                Ok(entries) => Answer::Unannounced { cursor, entries },
+                Err(e) => failed(e),
+            }
+        }
+        Query::Announced(position) => match relay.store().inbox_view().set_announced(position) {
+            Ok(()) => Answer::Done,
+            Err(e) => failed(e),
+        },
         Query::Inbox { limit } => {
             let ids = match relay.inbox() {
                 Ok(i) => i,

@@ -42,6 +42,8 @@ struct State {
     established: usize,
     pending: HashMap<NodeId, usize>,
     bans: HashMap<NodeId, Ban>,
+    /// Nodes the operator blocked (refused until unblocked).
+    blocked: std::collections::BTreeSet<NodeId>,
     log_window: Instant,
     logged: u32,
     suppressed: u32,
@@ -65,6 +67,7 @@ impl Admission {
                 established: 0,
                 pending: HashMap::new(),
                 bans: HashMap::new(),
+                blocked: std::collections::BTreeSet::new(),
                 log_window: now,
                 logged: 0,
                 suppressed: 0,
@@ -102,6 +105,9 @@ impl Admission {
     /// [`MAX_PENDING_PER_NODE`] of its connections pending.
     pub(super) fn pending(self: &Arc<Self>, now: Instant, node: NodeId) -> Result<Pending, String> {
         let mut s = self.lock();
+        if s.blocked.contains(&node) {
+            return Err("blocked by this node's operator".into());
+        }
         if let Some(b) = s.bans.get(&node).copied() {
             if b.until > now {
                 let secs = b.until.duration_since(now).as_millis().div_ceil(1000);
@@ -125,6 +131,16 @@ impl Admission {
         }
         s.established += 1;
         Ok(Established(self.clone()))
+    }
+
+    /// Refuses `node` from now on (`blocked`), or no longer.
+    pub(super) fn set_blocked(&self, node: NodeId, blocked: bool) {
+        let mut s = self.lock();
+        if blocked {
+            s.blocked.insert(node);
+        } else {
+            s.blocked.remove(&node);
+        }
     }
 
     /// `node` was disconnected as abusive: refuse it for a period that doubles with every drop.

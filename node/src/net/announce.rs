@@ -12,42 +12,42 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use godwit_protocol::envelope::{Envelope, Feed, Priority};
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, broadcast, oneshot};
 use tracing::{info, warn};
 
-use super::NodeEvent;
-use crate::store::InboxView;
+use super::admin::{Answer, Query};
+use super::{CoreMsg, NodeEvent};
 
 /// Time the alert command has for one message before it is killed.
 pub(super) const COMMAND_DEADLINE: Duration = Duration::from_secs(30);
 /// Inbox entries read at a time.
 const BATCH: usize = 256;
 
-/// Runs until the node stops.
+/// Runs until the node stops. It reads the inbox through the core (it holds no handle on the
+/// store, so a stopped node's store is free at once).
 pub(super) async fn run(
-    view: InboxView,
+    core: std::sync::mpsc::Sender<CoreMsg>,
     command: Option<PathBuf>,
     wake: Arc<Notify>,
     events: broadcast::Sender<NodeEvent>,
 ) {
-    let mut cursor = match view.announced() {
-        Ok(c) => c,
-        Err(e) => {
-            warn!("cannot read the announcement cursor, announcing the whole inbox again: {e}");
-            0
-        }
-    };
+    let mut after = None;
     loop {
         // Registered before reading, so a commit between the read and the wait still wakes us.
         let woken = wake.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        let batch = match view.after(cursor, BATCH) {
-            Ok(b) => b,
-            Err(e) => {
+        let (tx, rx) = oneshot::channel();
+        if core.send(CoreMsg::Admin(Query::Unannounced { after, limit: BATCH }, tx)).is_err() {
+            return;
+        }
+        let (mut cursor, batch) = match rx.await {
+            Ok(Answer::Unannounced { cursor, entries }) => (cursor, entries),
+            Ok(Answer::Failed(e)) => {
                 warn!("cannot read the inbox for announcements: {e}");
-                Vec::new()
+                (after.unwrap_or(0), Vec::new())
             }
+            _ => return,
         };
         let full = batch.len() == BATCH;
         for (position, id, env) in batch {
@@ -64,10 +64,12 @@ pub(super) async fn run(
             }
             let _ = events.send(NodeEvent::Announced(id));
             cursor = position;
-            if let Err(e) = view.set_announced(cursor) {
-                warn!("cannot move the announcement cursor: {e}");
+            let (tx, _rx) = oneshot::channel();
+            if core.send(CoreMsg::Admin(Query::Announced(cursor), tx)).is_err() {
+                return;
             }
         }
+        after = Some(cursor);
         if !full {
             woken.await;
         }

@@ -100,6 +100,10 @@ pub(super) async fn dial_loop(
 ) {
     let mut delay = shared.limits.reconnect_min_ms;
     loop {
+        // Removed by the operator: no more dialling (a connection that runs ends first).
+        if shared.configured.lock().is_ok_and(|c| !c.contains(&peer.node_id)) {
+            return;
+        }
         let changed = shared.changed.notified();
         tokio::pin!(changed);
         changed.as_mut().enable();

@@ -281,6 +281,12 @@ impl Core {
                 }
             }
             CoreMsg::AddPeer(id) => self.relay.add_configured_peer(id),
+            CoreMsg::Drop { peer, reason } => {
+                if let Some(c) = self.conns.get(&peer) {
+                    info!(peer = %peer.short(), "closing: {reason}");
+                    c.close(&reason);
+                }
+            }
             CoreMsg::Admin(q, reply) => {
                 let _ = reply.send(super::admin::on_core(&mut self.relay, q));
             }

@@ -43,6 +43,38 @@ use crate::certs::{self, PeerCert};
 use crate::store::SledStore;
 use crate::tls::{self, NetLimits, TlsMaterial};
 
+/// The dial loop of each peer this node dials.
+type Dials = Arc<Mutex<HashMap<NodeId, tokio::task::JoinHandle<()>>>>;
+
+/// Starts dialling `p` (replacing a dial loop of the same peer).
+fn spawn_dial(
+    dials: &Dials,
+    endpoint: &quinn::Endpoint,
+    core: &mpsc::Sender<CoreMsg>,
+    events: &broadcast::Sender<NodeEvent>,
+    shared: &Arc<Shared>,
+    p: PeerSpec,
+) {
+    if let Ok(mut c) = shared.configured.lock() {
+        c.insert(p.node_id);
+    }
+    if let Ok(mut a) = shared.addresses.lock() {
+        a.insert(p.node_id, p.address);
+    }
+    let _ = core.send(CoreMsg::AddPeer(p.node_id));
+    let Ok(mut d) = dials.lock() else { return };
+    // A loop that still runs dials the new address from its next attempt on.
+    if d.get(&p.node_id).is_some_and(|t| !t.is_finished()) {
+        return;
+    }
+    let span = info_span!("dial", node = %shared.me.short(), peer = %p.node_id.short());
+    let node = p.node_id;
+    let task = tokio::spawn(
+        dial_loop(endpoint.clone(), p, core.clone(), events.clone(), shared.clone()).instrument(span),
+    );
+    d.insert(node, task);
+}
+
 /// A peer this node dials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerSpec {
@@ -267,6 +299,11 @@ enum CoreMsg {
     Revoke(Vec<Vec<u8>>),
     AddPeer(NodeId),
     Admin(admin::Query, oneshot::Sender<admin::Answer>),
+    /// Close the connection to a peer (removed or blocked by the operator).
+    Drop {
+        peer: NodeId,
+        reason: String,
+    },
     Shutdown(oneshot::Sender<()>),
     Kill,
 }
@@ -284,7 +321,7 @@ pub struct Node {
     shared: Arc<Shared>,
     core_thread: Option<std::thread::JoinHandle<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    dials: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    dials: Dials,
     socket: PathBuf,
 }
 
@@ -399,7 +436,17 @@ impl Node {
         // messages to them are routable after a restart too.
         let known = store.peers()?;
         let cards = store.cards()?;
-        let inbox_view = store.inbox_view();
+        // Peers the operator added through the socket, and nodes blocked, by earlier runs.
+        let configured: BTreeSet<NodeId> = spec.peers.iter().map(|p| p.node_id).collect();
+        let stored_dials: Vec<PeerSpec> = store
+            .dials()?
+            .into_iter()
+            .filter(|(n, _)| !configured.contains(n))
+            .filter_map(|(node_id, a)| a.parse().ok().map(|address| PeerSpec { node_id, address }))
+            .collect();
+        for node in store.blocked()? {
+            shared.admission.set_blocked(node, true);
+        }
         let mut relay = Relay::new(relay_cfg, store)?;
         for (id, rec) in known {
             relay.add_known(id);
@@ -457,22 +504,25 @@ impl Node {
             info!(%listen, "metrics served");
         }
         let wake = shared.delivered.clone();
-        tasks.push(tokio::spawn(announce::run(inbox_view, spec.alert_command.clone(), wake, events.clone())));
+        tasks.push(tokio::spawn(announce::run(
+            core_tx.clone(),
+            spec.alert_command.clone(),
+            wake,
+            events.clone(),
+        )));
         let (ep, c, ev, sh) = (endpoint.clone(), core_tx.clone(), events.clone(), shared.clone());
         tasks.push(tokio::spawn(
             accept_loop(ep, c, ev, sh).instrument(info_span!("accept", node = %me.short())),
         ));
-        for p in spec.peers {
-            let (ep, c, ev, sh) = (endpoint.clone(), core_tx.clone(), events.clone(), shared.clone());
-            let span = info_span!("dial", node = %me.short(), peer = %p.node_id.short());
-            tasks.push(tokio::spawn(dial_loop(ep, p, c, ev, sh).instrument(span)));
+        let dials: Dials = Arc::new(Mutex::new(HashMap::new()));
+        for p in spec.peers.into_iter().chain(stored_dials) {
+            spawn_dial(&dials, &endpoint, &core_tx, &events, &shared, p);
         }
         // The admin socket, in the data directory.
         let own = certs::parse_peer(&spec.tls.cert).map_err(NodeError::OwnCertificate)?;
         let socket = spec.data_dir.join(godwit_admin_api::SOCKET_NAME);
         let listener = admin::bind(&socket, spec.admin_group.as_deref())
             .map_err(|reason| NodeError::AdminSocket { path: socket.clone(), reason })?;
-        let dials = Arc::new(Mutex::new(Vec::new()));
         let ctx = Arc::new(admin::Ctx {
             endpoint: endpoint.clone(),
             core: core_tx.clone(),
@@ -554,15 +604,7 @@ impl Node {
 
     /// Starts dialling another peer.
     pub fn add_peer(&mut self, p: PeerSpec) {
-        self.set_peer_address(p.node_id, p.address);
-        if let Ok(mut c) = self.shared.configured.lock() {
-            c.insert(p.node_id);
-        }
-        let _ = self.core.send(CoreMsg::AddPeer(p.node_id));
-        let (ep, c, ev, sh) =
-            (self.endpoint.clone(), self.core.clone(), self.events.clone(), self.shared.clone());
-        let span = info_span!("dial", node = %self.id.short(), peer = %p.node_id.short());
-        self.tasks.push(tokio::spawn(dial_loop(ep, p, c, ev, sh).instrument(span)));
+        spawn_dial(&self.dials, &self.endpoint, &self.core, &self.events, &self.shared, p);
     }
 
     /// Authors a message; returns its id once it is stored here.
@@ -627,7 +669,7 @@ impl Node {
             t.abort();
         }
         if let Ok(d) = self.dials.lock() {
-            d.iter().for_each(tokio::task::JoinHandle::abort);
+            d.values().for_each(tokio::task::JoinHandle::abort);
         }
         let _ = std::fs::remove_file(&self.socket);
     }

@@ -585,6 +585,16 @@ impl<S: Store> Relay<S> {
         self.hot.batch.sync = true;
     }
 
+    /// Journals an operator's request with the operator's setting it changed (a peer to dial or
+    /// no longer, a node blocked or unblocked), in one batch; other writes are not the
+    /// operator's and are ignored.
+    pub fn record_setting(&mut self, uid: u32, action: String, setting: Write) {
+        if matches!(setting, Write::Dial { .. } | Write::Block { .. }) {
+            self.hot.write(setting);
+            self.record_admin(uid, action);
+        }
+    }
+
     /// Notes the certificate (DER) of a member this hub serves, e.g. from a peer record of an
     /// earlier run. Returns whether it is new. (Other nodes' certificates are not kept.)
     pub fn add_member_cert(&mut self, member: NodeId, cert: &[u8]) -> bool {

@@ -139,6 +139,21 @@ pub enum Write {
         /// Where it sits.
         place: Option<(NodeId, FeedId, u64, bool)>,
     },
+    /// A peer the operator added (`address` its `ip:port`) or removed (`None`): dialled from the
+    /// next start too, beside the configuration file's.
+    Dial {
+        /// The peer.
+        node: NodeId,
+        /// Where to dial it, or `None` once removed.
+        address: Option<String>,
+    },
+    /// A node the operator blocked (refused until unblocked), or unblocked.
+    Block {
+        /// The node.
+        node: NodeId,
+        /// Whether it is blocked.
+        blocked: bool,
+    },
     /// A node card, checked by the shell, as the directory entry of `node` (replacing the one
     /// before).
     Card {
@@ -244,6 +259,10 @@ pub struct MemoryStore {
     pub peer_certs: BTreeMap<NodeId, Vec<u8>>,
     /// The directory: each node's newest checked card.
     pub cards: BTreeMap<NodeId, Vec<u8>>,
+    /// Peers the operator added, and nodes blocked.
+    pub dials: BTreeMap<NodeId, String>,
+    /// Nodes the operator blocked.
+    pub blocked: std::collections::BTreeSet<NodeId>,
     /// Fork evidence: author, feed and seq → the id held and the conflicting envelope.
     pub evidence: BTreeMap<(NodeId, FeedId, u64), Evidence>,
     /// The audit journal, in order.
@@ -386,6 +405,21 @@ impl Store for MemoryStore {
                 }
                 Write::Card { node, record } => {
                     self.cards.insert(*node, record.clone());
+                }
+                Write::Dial { node, address } => match address {
+                    Some(a) => {
+                        self.dials.insert(*node, a.clone());
+                    }
+                    None => {
+                        self.dials.remove(node);
+                    }
+                },
+                Write::Block { node, blocked } => {
+                    if *blocked {
+                        self.blocked.insert(*node);
+                    } else {
+                        self.blocked.remove(node);
+                    }
                 }
                 Write::Repair { id, env } => {
                     if let Some((held, _)) = self.msgs.get_mut(id) {
