@@ -115,6 +115,14 @@ pub enum Request {
     },
     /// The inbox, oldest first.
     Inbox,
+    /// From now on, every message delivered into the inbox (as [`Response::Inbox`] batches),
+    /// and with `journal` every new journal entry (as [`Response::Journal`] batches), until the
+    /// client closes the connection. Driven by the durable inbox and journal: what a batch
+    /// lists is stored.
+    Follow {
+        /// Follow the journal instead of the inbox.
+        journal: bool,
+    },
     /// One message of the inbox: its signed header, and its content when this node can open it.
     Show {
         /// Its id (64 hex digits, or a unique prefix of at least 8).

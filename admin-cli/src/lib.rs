@@ -67,6 +67,9 @@ pub enum Command {
         /// What to do (default: list).
         #[command(subcommand)]
         command: Option<node::InboxCommand>,
+        /// With the list: keep printing every message delivered from now on.
+        #[arg(long)]
+        follow: bool,
     },
     /// Make a channel epoch key file (mode 0600) to give the channel's members out of band, for
     /// `[[channels]] key_file` (until channel management distributes keys itself).
@@ -240,8 +243,8 @@ pub fn main() -> Result<()> {
             on_node(node::NodeCommand::Directory(command.unwrap_or(node::DirectoryCommand::List)))
         }
         Command::Send { command } => on_node(node::NodeCommand::Send(command)),
-        Command::Inbox { command } => {
-            on_node(node::NodeCommand::Inbox(command.unwrap_or(node::InboxCommand::List)))
+        Command::Inbox { command, follow } => {
+            on_node(node::NodeCommand::Inbox(command.unwrap_or(node::InboxCommand::List { follow })))
         }
         command => run(command, &mut out),
     }

@@ -147,7 +147,11 @@ pub struct Publication {
 #[derive(Debug, Subcommand)]
 pub enum InboxCommand {
     /// The messages delivered to this node, oldest first (the default).
-    List,
+    List {
+        /// Then keep printing every message delivered from now on, until interrupted.
+        #[arg(long)]
+        follow: bool,
+    },
     /// One message: its signed header and, when this node can open it, its content.
     Show {
         /// Its id (or a unique prefix of at least 8 hex digits).
@@ -166,6 +170,9 @@ pub enum JournalCommand {
         /// How many.
         #[arg(short, default_value_t = 20)]
         n: u32,
+        /// Then keep printing every new entry, until interrupted.
+        #[arg(long)]
+        follow: bool,
     },
     /// Recompute the journal's hash chain.
     Verify,
@@ -204,6 +211,35 @@ impl Client {
                     "version mismatch: this godwit speaks admin API {API_VERSION}, the node speaks {node_speaks}: use the godwit of the same release as godwitd"
                 ),
             )),
+        }
+    }
+
+    /// Streams what the node reports from now on (new inbox messages, or journal entries) to
+    /// `each`, until the node goes away.
+    ///
+    /// # Errors
+    /// A [`Failure`].
+    pub fn follow(
+        &mut self,
+        journal: bool,
+        mut each: impl FnMut(Response) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        self.stream.set_read_timeout(None)?;
+        api::write(&mut self.stream, &Request::Follow { journal }).map_err(|e| self.lost(e))?;
+        loop {
+            match api::read::<Response>(&mut self.stream, MAX_RESPONSE) {
+                Ok(Response::Refused(r)) => {
+                    return Err(fail(EXIT_REFUSED, format!("the node refused: {}", r.message)));
+                }
+                Ok(r) => each(r)?,
+                Err(api::FrameError::Closed) => {
+                    return Err(fail(
+                        EXIT_UNREACHABLE,
+                        "the node closed the connection (it stopped?)".into(),
+                    ));
+                }
+                Err(e) => return Err(self.lost(e)),
+            }
         }
     }
 
@@ -266,7 +302,7 @@ pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::
         NodeCommand::Peers(PeersCommand::Remove { node }) => Request::RemovePeer { node: node.clone() },
         NodeCommand::Peers(PeersCommand::Block { node }) => Request::Block { node: node.clone() },
         NodeCommand::Peers(PeersCommand::Unblock { node }) => Request::Unblock { node: node.clone() },
-        NodeCommand::Journal(JournalCommand::Tail { n }) => Request::Journal { last: *n },
+        NodeCommand::Journal(JournalCommand::Tail { n, .. }) => Request::Journal { last: *n },
         NodeCommand::Journal(JournalCommand::Verify) => Request::VerifyJournal,
         NodeCommand::Directory(DirectoryCommand::List) => Request::Directory { name: None },
         NodeCommand::Directory(DirectoryCommand::Show { node }) => {
@@ -286,7 +322,7 @@ pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::
             ttl_hours: message.ttl_hours,
             body: read_body(&message.file)?,
         },
-        NodeCommand::Inbox(InboxCommand::List) => Request::Inbox,
+        NodeCommand::Inbox(InboxCommand::List { .. }) => Request::Inbox,
         NodeCommand::Inbox(InboxCommand::Show { id, .. }) => Request::Show { id: id.clone() },
     };
     let mut client = Client::connect(socket)?;
@@ -302,7 +338,21 @@ pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::
         writeln!(out, "{} bytes written to {}", m.envelope.len(), path.display())?;
         return Ok(());
     }
-    print(resp, json, out)
+    let follow = match &cmd {
+        NodeCommand::Inbox(InboxCommand::List { follow: true }) => Some(false),
+        NodeCommand::Journal(JournalCommand::Tail { follow: true, .. }) => Some(true),
+        _ => None,
+    };
+    print(resp, json, out)?;
+    if let Some(journal) = follow {
+        out.flush()?;
+        client.follow(journal, |resp| {
+            print(resp, json, out)?;
+            out.flush()?;
+            Ok(())
+        })?;
+    }
+    Ok(())
 }
 
 fn item_json(i: &api::InboxItem) -> serde_json::Value {

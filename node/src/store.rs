@@ -209,6 +209,20 @@ impl InboxView {
         Ok(out)
     }
 
+    /// The last inbox position (0: empty).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn last(&self) -> Result<u64, StoreError> {
+        let last = self
+            .tree
+            .range(k(INBOX, &[])..vec![INBOX.0 + 1])
+            .next_back()
+            .transpose()
+            .map_err(|source| StoreError::Sled { path: self.path.clone(), source })?;
+        Ok(last.map_or(0, |(key, _)| be_u64(&key[1..])))
+    }
+
     /// The last inbox position announced (0: none).
     ///
     /// # Errors
@@ -674,6 +688,26 @@ impl SledStore {
             .collect::<Result<_, _>>()?;
         v.reverse();
         Ok(v)
+    }
+
+    /// Up to `limit` journal entries after `seq`, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn journal_after(&self, seq: u64, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
+        self.tree
+            .range(k(JOURNAL, &(seq + 1).to_be_bytes())..vec![JOURNAL.0 + 1])
+            .take(limit)
+            .map(|item| {
+                let (_, v) = item.map_err(|e| self.sled_err(e))?;
+                Self::decode(JOURNAL, &v)
+            })
+            .collect()
+    }
+
+    /// The number of the last journal entry (0: none).
+    pub fn journal_last(&self) -> u64 {
+        self.journal_head.0
     }
 
     /// Recomputes the journal's hash chain: the number of entries and the problems found.

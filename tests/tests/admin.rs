@@ -446,3 +446,67 @@ async fn peers_added_through_the_socket_stay_after_a_restart_and_can_be_blocked_
         net.stop(ix).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_and_journal_follow_print_what_arrives_from_now_on() {
+    use std::io::BufRead;
+    let mut net = Net::new();
+    let hub = net.add("RILO ESA", Role::Hub);
+    let a = net.add("Tanzania NCP", Role::Member);
+    let b = net.add("Uganda NCP", Role::Member);
+    let all = [hub, a, b];
+    net.start(hub, &[a, b], &all).await;
+    net.start(a, &[], &all).await;
+    net.start(b, &[], &all).await;
+    net.join(a, hub).await;
+    let mut eb = net.join(b, hub).await;
+    let socket = net.members[b].dir.join(api::SOCKET_NAME);
+    // Two followers at b, as an analyst's terminal and an auditor's would be.
+    let spawn = |rest: &[&str]| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_test-godwit"))
+            .args(args(&socket, rest))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        (child, rx)
+    };
+    let (mut inbox, inbox_lines) = spawn(&["--json", "inbox", "--follow"]);
+    let (mut journal, journal_lines) = spawn(&["journal", "tail", "-n", "1", "--follow"]);
+    // Each has printed its current state (an empty inbox; the last journal entry) first.
+    assert_eq!(inbox_lines.recv_timeout(WAIT).unwrap(), "[]");
+    journal_lines.recv_timeout(WAIT).unwrap();
+    let id = net.members[a]
+        .node()
+        .publish(net.channel_alert(godwit_protocol::envelope::Priority::Flash))
+        .await
+        .unwrap();
+    wait_for(&mut eb, "the alert at b", |e| *e == godwit_node::net::NodeEvent::Delivered(id)).await;
+    let seen = |rx: &std::sync::mpsc::Receiver<String>, what: &str| {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = rx.recv_timeout(left).unwrap_or_else(|_| panic!("{what} never printed"));
+            if line.contains(&id.to_string()) || line.contains(&format!("{:?}", id)) {
+                return;
+            }
+        }
+    };
+    seen(&inbox_lines, "the followed inbox");
+    seen(&journal_lines, "the followed journal");
+    for c in [&mut inbox, &mut journal] {
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    for ix in all {
+        net.stop(ix).await;
+    }
+}

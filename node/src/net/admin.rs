@@ -55,6 +55,11 @@ pub(super) enum Query {
     Unannounced { after: Option<u64>, limit: usize },
     /// For the announcer: its cursor moved.
     Announced(u64),
+    /// For a follower: the inbox's last position now.
+    InboxEnd,
+    /// For a follower: up to `limit` journal entries after `after` (`None`: the last seq, no
+    /// entries).
+    JournalAfter { after: Option<u64>, limit: usize },
 }
 
 /// The core's answer to a [`Query`].
@@ -66,6 +71,8 @@ pub(super) enum Answer {
     Verified { entries: u64, problems: Vec<String> },
     Inbox(Vec<(MessageId, Vec<u8>)>),
     Unannounced { cursor: u64, entries: Vec<(u64, MessageId, Vec<u8>)> },
+    Position(u64),
+    JournalAfter { last: u64, entries: Vec<JournalView> },
     Done,
     Failed(String),
 }
@@ -154,8 +161,70 @@ async fn client(mut stream: UnixStream, uid: Option<u32>, ctx: &Ctx) -> Result<(
             Ok(r) => r?,
             Err(_) => return Ok(()),
         };
+        if let Request::Follow { journal } = req {
+            return follow(stream, journal, ctx).await;
+        }
         let resp = answer(req, uid, ctx).await;
         within(IO_DEADLINE, write(&mut stream, &resp)).await?;
+    }
+}
+
+/// Streams new inbox entries (or journal entries) to a follower until it goes away. Each batch
+/// is written within the deadline: a follower that does not read is dropped.
+async fn follow(mut stream: UnixStream, journal: bool, ctx: &Ctx) -> Result<(), api::FrameError> {
+    let gone = || api::FrameError::Closed;
+    let mut inbox_at = None;
+    let mut journal_at = None;
+    if journal {
+        if let Ok(Answer::JournalAfter { last, .. }) =
+            ask(ctx, Query::JournalAfter { after: None, limit: 0 }).await
+        {
+            journal_at = Some(last);
+        }
+    } else if let Ok(Answer::Position(p)) = ask(ctx, Query::InboxEnd).await {
+        inbox_at = Some(p);
+    }
+    loop {
+        // Registered before reading, so a commit between the read and the wait still wakes us.
+        let wake = if journal { ctx.shared.committed.clone() } else { ctx.shared.delivered.clone() };
+        let woken = wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        if journal {
+            let Ok(Answer::JournalAfter { last, entries }) =
+                ask(ctx, Query::JournalAfter { after: journal_at, limit: 1_000 }).await
+            else {
+                return Err(gone());
+            };
+            journal_at = Some(last);
+            if !entries.is_empty() {
+                within(IO_DEADLINE, write(&mut stream, &Response::Journal(entries))).await?;
+                continue;
+            }
+        } else {
+            let Ok(Answer::Unannounced { entries, .. }) =
+                ask(ctx, Query::Unannounced { after: inbox_at, limit: 256 }).await
+            else {
+                return Err(gone());
+            };
+            if let Some((p, _, _)) = entries.last() {
+                inbox_at = Some(*p);
+                let items: Vec<InboxItem> =
+                    entries.iter().filter_map(|(_, id, env)| item(ctx, *id, env)).collect();
+                within(IO_DEADLINE, write(&mut stream, &Response::Inbox(items))).await?;
+                continue;
+            }
+        }
+        // Wait for the next commit, but notice a follower that hung up.
+        let mut probe = [0u8; 1];
+        tokio::select! {
+            () = &mut woken => {}
+            r = stream.read(&mut probe) => {
+                if matches!(r, Ok(0) | Err(_)) {
+                    return Ok(());
+                }
+            }
+        }
     }
 }
 
@@ -438,6 +507,7 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             ask(ctx, Query::Record { uid: uid.unwrap_or(u32::MAX), action, setting: None }).await?;
             Ok(Response::Sent { id, to: Vec::new() })
         }
+        Request::Follow { .. } => Err(refused("bad_request", "follow is answered as a stream".into())),
         Request::Inbox => match ask(ctx, Query::Inbox { limit: INBOX_LIST_MAX }).await? {
             Answer::Inbox(list) => {
                 Ok(Response::Inbox(list.iter().filter_map(|(id, env)| item(ctx, *id, env)).collect()))
@@ -654,6 +724,25 @@ pub(super) fn on_core(
             };
             match view.after(cursor, limit) {
                 Ok(entries) => Answer::Unannounced { cursor, entries },
+                Err(e) => failed(e),
+            }
+        }
+        Query::InboxEnd => match relay.store().inbox_view().last() {
+            Ok(p) => Answer::Position(p),
+            Err(e) => failed(e),
+        },
+        Query::JournalAfter { after, limit } => {
+            let Some(after) = after else {
+                return Answer::JournalAfter { last: relay.store().journal_last(), entries: Vec::new() };
+            };
+            match relay.store().journal_after(after, limit) {
+                Ok(entries) => Answer::JournalAfter {
+                    last: entries.last().map_or(after, |e| e.seq),
+                    entries: entries
+                        .into_iter()
+                        .map(|e| JournalView { seq: e.seq, event: format!("{:?}", e.event) })
+                        .collect(),
+                },
                 Err(e) => failed(e),
             }
         }

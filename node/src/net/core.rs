@@ -99,6 +99,7 @@ impl Core {
             self.relay.store().commit().map_err(|e| format!("cannot make the store durable: {e}"))?;
         }
         metrics::histogram!("godwit_commit_seconds", "node" => self.label.clone()).record(started.elapsed());
+        self.shared.committed.notify_waiters();
         self.relay.handle_committed().map_err(|e| format!("storage error: {e}"))
     }
 
@@ -361,7 +362,7 @@ impl Core {
                         .increment(1);
                     let _ = self.events.send(NodeEvent::Delivered(id));
                     // Committed: the announcer reads it from the store.
-                    self.shared.delivered.notify_one();
+                    self.shared.delivered.notify_waiters();
                 }
                 Output::Refused { peer, id, reason, detail } => {
                     metrics::counter!("godwit_messages_refused_total", "node" => self.label.clone(), "reason" => reason.code())

@@ -348,6 +348,8 @@ struct Shared {
     directory: Mutex<directory::Directory>,
     /// Woken after each commit that delivered something into the inbox.
     delivered: Arc<tokio::sync::Notify>,
+    /// Woken after each commit.
+    committed: Arc<tokio::sync::Notify>,
 }
 
 impl Node {
@@ -409,6 +411,7 @@ impl Node {
             configured: Mutex::new(spec.peers.iter().map(|p| p.node_id).collect()),
             directory: Mutex::new(directory::Directory::default()),
             delivered: Arc::new(tokio::sync::Notify::new()),
+            committed: Arc::new(tokio::sync::Notify::new()),
         });
         let mut relay_cfg = spec.relay;
         relay_cfg.window = spec.limits.window;
