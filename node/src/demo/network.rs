@@ -180,11 +180,19 @@ pub async fn run(out: &mut impl Write) -> Result<NetworkReport> {
         "Viet Nam NCP sends Uganda a direct TLP:RED seizure report ({}), relayed via both hubs.",
         direct.short()
     )?;
-    wait(&mut events[0], |ev| {
-        matches!(ev, NodeEvent::Acked(p, _) if *p == ids[1]) || *ev == NodeEvent::Delivered(direct)
-    })
-    .await
-    .ok();
+    // The claim, checked: the report is stored at Uganda's hub (the Asia-Pacific hub hears the
+    // ESA hub's acknowledgement of each message it passed on) before Uganda comes back.
+    let esa = nodes[0].as_ref().context("running")?;
+    let held = async {
+        loop {
+            if esa.envelope(direct).await?.is_some() {
+                return Ok::<(), anyhow::Error>(());
+            }
+            wait(&mut events[1], |ev| matches!(ev, NodeEvent::Acked(p, _) if *p == ids[0])).await?;
+        }
+    };
+    tokio::time::timeout(WAIT, held).await.context("the report never reached the ESA hub")??;
+    writeln!(out, "  It waits at the ESA hub for Uganda, stored there and sealed.")?;
     let restarted = start(&sites, 3, &ids, &members, channel, &serves).await?;
     let mut e3 = restarted.events();
     let hub_addr = addr(&nodes, 0).context("hub running")?;
