@@ -79,16 +79,41 @@ fn godwitd_run_names_configuration_errors() {
     );
 }
 
+const EXAMPLE_NODES: [&str; 6] = ["hub-esa", "hub-ap", "ke", "ug", "vn", "th"];
+
 #[test]
 fn the_example_configurations_are_valid() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    for node in ["hub", "member"] {
+    for node in EXAMPLE_NODES {
         let path = root.join(format!("certs-example/{node}/godwitd.toml"));
         let c = godwit_node::config::Config::load(&path).unwrap();
         assert_eq!(c.channels.len(), 1, "{node}");
         let cert = std::fs::read(root.join(format!("certs-example/{node}/node.pem"))).unwrap();
         assert!(String::from_utf8_lossy(&cert).starts_with("-----BEGIN CERTIFICATE-----"));
     }
+}
+
+#[test]
+fn the_example_network_is_regenerated_with_the_godwit_tool_alone() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new("sh")
+        .arg(root.join("certs-example/generate.sh"))
+        .arg(out.path())
+        .env("GODWIT", env!("CARGO_BIN_EXE_test-godwit"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Every node's configuration loads with its keys and certificate (key and certificate match).
+    let mut ids = std::collections::BTreeSet::new();
+    for node in EXAMPLE_NODES {
+        let c = godwit_node::config::Config::load(&out.path().join(format!("{node}/godwitd.toml"))).unwrap();
+        let spec = c.into_spec().unwrap_or_else(|e| panic!("{node}: {e}"));
+        assert_eq!(spec.channel_keys.len(), 1, "{node} holds the channel key");
+        ids.insert(spec.identity.node_id());
+    }
+    assert_eq!(ids.len(), 6, "six different nodes");
+    assert!(!out.path().join("ca/ca.key").exists(), "the CA's private key is not left in the example");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
