@@ -510,3 +510,28 @@ async fn inbox_and_journal_follow_print_what_arrives_from_now_on() {
         net.stop(ix).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_warns_of_a_fork_and_of_a_revocation_list_about_to_expire() {
+    let mut net = Net::new();
+    let t = godwit_node::net::now().as_millis();
+    net.crl = Some(net.ca.crl(1, &[], t - 1_000, t + 2 * DAY).unwrap());
+    let a = net.add("Tanzania NCP", Role::Member);
+    let evil = net.add("Compromised NCP", Role::Member);
+    net.start(a, &[], &[a, evil]).await;
+    let socket = net.members[a].dir.join(api::SOCKET_NAME);
+    // A member signs two messages for one place in its feed.
+    let mut raw = support::raw::Raw::hello(&net, evil, a, false).await;
+    let (m1, m1b) = (raw.channel_msg(&net, 1, None), raw.channel_msg(&net, 1, None));
+    raw.send_msg(&m1.bytes, 0).await;
+    raw.send_msg(&m1b.bytes, 0).await;
+    raw.next("the fork refusal", |f| {
+        matches!(f, godwit_protocol::wire::Frame::Reject(r) if r.reason == godwit_protocol::wire::RejectReason::Fork)
+    })
+    .await;
+    let s = json(&godwit(args(&socket, &["--json", "status"])).await);
+    let warnings = s["warnings"].to_string();
+    assert!(warnings.contains("1 feeds are frozen after their author signed two messages"), "{warnings}");
+    assert!(warnings.contains("the revocation list expires in"), "{warnings}");
+    net.stop(a).await;
+}

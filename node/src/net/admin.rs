@@ -65,14 +65,30 @@ pub(super) enum Query {
 /// The core's answer to a [`Query`].
 #[derive(Debug)]
 pub(super) enum Answer {
-    Status { inbox: u64, store_bytes: u64, recovering: bool, storage_full: bool },
+    Status {
+        inbox: u64,
+        store_bytes: u64,
+        recovering: bool,
+        storage_full: bool,
+        forks: usize,
+        queues: Vec<(NodeId, u8)>,
+    },
     Peers(Vec<(NodeId, crate::store::PeerRecord)>),
     Journal(Vec<JournalView>),
-    Verified { entries: u64, problems: Vec<String> },
+    Verified {
+        entries: u64,
+        problems: Vec<String>,
+    },
     Inbox(Vec<(MessageId, Vec<u8>)>),
-    Unannounced { cursor: u64, entries: Vec<(u64, MessageId, Vec<u8>)> },
+    Unannounced {
+        cursor: u64,
+        entries: Vec<(u64, MessageId, Vec<u8>)>,
+    },
     Position(u64),
-    JournalAfter { last: u64, entries: Vec<JournalView> },
+    JournalAfter {
+        last: u64,
+        entries: Vec<JournalView>,
+    },
     Done,
     Failed(String),
 }
@@ -293,7 +309,7 @@ async fn answer(req: Request, uid: Option<u32>, ctx: &Ctx) -> Response {
 async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, Response> {
     match req {
         Request::Status => {
-            let Answer::Status { inbox, store_bytes, recovering, storage_full } =
+            let Answer::Status { inbox, store_bytes, recovering, storage_full, forks, queues } =
                 ask(ctx, Query::Status).await?
             else {
                 return Err(refused("unavailable", "unexpected answer".into()));
@@ -309,6 +325,24 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             }
             if storage_full {
                 warnings.push("the store is full: new messages are refused until space is freed".into());
+            }
+            if forks > 0 {
+                warnings.push(format!(
+                    "{forks} feeds are frozen after their author signed two messages for one place (evidence kept in the store)"
+                ));
+            }
+            for (peer, percent) in queues {
+                warnings.push(format!(
+                    "the queue towards {} is {percent}% full: it reads slowly or not at all",
+                    peer.short()
+                ));
+            }
+            if let Some(days) = ctx.shared.tls.lock().ok().and_then(|m| crl_days_left(&m)) {
+                if days < 7 {
+                    warnings.push(format!(
+                        "the revocation list expires in {days} days: install the network CA's next one (an expired list refuses every connection)"
+                    ));
+                }
             }
             if recovering {
                 warnings.push(
@@ -612,6 +646,15 @@ fn named(ctx: &Ctx, name: &str) -> Result<NodeId, Response> {
     }
 }
 
+/// Days until the installed revocation list's next update, if there is one.
+fn crl_days_left(m: &crate::tls::TlsMaterial) -> Option<i64> {
+    use x509_parser::prelude::FromDer;
+    let der = m.crl.as_ref()?;
+    let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(der).ok()?;
+    let next = crl.next_update()?.timestamp();
+    Some((next - super::now().as_millis() as i64 / 1000) / 86_400)
+}
+
 /// The common fields of a message to send, checked.
 fn publication(
     priority: &str,
@@ -674,9 +717,11 @@ fn item(ctx: &Ctx, id: MessageId, env: &[u8]) -> Option<InboxItem> {
 }
 
 /// Carries out a query on the core thread.
+/// `queues`: connections whose outbound queue is at least half full, with how full (percent).
 pub(super) fn on_core(
     relay: &mut godwit_protocol::relay::Relay<crate::store::SledStore>,
     q: Query,
+    queues: impl FnOnce() -> Vec<(NodeId, u8)>,
 ) -> Answer {
     let failed = |e: crate::store::StoreError| Answer::Failed(format!("cannot read the store: {e}"));
     match q {
@@ -690,6 +735,8 @@ pub(super) fn on_core(
                 store_bytes: relay.store().size_on_disk().unwrap_or(0),
                 recovering: relay.is_recovering(),
                 storage_full: relay.is_storage_full(),
+                forks: relay.store().forks().map_or(0, |f| f.len()),
+                queues: queues(),
             }
         }
         Query::Peers => relay.store().peers().map_or_else(failed, Answer::Peers),

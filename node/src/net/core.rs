@@ -289,7 +289,18 @@ impl Core {
                 }
             }
             CoreMsg::Admin(q, reply) => {
-                let _ = reply.send(super::admin::on_core(&mut self.relay, q));
+                let conns = &self.conns;
+                let queues = || {
+                    conns
+                        .iter()
+                        .filter_map(|(peer, c)| {
+                            let queued = c.queued.load(std::sync::atomic::Ordering::Relaxed);
+                            let percent = (queued.saturating_mul(100) / c.queue_cap.max(1)).min(100);
+                            (percent >= 50).then_some((*peer, percent as u8))
+                        })
+                        .collect()
+                };
+                let _ = reply.send(super::admin::on_core(&mut self.relay, q, queues));
             }
             CoreMsg::Shutdown(_) | CoreMsg::Kill => {}
         }
