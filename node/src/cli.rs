@@ -26,7 +26,20 @@ pub enum Command {
         /// The configuration file (TOML).
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+        /// Log lines as text or as JSON objects (one per line, for a log collector). Logs never
+        /// hold message bodies or keys.
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
     },
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable text.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Parses the command line and runs it.
@@ -36,19 +49,19 @@ pub enum Command {
 pub fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Demo => crate::demo::main(),
-        Command::Run { config } => run(&config),
+        Command::Run { config, log_format } => run(&config, log_format),
     }
 }
 
-fn run(config: &std::path::Path) -> Result<()> {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .try_init();
+fn run(config: &std::path::Path, log_format: LogFormat) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs =
+        tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(false).with_env_filter(filter);
+    let _ = match log_format {
+        LogFormat::Text => logs.try_init(),
+        LogFormat::Json => logs.json().try_init(),
+    };
     let spec = crate::config::Config::load(config)?.into_spec()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

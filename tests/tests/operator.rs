@@ -197,3 +197,70 @@ fn three_nodes_set_up_with_the_godwit_tool_exchange_an_alert_and_a_direct_messag
     assert!(journal.contains("send direct") && journal.contains("send channel"), "{journal}");
     drop((ke, ug, hub));
 }
+
+#[test]
+fn godwitd_logs_json_lines_for_a_log_collector() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    ok(&["ca", "init", "--dir", &p(&ca), "--name", "Log CA"]);
+    let dir = tmp.path().join("n");
+    let out = ok(&["init", "--data-dir", &p(&dir.join("data"))]);
+    let id = out.lines().find_map(|l| l.strip_prefix("NodeId ")).unwrap().to_owned();
+    ok(&[
+        "ca",
+        "issue",
+        "--dir",
+        &p(&ca),
+        "--node-id",
+        &id,
+        "--administration",
+        "Kenya Revenue Authority",
+        "--country",
+        "KE",
+        "--region",
+        "ESA",
+        "--role",
+        "member",
+        "--out",
+        &p(&dir.join("node.pem")),
+    ]);
+    let config = dir.join("godwitd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[node]\ndata_dir = {:?}\nlisten = \"127.0.0.1:0\"\n[tls]\nca = {:?}\ncertificate = {:?}\n",
+            dir.join("data"),
+            ca.join("ca.pem"),
+            dir.join("node.pem")
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_test-godwitd"))
+        .args(["run", "--config", &p(&config), "--log-format", "json"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut listening = None;
+    for line in lines.by_ref().map_while(Result::ok) {
+        let v: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        if v["fields"]["message"] == "godwitd listening" {
+            listening = Some(v);
+            break;
+        }
+    }
+    // The rest of its log is read too (every line JSON), so that its pipe never closes early.
+    let rest = std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            assert!(serde_json::from_str::<serde_json::Value>(&line).is_ok(), "not JSON: {line}");
+        }
+    });
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert!(child.wait().unwrap().success(), "SIGTERM ends it with 0");
+    rest.join().unwrap();
+    let v = listening.expect("the listening line");
+    assert_eq!(v["fields"]["node"], id.as_str(), "{v}");
+    assert!(v["fields"]["addr"].as_str().unwrap().starts_with("127.0.0.1:"), "{v}");
+}
