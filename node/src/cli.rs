@@ -20,7 +20,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a small network of real nodes on loopback, for real, and print what happened.
-    Demo,
+    Demo {
+        /// Leave the network running afterwards (until Ctrl-C), with the `godwit --socket …`
+        /// line of each node printed.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Run the node.
     Run {
         /// The configuration file (TOML).
@@ -48,7 +53,7 @@ pub enum LogFormat {
 /// Whatever the subcommand reports.
 pub fn main() -> Result<()> {
     match Cli::parse().command {
-        Command::Demo => crate::demo::main(),
+        Command::Demo { keep } => crate::demo::main(keep),
         Command::Run { config, log_format } => run(&config, log_format),
     }
 }

@@ -124,3 +124,39 @@ fn shell_completions_and_the_man_page_come_from_the_command_definitions() {
     let o = godwit(&["completions", "tcsh"]);
     assert_eq!(o.status.code(), Some(2), "an unknown shell is a usage error");
 }
+
+#[test]
+fn the_demo_can_leave_its_network_running_for_the_godwit_tool() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_test-godwitd"))
+        .args(["demo", "--keep"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut sockets = Vec::new();
+    for line in lines.by_ref().map_while(Result::ok) {
+        if let Some(rest) = line.split("godwit --socket ").nth(1) {
+            if line.trim_start().starts_with("for example") {
+                break;
+            }
+            sockets.push((line.clone(), rest.trim_end_matches(" status").to_string()));
+        }
+    }
+    assert_eq!(sockets.len(), 6, "{sockets:?}");
+    let (line, socket) = sockets.iter().find(|(l, _)| l.contains("Thailand NCP")).unwrap();
+    let o = godwit(&["--socket", socket, "status"]);
+    assert!(o.status.success(), "{line}: {}", stderr(&o));
+    assert!(stdout(&o).contains("administration  Thailand NCP"), "{}", stdout(&o));
+    let o = godwit(&["--socket", socket, "--json", "inbox"]);
+    assert!(
+        stdout(&o).contains("\"mode\": \"channel\"") && stdout(&o).contains("Tanzania NCP"),
+        "the demo's alert from Tanzania is in its inbox: {}",
+        stdout(&o)
+    );
+    let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let drain = std::thread::spawn(move || lines.map_while(Result::ok).count());
+    assert!(child.wait().unwrap().success(), "Ctrl-C ends the kept network with 0");
+    drain.join().unwrap();
+}

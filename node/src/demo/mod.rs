@@ -12,7 +12,7 @@ pub mod protocol;
 ///
 /// # Errors
 /// As [`protocol::run`] and [`network::run`].
-pub fn main() -> Result<()> {
+pub fn main(keep: bool) -> Result<()> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .context("system clock before 1970")?;
@@ -24,7 +24,7 @@ pub fn main() -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let net = rt.block_on(network::run(&mut std::io::stdout()))?;
+    let net = rt.block_on(network::run(&mut std::io::stdout(), keep))?;
     if net.alert_latency_ms.len() != 5 || !net.direct_after_outage {
         bail!("network demo outcome unexpected: {net:?}");
     }

@@ -50,7 +50,12 @@ pub struct NetworkReport {
 ///
 /// # Errors
 /// If a node cannot start or an expected delivery does not happen in time.
-pub async fn run(out: &mut impl Write) -> Result<NetworkReport> {
+/// The demo channel's name, as `godwit send channel --channel …` takes it.
+const CHANNEL_NAME: &str = "Operation demo 2026";
+
+/// Runs act 2. With `keep`, the network stays up after the story, with the `godwit` command
+/// line for each node printed, until Ctrl-C.
+pub async fn run(out: &mut impl Write, keep: bool) -> Result<NetworkReport> {
     let mut report = NetworkReport::default();
     writeln!(out, "\nGodwit demo — act 2: a network of real nodes on 127.0.0.1\n")?;
     let tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
@@ -103,7 +108,7 @@ pub async fn run(out: &mut impl Write) -> Result<NetworkReport> {
 
     let mut nodes: Vec<Option<Node>> = Vec::new();
     for i in 0..sites.len() {
-        nodes.push(Some(start(&sites, i, &ids, &members, channel, &serves).await?));
+        nodes.push(Some(start(&sites, i, &ids, &members, (channel, &epoch_key), &serves).await?));
     }
     let mut events: Vec<broadcast::Receiver<NodeEvent>> =
         nodes.iter().flatten().map(|n| n.events()).collect();
@@ -193,7 +198,7 @@ pub async fn run(out: &mut impl Write) -> Result<NetworkReport> {
     };
     tokio::time::timeout(WAIT, held).await.context("the report never reached the ESA hub")??;
     writeln!(out, "  It waits at the ESA hub for Uganda, stored there and sealed.")?;
-    let restarted = start(&sites, 3, &ids, &members, channel, &serves).await?;
+    let restarted = start(&sites, 3, &ids, &members, (channel, &epoch_key), &serves).await?;
     let mut e3 = restarted.events();
     let hub_addr = addr(&nodes, 0).context("hub running")?;
     let mut restarted = restarted;
@@ -215,6 +220,22 @@ pub async fn run(out: &mut impl Write) -> Result<NetworkReport> {
         if let Some(n) = n {
             report.inboxes.insert(sites[i].name, n.inbox().await?.len());
         }
+    }
+    if keep {
+        writeln!(out, "\nThe network keeps running until Ctrl-C. Each node answers the godwit tool:")?;
+        for (i, n) in nodes.iter().enumerate() {
+            if n.is_some() {
+                let socket = sites[i].dir.join(godwit_admin_api::SOCKET_NAME);
+                writeln!(out, "  {:<32} godwit --socket {} status", sites[i].name, socket.display())?;
+            }
+        }
+        writeln!(
+            out,
+            "  for example: godwit --socket {} send channel --channel {CHANNEL_NAME:?} --priority flash --file docs/examples/warning.json",
+            sites[2].dir.join(godwit_admin_api::SOCKET_NAME).display()
+        )?;
+        out.flush()?;
+        tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
     }
     let stopping: Vec<_> = nodes.into_iter().flatten().map(|n| tokio::spawn(n.shutdown())).collect();
     for s in stopping {
@@ -245,7 +266,7 @@ async fn start(
     i: usize,
     ids: &[NodeId],
     members: &std::collections::BTreeSet<NodeId>,
-    channel: ChannelId,
+    (channel, key): (ChannelId, &EpochKey),
     serves: &dyn Fn(usize) -> Vec<usize>,
 ) -> Result<Node> {
     let s = &sites[i];
@@ -257,7 +278,12 @@ async fn start(
     let spec = NodeSpec {
         identity: IdentityKey::from_seed(&s.key.to_seed()),
         encryption: EncryptionKey::from_secret(&s.enc.to_secret()),
-        channel_keys: Vec::new(),
+        channel_keys: vec![crate::net::ChannelKeySpec {
+            id: channel,
+            name: CHANNEL_NAME.into(),
+            epoch: 1,
+            key: key.clone(),
+        }],
         tls: s.tls.clone(),
         listen: "127.0.0.1:0".parse()?,
         data_dir: s.dir.clone(),
