@@ -50,6 +50,9 @@ pub(super) enum Query {
     Record { uid: u32, action: String, setting: Option<Box<Write>> },
     /// The inbox's ids and envelopes, oldest first (at most `limit`, the newest).
     Inbox { limit: usize },
+    /// The inbox messages whose id starts with `prefix` (hex): with the envelope when there is
+    /// exactly one, without (empty) otherwise — only one envelope is ever copied.
+    Find { prefix: String },
     /// For the announcer: its cursor and up to `limit` inbox entries after `after` (`None`:
     /// after the stored cursor).
     Unannounced { after: Option<u64>, limit: usize },
@@ -422,10 +425,9 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
                 return Err(refused("not_found", format!("{node} is not a peer this node dials")));
             }
             // Its dial loop ends by itself once the connection has (aborting it would cut the
-            // connection without telling the core).
-            if let Ok(mut d) = ctx.dials.lock() {
-                d.remove(&node);
-            }
+            // connection without telling the core); its handle stays, so that a quick `peers
+            // add` finds it running and the node's stop still ends it.
+            let _ = ctx.core.send(CoreMsg::RemovePeer(node));
             let action = format!("peers remove {node}");
             let setting = Write::Dial { node, address: None };
             ask(
@@ -556,7 +558,7 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
                     format!("{id:?} is not a message id (64 hex digits, or a prefix of at least 8)"),
                 ));
             }
-            let Answer::Inbox(list) = ask(ctx, Query::Inbox { limit: usize::MAX }).await? else {
+            let Answer::Inbox(list) = ask(ctx, Query::Find { prefix: want.clone() }).await? else {
                 return Err(refused("unavailable", "unexpected answer".into()));
             };
             let found: Vec<&(MessageId, Vec<u8>)> =
@@ -686,7 +688,7 @@ async fn publish(ctx: &Ctx, req: super::PublishRequest) -> Result<MessageId, Res
 }
 
 /// Most inbox entries one listing returns (the newest).
-const INBOX_LIST_MAX: usize = 10_000;
+const INBOX_LIST_MAX: usize = 1_000;
 
 /// What an inbox listing says of one message: its signed header (verified again here).
 fn item(ctx: &Ctx, id: MessageId, env: &[u8]) -> Option<InboxItem> {
@@ -797,6 +799,22 @@ pub(super) fn on_core(
             Ok(()) => Answer::Done,
             Err(e) => failed(e),
         },
+        Query::Find { prefix } => {
+            let ids = match relay.inbox() {
+                Ok(i) => i,
+                Err(e) => return Answer::Failed(format!("cannot read the inbox: {e}")),
+            };
+            let found: Vec<MessageId> =
+                ids.into_iter().filter(|m| m.to_string().starts_with(&prefix)).collect();
+            if let [one] = found.as_slice() {
+                return match relay.envelope(one) {
+                    Ok(Some(env)) => Answer::Inbox(vec![(*one, env)]),
+                    Ok(None) => Answer::Inbox(Vec::new()),
+                    Err(e) => Answer::Failed(format!("cannot read the store: {e}")),
+                };
+            }
+            Answer::Inbox(found.into_iter().map(|m| (m, Vec::new())).collect())
+        }
         Query::Inbox { limit } => {
             let ids = match relay.inbox() {
                 Ok(i) => i,

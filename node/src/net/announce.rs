@@ -20,6 +20,8 @@ use super::{CoreMsg, NodeEvent};
 
 /// Time the alert command has for one message before it is killed.
 pub(super) const COMMAND_DEADLINE: Duration = Duration::from_secs(30);
+/// Wait before reading the inbox again after a failed read.
+const RETRY: Duration = Duration::from_secs(1);
 /// Inbox entries read at a time.
 const BATCH: usize = 256;
 
@@ -44,8 +46,10 @@ pub(super) async fn run(
         let (mut cursor, batch) = match rx.await {
             Ok(Answer::Unannounced { cursor, entries }) => (cursor, entries),
             Ok(Answer::Failed(e)) => {
-                warn!("cannot read the inbox for announcements: {e}");
-                (after.unwrap_or(0), Vec::new())
+                // The cursor stays where it was (never back to the start): try again shortly.
+                warn!("cannot read the inbox for announcements, trying again: {e}");
+                tokio::time::sleep(RETRY).await;
+                continue;
             }
             _ => return,
         };

@@ -282,6 +282,7 @@ impl Core {
                 }
             }
             CoreMsg::AddPeer(id) => self.relay.add_configured_peer(id),
+            CoreMsg::RemovePeer(peer) => self.relay.remove_configured_peer(&peer),
             CoreMsg::Drop { peer, reason } => {
                 if let Some(c) = self.conns.get(&peer) {
                     info!(peer = %peer.short(), "closing: {reason}");
@@ -417,7 +418,13 @@ impl Core {
                     if let Some(c) = self.conns.get(&peer) {
                         let req = super::VouchRequest { peer, conn: c.id, region: c.region.clone(), certs };
                         if self.vouch_tx.try_send(req).is_err() {
-                            debug!(hub = %peer.short(), "vouching certificates dropped: the check queue is full");
+                            // The link must not wait for a check that will never come: it goes
+                            // on with no member vouched for (the hub vouches again on its next
+                            // connection).
+                            warn!(hub = %peer.short(), "vouching certificates dropped: the check queue is full");
+                            if let Err(e) = self.relay.handle_vouched(peer, Vec::new()) {
+                                return Err(format!("storage error: {e}"));
+                            }
                         }
                     }
                 }

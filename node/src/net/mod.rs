@@ -299,6 +299,8 @@ enum CoreMsg {
     Revoke(Vec<Vec<u8>>),
     AddPeer(NodeId),
     Admin(admin::Query, oneshot::Sender<admin::Answer>),
+    /// The operator removed a peer: no longer one this node uses.
+    RemovePeer(NodeId),
     /// Close the connection to a peer (removed or blocked by the operator).
     Drop {
         peer: NodeId,
@@ -462,7 +464,7 @@ impl Node {
                 .quarantined
                 .iter()
                 .filter(|(_, m)| m.expires > t)
-                .map(|(id, m)| (*id, m.author, m.feed, m.seq)),
+                .map(|(id, m)| (*id, m.author, m.feed, m.seq, m.expires)),
         );
         if let Some(crl) = &spec.tls.crl {
             relay.set_crl(crl.to_vec());
@@ -745,7 +747,9 @@ fn publish_own_card(
     let enc = encryption.public();
     let current = shared.directory.lock().ok().is_some_and(|d| {
         d.get(&me).is_some_and(|e| {
-            e.card.encryption_key == enc && e.card.not_after.as_millis() > t.as_millis() + CARD_VALID_MS / 2
+            e.card.encryption_key == enc
+                && e.card.cert == tls.cert.as_ref()
+                && e.card.not_after.as_millis() > t.as_millis() + CARD_VALID_MS / 2
         })
     });
     if current {

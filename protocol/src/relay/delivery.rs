@@ -39,6 +39,9 @@ impl<S: Store> Relay<S> {
                 }
             }
         }
+        if !self.parked.is_empty() {
+            self.offer_parked(peer)?;
+        }
         self.advance_cursor(peer, Vec::new())
     }
 

@@ -378,7 +378,7 @@ pub struct Relay<S: Store> {
     parked_at: BTreeMap<u64, Vec<NodeId>>,
     /// Held messages whose stored envelope the shell found damaged: where each sits in its
     /// feed, so that peers can be asked for it again.
-    damaged: BTreeMap<MessageId, (NodeId, FeedId, u64)>,
+    damaged: BTreeMap<MessageId, (NodeId, FeedId, u64, Timestamp)>,
     /// For hubs: the certificates of the members this hub serves, as they presented them; sent
     /// to hub peers so that they believe this hub's reach.
     member_certs: BTreeMap<NodeId, Vec<u8>>,
@@ -499,6 +499,12 @@ impl<S: Store> Relay<S> {
         self.cfg.configured_peers.insert(peer);
     }
 
+    /// No longer uses `peer` (the operator removed it): a member stops believing its reach.
+    pub fn remove_configured_peer(&mut self, peer: &NodeId) {
+        self.cfg.configured_peers.remove(peer);
+        self.believe_reach(*peer);
+    }
+
     /// Installs the revocation list the shell checked and holds (DER): it goes to every peer
     /// now, and to every peer that connects. (Verifying a list against the network CA is the
     /// shell's: it needs X.509.)
@@ -530,8 +536,13 @@ impl<S: Store> Relay<S> {
     /// Held messages whose stored envelope the shell found damaged (it set them aside): each is
     /// asked for again from every peer that says hello, and stored anew when a copy that
     /// matches its id arrives ([`Output::Repaired`]).
-    pub fn set_damaged(&mut self, damaged: impl IntoIterator<Item = (MessageId, NodeId, FeedId, u64)>) {
-        self.damaged = damaged.into_iter().map(|(id, a, f, s)| (id, (a, f, s))).collect();
+    /// Each is given with its author, feed, seq and expiry; once expired it is no longer asked
+    /// for (peers no longer hand it out).
+    pub fn set_damaged(
+        &mut self,
+        damaged: impl IntoIterator<Item = (MessageId, NodeId, FeedId, u64, Timestamp)>,
+    ) {
+        self.damaged = damaged.into_iter().map(|(id, a, f, s, e)| (id, (a, f, s, e))).collect();
     }
 
     /// How many held messages still wait for a sound copy.
@@ -542,11 +553,13 @@ impl<S: Store> Relay<S> {
     /// Asks `peer` for the damaged messages (at most a window of them per link: a peer's
     /// request budget is not spent on one node's bad disk).
     fn ask_for_damaged(&mut self, peer: NodeId) {
+        let now = self.now;
+        self.damaged.retain(|_, (.., expires)| *expires > now);
         let wants: Vec<Want> = self
             .damaged
             .values()
             .take(self.cfg.window)
-            .map(|(author, feed, seq)| Want { to: *seq, feed: *feed, from: *seq, author: *author })
+            .map(|(author, feed, seq, _)| Want { to: *seq, feed: *feed, from: *seq, author: *author })
             .collect();
         for w in wants {
             self.send(peer, Class::Urgent, &Frame::Want(w));
@@ -617,30 +630,43 @@ impl<S: Store> Relay<S> {
     pub fn handle_vouched(&mut self, peer: NodeId, members: Vec<NodeId>) -> R<S> {
         let Some(p) = self.peers.get_mut(&peer) else { return Ok(()) };
         p.vouch_settled = true;
-        let mut fresh = Vec::new();
         for m in members {
             if p.vouched.len() >= MAX_VOUCHED {
                 break;
             }
-            if p.vouched.insert(m) {
-                fresh.push(m);
-            }
+            p.vouched.insert(m);
         }
         self.believe_reach(peer);
-        self.pump(peer)?;
-        // What was held for these members before anyone was vouched to reach them.
-        for m in fresh {
-            let waiting: Vec<(u64, MessageId)> =
-                self.parked.get(&m).map(|w| w.iter().map(|(l, id)| (*l, *id)).collect()).unwrap_or_default();
-            for (local, id) in waiting {
-                let Some(p) = self.peers.get(&peer) else { return Ok(()) };
-                if p.is_in_flight(local) || !p.reach.contains(&m) {
-                    continue;
-                }
-                if let Some(held) = self.hot.held(&self.store, &id).map_err(RelayError::Store)? {
-                    if held.meta.expires > self.now && self.needs(&peer, &held.meta) {
-                        self.send_held(peer, &held);
-                    }
+        // `pump` offers what was held for them too, a window at a time.
+        self.pump(peer)
+    }
+
+    /// Offers `peer` (a hub) the direct messages held for members it is believed to reach,
+    /// within its window: the rest follow as acknowledgements free room, and what a lost link
+    /// had in flight is offered again on the next one (entries leave only when acknowledged).
+    pub(super) fn offer_parked(&mut self, peer: NodeId) -> R<S> {
+        let (window, window_bytes) = (self.cfg.window, self.cfg.window_bytes);
+        let Some(p) = self.peers.get(&peer) else { return Ok(()) };
+        if p.role != Role::Hub || !p.hello || !p.routable() {
+            return Ok(());
+        }
+        let waiting: Vec<(u64, MessageId)> = p
+            .reach
+            .iter()
+            .filter_map(|m| self.parked.get(m))
+            .flat_map(|w| w.iter().map(|(l, id)| (*l, *id)))
+            .collect();
+        for (local, id) in waiting {
+            let Some(p) = self.peers.get(&peer) else { return Ok(()) };
+            if !p.has_room(window, window_bytes) {
+                break;
+            }
+            if p.is_in_flight(local) {
+                continue;
+            }
+            if let Some(held) = self.hot.held(&self.store, &id).map_err(RelayError::Store)? {
+                if held.meta.expires > self.now && self.needs(&peer, &held.meta) {
+                    self.send_held(peer, &held);
                 }
             }
         }

@@ -1103,7 +1103,7 @@ fn a_damaged_message_is_asked_for_again_and_stored_anew_from_a_sound_copy() {
     h.outputs();
     // The shell found the stored copy damaged and set it aside.
     let feed = FeedId(h.channel.0);
-    h.relay.set_damaged([(m1.id, h.a.node_id(), feed, 1)]);
+    h.relay.set_damaged([(m1.id, h.a.node_id(), feed, 1, NOW.plus_millis(60_000))]);
     assert_eq!(h.relay.damaged(), 1);
     // A peer that says hello is asked for it.
     h.relay.handle_frame(NOW, h.b, &hello(false)).unwrap();
@@ -1168,4 +1168,54 @@ fn what_is_left_of_long_expired_messages_is_removed_after_the_retention_except_a
             |f| matches!(f, Frame::Reject(r) if r.reason == RejectReason::Expired && r.id == Some(m1.id))
         )
     );
+}
+
+#[test]
+fn messages_held_for_a_member_go_to_its_newly_vouched_hub_a_window_at_a_time() {
+    let mut rng = test_rng(43);
+    let me = IdentityKey::generate(&mut rng);
+    let (hub, member) = (IdentityKey::generate(&mut rng).node_id(), IdentityKey::generate(&mut rng));
+    let member_enc = EncryptionKey::generate(&mut rng);
+    let mut cfg = RelayConfig::new(me.node_id(), Role::Hub);
+    cfg.window = 2;
+    // The member is a node this network knows (a channel member), but nobody reaches it yet.
+    cfg.channels = vec![ChannelConfig { id: ChannelId([9; 32]), members: [member.node_id()].into() }];
+    let mut r = Relay::new(cfg, MemoryStore::new()).unwrap();
+    let now = Timestamp(1_795_000_000_000);
+    let b = body();
+    let to = [(member.node_id(), member_enc.public())];
+    for _ in 0..5 {
+        let p = Publication {
+            audience: Audience::Direct(&to),
+            priority: Priority::Routine,
+            marking: Tlp::Red,
+            ttl_ms: 60_000,
+            body: &b,
+            personal: None,
+        };
+        r.publish(now, &mut rng, &me, &p).unwrap();
+    }
+    settle(&mut r);
+    r.connect(now, hub, Role::Hub).unwrap();
+    r.handle_frame(now, hub, &Frame::Vouch(Vec::new()).encode()).unwrap();
+    r.handle_frame(now, hub, &Frame::Reach(vec![hub, member.node_id()]).encode()).unwrap();
+    r.handle_frame(now, hub, &Frame::Hello(Hello { v: 1, recovering: false }).encode()).unwrap();
+    let msgs = |frames: Vec<Frame>| -> Vec<MessageId> {
+        frames
+            .into_iter()
+            .filter_map(|f| match f {
+                Frame::Msg(m) => Envelope::peek_id(&m.env),
+                _ => None,
+            })
+            .collect()
+    };
+    assert!(msgs(sends_to(&mut r, hub)).is_empty(), "not vouched for the member yet");
+    r.handle_vouched(hub, vec![member.node_id()]).unwrap();
+    let first = msgs(sends_to(&mut r, hub));
+    assert_eq!(first.len(), 2, "one window, not the whole backlog at once");
+    r.handle_frame(now, hub, &Frame::Ack(first).encode()).unwrap();
+    let second = msgs(sends_to(&mut r, hub));
+    assert_eq!(second.len(), 2, "the next window once acknowledged");
+    r.handle_frame(now, hub, &Frame::Ack(second).encode()).unwrap();
+    assert_eq!(msgs(sends_to(&mut r, hub)).len(), 1, "and the rest");
 }
