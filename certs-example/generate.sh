@@ -4,7 +4,7 @@
 # godwitd.toml for each node. EXAMPLE KEYS ONLY — never use them for anything real.
 #
 #   sh certs-example/generate.sh [OUT]       # from the repository root; OUT defaults to certs-example
-#   GODWIT=path/to/godwit sh certs-example/generate.sh /tmp/net
+#   GODWIT=path/to/godwit sh certs-example/generate.sh my-network   # elsewhere, with a built godwit
 set -eu
 OUT=${1:-certs-example}
 GODWIT=${GODWIT:-"cargo run -q --release --bin godwit --"}
