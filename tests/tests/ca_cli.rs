@@ -11,13 +11,9 @@ use std::path::Path;
 use godwit_node::config::Config;
 use godwit_node::net::{Node, NodeEvent};
 use support::network::{wait_connected, wait_for};
-use support::{godwit, stderr, stdout};
+use support::{godwit, stderr};
 
-fn ok(args: &[&str]) -> String {
-    let o = godwit(args);
-    assert!(o.status.success(), "godwit {args:?} failed: {}", stderr(&o));
-    stdout(&o)
-}
+use support::godwit_ok as ok;
 
 fn node_id_of(init_output: &str) -> String {
     init_output.lines().find_map(|l| l.strip_prefix("NodeId ")).expect("init prints the NodeId").to_owned()

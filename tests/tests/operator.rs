@@ -13,13 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use support::{godwit, stderr, stdout};
-
-fn ok(args: &[&str]) -> String {
-    let o = godwit(args);
-    assert!(o.status.success(), "godwit {args:?} failed: {}", stderr(&o));
-    stdout(&o)
-}
+use support::godwit_ok as ok;
 
 fn p(x: &Path) -> String {
     x.to_str().unwrap().to_owned()
@@ -34,28 +28,7 @@ struct Proc {
 
 impl Proc {
     fn start(config: &Path) -> Proc {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_test-godwitd"))
-            .args(["run", "--config", &p(config)])
-            .env("RUST_LOG", "info")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines.next().expect("godwitd printed its address").unwrap();
-            if let Some(rest) = line.split("addr=").nth(1).filter(|_| line.contains("godwitd listening")) {
-                break rest.split_whitespace().next().unwrap().parse().unwrap();
-            }
-        };
-        let (tx, log) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+        let (child, addr, log) = support::daemon::spawn(config, &[]);
         Proc { child, addr, log }
     }
 

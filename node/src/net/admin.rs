@@ -408,12 +408,7 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
                 return Err(refused("bad_request", "that is this node's own NodeId".into()));
             }
             let action = format!("peers add {node} {address}");
-            let setting = Write::Dial { node, address: Some(address.to_string()) };
-            ask(
-                ctx,
-                Query::Record { uid: uid.unwrap_or(u32::MAX), action, setting: Some(Box::new(setting)) },
-            )
-            .await?;
+            journal(ctx, uid, action, Some(Write::Dial { node, address: Some(address.to_string()) })).await?;
             let p = PeerSpec { node_id: node, address };
             super::spawn_dial(&ctx.dials, &ctx.endpoint, &ctx.core, &ctx.events, &ctx.shared, p);
             Ok(Response::Done)
@@ -429,12 +424,7 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             // add` finds it running and the node's stop still ends it.
             let _ = ctx.core.send(CoreMsg::RemovePeer(node));
             let action = format!("peers remove {node}");
-            let setting = Write::Dial { node, address: None };
-            ask(
-                ctx,
-                Query::Record { uid: uid.unwrap_or(u32::MAX), action, setting: Some(Box::new(setting)) },
-            )
-            .await?;
+            journal(ctx, uid, action, Some(Write::Dial { node, address: None })).await?;
             let _ =
                 ctx.core.send(CoreMsg::Drop { peer: node, reason: "removed by this node's operator".into() });
             Ok(Response::Done)
@@ -446,12 +436,7 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             }
             ctx.shared.admission.set_blocked(node, true);
             let action = format!("peers block {node}");
-            let setting = Write::Block { node, blocked: true };
-            ask(
-                ctx,
-                Query::Record { uid: uid.unwrap_or(u32::MAX), action, setting: Some(Box::new(setting)) },
-            )
-            .await?;
+            journal(ctx, uid, action, Some(Write::Block { node, blocked: true })).await?;
             let _ =
                 ctx.core.send(CoreMsg::Drop { peer: node, reason: "blocked by this node's operator".into() });
             Ok(Response::Done)
@@ -460,12 +445,7 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             let node = named(ctx, &node)?;
             ctx.shared.admission.set_blocked(node, false);
             let action = format!("peers unblock {node}");
-            let setting = Write::Block { node, blocked: false };
-            ask(
-                ctx,
-                Query::Record { uid: uid.unwrap_or(u32::MAX), action, setting: Some(Box::new(setting)) },
-            )
-            .await?;
+            journal(ctx, uid, action, Some(Write::Block { node, blocked: false })).await?;
             Ok(Response::Done)
         }
         Request::Journal { last } => match ask(ctx, Query::Journal(last.min(10_000))).await? {
@@ -508,7 +488,7 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
                 "send direct {id} to {}",
                 nodes.iter().map(|n| n.short()).collect::<Vec<_>>().join(",")
             );
-            ask(ctx, Query::Record { uid: uid.unwrap_or(u32::MAX), action, setting: None }).await?;
+            journal(ctx, uid, action, None).await?;
             Ok(Response::Sent { id, to: nodes })
         }
         Request::SendChannel { channel, priority, marking, ttl_hours, body } => {
@@ -540,7 +520,7 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             };
             let id = publish(ctx, req).await?;
             let action = format!("send channel {id} to {}", c.name);
-            ask(ctx, Query::Record { uid: uid.unwrap_or(u32::MAX), action, setting: None }).await?;
+            journal(ctx, uid, action, None).await?;
             Ok(Response::Sent { id, to: Vec::new() })
         }
         Request::Follow { .. } => Err(refused("bad_request", "follow is answered as a stream".into())),
@@ -631,6 +611,18 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             _ => Err(refused("unavailable", "unexpected answer".into())),
         },
     }
+}
+
+/// Journals an operator's request with the caller's uid (`u32::MAX` when unknown) and the
+/// setting it changed, if any.
+async fn journal(
+    ctx: &Ctx,
+    uid: Option<u32>,
+    action: String,
+    setting: Option<Write>,
+) -> Result<(), Response> {
+    let q = Query::Record { uid: uid.unwrap_or(u32::MAX), action, setting: setting.map(Box::new) };
+    ask(ctx, q).await.map(|_| ())
 }
 
 /// The one node a name stands for: a NodeId, or a directory name naming exactly one node.

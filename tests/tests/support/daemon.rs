@@ -59,27 +59,7 @@ impl Daemon {
         );
         let config = self.dir.join("godwitd.toml");
         std::fs::write(&config, cfg).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_test-godwitd"))
-            .args(["run", "--config", config.to_str().unwrap()])
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines.next().expect("godwitd printed its address").unwrap();
-            if let Some(rest) = line.split("addr=").nth(1).filter(|_| line.contains("godwitd listening")) {
-                break rest.split_whitespace().next().unwrap().parse().unwrap();
-            }
-        };
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+        let (child, addr, rx) = spawn(&config, &[]);
         self.addr = Some(addr);
         self.child = Some(child);
         self.log = Some(rx);
@@ -103,6 +83,37 @@ impl Daemon {
         let rest = self.log.take().map(|l| l.iter().collect()).unwrap_or_default();
         (ok, rest)
     }
+}
+
+/// Starts `godwitd run --config config` (with `extra` arguments) and waits until it listens;
+/// returns the process, its address and its further log lines (read by a thread, so the pipe
+/// never fills or closes early).
+pub fn spawn(config: &Path, extra: &[&str]) -> (Child, SocketAddr, mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_test-godwitd"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .args(extra)
+        // "godwitd listening" is an info line, whatever the caller's RUST_LOG says.
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("godwitd printed its address").unwrap();
+        if let Some(rest) = line.split("addr=").nth(1).filter(|_| line.contains("godwitd listening")) {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (child, addr, rx)
 }
 
 impl Drop for Daemon {

@@ -18,6 +18,13 @@ pub fn godwit(args: &[&str]) -> Output {
     run(env!("CARGO_BIN_EXE_test-godwit"), args)
 }
 
+/// Runs `godwit` with `args`, which must succeed; returns its standard output.
+pub fn godwit_ok(args: &[&str]) -> String {
+    let o = godwit(args);
+    assert!(o.status.success(), "godwit {args:?} failed: {}", stderr(&o));
+    stdout(&o)
+}
+
 fn run(bin: &str, args: &[&str]) -> Output {
     Command::new(bin).args(args).output().unwrap_or_else(|e| panic!("cannot start {bin}: {e}"))
 }
