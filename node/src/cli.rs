@@ -73,10 +73,13 @@ fn run(config: &std::path::Path, log_format: LogFormat) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async {
+        // Listen for the stop signals before starting: a SIGTERM while the node is starting
+        // (a service manager stopping it early) must stop it cleanly, not kill it mid-write.
+        let stop = stop_signal()?;
         let node = crate::net::Node::start(spec).await?;
         info!(node = %node.node_id(), addr = %node.local_addr(), "running; stop with SIGTERM or Ctrl-C");
         tokio::select! {
-            r = wait_for_signal() => r?,
+            r = stop => r?,
             reason = node.failed() => {
                 anyhow::bail!("stopped: {reason}; restart godwitd once the disk is repaired (peers resend what was not acknowledged)");
             }
@@ -88,17 +91,21 @@ fn run(config: &std::path::Path, log_format: LogFormat) -> Result<()> {
     })
 }
 
-async fn wait_for_signal() -> Result<()> {
+/// Installs the SIGTERM and Ctrl-C handlers now; the returned future ends at the first signal.
+fn stop_signal() -> Result<impl std::future::Future<Output = Result<()>>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-        tokio::select! {
-            _ = term.recv() => {}
-            r = tokio::signal::ctrl_c() => r.context("cannot listen for Ctrl-C")?,
-        }
+        let mut int = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            Ok(())
+        })
     }
     #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await.context("cannot listen for Ctrl-C")?;
-    Ok(())
+    Ok(async { tokio::signal::ctrl_c().await.context("cannot listen for Ctrl-C") })
 }
