@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// This API's version. A client of another version is refused with [`Welcome::VersionMismatch`].
-pub const API_VERSION: u16 = 1;
+pub const API_VERSION: u16 = 2;
 /// Largest request body in bytes.
 pub const MAX_REQUEST: usize = 1 << 20;
 /// Largest response body in bytes.
@@ -128,6 +128,16 @@ pub enum Request {
         /// Its id (64 hex digits, or a unique prefix of at least 8).
         id: String,
     },
+    /// Mark a message of the inbox read, or actioned (mutating: journalled with the caller's
+    /// uid), and tell its author so with a signed receipt (a direct message).
+    Mark {
+        /// Its id (64 hex digits, or a unique prefix of at least 8).
+        id: String,
+        /// Actioned rather than only read.
+        actioned: bool,
+        /// What was done, e.g. "container examined, 3 tusks found" (it goes to the author).
+        note: Option<String>,
+    },
     /// The directory: every node's newest valid card, or those a name stands for (a NodeId, an
     /// ISO 3166 country code, an administration's name).
     Directory {
@@ -166,6 +176,14 @@ pub enum Response {
     Inbox(Vec<InboxItem>),
     /// Answer to [`Request::Show`].
     Message(Box<MessageView>),
+    /// Answer to [`Request::Mark`]: the mark is stored durably.
+    Marked {
+        /// The message marked.
+        id: MessageId,
+        /// The receipt sent to its author (`None` when this node is the author, or its card
+        /// is not known yet).
+        receipt: Option<MessageId>,
+    },
     /// A mutating request was carried out.
     Done,
     /// The node refused the request.
@@ -248,12 +266,24 @@ pub struct InboxItem {
     pub mode: String,
     /// The channel's id, for channel messages.
     pub channel: Option<String>,
+    /// The channel's name in this node's configuration, when it has one.
+    pub channel_name: Option<String>,
     /// Its TLP marking, e.g. `TLP:RED`.
     pub marking: String,
     /// `flash`, `immediate` or `routine`.
     pub priority: String,
     /// When its author created it, ms since the epoch.
     pub created_ms: u64,
+    /// Its content's kind (`warning`, `feedback`, `seizure_report`,
+    /// `receipt`, …; `bulletin` for an intelligence bulletin), or `sealed` when this node cannot
+    /// open it.
+    pub kind: String,
+    /// One line saying what it is about (its title, or what it answers).
+    pub title: String,
+    /// The message it answers or refers to (feedback, receipt, retraction, …), if any.
+    pub refers_to: Option<MessageId>,
+    /// `new`, `read` or `actioned`: how far this node's operators got with it.
+    pub status: String,
 }
 
 /// One message in `godwit inbox show`.

@@ -5,6 +5,7 @@
 //! messages use, and inspecting an envelope file. Commands that talk to a node over its admin
 //! socket follow with the operator CLI.
 
+pub mod inbox;
 pub mod node;
 
 use std::io::Read;
@@ -70,6 +71,9 @@ pub enum Command {
         /// With the list: keep printing every message delivered from now on.
         #[arg(long)]
         follow: bool,
+        /// With the list: which messages.
+        #[command(flatten)]
+        filter: inbox::Filter,
     },
     /// Make a channel epoch key file (mode 0600) to give the channel's members out of band, for
     /// `[[channels]] key_file` (until channel management distributes keys itself).
@@ -243,15 +247,16 @@ pub fn main() -> Result<()> {
             on_node(node::NodeCommand::Directory(command.unwrap_or(node::DirectoryCommand::List)))
         }
         Command::Send { command } => on_node(node::NodeCommand::Send(command)),
-        Command::Inbox { command, follow } => {
-            on_node(node::NodeCommand::Inbox(command.unwrap_or(node::InboxCommand::List { follow })))
+        Command::Inbox { command, follow, filter } => {
+            on_node(node::NodeCommand::Inbox(command.unwrap_or(node::InboxCommand::List { follow, filter })))
         }
         command => run(command, &mut out),
     }
 }
 
 /// The exit code for an error (documented in docs/operations.md): 1 refused by the node or bad
-/// input, 3 node unreachable, 4 version mismatch (clap itself exits 2 on usage errors).
+/// input, 3 node unreachable, 4 version mismatch, 5 permission denied on the socket (clap
+/// itself exits 2 on usage errors).
 pub fn exit_code(e: &anyhow::Error) -> u8 {
     e.downcast_ref::<node::Failure>().map_or(1, |f| f.code)
 }
@@ -398,7 +403,10 @@ fn codes(list: CodeList, out: &mut impl std::io::Write) -> Result<()> {
         CodeList::Countries => (b'A'..=b'Z')
             .flat_map(|a| (b'A'..=b'Z').map(move |b| String::from_utf8_lossy(&[a, b]).into_owned()))
             .filter(|c| c.parse::<Country>().is_ok())
-            .map(|c| (c, String::new()))
+            .map(|c| {
+                let name = c.parse::<Country>().map(|x| x.name()).unwrap_or_default().to_string();
+                (c, name)
+            })
             .collect(),
         CodeList::Tlp => vec![
             ("TLP:RED".into(), "named recipients only; sent only as a direct message".into()),
@@ -473,13 +481,15 @@ mod tests {
         let mut seen = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "json") {
-                let body: godwit_protocol::content::Body =
-                    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-                body.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                seen += 1;
-            }
+            let text = || std::fs::read_to_string(&path).unwrap();
+            let body: godwit_protocol::content::Body = match path.extension().and_then(|e| e.to_str()) {
+                Some("json") => serde_json::from_str(&text()).unwrap(),
+                Some("toml") => toml::from_str(&text()).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+                _ => continue,
+            };
+            body.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            seen += 1;
         }
-        assert!(seen >= 2, "examples in {}", dir.display());
+        assert!(seen >= 3, "examples in {}", dir.display());
     }
 }

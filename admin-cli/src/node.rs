@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Subcommand;
 use godwit_admin_api::{self as api, API_VERSION, Hello, MAX_RESPONSE, Request, Response, Welcome};
-use godwit_protocol::content::Body;
+use godwit_protocol::content::{Body, Content};
 use godwit_protocol::identity::NodeId;
 use serde_json::json;
 
@@ -26,8 +26,10 @@ pub const EXIT_REFUSED: u8 = 1;
 pub const EXIT_UNREACHABLE: u8 = 3;
 /// Exit code: the node speaks another admin API version.
 pub const EXIT_VERSION: u8 = 4;
+/// Exit code: the socket exists but this user may not use it (not in its group).
+pub const EXIT_PERMISSION: u8 = 5;
 
-fn fail(code: u8, message: String) -> anyhow::Error {
+pub(crate) fn fail(code: u8, message: String) -> anyhow::Error {
     Failure { code, message }.into()
 }
 
@@ -73,9 +75,101 @@ pub enum DirectoryCommand {
     },
 }
 
+/// Where a message goes: a channel, or named recipients.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct Audience {
+    /// A channel: its name in the node's configuration, or its id.
+    #[arg(long)]
+    channel: Option<String>,
+    /// A recipient of a direct message: a NodeId, an ISO 3166 country code (every node of that
+    /// country) or an administration's name. Repeat for several.
+    #[arg(long = "to")]
+    to: Vec<String>,
+}
+
 /// `godwit send …`.
 #[derive(Debug, Subcommand)]
 pub enum SendCommand {
+    /// A Warning (an alert: a risk profile to act on), from a JSON or TOML file.
+    Alert {
+        /// Where it goes.
+        #[command(flatten)]
+        audience: Audience,
+        /// TLP 2.0 marking (default: amber to a channel, red direct).
+        #[arg(long)]
+        marking: Option<String>,
+        /// What to send.
+        #[command(flatten)]
+        message: Publication,
+    },
+    /// An intelligence bulletin, from a file or from --title, --summary and --text.
+    Bulletin {
+        /// Where it goes.
+        #[command(flatten)]
+        audience: Audience,
+        /// TLP 2.0 marking (default: amber to a channel, red direct).
+        #[arg(long)]
+        marking: Option<String>,
+        /// Its title.
+        #[arg(long, conflicts_with = "file")]
+        title: Option<String>,
+        /// Its key findings in a few lines.
+        #[arg(long, conflicts_with = "file")]
+        summary: Option<String>,
+        /// The analysis.
+        #[arg(long, conflicts_with = "file")]
+        text: Option<String>,
+        /// A country concerned (ISO 3166 code); repeat for several.
+        #[arg(long = "country", conflicts_with = "file")]
+        countries: Vec<String>,
+        /// The issuing office's reference, e.g. "RILO ESA 2026/14".
+        #[arg(long, conflicts_with = "file")]
+        reference: Option<String>,
+        /// What to send.
+        #[command(flatten)]
+        message: Publication,
+    },
+    /// A seizure report, from a JSON or TOML file.
+    Seizure {
+        /// Where it goes.
+        #[command(flatten)]
+        audience: Audience,
+        /// TLP 2.0 marking (default: amber to a channel, red direct).
+        #[arg(long)]
+        marking: Option<String>,
+        /// What to send.
+        #[command(flatten)]
+        message: Publication,
+    },
+    /// Feedback on a Warning (what was done about it), from a file or from --warning,
+    /// --outcome and --details.
+    Feedback {
+        /// Where it goes (normally the Warning's channel, or its author with --to).
+        #[command(flatten)]
+        audience: Audience,
+        /// TLP 2.0 marking (default: amber to a channel, red direct).
+        #[arg(long)]
+        marking: Option<String>,
+        /// The Warning's id (64 hex digits).
+        #[arg(long, conflicts_with = "file")]
+        warning: Option<String>,
+        /// nothing_found, seized, not_located, not_examined or ongoing.
+        #[arg(long, conflicts_with = "file")]
+        outcome: Option<String>,
+        /// What was done.
+        #[arg(long, conflicts_with = "file")]
+        details: Option<String>,
+        /// When (YYYY-MM-DD; default today).
+        #[arg(long, conflicts_with = "file")]
+        date: Option<String>,
+        /// The seizure report that followed (its id).
+        #[arg(long, conflicts_with = "file")]
+        seizure: Option<String>,
+        /// What to send.
+        #[command(flatten)]
+        message: Publication,
+    },
     /// A direct message to named recipients, sealed to each one's newest card (relayed through
     /// hubs, which cannot read it). Prints its id once the node holds it durably.
     Direct {
@@ -105,8 +199,9 @@ pub enum SendCommand {
     },
 }
 
-/// Reads a message body from a JSON file (or - for standard input) and checks it.
-fn read_body(file: &Path) -> anyhow::Result<Vec<u8>> {
+/// Reads a message body from a JSON file, a TOML file (`.toml`), or - for JSON on standard
+/// input; with `kind`, it must be of that kind.
+fn read_body(file: &Path, kind: Option<&str>) -> anyhow::Result<Body> {
     let text = if file.as_os_str() == "-" {
         let mut s = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
@@ -115,15 +210,132 @@ fn read_body(file: &Path) -> anyhow::Result<Vec<u8>> {
         std::fs::read_to_string(file)
             .map_err(|e| fail(EXIT_REFUSED, format!("cannot read {}: {e}", file.display())))?
     };
-    let body: Body = serde_json::from_str(&text).map_err(|e| {
+    let not_body = |e: String| {
         fail(EXIT_REFUSED, format!("{} is not a message body: {e} (see docs/examples/)", file.display()))
-    })?;
-    body.validate().map_err(|e| fail(EXIT_REFUSED, format!("{}: {e}", file.display())))?;
+    };
+    let body: Body = if file.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml")) {
+        toml::from_str(&text).map_err(|e| not_body(e.to_string()))?
+    } else {
+        serde_json::from_str(&text).map_err(|e| not_body(e.to_string()))?
+    };
+    if let Some(k) = kind {
+        if body.content.kind() != k {
+            return Err(fail(
+                EXIT_REFUSED,
+                format!("{} holds a {}, not a {k}", file.display(), body.content.kind().replace('_', " ")),
+            ));
+        }
+    }
+    Ok(body)
+}
+
+/// Checks a body and encodes it for the node, with `--grading` if given.
+fn finish(mut body: Body, grading: Option<&str>, what: &str) -> anyhow::Result<Vec<u8>> {
+    if let Some(g) = grading {
+        body.grading = Some(
+            g.trim()
+                .to_ascii_uppercase()
+                .parse()
+                .map_err(|e| fail(EXIT_REFUSED, format!("--grading: {e}")))?,
+        );
+    }
+    body.validate().map_err(|e| fail(EXIT_REFUSED, format!("{what}: {e}")))?;
     Ok(body.encode())
 }
 
+fn need_file(message: &Publication) -> anyhow::Result<&Path> {
+    message
+        .file
+        .as_deref()
+        .ok_or_else(|| fail(EXIT_REFUSED, "give the message with --file (see docs/examples/)".into()))
+}
+
+fn message_id(text: &str, flag: &str) -> anyhow::Result<godwit_protocol::ids::MessageId> {
+    let t = text.trim().to_ascii_lowercase();
+    let bytes: Option<Vec<u8>> = (t.len() == 64 && t.is_ascii())
+        .then(|| (0..32).map(|i| u8::from_str_radix(&t[2 * i..2 * i + 2], 16).ok()).collect())
+        .flatten();
+    match bytes.and_then(|b| <[u8; 32]>::try_from(b).ok()) {
+        Some(b) => Ok(godwit_protocol::ids::MessageId(b)),
+        None => Err(fail(EXIT_REFUSED, format!("{flag} {text:?} is not a message id (64 hex digits)"))),
+    }
+}
+
+/// The body of a `send alert|bulletin|seizure|feedback`.
+fn kind_body(cmd: &SendCommand) -> anyhow::Result<Vec<u8>> {
+    use godwit_protocol::content::{Feedback, IntelligenceBulletin, Outcome};
+    let bad = |m: String| fail(EXIT_REFUSED, m);
+    match cmd {
+        SendCommand::Alert { message, .. } => {
+            let file = need_file(message)?;
+            finish(read_body(file, Some("warning"))?, message.grading.as_deref(), &file.display().to_string())
+        }
+        SendCommand::Seizure { message, .. } => {
+            let file = need_file(message)?;
+            finish(
+                read_body(file, Some("seizure_report"))?,
+                message.grading.as_deref(),
+                &file.display().to_string(),
+            )
+        }
+        SendCommand::Bulletin { message, title, summary, text, countries, reference, .. } => {
+            let body = match (&message.file, title) {
+                (Some(file), _) => read_body(file, Some("bulletin"))?,
+                (None, Some(title)) => {
+                    let countries = countries
+                        .iter()
+                        .map(|c| {
+                            c.trim().to_ascii_uppercase().parse().map_err(|e| bad(format!("--country: {e}")))
+                        })
+                        .collect::<anyhow::Result<Vec<_>>>()?;
+                    Body::new(Content::Bulletin(IntelligenceBulletin {
+                        body: text.clone().unwrap_or_default(),
+                        title: title.clone(),
+                        species: Vec::new(),
+                        summary: summary.clone().unwrap_or_default(),
+                        countries,
+                        reference: reference.clone(),
+                        attachments: Vec::new(),
+                    }))
+                }
+                (None, None) => return Err(bad("give the bulletin with --file, or at least --title".into())),
+            };
+            finish(body, message.grading.as_deref(), "the bulletin")
+        }
+        SendCommand::Feedback { message, warning, outcome, details, date, seizure, .. } => {
+            let body = match (&message.file, warning) {
+                (Some(file), _) => read_body(file, Some("feedback"))?,
+                (None, Some(warning)) => {
+                    let outcome: Outcome = match outcome {
+                        Some(o) => serde_json::from_value(serde_json::Value::String(o.trim().to_ascii_lowercase().replace(['-', ' '], "_")))
+                            .map_err(|_| bad(format!("--outcome {o:?} is not nothing_found, seized, not_located, not_examined or ongoing")))?,
+                        None => return Err(bad("give --outcome (nothing_found, seized, not_located, not_examined, ongoing)".into())),
+                    };
+                    let date = date.clone().unwrap_or_else(crate::inbox::today);
+                    Body::new(Content::Feedback(Feedback {
+                        date: date.trim().parse().map_err(|e| bad(format!("--date: {e}")))?,
+                        place: None,
+                        details: details.clone().unwrap_or_default(),
+                        outcome,
+                        seizure: seizure.as_deref().map(|s| message_id(s, "--seizure")).transpose()?,
+                        warning: message_id(warning, "--warning")?,
+                    }))
+                }
+                (None, None) => {
+                    return Err(bad("give the feedback with --file, or with --warning and --outcome".into()));
+                }
+            };
+            finish(body, message.grading.as_deref(), "the feedback")
+        }
+        SendCommand::Direct { message, .. } | SendCommand::Channel { message, .. } => {
+            let file = need_file(message)?;
+            finish(read_body(file, None)?, message.grading.as_deref(), &file.display().to_string())
+        }
+    }
+}
+
 /// `red` → `TLP:RED`.
-fn tlp(marking: &str) -> String {
+pub(crate) fn tlp(marking: &str) -> String {
     let m = marking.trim().to_ascii_uppercase();
     if m.starts_with("TLP:") { m } else { format!("TLP:{m}") }
 }
@@ -131,10 +343,13 @@ fn tlp(marking: &str) -> String {
 /// The fields every message to send has.
 #[derive(Debug, clap::Args)]
 pub struct Publication {
-    /// The message body as JSON (content and grading; see docs/examples/), or - for standard
-    /// input.
+    /// The message body as JSON or TOML (`.toml`): content and grading (see docs/examples/),
+    /// or - for JSON on standard input.
     #[arg(long)]
-    file: PathBuf,
+    file: Option<PathBuf>,
+    /// Admiralty grading of source and information, e.g. B2 (replaces the file's).
+    #[arg(long)]
+    grading: Option<String>,
     /// flash, immediate or routine.
     #[arg(long, default_value = "immediate")]
     priority: String,
@@ -151,6 +366,9 @@ pub enum InboxCommand {
         /// Then keep printing every message delivered from now on, until interrupted.
         #[arg(long)]
         follow: bool,
+        /// Which messages.
+        #[command(flatten)]
+        filter: crate::inbox::Filter,
     },
     /// One message: its signed header and, when this node can open it, its content.
     Show {
@@ -159,6 +377,35 @@ pub enum InboxCommand {
         /// Write the exact envelope bytes to this file instead.
         #[arg(long)]
         raw: Option<PathBuf>,
+    },
+    /// Mark a message read, and tell its author with a signed receipt.
+    Ack {
+        /// Its id (or a unique prefix of at least 8 hex digits).
+        id: String,
+        /// A note for the author.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Mark a message actioned (something was done about it), and tell its author.
+    Action {
+        /// Its id (or a unique prefix of at least 8 hex digits).
+        id: String,
+        /// What was done, for the author.
+        #[arg(long)]
+        note: String,
+    },
+    /// The seizure reports of the inbox for a spreadsheet: one row per seized line, in the
+    /// columns of a CITES annual illegal trade report.
+    Export {
+        /// As CSV: the default; with --json, a JSON array of the same rows instead.
+        #[arg(long)]
+        csv: bool,
+        /// Only reports created since a date (2026-11-30) or for a time (36h, 7d).
+        #[arg(long, value_parser = crate::inbox::parse_since)]
+        since: Option<u64>,
+        /// Write to this file instead of standard output (refused if it exists).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -191,6 +438,15 @@ impl Client {
     /// A [`Failure`] saying what to do.
     pub fn connect(socket: &Path) -> anyhow::Result<Client> {
         let stream = UnixStream::connect(socket).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                return fail(
+                    EXIT_PERMISSION,
+                    format!(
+                        "permission denied on godwitd's socket {}: only its owner and the members of its group (godwit unless configured otherwise) may use it: ask an administrator to add you to that group",
+                        socket.display()
+                    ),
+                );
+            }
             fail(
                 EXIT_UNREACHABLE,
                 format!(
@@ -284,6 +540,9 @@ pub enum NodeCommand {
 /// # Errors
 /// A [`Failure`].
 pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+    if let NodeCommand::Inbox(InboxCommand::Export { csv, since, out: file }) = &cmd {
+        return export(socket, json && !csv, *since, file.as_deref(), out);
+    }
     let req = match &cmd {
         NodeCommand::Status => Request::Status,
         NodeCommand::Peers(PeersCommand::List) => Request::Peers,
@@ -308,22 +567,55 @@ pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::
         NodeCommand::Directory(DirectoryCommand::Show { node }) => {
             Request::Directory { name: Some(node.clone()) }
         }
-        NodeCommand::Send(SendCommand::Direct { to, marking, message }) => Request::SendDirect {
+        NodeCommand::Send(send @ SendCommand::Direct { to, marking, message }) => Request::SendDirect {
             to: to.clone(),
             priority: message.priority.clone(),
             marking: tlp(marking),
             ttl_hours: message.ttl_hours,
-            body: read_body(&message.file)?,
+            body: kind_body(send)?,
         },
-        NodeCommand::Send(SendCommand::Channel { channel, marking, message }) => Request::SendChannel {
-            channel: channel.clone(),
-            priority: message.priority.clone(),
-            marking: tlp(marking),
-            ttl_hours: message.ttl_hours,
-            body: read_body(&message.file)?,
-        },
+        NodeCommand::Send(send @ SendCommand::Channel { channel, marking, message }) => {
+            Request::SendChannel {
+                channel: channel.clone(),
+                priority: message.priority.clone(),
+                marking: tlp(marking),
+                ttl_hours: message.ttl_hours,
+                body: kind_body(send)?,
+            }
+        }
+        NodeCommand::Send(
+            send @ (SendCommand::Alert { audience, marking, message }
+            | SendCommand::Seizure { audience, marking, message }
+            | SendCommand::Bulletin { audience, marking, message, .. }
+            | SendCommand::Feedback { audience, marking, message, .. }),
+        ) => {
+            let body = kind_body(send)?;
+            match &audience.channel {
+                Some(channel) => Request::SendChannel {
+                    channel: channel.clone(),
+                    priority: message.priority.clone(),
+                    marking: tlp(marking.as_deref().unwrap_or("amber")),
+                    ttl_hours: message.ttl_hours,
+                    body,
+                },
+                None => Request::SendDirect {
+                    to: audience.to.clone(),
+                    priority: message.priority.clone(),
+                    marking: tlp(marking.as_deref().unwrap_or("red")),
+                    ttl_hours: message.ttl_hours,
+                    body,
+                },
+            }
+        }
         NodeCommand::Inbox(InboxCommand::List { .. }) => Request::Inbox,
         NodeCommand::Inbox(InboxCommand::Show { id, .. }) => Request::Show { id: id.clone() },
+        NodeCommand::Inbox(InboxCommand::Ack { id, note }) => {
+            Request::Mark { id: id.clone(), actioned: false, note: note.clone() }
+        }
+        NodeCommand::Inbox(InboxCommand::Action { id, note }) => {
+            Request::Mark { id: id.clone(), actioned: true, note: Some(note.clone()) }
+        }
+        NodeCommand::Inbox(InboxCommand::Export { .. }) => unreachable!("answered above"),
     };
     let mut client = Client::connect(socket)?;
     let resp = client.ask(&req)?;
@@ -339,18 +631,78 @@ pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::
         return Ok(());
     }
     let follow = match &cmd {
-        NodeCommand::Inbox(InboxCommand::List { follow: true }) => Some(false),
+        NodeCommand::Inbox(InboxCommand::List { follow: true, .. }) => Some(false),
         NodeCommand::Journal(JournalCommand::Tail { follow: true, .. }) => Some(true),
         _ => None,
     };
-    print(resp, json, out)?;
+    let filter = match &cmd {
+        NodeCommand::Inbox(InboxCommand::List { filter, .. }) => Some(filter.clone()),
+        _ => None,
+    };
+    let only = |resp: Response| match (resp, &filter) {
+        (Response::Inbox(items), Some(f)) => {
+            Response::Inbox(items.into_iter().filter(|i| f.matches(i)).collect())
+        }
+        (other, _) => other,
+    };
+    print(only(resp), json, out)?;
     if let Some(journal) = follow {
         out.flush()?;
         client.follow(journal, |resp| {
-            print(resp, json, out)?;
+            print(only(resp), json, out)?;
             out.flush()?;
             Ok(())
         })?;
+    }
+    Ok(())
+}
+
+/// `godwit inbox export`: every seizure report of the inbox, one row per seized line.
+fn export(
+    socket: &Path,
+    json: bool,
+    since: Option<u64>,
+    file: Option<&Path>,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    if let Some(f) = file.filter(|f| f.exists()) {
+        return Err(fail(EXIT_REFUSED, format!("{} exists: refusing to overwrite it", f.display())));
+    }
+    let mut client = Client::connect(socket)?;
+    let Response::Inbox(items) = client.ask(&Request::Inbox)? else {
+        return Err(fail(EXIT_REFUSED, "the node answered something else than its inbox".into()));
+    };
+    let reports: Vec<&api::InboxItem> = items
+        .iter()
+        .filter(|i| i.kind == "seizure_report" && since.is_none_or(|t| i.created_ms >= t))
+        .collect();
+    // Progress on a terminal only (indicatif draws nothing when standard error is not one).
+    let progress = indicatif::ProgressBar::new(reports.len() as u64).with_message("seizure reports");
+    let mut rows = Vec::new();
+    for i in reports {
+        if let Response::Message(m) = client.ask(&Request::Show { id: i.id.to_string() })? {
+            if let Ok(body) = crate::inbox::decode(&m.body) {
+                if let Content::SeizureReport(r) = &body.content {
+                    rows.extend(crate::inbox::rows(i, r));
+                }
+            }
+        }
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    match file {
+        Some(f) => {
+            let mut buf = Vec::new();
+            crate::inbox::write_rows(&rows, !json, &mut buf)?;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(f)
+                .and_then(|mut w| std::io::Write::write_all(&mut w, &buf))
+                .map_err(|e| fail(EXIT_REFUSED, format!("cannot write {}: {e}", f.display())))?;
+            writeln!(out, "{} rows written to {}", rows.len(), f.display())?;
+        }
+        None => crate::inbox::write_rows(&rows, !json, out)?,
     }
     Ok(())
 }
@@ -365,6 +717,11 @@ fn item_json(i: &api::InboxItem) -> serde_json::Value {
         "marking": i.marking,
         "priority": i.priority,
         "created_ms": i.created_ms,
+        "channel_name": i.channel_name,
+        "kind": i.kind,
+        "title": i.title,
+        "refers_to": i.refers_to.map(|m| m.to_string()),
+        "status": i.status,
     })
 }
 
@@ -529,21 +886,22 @@ fn print(resp: Response, json: bool, out: &mut impl std::io::Write) -> anyhow::R
             } else {
                 writeln!(
                     out,
-                    "{:<14} {:<9} {:<7} {:<16} {:<10} from",
-                    "id", "priority", "mode", "marking", "created"
+                    "{:<14} {:<8} {:<9} {:<16} {:<14} {:<24} title",
+                    "id", "status", "priority", "marking", "kind", "from"
                 )?;
                 for i in &items {
                     let from =
                         if i.administration.is_empty() { i.author.short() } else { i.administration.clone() };
                     writeln!(
                         out,
-                        "{:<14} {:<9} {:<7} {:<16} {:<10} {}",
+                        "{:<14} {:<8} {:<9} {:<16} {:<14} {:<24} {}",
                         i.id.short(),
+                        i.status,
                         i.priority,
-                        i.mode,
                         i.marking,
-                        i.created_ms / 1000,
-                        from
+                        i.kind,
+                        from,
+                        i.title
                     )?;
                 }
             }
@@ -564,17 +922,37 @@ fn print(resp: Response, json: bool, out: &mut impl std::io::Write) -> anyhow::R
                 let v = json!({ "message": item_json(&m.item), "body": content, "unopened": m.unopened });
                 writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
             } else {
-                writeln!(out, "id        {}", m.item.id)?;
-                writeln!(out, "from      {} {}", m.item.author, m.item.administration)?;
+                writeln!(out, "id            {}", m.item.id)?;
+                writeln!(out, "from          {} {}", m.item.author, m.item.administration)?;
+                let to = match &m.item.channel_name {
+                    Some(name) => format!("channel {name}"),
+                    None => m.item.mode.clone(),
+                };
                 writeln!(
                     out,
-                    "marking   {}   priority {}   {}",
-                    m.item.marking, m.item.priority, m.item.mode
+                    "marking       {}   priority {}   {to}   {}",
+                    m.item.marking, m.item.priority, m.item.status
                 )?;
                 match (&body, &m.unopened) {
-                    (Some(_), _) => writeln!(out, "{}", serde_json::to_string_pretty(&content)?)?,
+                    (Some(b), _) => crate::inbox::render(b, out)?,
                     (None, Some(why)) => writeln!(out, "content   not shown: {why}")?,
                     (None, None) => writeln!(out, "content   (a control record)")?,
+                }
+            }
+        }
+        Response::Marked { id, receipt } => {
+            if json {
+                writeln!(
+                    out,
+                    "{}",
+                    json!({ "id": id.to_string(), "receipt": receipt.map(|r| r.to_string()) })
+                )?;
+            } else {
+                match receipt {
+                    Some(r) => {
+                        writeln!(out, "{} marked; receipt {} sent to its author", id.short(), r.short())?
+                    }
+                    None => writeln!(out, "{} marked", id.short())?,
                 }
             }
         }

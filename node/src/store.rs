@@ -42,7 +42,7 @@ use godwit_protocol::codec;
 use godwit_protocol::envelope::{Priority, message_id, raw};
 use godwit_protocol::identity::NodeId;
 use godwit_protocol::ids::{FeedId, MessageId};
-use godwit_protocol::relay::{Batch, HeadRec, MsgMeta, SlotRec, Store, Write};
+use godwit_protocol::relay::{Batch, HeadRec, Mark, MsgMeta, SlotRec, Store, Write};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sled::Tree;
@@ -139,6 +139,7 @@ const PRUNED: Table = Table(b'y', "pruned");
 const CARDS: Table = Table(b'd', "directory");
 const DIALS: Table = Table(b'D', "dials");
 const BLOCKED: Table = Table(b'B', "blocked");
+const MARKS: Table = Table(b'k', "marks");
 
 /// The key of `key` in table `t`.
 fn k(t: Table, key: &[u8]) -> Vec<u8> {
@@ -658,6 +659,17 @@ impl SledStore {
             .collect()
     }
 
+    /// The operator's mark on a message of the inbox, if any.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn mark(&self, id: &MessageId) -> Result<Option<Mark>, StoreError> {
+        match self.get(MARKS, id.as_bytes())? {
+            Some(v) => Ok(Some(Self::decode(MARKS, &v)?)),
+            None => Ok(None),
+        }
+    }
+
     /// A view of the inbox for the announcer (see [`InboxView`]).
     pub fn inbox_view(&self) -> InboxView {
         InboxView { tree: self.tree.clone(), path: self.path.clone() }
@@ -896,6 +908,9 @@ impl Store for SledStore {
                     } else {
                         b.remove(k(BLOCKED, node.as_bytes()));
                     }
+                }
+                Write::Mark { id, mark } => {
+                    b.insert(k(MARKS, id.as_bytes()), codec::to_vec(mark));
                 }
                 Write::Repair { id, env } => {
                     b.insert(k(MSGS, id.as_bytes()), &env[..]);

@@ -535,3 +535,274 @@ async fn status_warns_of_a_fork_and_of_a_revocation_list_about_to_expire() {
     assert!(warnings.contains("the revocation list expires in"), "{warnings}");
     net.stop(a).await;
 }
+
+/// Runs `godwit` as another user (`uid`, primary group `gid`, no other groups), from a copy of
+/// the binary any user may run.
+async fn godwit_as(bin: std::path::PathBuf, uid: u32, gid: u32, args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        use std::os::unix::process::CommandExt;
+        std::process::Command::new(bin).args(args).uid(uid).gid(gid).output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_socket_serves_its_group_and_tells_anyone_else_permission_denied() {
+    let mut net = Net::new();
+    // The group of the unprivileged user that exists everywhere.
+    net.admin_group = Some("nogroup".into());
+    let hub = net.add("RILO ESA", Role::Hub);
+    net.start(hub, &[], &[hub]).await;
+    let socket = net.members[hub].dir.join(api::SOCKET_NAME);
+    if nix::unistd::geteuid().is_root() {
+        // Others may pass through the test's own directory to the node's (0710, the group's).
+        std::fs::set_permissions(net.tmp.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+        let bin = net.tmp.path().join("godwit");
+        std::fs::copy(env!("CARGO_BIN_EXE_test-godwit"), &bin).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let dir_mode = std::fs::metadata(&net.members[hub].dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(dir_mode, 0o710, "the data directory lets the group through, nobody else");
+        // nobody:nogroup is in the socket's group.
+        let o = godwit_as(bin.clone(), 65534, 65534, args(&socket, &["--json", "status"])).await;
+        assert!(o.status.success(), "a member of the group uses the socket: {}", stderr(&o));
+        assert_eq!(json(&o)["administration"], "RILO ESA");
+        // nobody in another group is not.
+        let o = godwit_as(bin, 65534, 1, args(&socket, &["status"])).await;
+        assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+        assert!(stderr(&o).contains("permission denied on godwitd's socket"), "{}", stderr(&o));
+        assert!(stderr(&o).contains("ask an administrator to add you to that group"), "{}", stderr(&o));
+    } else {
+        // Not root: the owner itself is refused by a socket of mode 0000.
+        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let o = godwit(args(&socket, &["status"])).await;
+        assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+        assert!(stderr(&o).contains("permission denied on godwitd's socket"), "{}", stderr(&o));
+    }
+    net.stop(hub).await;
+}
+
+fn id_of(hex: &str) -> godwit_protocol::ids::MessageId {
+    let bytes: Vec<u8> = (0..32).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect();
+    godwit_protocol::ids::MessageId(bytes.try_into().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_analyst_sends_filters_acknowledges_and_exports_with_godwit() {
+    use godwit_node::net::NodeEvent;
+    let mut net = Net::new();
+    let hub = net.add("RILO ESA", Role::Hub);
+    let a = net.add("Tanzania NCP", Role::Member);
+    let b = net.add("Uganda Revenue Authority", Role::Member);
+    let all = [hub, a, b];
+    net.start(hub, &[a, b], &all).await;
+    net.start(a, &[], &all).await;
+    net.start(b, &[], &all).await;
+    let mut ea = net.members[a].node().events();
+    net.join(a, hub).await;
+    let mut eb = net.join(b, hub).await;
+    wait_for(&mut ea, "b's card at a", |e| *e == NodeEvent::Card(net.members[b].id())).await;
+    wait_for(&mut eb, "a's card at b", |e| *e == NodeEvent::Card(net.members[a].id())).await;
+    let (sa, sb) = (net.members[a].dir.join(api::SOCKET_NAME), net.members[b].dir.join(api::SOCKET_NAME));
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples");
+    let file = |n: &str| examples.join(n).to_str().unwrap().to_string();
+
+    // An alert to the channel; the kind is checked against the file.
+    let o = godwit(args(
+        &sa,
+        &["send", "alert", "--channel", "test alerts", "--file", &file("seizure_report.json")],
+    ))
+    .await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("holds a seizure report, not a warning"), "{}", stderr(&o));
+    let sent = json(
+        &godwit(args(
+            &sa,
+            &[
+                "--json",
+                "send",
+                "alert",
+                "--channel",
+                "test alerts",
+                "--priority",
+                "flash",
+                "--grading",
+                "b2",
+                "--file",
+                &file("warning.json"),
+            ],
+        ))
+        .await,
+    );
+    let alert = id_of(sent["id"].as_str().unwrap());
+    wait_for(&mut eb, "the alert at b", |e| *e == NodeEvent::Delivered(alert)).await;
+    // A bulletin from flags, and one from a TOML file.
+    let o = godwit(args(
+        &sa,
+        &[
+            "send",
+            "bulletin",
+            "--channel",
+            "test alerts",
+            "--title",
+            "Pangolin scales via Entebbe",
+            "--summary",
+            "Three seizures in November",
+            "--text",
+            "Analysis follows.",
+            "--country",
+            "UG",
+        ],
+    ))
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bulletin = id_of(stdout(&o).trim());
+    let o = godwit(args(
+        &sa,
+        &["send", "bulletin", "--channel", "test alerts", "--file", &file("bulletin.toml")],
+    ))
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let toml_bulletin = id_of(stdout(&o).trim());
+    for m in [bulletin, toml_bulletin] {
+        wait_for(&mut eb, "the bulletins at b", |e| *e == NodeEvent::Delivered(m)).await;
+    }
+
+    // Filters: by kind (alert names a warning), by marking, unread.
+    let warnings = json(&godwit(args(&sb, &["--json", "inbox", "--kind", "alert"])).await);
+    let warnings = warnings.as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let w = &warnings[0];
+    assert_eq!(
+        (w["id"].as_str(), w["kind"].as_str(), w["status"].as_str()),
+        (Some(&*alert.to_string()), Some("warning"), Some("new"))
+    );
+    assert_eq!(w["title"], "Worked ivory declared as unworked under 0507.10");
+    assert_eq!(w["channel_name"], "test alerts");
+    let bulletins =
+        json(&godwit(args(&sb, &["--json", "inbox", "list", "--kind", "bulletin", "--since", "1h"])).await);
+    assert_eq!(bulletins.as_array().unwrap().len(), 2, "{bulletins}");
+    let red = json(&godwit(args(&sb, &["--json", "inbox", "--marking", "red"])).await);
+    assert!(red.as_array().unwrap().is_empty(), "{red}");
+    let o = godwit(args(&sb, &["inbox", "--since", "last tuesday"])).await;
+    assert_eq!(o.status.code(), Some(2), "a usage error: {}", stderr(&o));
+    assert!(stderr(&o).contains("is not a date (2026-11-30) or a time back from now"), "{}", stderr(&o));
+
+    // b reads it: marked, and a signed receipt goes to its author.
+    let marked = json(
+        &godwit(args(
+            &sb,
+            &["--json", "inbox", "ack", &alert.to_string()[..10], "--note", "seen by the duty officer"],
+        ))
+        .await,
+    );
+    let receipt = id_of(marked["receipt"].as_str().expect("a receipt was sent"));
+    wait_for(&mut ea, "the receipt at a", |e| *e == NodeEvent::Delivered(receipt)).await;
+    let receipts = json(&godwit(args(&sa, &["--json", "inbox", "--kind", "receipt"])).await);
+    let r = &receipts.as_array().unwrap()[0];
+    assert_eq!(r["refers_to"], alert.to_string());
+    assert!(r["title"].as_str().unwrap().starts_with("read "), "{r}");
+    assert!(r["title"].as_str().unwrap().ends_with(": seen by the duty officer"), "{r}");
+    let unread = json(&godwit(args(&sb, &["--json", "inbox", "--unread", "--kind", "warning"])).await);
+    assert!(unread.as_array().unwrap().is_empty(), "read now: {unread}");
+    let again = json(&godwit(args(&sb, &["--json", "inbox", "ack", &alert.to_string()])).await);
+    assert!(again["receipt"].is_null(), "already read: no second receipt");
+
+    // b seizes, reports it to a directly, and gives feedback on the alert from flags.
+    let o = godwit(args(
+        &sb,
+        &["send", "seizure", "--to", "Tanzania NCP", "--file", &file("seizure_report.json")],
+    ))
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let seizure = id_of(stdout(&o).trim());
+    let o = godwit(args(
+        &sb,
+        &[
+            "send",
+            "feedback",
+            "--to",
+            "Tanzania NCP",
+            "--warning",
+            &alert.to_string(),
+            "--outcome",
+            "seized",
+            "--details",
+            "412.5 kg of tusks found",
+            "--seizure",
+            &seizure.to_string(),
+        ],
+    ))
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let feedback = id_of(stdout(&o).trim());
+    let o = godwit(args(&sb, &["send", "feedback", "--to", "TZ", "--warning", "abc", "--outcome", "seized"]))
+        .await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--warning \"abc\" is not a message id"), "{}", stderr(&o));
+    for m in [seizure, feedback] {
+        wait_for(&mut ea, "the report and feedback at a", |e| *e == NodeEvent::Delivered(m)).await;
+    }
+    let o = json(&godwit(args(&sa, &["--json", "inbox", "--kind", "feedback"])).await);
+    assert_eq!(o[0]["refers_to"], alert.to_string());
+    let marked = json(
+        &godwit(args(
+            &sb,
+            &["--json", "inbox", "action", &alert.to_string(), "--note", "seized, see report"],
+        ))
+        .await,
+    );
+    assert!(marked["receipt"].is_string(), "actioned after read: a new receipt");
+
+    // The report, shown with what its codes mean.
+    let shown = godwit(args(&sa, &["inbox", "show", &seizure.to_string()])).await;
+    let text = stdout(&shown);
+    for expected in [
+        "TUS (Tusks)",
+        "KE (Kenya)",
+        "destination VN (Vietnam)",
+        "0507.10",
+        "ivory; ivory powder and waste, unworked",
+        "CITES appendix I",
+    ] {
+        let expected = expected.replace("0507.10", "050710");
+        assert!(text.contains(&expected), "{expected:?} in:\n{text}");
+    }
+
+    // The export: one row per seized line, in a spreadsheet's columns.
+    let o = godwit(args(&sa, &["inbox", "export", "--csv"])).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let mut rows = csv::Reader::from_reader(text.as_bytes());
+    let header = rows.headers().unwrap().clone();
+    let records: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 2, "two seized lines");
+    let col =
+        |r: &csv::StringRecord, name: &str| r[header.iter().position(|h| h == name).unwrap()].to_string();
+    assert_eq!(
+        (col(&records[0], "term"), col(&records[0], "unit"), col(&records[0], "quantity")),
+        ("TUS".into(), "KIL".into(), "412.5".into())
+    );
+    assert_eq!(col(&records[0], "scientific_name"), "Loxodonta africana");
+    assert_eq!(col(&records[1], "term"), "SCA");
+    assert_eq!((col(&records[1], "message_id"), col(&records[1], "line")), (seizure.to_string(), "2".into()));
+    assert_eq!(col(&records[0], "administration"), "Uganda Revenue Authority");
+    let rows = json(&godwit(args(&sa, &["--json", "inbox", "export"])).await);
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+    assert_eq!(rows[0]["hs_found"], "050710");
+    let out = net.tmp.path().join("seizures.csv");
+    let o = godwit(args(&sa, &["inbox", "export", "--out", out.to_str().unwrap()])).await;
+    assert!(stdout(&o).contains("2 rows written"), "{}", stderr(&o));
+    let o = godwit(args(&sa, &["inbox", "export", "--out", out.to_str().unwrap()])).await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("exists: refusing to overwrite it"), "{}", stderr(&o));
+    // Marks are journalled with the operator's uid.
+    let journal = stdout(&godwit(args(&sb, &["journal", "tail", "-n", "50"])).await);
+    assert!(
+        journal.contains(&format!("inbox ack {alert}")) && journal.contains(&format!("inbox action {alert}")),
+        "{journal}"
+    );
+    for ix in all {
+        net.stop(ix).await;
+    }
+}

@@ -22,7 +22,8 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, oneshot};
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use godwit_protocol::relay::Write;
+use godwit_protocol::content::{Content, Receipt, ReceiptStatus};
+use godwit_protocol::relay::{Mark, Write};
 
 use super::{CoreMsg, NodeEvent, PeerSpec, Shared};
 use crate::certs::PeerCert;
@@ -63,6 +64,8 @@ pub(super) enum Query {
     /// For a follower: up to `limit` journal entries after `after` (`None`: the last seq, no
     /// entries).
     JournalAfter { after: Option<u64>, limit: usize },
+    /// The operators' marks on these messages.
+    Marks(Vec<MessageId>),
 }
 
 /// The core's answer to a [`Query`].
@@ -88,6 +91,7 @@ pub(super) enum Answer {
         entries: Vec<(u64, MessageId, Vec<u8>)>,
     },
     Position(u64),
+    Marks(Vec<Option<Mark>>),
     JournalAfter {
         last: u64,
         entries: Vec<JournalView>,
@@ -134,8 +138,22 @@ pub(super) fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, Str
         .map_err(|e| format!("cannot set the mode of {}: {e}", path.display()))?;
     if let Some(name) = group {
         match nix::unistd::Group::from_name(name) {
-            Ok(Some(g)) => std::os::unix::fs::chown(path, None, Some(g.gid.as_raw()))
-                .map_err(|e| format!("cannot give {} to group {name}: {e}", path.display()))?,
+            Ok(Some(g)) => {
+                std::os::unix::fs::chown(path, None, Some(g.gid.as_raw()))
+                    .map_err(|e| format!("cannot give {} to group {name}: {e}", path.display()))?;
+                // The group must be able to reach the socket: its members may pass through the
+                // data directory (0710), not list it; its files stay the owner's alone.
+                if let Some(dir) = path.parent() {
+                    let mode = std::fs::metadata(dir).map(|m| m.permissions().mode() & 0o7777);
+                    let opened = std::os::unix::fs::chown(dir, None, Some(g.gid.as_raw())).and_then(|()| {
+                        let want = (mode.unwrap_or(0o700) & 0o700) | 0o010;
+                        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(want))
+                    });
+                    if let Err(e) = opened {
+                        warn!(dir = %dir.display(), "members of group {name:?} cannot reach the admin socket: cannot let them pass through the data directory: {e}");
+                    }
+                }
+            }
             Ok(None) => warn!(
                 socket = %path.display(),
                 "admin group {name:?} does not exist: the socket keeps godwitd's own group (create the group, or set node.admin_group)"
@@ -229,7 +247,7 @@ async fn follow(mut stream: UnixStream, journal: bool, ctx: &Ctx) -> Result<(), 
             if let Some((p, _, _)) = entries.last() {
                 inbox_at = Some(*p);
                 let items: Vec<InboxItem> =
-                    entries.iter().filter_map(|(_, id, env)| item(ctx, *id, env)).collect();
+                    entries.iter().filter_map(|(_, id, env)| item(ctx, *id, env, None)).collect();
                 within(IO_DEADLINE, write(&mut stream, &Response::Inbox(items))).await?;
                 continue;
             }
@@ -524,64 +542,79 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             Ok(Response::Sent { id, to: Vec::new() })
         }
         Request::Follow { .. } => Err(refused("bad_request", "follow is answered as a stream".into())),
-        Request::Inbox => match ask(ctx, Query::Inbox { limit: INBOX_LIST_MAX }).await? {
-            Answer::Inbox(list) => {
-                Ok(Response::Inbox(list.iter().filter_map(|(id, env)| item(ctx, *id, env)).collect()))
-            }
-            _ => Err(refused("unavailable", "unexpected answer".into())),
-        },
-        Request::Show { id } => {
-            let want = id.trim().to_ascii_lowercase();
-            if want.len() < 8 || !want.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(refused(
-                    "bad_request",
-                    format!("{id:?} is not a message id (64 hex digits, or a prefix of at least 8)"),
-                ));
-            }
-            let Answer::Inbox(list) = ask(ctx, Query::Find { prefix: want.clone() }).await? else {
+        Request::Inbox => {
+            let Answer::Inbox(list) = ask(ctx, Query::Inbox { limit: INBOX_LIST_MAX }).await? else {
                 return Err(refused("unavailable", "unexpected answer".into()));
             };
-            let found: Vec<&(MessageId, Vec<u8>)> =
-                list.iter().filter(|(m, _)| m.to_string().starts_with(&want)).collect();
-            let (mid, env) = match found.as_slice() {
-                [one] => *one,
-                [] => return Err(refused("not_found", format!("no message {want} in this node's inbox"))),
-                _ => {
-                    return Err(refused(
-                        "bad_request",
-                        format!("{want} is the start of {} ids: give more digits", found.len()),
-                    ));
+            let marks = marks(ctx, list.iter().map(|(id, _)| *id).collect()).await?;
+            Ok(Response::Inbox(
+                list.iter()
+                    .zip(&marks)
+                    .filter_map(|((id, env), mark)| item(ctx, *id, env, mark.as_ref()))
+                    .collect(),
+            ))
+        }
+        Request::Mark { id, actioned, note } => {
+            let (mid, env) = find_one(ctx, &id).await?;
+            let status = if actioned { ReceiptStatus::Actioned } else { ReceiptStatus::Read };
+            let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+            if note.as_ref().is_some_and(|n| n.chars().count() > MAX_NOTE) {
+                return Err(refused("bad_request", format!("a note is at most {MAX_NOTE} characters")));
+            }
+            let before = marks(ctx, vec![mid]).await?.pop().flatten();
+            if before.as_ref().is_some_and(|m| m.status >= status) {
+                // Already so (or further): nothing new to say to the author.
+                return Ok(Response::Marked { id: mid, receipt: None });
+            }
+            let e = Envelope::verify(&env)
+                .map_err(|err| refused("unavailable", format!("a stored envelope does not verify: {err}")))?;
+            let (author, marking) = (e.header().author, e.header().marking);
+            let card = ctx.shared.directory.lock().ok().and_then(|d| d.get(&author).map(|x| x.card.clone()));
+            // The receipt goes to the author alone, marked like the message it answers: that
+            // this node read it says no less than the message itself.
+            let receipt = match card {
+                Some(card) if author != ctx.shared.me => {
+                    let body = Body::new(Content::Receipt(Receipt {
+                        at: super::now(),
+                        note: note.clone(),
+                        status,
+                        message: mid,
+                    }));
+                    let req = super::PublishRequest {
+                        target: super::Target::Direct(vec![(author, card.encryption_key)]),
+                        priority: Priority::Routine,
+                        marking: if marking == Tlp::Clear { Tlp::Green } else { marking },
+                        ttl_ms: 30 * 86_400_000,
+                        body,
+                        personal: None,
+                    };
+                    Some(publish(ctx, req).await?)
                 }
+                _ => None,
             };
-            let item = item(ctx, *mid, env)
+            let verb = if actioned { "action" } else { "ack" };
+            let action = match receipt {
+                Some(r) => format!("inbox {verb} {mid} (receipt {r} to {})", author.short()),
+                None => format!("inbox {verb} {mid}"),
+            };
+            let mark = Mark { status, at: super::now(), uid: uid.unwrap_or(u32::MAX), note };
+            journal(ctx, uid, action, Some(Write::Mark { id: mid, mark })).await?;
+            Ok(Response::Marked { id: mid, receipt })
+        }
+        Request::Show { id } => {
+            let (mid, env) = find_one(ctx, &id).await?;
+            let mark = marks(ctx, vec![mid]).await?.pop().flatten();
+            let item = item(ctx, mid, &env, mark.as_ref())
                 .ok_or_else(|| refused("unavailable", "a stored envelope does not verify".into()))?;
-            let (body, unopened) = match Envelope::verify(env) {
-                Ok(e) => match &e.header().feed {
-                    Feed::Direct(_) => match e.open_direct(&ctx.shared.me, &ctx.encryption) {
-                        Ok(b) => (b.encode(), None),
-                        Err(err) => (Vec::new(), Some(format!("cannot open it: {err}"))),
-                    },
-                    Feed::Channel(c) => {
-                        match ctx.channels.iter().find(|k| k.id == c.id && k.epoch == c.epoch) {
-                            Some(k) => match e.open_channel(&k.key) {
-                                Ok(b) => (b.encode(), None),
-                                Err(err) => (Vec::new(), Some(format!("cannot open it: {err}"))),
-                            },
-                            None => (
-                                Vec::new(),
-                                Some(format!(
-                                    "this node holds no key for channel {} epoch {}",
-                                    c.id.short(),
-                                    c.epoch
-                                )),
-                            ),
-                        }
-                    }
-                    Feed::Control(_) => (e.sealed_body().to_vec(), None),
+            let (body, unopened) = match Envelope::verify(&env) {
+                Ok(e) if matches!(e.header().feed, Feed::Control(_)) => (e.sealed_body().to_vec(), None),
+                Ok(e) => match open(ctx, &e) {
+                    Ok(b) => (b.encode(), None),
+                    Err(why) => (Vec::new(), Some(why)),
                 },
                 Err(err) => (Vec::new(), Some(format!("it does not verify: {err}"))),
             };
-            Ok(Response::Message(Box::new(MessageView { item, envelope: env.clone(), body, unopened })))
+            Ok(Response::Message(Box::new(MessageView { item, envelope: env, body, unopened })))
         }
         Request::Directory { name } => {
             let d =
@@ -682,8 +715,89 @@ async fn publish(ctx: &Ctx, req: super::PublishRequest) -> Result<MessageId, Res
 /// Most inbox entries one listing returns (the newest).
 const INBOX_LIST_MAX: usize = 1_000;
 
-/// What an inbox listing says of one message: its signed header (verified again here).
-fn item(ctx: &Ctx, id: MessageId, env: &[u8]) -> Option<InboxItem> {
+/// Longest note an operator can attach to a mark (it travels in the receipt).
+const MAX_NOTE: usize = 1_000;
+
+/// The one inbox message an id or unique prefix (at least 8 hex digits) names, with its
+/// envelope.
+async fn find_one(ctx: &Ctx, id: &str) -> Result<(MessageId, Vec<u8>), Response> {
+    let want = id.trim().to_ascii_lowercase();
+    if want.len() < 8 || want.len() > 64 || !want.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(refused(
+            "bad_request",
+            format!("{id:?} is not a message id (64 hex digits, or a prefix of at least 8)"),
+        ));
+    }
+    let Answer::Inbox(list) = ask(ctx, Query::Find { prefix: want.clone() }).await? else {
+        return Err(refused("unavailable", "unexpected answer".into()));
+    };
+    let mut found: Vec<(MessageId, Vec<u8>)> =
+        list.into_iter().filter(|(m, _)| m.to_string().starts_with(&want)).collect();
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(refused("not_found", format!("no message {want} in this node's inbox"))),
+        n => Err(refused("bad_request", format!("{want} is the start of {n} ids: give more digits"))),
+    }
+}
+
+/// The operators' marks on `ids`, in order.
+async fn marks(ctx: &Ctx, ids: Vec<MessageId>) -> Result<Vec<Option<Mark>>, Response> {
+    let n = ids.len();
+    match ask(ctx, Query::Marks(ids)).await? {
+        Answer::Marks(m) if m.len() == n => Ok(m),
+        _ => Err(refused("unavailable", "unexpected answer".into())),
+    }
+}
+
+/// Opens a verified channel or direct message with the keys this node holds; `Err` says why
+/// it cannot.
+fn open(ctx: &Ctx, e: &Envelope) -> Result<Body, String> {
+    match &e.header().feed {
+        Feed::Direct(_) => {
+            e.open_direct(&ctx.shared.me, &ctx.encryption).map_err(|err| format!("cannot open it: {err}"))
+        }
+        Feed::Channel(c) => match ctx.channels.iter().find(|k| k.id == c.id && k.epoch == c.epoch) {
+            Some(k) => e.open_channel(&k.key).map_err(|err| format!("cannot open it: {err}")),
+            None => Err(format!("this node holds no key for channel {} epoch {}", c.id.short(), c.epoch)),
+        },
+        Feed::Control(_) => Err("a control record, not a message".into()),
+    }
+}
+
+/// One line saying what a message is about, and the message it answers, if any.
+fn headline(content: &Content) -> (String, Option<MessageId>) {
+    match content {
+        Content::Warning(w) => (w.title.clone(), None),
+        Content::Bulletin(b) => (b.title.clone(), None),
+        Content::SeizureReport(r) => {
+            let first = r.items.first().map_or_else(String::new, |i| {
+                let unit = i.unit.map_or_else(String::new, |u| format!(" {}", u.as_str()));
+                let term = i.term.description().to_lowercase();
+                format!(": {}{unit} {} ({term}) of {}", i.quantity, i.term.as_str(), i.taxon.scientific)
+            });
+            let more = if r.items.len() > 1 {
+                format!(" and {} more lines", r.items.len() - 1)
+            } else {
+                String::new()
+            };
+            (format!("seizure {} at {} ({}){first}{more}", r.date, r.place.name, r.place.country), None)
+        }
+        Content::Feedback(f) => {
+            (format!("feedback on {}: {:?}", f.warning.short(), f.outcome).to_lowercase(), Some(f.warning))
+        }
+        Content::Receipt(r) => {
+            let note = r.note.as_ref().map_or_else(String::new, |n| format!(": {n}"));
+            (format!("{:?} {}{note}", r.status, r.message.short()).to_lowercase(), Some(r.message))
+        }
+        Content::Forward(f) => (format!("forward of {}", f.original.short()), Some(f.original)),
+        Content::Retraction(r) => (format!("retracts {}: {}", r.target.short(), r.reason), Some(r.target)),
+        Content::Correction(c) => (format!("corrects {}: {}", c.target.short(), c.reason), Some(c.target)),
+    }
+}
+
+/// What an inbox listing says of one message: its signed header (verified again here), what
+/// it is about when this node can open it, and the operators' mark.
+fn item(ctx: &Ctx, id: MessageId, env: &[u8], mark: Option<&Mark>) -> Option<InboxItem> {
     let e = Envelope::verify(env).ok()?;
     let h = e.header();
     let administration = ctx
@@ -693,10 +807,26 @@ fn item(ctx: &Ctx, id: MessageId, env: &[u8]) -> Option<InboxItem> {
         .ok()
         .and_then(|d| d.get(&h.author).map(|x| x.cert.administration.clone()))
         .unwrap_or_default();
-    let (mode, channel) = match &h.feed {
-        Feed::Channel(c) => ("channel", Some(c.id.to_string())),
-        Feed::Direct(_) => ("direct", None),
-        Feed::Control(_) => ("control", None),
+    let (mode, channel, channel_name) = match &h.feed {
+        Feed::Channel(c) => (
+            "channel",
+            Some(c.id.to_string()),
+            ctx.channels.iter().find(|k| k.id == c.id).map(|k| k.name.clone()),
+        ),
+        Feed::Direct(_) => ("direct", None, None),
+        Feed::Control(_) => ("control", None, None),
+    };
+    let (kind, title, refers_to) = match open(ctx, &e) {
+        Ok(body) => {
+            let (title, refers) = headline(&body.content);
+            (body.content.kind().to_string(), title, refers)
+        }
+        Err(why) => ("sealed".to_string(), why, None),
+    };
+    let status = match mark.map(|m| m.status) {
+        Some(ReceiptStatus::Actioned) => "actioned",
+        Some(ReceiptStatus::Read) => "read",
+        _ => "new",
     };
     Some(InboxItem {
         id,
@@ -704,9 +834,14 @@ fn item(ctx: &Ctx, id: MessageId, env: &[u8]) -> Option<InboxItem> {
         administration,
         mode: mode.into(),
         channel,
+        channel_name,
         marking: h.marking.as_str().into(),
         priority: format!("{:?}", h.priority).to_lowercase(),
         created_ms: h.created.as_millis(),
+        kind,
+        title,
+        refers_to,
+        status: status.into(),
     })
 }
 
@@ -806,6 +941,16 @@ pub(super) fn on_core(
                 };
             }
             Answer::Inbox(found.into_iter().map(|m| (m, Vec::new())).collect())
+        }
+        Query::Marks(ids) => {
+            let mut marks = Vec::with_capacity(ids.len());
+            for id in &ids {
+                match relay.store().mark(id) {
+                    Ok(m) => marks.push(m),
+                    Err(e) => return failed(e),
+                }
+            }
+            Answer::Marks(marks)
         }
         Query::Inbox { limit } => {
             let ids = match relay.inbox() {

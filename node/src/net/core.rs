@@ -25,6 +25,9 @@ pub(super) struct Core {
     pub(super) label: String,
     /// Publications not yet committed, answered once the commit that holds them returned.
     pub(super) published: HashMap<MessageId, oneshot::Sender<Result<MessageId, NodeError>>>,
+    /// Operators' requests journalled (with their settings) but not committed yet: answered
+    /// once their batch is durable.
+    pub(super) recorded: Vec<oneshot::Sender<super::admin::Answer>>,
     pub(super) relay: Relay<SledStore>,
     pub(super) key: IdentityKey,
     pub(super) conns: HashMap<NodeId, ConnHandle>,
@@ -100,7 +103,13 @@ impl Core {
         }
         metrics::histogram!("godwit_commit_seconds", "node" => self.label.clone()).record(started.elapsed());
         self.shared.committed.notify_waiters();
-        self.relay.handle_committed().map_err(|e| format!("storage error: {e}"))
+        self.relay.handle_committed().map_err(|e| format!("storage error: {e}"))?;
+        if batch.sync {
+            for reply in self.recorded.drain(..) {
+                let _ = reply.send(super::admin::Answer::Done);
+            }
+        }
+        Ok(())
     }
 
     /// At most once a second: whether the store reached its configured size or the disk its
@@ -152,6 +161,9 @@ impl Core {
         error!("{reason}: stopping, nothing more is acknowledged");
         for (_, reply) in self.published.drain() {
             let _ = reply.send(Err(NodeError::NotDurable(reason.to_owned())));
+        }
+        for reply in self.recorded.drain(..) {
+            let _ = reply.send(super::admin::Answer::Failed(format!("not durable: {reason}")));
         }
         for (_, c) in self.conns.drain() {
             c.close("the node's storage failed");
@@ -301,7 +313,14 @@ impl Core {
                         })
                         .collect()
                 };
-                let _ = reply.send(super::admin::on_core(&mut self.relay, q, queues));
+                let record = matches!(q, super::admin::Query::Record { .. });
+                match super::admin::on_core(&mut self.relay, q, queues) {
+                    // Answered once durable (the journal entry made its batch one to sync).
+                    super::admin::Answer::Done if record => self.recorded.push(reply),
+                    a => {
+                        let _ = reply.send(a);
+                    }
+                }
             }
             CoreMsg::Shutdown(_) | CoreMsg::Kill => {}
         }

@@ -483,6 +483,7 @@ impl Node {
             crl_tx,
             vouch_tx,
             published: HashMap::new(),
+            recorded: Vec::new(),
             relay,
             key: spec.identity,
             conns: HashMap::new(),

@@ -98,6 +98,12 @@ impl Country {
         // Invariant: only constructed from two ASCII upper-case letters.
         std::str::from_utf8(&self.0).expect("country codes are ASCII")
     }
+
+    /// Its English short name (`KE` → Kenya), for people.
+    pub fn name(&self) -> &'static str {
+        let names = super::country_names::COUNTRY_NAMES;
+        names.binary_search_by(|(c, _)| (*c).cmp(self.as_str())).map_or("", |i| names[i].1)
+    }
 }
 
 impl FromStr for Country {
@@ -248,6 +254,22 @@ impl HsCode {
     /// The two-digit HS chapter.
     pub fn chapter(&self) -> &str {
         &self.0[..2]
+    }
+
+    /// What the code covers, for people, from the most precise heading Godwit lists (those
+    /// that wildlife trade is declared or mis-declared under, and every chapter): e.g.
+    /// `050710` → "ivory; ivory powder and waste, unworked". Empty for chapter 77 (reserved).
+    pub fn description(&self) -> String {
+        let table = super::hs_names::HS_NAMES;
+        for len in [6, 4, 2] {
+            if self.0.len() < len {
+                continue;
+            }
+            if let Ok(i) = table.binary_search_by(|(c, _)| (*c).cmp(&self.0[..len])) {
+                return table[i].1.to_string();
+            }
+        }
+        String::new()
     }
 }
 

@@ -8,6 +8,8 @@
 
 mod cites_tables;
 pub mod codes;
+mod country_names;
+mod hs_names;
 mod kinds;
 mod validate;
 

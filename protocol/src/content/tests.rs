@@ -257,3 +257,22 @@ fn attachment_hash_is_sha256_of_the_bytes() {
     use sha2::Digest;
     assert_eq!(a.sha256(), <[u8; 32]>::from(sha2::Sha256::digest(&a.data)));
 }
+
+#[test]
+fn codes_are_shown_with_their_meaning() {
+    let c = |s: &str| s.parse::<Country>().unwrap();
+    assert_eq!((c("KE").name(), c("TZ").name(), c("CN").name()), ("Kenya", "Tanzania", "China"));
+    let names = country_names::COUNTRY_NAMES;
+    assert!(names.windows(2).all(|w| w[0].0 < w[1].0), "sorted for the binary search");
+    assert_eq!(names.len(), 249);
+    assert!(names.iter().all(|(code, name)| code.parse::<Country>().is_ok() && !name.is_empty()));
+    let hs = |s: &str| s.parse::<HsCode>().unwrap().description();
+    assert_eq!(hs("050710"), "ivory; ivory powder and waste, unworked");
+    assert_eq!(hs("05079010"), hs("050790"), "a longer code falls back to its subheading");
+    assert!(hs("9601").starts_with("worked ivory"), "{}", hs("9601"));
+    assert!(hs("8703").starts_with("vehicles"), "a heading not listed falls back to its chapter");
+    let table = hs_names::HS_NAMES;
+    assert!(table.windows(2).all(|w| w[0].0 < w[1].0), "sorted for the binary search");
+    assert!(table.iter().all(|(code, _)| code.parse::<HsCode>().is_ok()));
+    assert_eq!(table.iter().filter(|(code, _)| code.len() == 2).count(), 96, "every chapter but 77");
+}

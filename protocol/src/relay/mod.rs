@@ -32,7 +32,7 @@ pub use self::link::{Connection, keep_new};
 
 use rand_core::CryptoRngCore;
 
-pub use store::{Batch, Evidence, HeadRec, MemoryStore, MsgMeta, NoError, SlotRec, Store, Write};
+pub use store::{Batch, Evidence, HeadRec, Mark, MemoryStore, MsgMeta, NoError, SlotRec, Store, Write};
 
 pub use crate::audit::Event;
 pub use crate::identity::Role;
@@ -599,13 +599,13 @@ impl<S: Store> Relay<S> {
     }
 
     /// Journals an operator's request with the operator's setting it changed (a peer to dial or
-    /// no longer, a node blocked or unblocked), in one batch; other writes are not the
-    /// operator's and are ignored.
+    /// no longer, a node blocked or unblocked, a message marked), in one batch; other writes are
+    /// not the operator's and are ignored.
     pub fn record_setting(&mut self, uid: u32, action: String, setting: Write) {
-        if matches!(setting, Write::Dial { .. } | Write::Block { .. }) {
+        if matches!(setting, Write::Dial { .. } | Write::Block { .. } | Write::Mark { .. }) {
             self.hot.write(setting);
-            self.record_admin(uid, action);
         }
+        self.record_admin(uid, action);
     }
 
     /// Notes the certificate (DER) of a member this hub serves, e.g. from a peer record of an

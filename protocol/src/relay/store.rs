@@ -154,6 +154,13 @@ pub enum Write {
         /// Whether it is blocked.
         blocked: bool,
     },
+    /// An operator marked a message of the inbox read or actioned (replacing an earlier mark).
+    Mark {
+        /// The message.
+        id: MessageId,
+        /// The mark.
+        mark: Mark,
+    },
     /// A node card, checked by the shell, as the directory entry of `node` (replacing the one
     /// before).
     Card {
@@ -172,6 +179,20 @@ pub enum Write {
     },
     /// An audit event, appended to the journal in order.
     Event(Event),
+}
+
+/// How far an operator got with a message of the inbox: read, or actioned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mark {
+    /// `Read` or `Actioned` (`Delivered` is every inbox message's state before a mark).
+    pub status: crate::content::ReceiptStatus,
+    /// When the operator said so.
+    pub at: Timestamp,
+    /// The operator's OS uid (`u32::MAX` when unknown).
+    pub uid: u32,
+    /// The operator's note, e.g. what was done.
+    pub note: Option<String>,
 }
 
 /// Every state change of one group commit, in order, with its journal entries: the store
@@ -263,6 +284,8 @@ pub struct MemoryStore {
     pub dials: BTreeMap<NodeId, String>,
     /// Nodes the operator blocked.
     pub blocked: std::collections::BTreeSet<NodeId>,
+    /// Operators' marks on inbox messages.
+    pub marks: BTreeMap<MessageId, Mark>,
     /// Fork evidence: author, feed and seq → the id held and the conflicting envelope.
     pub evidence: BTreeMap<(NodeId, FeedId, u64), Evidence>,
     /// The audit journal, in order.
@@ -420,6 +443,9 @@ impl Store for MemoryStore {
                     } else {
                         self.blocked.remove(node);
                     }
+                }
+                Write::Mark { id, mark } => {
+                    self.marks.insert(*id, mark.clone());
                 }
                 Write::Repair { id, env } => {
                     if let Some((held, _)) = self.msgs.get_mut(id) {

@@ -58,6 +58,8 @@ pub struct Net {
     pub limits: NetLimits,
     /// The alert command of nodes started from now on.
     pub alert_command: Option<PathBuf>,
+    /// The admin socket's group for the nodes started from now on.
+    pub admin_group: Option<String>,
     /// Where the next node started serves its metrics (taken by it).
     pub metrics: Option<SocketAddr>,
     serial: u64,
@@ -83,6 +85,7 @@ impl Net {
             crl: None,
             limits: NetLimits { reconnect_min_ms: 50, reconnect_max_ms: 1_000, ..NetLimits::default() },
             alert_command: None,
+            admin_group: None,
             metrics: None,
             serial: 1,
         }
@@ -169,7 +172,7 @@ impl Net {
             relay,
             peers: Vec::new(),
             limits: self.limits.clone(),
-            admin_group: None,
+            admin_group: self.admin_group.clone(),
             alert_command: self.alert_command.clone(),
             metrics: self.metrics,
         }

@@ -1,0 +1,403 @@
+//! `godwit inbox`: the list's filters, a message's content shown with what its codes mean, and
+//! the export of seizure reports for an analyst's spreadsheet.
+
+use std::io::Write;
+
+use godwit_admin_api::InboxItem;
+use godwit_protocol::content::{Body, Content, Country, HsCode, Route, SeizureReport};
+use serde::Serialize;
+
+use crate::node::{EXIT_REFUSED, fail};
+
+/// Which inbox messages to list (all of them by default).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Filter {
+    /// Only messages of this channel (its name in the node's configuration, or its id).
+    #[arg(long)]
+    pub channel: Option<String>,
+    /// Only messages of this kind: warning, feedback, seizure_report, bulletin, receipt, …
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only messages with this marking (red, amber+strict, amber, green, clear).
+    #[arg(long)]
+    pub marking: Option<String>,
+    /// Only messages no operator marked read or actioned yet.
+    #[arg(long)]
+    pub unread: bool,
+    /// Only messages created since a date (2026-11-30) or for a time (36h, 7d).
+    #[arg(long, value_parser = parse_since)]
+    pub since: Option<u64>,
+}
+
+impl Filter {
+    /// Whether `i` passes.
+    pub fn matches(&self, i: &InboxItem) -> bool {
+        let channel = self.channel.as_ref().is_none_or(|c| {
+            let c = c.trim();
+            i.channel.as_deref().is_some_and(|id| id.eq_ignore_ascii_case(c))
+                || i.channel_name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(c))
+        });
+        let kind = self.kind.as_ref().is_none_or(|k| {
+            let k = k.trim().to_ascii_lowercase().replace('-', "_");
+            i.kind == k
+                || (k == "seizure" && i.kind == "seizure_report")
+                || (k == "alert" && i.kind == "warning")
+        });
+        let marking = self.marking.as_ref().is_none_or(|m| crate::node::tlp(m) == i.marking);
+        let unread = !self.unread || i.status == "new";
+        let since = self.since.is_none_or(|t| i.created_ms >= t);
+        channel && kind && marking && unread && since
+    }
+}
+
+/// `2026-11-30` (midnight UTC), `36h` or `7d` (before now) as ms since the epoch.
+pub fn parse_since(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    if let Ok(d) = s.parse::<godwit_protocol::content::Date>() {
+        let (y, m, d) = d.ymd();
+        return Ok(days_from_civil(i64::from(y), u32::from(m), u32::from(d)).max(0) as u64 * 86_400_000);
+    }
+    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let hours = match unit {
+        "h" => 1,
+        "d" => 24,
+        _ => return Err(format!("{s:?} is not a date (2026-11-30) or a time back from now (36h, 7d)")),
+    };
+    let n: u64 = n.parse().map_err(|_| format!("{s:?} is not a number of hours (36h) or days (7d)"))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Ok(now.saturating_sub(n.saturating_mul(hours * 3_600_000)))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Today's date (UTC) as `YYYY-MM-DD`.
+pub fn today() -> String {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400) as i64;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn country(c: &Country) -> String {
+    format!("{} ({})", c.as_str(), c.name())
+}
+
+fn hs(h: &HsCode) -> String {
+    let d = h.description();
+    if d.is_empty() { h.as_str().to_string() } else { format!("{} ({d})", h.as_str()) }
+}
+
+fn route(r: &Route) -> String {
+    let mut parts = Vec::new();
+    if let Some(c) = &r.origin {
+        parts.push(format!("origin {}", country(c)));
+    }
+    if let Some(c) = &r.departure {
+        parts.push(format!("departure {}", country(c)));
+    }
+    for c in &r.transit {
+        parts.push(format!("transit {}", country(c)));
+    }
+    if let Some(c) = &r.destination {
+        parts.push(format!("destination {}", country(c)));
+    }
+    if parts.is_empty() { "unknown".into() } else { parts.join(" → ") }
+}
+
+fn words<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(|s| s.replace('_', " "))).unwrap_or_default()
+}
+
+/// Writes a message's content for a person: every code with what it means.
+///
+/// # Errors
+/// Output errors only.
+pub fn render(body: &Body, out: &mut impl Write) -> std::io::Result<()> {
+    let field = |out: &mut dyn Write, name: &str, value: &str| -> std::io::Result<()> {
+        if value.is_empty() { Ok(()) } else { writeln!(out, "{name:<13} {value}") }
+    };
+    match &body.content {
+        Content::Warning(w) => {
+            field(out, "warning", &w.title)?;
+            field(out, "commodity", &w.commodity)?;
+            for t in &w.species {
+                field(out, "species", &taxon(t))?;
+            }
+            for h in &w.hs_codes {
+                field(out, "HS code", &hs(h))?;
+            }
+            field(out, "route", &route(&w.route))?;
+            let conveyance: Vec<String> = w.conveyance.iter().map(words).collect();
+            field(out, "conveyance", &conveyance.join(", "))?;
+            field(out, "concealment", w.concealment.as_deref().unwrap_or(""))?;
+            for i in &w.indicators {
+                field(out, "indicator", i)?;
+            }
+            field(out, "valid until", w.valid_until.as_ref().map_or("", |d| d.as_str()))?;
+            field(out, "summary", &w.summary)?;
+            field(out, "asked to", &w.action)?;
+        }
+        Content::SeizureReport(r) => {
+            field(out, "seizure", r.date.as_str())?;
+            field(
+                out,
+                "place",
+                &format!("{} ({}), {}", r.place.name, words(&r.place.kind), country(&r.place.country)),
+            )?;
+            field(out, "reported by", &country(&r.reporting))?;
+            field(out, "route", &route(&r.route))?;
+            field(out, "conveyance", &words(&r.conveyance))?;
+            let detection: Vec<String> = r.detection.iter().map(words).collect();
+            field(out, "detection", &detection.join(", "))?;
+            for (n, i) in r.items.iter().enumerate() {
+                let unit = i
+                    .unit
+                    .map_or("specimens".to_string(), |u| format!("{} ({})", u.as_str(), u.description()));
+                let mut line = format!(
+                    "{} {unit} of {} ({}), {}",
+                    i.quantity,
+                    i.term.as_str(),
+                    i.term.description(),
+                    taxon(&i.taxon)
+                );
+                if let Some(a) = &i.appendix {
+                    line.push_str(&format!(", CITES appendix {}", a.as_str()));
+                }
+                if let Some(s) = &i.source {
+                    line.push_str(&format!(", source {} ({})", s.as_str(), s.description()));
+                }
+                if let Some(p) = &i.purpose {
+                    line.push_str(&format!(", purpose {} ({})", p.as_str(), p.description()));
+                }
+                field(out, &format!("line {}", n + 1), &line)?;
+                if let Some(h) = &i.hs_declared {
+                    field(out, "  declared", &hs(h))?;
+                }
+                if let Some(h) = &i.hs_actual {
+                    field(out, "  found", &hs(h))?;
+                }
+            }
+            if let Some(v) = &r.indicators.value {
+                field(out, "value", &format!("{} {}", v.amount, v.currency.as_str()))?;
+            }
+            field(
+                out,
+                "organised",
+                if r.indicators.organised_crime { "organised crime suspected" } else { "" },
+            )?;
+            field(out, "corruption", if r.indicators.corruption { "corruption suspected" } else { "" })?;
+            field(out, "concealment", r.concealment.as_deref().unwrap_or(""))?;
+            field(out, "narrative", r.narrative.as_deref().unwrap_or(""))?;
+        }
+        Content::Feedback(f) => {
+            field(out, "feedback on", &f.warning.to_string())?;
+            field(out, "outcome", &words(&f.outcome))?;
+            field(out, "date", f.date.as_str())?;
+            if let Some(p) = &f.place {
+                field(out, "place", &format!("{}, {}", p.name, country(&p.country)))?;
+            }
+            field(out, "seizure", &f.seizure.map(|s| s.to_string()).unwrap_or_default())?;
+            field(out, "details", &f.details)?;
+        }
+        Content::Bulletin(b) => {
+            field(out, "bulletin", &b.title)?;
+            field(out, "reference", b.reference.as_deref().unwrap_or(""))?;
+            let countries: Vec<String> = b.countries.iter().map(country).collect();
+            field(out, "countries", &countries.join(", "))?;
+            for t in &b.species {
+                field(out, "species", &taxon(t))?;
+            }
+            field(out, "summary", &b.summary)?;
+            writeln!(out, "\n{}", b.body)?;
+        }
+        Content::Receipt(r) => {
+            field(out, "receipt", &words(&r.status))?;
+            field(out, "for", &r.message.to_string())?;
+            field(out, "note", r.note.as_deref().unwrap_or(""))?;
+        }
+        other => {
+            let v = serde_json::to_string_pretty(other).unwrap_or_default();
+            writeln!(out, "{v}")?;
+        }
+    }
+    if let Some(g) = &body.grading {
+        field(out, "grading", &format!("{} ({})", g.as_str(), g.explain()))?;
+    }
+    Ok(())
+}
+
+fn taxon(t: &godwit_protocol::content::Taxon) -> String {
+    match &t.common {
+        Some(c) => format!("{} ({c})", t.scientific),
+        None => t.scientific.clone(),
+    }
+}
+
+/// One row of a seizure export: one seized line of one report, in the columns a CITES
+/// annual illegal trade report asks for.
+#[derive(Debug, Serialize)]
+pub struct SeizureRow {
+    message_id: String,
+    administration: String,
+    reporting_country: String,
+    seizure_date: String,
+    place: String,
+    place_kind: String,
+    place_country: String,
+    origin: String,
+    departure: String,
+    transit: String,
+    destination: String,
+    conveyance: String,
+    detection: String,
+    line: usize,
+    scientific_name: String,
+    common_name: String,
+    cites_appendix: String,
+    term: String,
+    term_description: String,
+    quantity: String,
+    unit: String,
+    unit_description: String,
+    source: String,
+    purpose: String,
+    hs_declared: String,
+    hs_found: String,
+    value: String,
+    currency: String,
+    organised_crime: bool,
+    corruption: bool,
+    concealment: String,
+}
+
+/// The rows of one seizure report.
+pub fn rows(item: &InboxItem, r: &SeizureReport) -> Vec<SeizureRow> {
+    let code = |c: &Option<Country>| c.map(|c| c.as_str().to_string()).unwrap_or_default();
+    r.items
+        .iter()
+        .enumerate()
+        .map(|(n, i)| SeizureRow {
+            message_id: item.id.to_string(),
+            administration: item.administration.clone(),
+            reporting_country: r.reporting.as_str().into(),
+            seizure_date: r.date.as_str().into(),
+            place: r.place.name.clone(),
+            place_kind: words(&r.place.kind),
+            place_country: r.place.country.as_str().into(),
+            origin: code(&r.route.origin),
+            departure: code(&r.route.departure),
+            transit: r.route.transit.iter().map(Country::as_str).collect::<Vec<_>>().join(";"),
+            destination: code(&r.route.destination),
+            conveyance: words(&r.conveyance),
+            detection: r.detection.iter().map(words).collect::<Vec<_>>().join(";"),
+            line: n + 1,
+            scientific_name: i.taxon.scientific.clone(),
+            common_name: i.taxon.common.clone().unwrap_or_default(),
+            cites_appendix: i.appendix.map(|a| a.as_str().to_string()).unwrap_or_default(),
+            term: i.term.as_str().into(),
+            term_description: i.term.description().into(),
+            quantity: i.quantity.to_string(),
+            unit: i.unit.map(|u| u.as_str().to_string()).unwrap_or_default(),
+            unit_description: i.unit.map_or("number of specimens", |u| u.description()).into(),
+            source: i.source.map(|s| s.as_str().to_string()).unwrap_or_default(),
+            purpose: i.purpose.map(|p| p.as_str().to_string()).unwrap_or_default(),
+            hs_declared: i.hs_declared.as_ref().map(|h| h.as_str().to_string()).unwrap_or_default(),
+            hs_found: i.hs_actual.as_ref().map(|h| h.as_str().to_string()).unwrap_or_default(),
+            value: r.indicators.value.as_ref().map(|v| v.amount.to_string()).unwrap_or_default(),
+            currency: r
+                .indicators
+                .value
+                .as_ref()
+                .map(|v| v.currency.as_str().to_string())
+                .unwrap_or_default(),
+            organised_crime: r.indicators.organised_crime,
+            corruption: r.indicators.corruption,
+            concealment: r.concealment.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Writes rows as CSV (a header line, then one line per row) or as a JSON array.
+///
+/// # Errors
+/// Output errors.
+pub fn write_rows(rows: &[SeizureRow], csv: bool, out: &mut impl Write) -> anyhow::Result<()> {
+    if csv {
+        let mut w = csv::Writer::from_writer(out);
+        for r in rows {
+            w.serialize(r)?;
+        }
+        if rows.is_empty() {
+            // The header alone, so that a spreadsheet still gets its columns.
+            w.write_record(HEADER)?;
+        }
+        w.flush()?;
+    } else {
+        writeln!(out, "{}", serde_json::to_string_pretty(rows)?)?;
+    }
+    Ok(())
+}
+
+/// The CSV header, as the rows' field names.
+const HEADER: [&str; 31] = [
+    "message_id",
+    "administration",
+    "reporting_country",
+    "seizure_date",
+    "place",
+    "place_kind",
+    "place_country",
+    "origin",
+    "departure",
+    "transit",
+    "destination",
+    "conveyance",
+    "detection",
+    "line",
+    "scientific_name",
+    "common_name",
+    "cites_appendix",
+    "term",
+    "term_description",
+    "quantity",
+    "unit",
+    "unit_description",
+    "source",
+    "purpose",
+    "hs_declared",
+    "hs_found",
+    "value",
+    "currency",
+    "organised_crime",
+    "corruption",
+    "concealment",
+];
+
+/// Decodes a body the node sent.
+///
+/// # Errors
+/// A [`crate::node::Failure`].
+pub fn decode(bytes: &[u8]) -> anyhow::Result<Body> {
+    Body::decode(bytes)
+        .map_err(|e| fail(EXIT_REFUSED, format!("the node sent a body that does not decode: {e}")))
+}
