@@ -142,16 +142,17 @@ async fn another_api_version_is_told_so_by_name_on_both_sides() {
     let server = std::thread::spawn(move || {
         let (mut c, _) = listener.accept().unwrap();
         let _: Hello = api::read(&mut c, api::MAX_REQUEST).unwrap();
-        api::write(&mut c, &Welcome::VersionMismatch { node_speaks: 2 }).unwrap();
+        api::write(&mut c, &Welcome::VersionMismatch { node_speaks: api::API_VERSION + 1 }).unwrap();
     });
     let o = godwit(args(&fake, &["status"])).await;
     server.join().unwrap();
     assert_eq!(o.status.code(), Some(4));
-    assert!(
-        stderr(&o).contains("version mismatch: this godwit speaks admin API 1, the node speaks 2"),
-        "{}",
-        stderr(&o)
+    let expected = format!(
+        "version mismatch: this godwit speaks admin API {}, the node speaks {}",
+        api::API_VERSION,
+        api::API_VERSION + 1
     );
+    assert!(stderr(&o).contains(&expected), "{}", stderr(&o));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,7 +23,11 @@ fn demo_runs_the_protocol_end_to_end_and_says_what_it_showed() {
     // Act 2: real nodes over QUIC.
     assert_eq!(out.matches("received, verified and opened after").count(), 5, "{out}");
     assert!(out.contains("Uganda NCP comes back, catches up from its hub, and opens the report"), "{out}");
-    assert!(out.contains("in its inbox? false"), "{out}");
+    assert!(out.contains("in its inbox? false; Thailand's? false"), "{out}");
+    // Operators act through the admin socket: receipts, linked feedback, a bulletin across regions.
+    assert!(out.contains("RILO ESA's inbox holds 4 signed receipts for the alert"), "{out}");
+    assert!(out.contains("outcome seized, linked to alert") && out.contains(": true"), "{out}");
+    assert_eq!(out.matches("received it from the other region").count(), 2, "{out}");
     for secret in ["John Example Doe", "passport X0000000"] {
         assert!(!out.contains(secret), "personal data printed: {secret}");
     }

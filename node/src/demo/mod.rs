@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use godwit_protocol::Timestamp;
 
 pub mod network;
+pub mod operator;
 pub mod protocol;
 
 /// Runs the demo with the current time, printing to stdout.
@@ -25,7 +26,12 @@ pub fn main(keep: bool) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let net = rt.block_on(network::run(&mut std::io::stdout(), keep))?;
-    if net.alert_latency_ms.len() != 5 || !net.direct_after_outage {
+    if net.alert_latency_ms.len() != 5
+        || !net.direct_after_outage
+        || net.receipts != 4
+        || !net.feedback_linked
+        || !net.bulletin_crossed
+    {
         bail!("network demo outcome unexpected: {net:?}");
     }
     Ok(())

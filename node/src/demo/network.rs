@@ -6,9 +6,8 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use godwit_protocol::content::{Body, Content, Tlp};
+use godwit_protocol::content::{Body, Content};
 use godwit_protocol::crypto::EpochKey;
-use godwit_protocol::envelope::{Envelope, Priority};
 use godwit_protocol::identity::Role;
 use godwit_protocol::identity::{EncryptionKey, IdentityKey, NodeId};
 use godwit_protocol::ids::ChannelId;
@@ -17,8 +16,9 @@ use godwit_protocol::samples;
 use rand_core::OsRng;
 use tokio::sync::broadcast;
 
+use super::operator::Operator;
 use crate::certs::{Authority, NodeAttrs, pkcs8};
-use crate::net::{Node, NodeEvent, NodeSpec, PeerSpec, PublishRequest, Target, now};
+use crate::net::{Node, NodeEvent, NodeSpec, PeerSpec, now};
 use crate::tls::{NetLimits, TlsMaterial};
 
 const DAY: u64 = 86_400_000;
@@ -44,6 +44,12 @@ pub struct NetworkReport {
     pub direct_after_outage: bool,
     /// Inbox sizes at the end, per node.
     pub inboxes: BTreeMap<&'static str, usize>,
+    /// Receipts for the alert that reached its author, the ESA hub.
+    pub receipts: usize,
+    /// Whether the hub's feedback named the alert and the seizure report.
+    pub feedback_linked: bool,
+    /// Whether the other region's bulletin reached both ESA members.
+    pub bulletin_crossed: bool,
 }
 
 /// Runs act 2.
@@ -134,30 +140,44 @@ pub async fn run(out: &mut impl Write, keep: bool) -> Result<NetworkReport> {
         "\nAll six nodes are up: QUIC, TLS 1.3 with mutual certificates; members -> regional hub, hub <-> hub."
     )?;
 
-    // 1. A flash alert from Tanzania to the whole operation channel, across both regions.
-    let alert = PublishRequest {
-        target: Target::Channel { id: channel, epoch: 1, key: epoch_key.clone() },
-        priority: Priority::Flash,
-        marking: Tlp::Amber,
-        ttl_ms: 7 * DAY,
-        body: Body { content: Content::Warning(samples::warning()), grading: Some("B2".parse()?) },
-        personal: None,
-    };
+    // Every operator acts through its node's admin socket, as `godwit` does.
+    let ops: Vec<Operator> = sites.iter().map(|s| Operator::of(&s.dir)).collect();
+    // Each node's signed card reaches every other node's directory: operators name nodes by
+    // administration or country, and direct messages seal to the newest card.
+    for i in 0..sites.len() {
+        let node = nodes[i].as_ref().context("running")?;
+        loop {
+            let mut cards = node.events();
+            if ops[i].directory().await?.len() >= sites.len() {
+                break;
+            }
+            wait(&mut cards, |ev| matches!(ev, NodeEvent::Card(_)))
+                .await
+                .with_context(|| format!("{} did not learn every node's card", sites[i].name))?;
+        }
+    }
+    let clock = Instant::now();
+    let at = || format!("[{:>6.3} s]", clock.elapsed().as_secs_f64());
+    writeln!(out, "Every node holds every other node's signed card (its directory).\n")?;
+
+    // 1. The ESA hub broadcasts a flash alert to the operation channel, across both regions.
+    let warning = Body { content: Content::Warning(samples::warning()), grading: Some("B2".parse()?) };
     let started = Instant::now();
-    let id = nodes[2].as_ref().context("running")?.publish(alert).await?;
+    let alert = ops[0].send_channel(CHANNEL_NAME, "flash", "TLP:AMBER", &warning).await?;
     writeln!(
         out,
-        "\nTanzania NCP publishes a flash Warning (TLP:AMBER) to the operation channel: {}",
-        id.short()
+        "{} RILO ESA: godwit send alert --channel {CHANNEL_NAME:?} --priority flash --marking amber\n           -> {}",
+        at(),
+        alert.short()
     )?;
-    for i in [0, 1, 3, 4, 5] {
-        wait(&mut events[i], |ev| *ev == NodeEvent::Delivered(id))
+    for i in [1, 2, 3, 4, 5] {
+        wait(&mut events[i], |ev| *ev == NodeEvent::Delivered(alert))
             .await
             .with_context(|| format!("{} did not receive the alert", sites[i].name))?;
         let ms = started.elapsed().as_millis();
         report.alert_latency_ms.insert(sites[i].name, ms);
-        let env = nodes[i].as_ref().context("running")?.envelope(id).await?.context("stored")?;
-        let body = Envelope::verify(&env)?.open_channel(&epoch_key)?;
+        let (_, body) =
+            ops[i].show(alert).await.with_context(|| format!("{} cannot open the alert", sites[i].name))?;
         let title = match &body.content {
             Content::Warning(w) => w.title.clone(),
             other => other.kind().to_string(),
@@ -165,24 +185,101 @@ pub async fn run(out: &mut impl Write, keep: bool) -> Result<NetworkReport> {
         writeln!(out, "  {:<32} received, verified and opened after {ms:>4} ms: \"{title}\"", sites[i].name)?;
     }
 
-    // 2. A direct TLP:RED seizure report from Viet Nam to Uganda, while Uganda is offline.
+    // 2. The four NCPs acknowledge it: each receipt goes back to the hub, signed.
+    let mut receipts = Vec::new();
+    for i in [2, 3, 4, 5] {
+        let r = ops[i].ack(alert, "received by the duty officer").await?.context("no receipt sent")?;
+        receipts.push(r);
+    }
+    for r in &receipts {
+        wait(&mut events[0], |ev| *ev == NodeEvent::Delivered(*r))
+            .await
+            .context("a receipt did not reach the hub")?;
+    }
+    let hub_inbox = ops[0].inbox().await?;
+    let acked: Vec<&str> = hub_inbox
+        .iter()
+        .filter(|m| m.kind == "receipt" && m.refers_to == Some(alert))
+        .map(|m| m.administration.as_str())
+        .collect();
+    report.receipts = acked.len();
+    writeln!(
+        out,
+        "{} The NCPs: godwit inbox ack {} --note \"received by the duty officer\"",
+        at(),
+        alert.short()
+    )?;
+    writeln!(
+        out,
+        "  RILO ESA's inbox holds {} signed receipts for the alert: {}",
+        acked.len(),
+        acked.join(", ")
+    )?;
+
+    // 3. Tanzania seizes the goods, reports to the channel and gives the hub feedback linked to
+    //    the alert and the report.
+    let seizure = ops[2]
+        .send_channel(
+            CHANNEL_NAME,
+            "immediate",
+            "TLP:AMBER",
+            &Body::new(Content::SeizureReport(samples::seizure_report())),
+        )
+        .await?;
+    let feedback = Body::new(Content::Feedback(samples::feedback(alert, seizure)));
+    let fb = ops[2].send_direct(&[sites[0].name], "immediate", "TLP:AMBER", &feedback).await?;
+    writeln!(out, "{} Tanzania NCP: godwit send seizure --channel … -> {}", at(), seizure.short())?;
+    writeln!(
+        out,
+        "           godwit send feedback --to {:?} --warning {} --outcome seized --seizure {} -> {}",
+        sites[0].name,
+        alert.short(),
+        seizure.short(),
+        fb.short()
+    )?;
+    wait(&mut events[0], |ev| *ev == NodeEvent::Delivered(fb))
+        .await
+        .context("the feedback did not reach the hub")?;
+    let (_, body) = ops[0].show(fb).await?;
+    report.feedback_linked =
+        matches!(&body.content, Content::Feedback(f) if f.warning == alert && f.seizure == Some(seizure));
+    writeln!(
+        out,
+        "  RILO ESA opens the feedback: outcome seized, linked to alert {} and report {}: {}",
+        alert.short(),
+        seizure.short(),
+        report.feedback_linked
+    )?;
+
+    // 4. The Asia-Pacific hub's bulletin crosses into the other region.
+    let bulletin = ops[1]
+        .send_channel(
+            CHANNEL_NAME,
+            "routine",
+            "TLP:GREEN",
+            &Body::new(Content::Bulletin(samples::bulletin())),
+        )
+        .await?;
+    writeln!(out, "{} RILO Asia-Pacific: godwit send bulletin --channel … -> {}", at(), bulletin.short())?;
+    for i in [2, 3] {
+        wait(&mut events[i], |ev| *ev == NodeEvent::Delivered(bulletin))
+            .await
+            .with_context(|| format!("{} did not receive the bulletin", sites[i].name))?;
+        writeln!(out, "  {:<32} received it from the other region", sites[i].name)?;
+    }
+    report.bulletin_crossed = true;
+
+    // 5. A direct TLP:RED seizure report from Viet Nam to Uganda alone, while Uganda is offline.
     if let Some(n) = nodes[3].take() {
         n.shutdown().await;
     }
-    writeln!(out, "\nUganda NCP goes offline.")?;
-    let to = vec![(ids[3], sites[3].enc.public())];
-    let report_req = PublishRequest {
-        target: Target::Direct(to),
-        priority: Priority::Immediate,
-        marking: Tlp::Red,
-        ttl_ms: 30 * DAY,
-        body: Body::new(Content::SeizureReport(samples::seizure_report())),
-        personal: None,
-    };
-    let direct = nodes[4].as_ref().context("running")?.publish(report_req).await?;
+    writeln!(out, "\n{} Uganda NCP goes offline.", at())?;
+    let red = Body::new(Content::SeizureReport(samples::seizure_report()));
+    let direct = ops[4].send_direct(&["UG"], "immediate", "TLP:RED", &red).await?;
     writeln!(
         out,
-        "Viet Nam NCP sends Uganda a direct TLP:RED seizure report ({}), relayed via both hubs.",
+        "{} Viet Nam NCP: godwit send seizure --to UG --marking red -> {}, sealed to Uganda's card, relayed via both hubs",
+        at(),
         direct.short()
     )?;
     // The claim, checked: the report is stored at Uganda's hub (the Asia-Pacific hub hears the
@@ -205,16 +302,23 @@ pub async fn run(out: &mut impl Write, keep: bool) -> Result<NetworkReport> {
     restarted.add_peer(PeerSpec { node_id: ids[0], address: hub_addr });
     nodes[3] = Some(restarted);
     wait(&mut e3, |ev| *ev == NodeEvent::Delivered(direct)).await.context("Uganda did not catch up")?;
-    let env = nodes[3].as_ref().context("running")?.envelope(direct).await?.context("stored")?;
-    let body = Envelope::verify(&env)?.open_direct(&ids[3], &sites[3].enc)?;
-    report.direct_after_outage = matches!(body.content, Content::SeizureReport(_));
-    writeln!(out, "Uganda NCP comes back, catches up from its hub, and opens the report (only it can).")?;
-    let hub_inbox = nodes[0].as_ref().context("running")?.inbox().await?;
+    let (view, body) = ops[3].show(direct).await?;
+    report.direct_after_outage =
+        matches!(body.content, Content::SeizureReport(_)) && view.item.marking == "TLP:RED";
     writeln!(
         out,
-        "  The ESA hub relayed it but holds it sealed: in its inbox? {}",
-        hub_inbox.contains(&direct)
+        "{} Uganda NCP comes back, catches up from its hub, and opens the report (only it can).",
+        at()
     )?;
+    let hub_has = ops[0].inbox().await?.iter().any(|m| m.id == direct);
+    let thailand_has = ops[5].inbox().await?.iter().any(|m| m.id == direct);
+    writeln!(
+        out,
+        "  The ESA hub relayed it but holds it sealed: in its inbox? {hub_has}; Thailand's? {thailand_has}"
+    )?;
+    if hub_has || thailand_has {
+        bail!("a TLP:RED message reached an inbox other than its recipient's");
+    }
 
     for (i, n) in nodes.iter().enumerate() {
         if let Some(n) = n {
@@ -252,11 +356,19 @@ pub async fn run(out: &mut impl Write, keep: bool) -> Result<NetworkReport> {
     )?;
     writeln!(
         out,
-        "acknowledged; a direct message waited at the hub for an offline member and was delivered"
+        "acknowledged; every operator acted through its node's admin socket (the godwit tool's API):"
     )?;
     writeln!(
         out,
-        "when it returned. Not shown yet: channel management, receipts, the audit log, the operator CLI."
+        "receipts went back to the alert's author, feedback linked the alert to the seizure, a bulletin"
+    )?;
+    writeln!(
+        out,
+        "crossed regions, and a TLP:RED report waited at the hub for an offline member and reached it alone."
+    )?;
+    writeln!(
+        out,
+        "Not shown yet: channel admission and epoch rotation, retractions, the witnessed audit log."
     )?;
     Ok(report)
 }
