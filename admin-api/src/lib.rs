@@ -115,13 +115,16 @@ pub enum Request {
     },
     /// The inbox, oldest first.
     Inbox,
-    /// From now on, every message delivered into the inbox (as [`Response::Inbox`] batches),
-    /// and with `journal` every new journal entry (as [`Response::Journal`] batches), until the
-    /// client closes the connection. Driven by the durable inbox and journal: what a batch
-    /// lists is stored.
+    /// The newest `replay` messages already in the inbox (as one first [`Response::Inbox`]
+    /// batch, sent even when empty), then every message delivered from then on, with no gap
+    /// between them; with `journal`, the same of journal entries ([`Response::Journal`]).
+    /// Until the client closes the connection. Driven by the durable inbox and journal: what a
+    /// batch lists is stored.
     Follow {
         /// Follow the journal instead of the inbox.
         journal: bool,
+        /// How many of the newest stored entries come first.
+        replay: u32,
     },
     /// One message of the inbox: its signed header, and its content when this node can open it.
     Show {

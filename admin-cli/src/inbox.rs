@@ -112,11 +112,11 @@ fn route(r: &Route) -> String {
     if let Some(c) = &r.origin {
         parts.push(format!("origin {}", country(c)));
     }
-    if let Some(c) = &r.departure {
-        parts.push(format!("departure {}", country(c)));
-    }
     for c in &r.transit {
         parts.push(format!("transit {}", country(c)));
+    }
+    if let Some(c) = &r.departure {
+        parts.push(format!("departure {}", country(c)));
     }
     if let Some(c) = &r.destination {
         parts.push(format!("destination {}", country(c)));

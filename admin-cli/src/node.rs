@@ -470,18 +470,19 @@ impl Client {
         }
     }
 
-    /// Streams what the node reports from now on (new inbox messages, or journal entries) to
-    /// `each`, until the node goes away.
+    /// Streams the newest `replay` stored entries (inbox messages, or journal entries), then
+    /// what the node reports from then on, to `each`, until the node goes away.
     ///
     /// # Errors
     /// A [`Failure`].
     pub fn follow(
         &mut self,
         journal: bool,
+        replay: u32,
         mut each: impl FnMut(Response) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
         self.stream.set_read_timeout(None)?;
-        api::write(&mut self.stream, &Request::Follow { journal }).map_err(|e| self.lost(e))?;
+        api::write(&mut self.stream, &Request::Follow { journal, replay }).map_err(|e| self.lost(e))?;
         loop {
             match api::read::<Response>(&mut self.stream, MAX_RESPONSE) {
                 Ok(Response::Refused(r)) => {
@@ -617,22 +618,9 @@ pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::
         }
         NodeCommand::Inbox(InboxCommand::Export { .. }) => unreachable!("answered above"),
     };
-    let mut client = Client::connect(socket)?;
-    let resp = client.ask(&req)?;
-    if let (NodeCommand::Inbox(InboxCommand::Show { raw: Some(path), .. }), Response::Message(m)) =
-        (&cmd, &resp)
-    {
-        if path.exists() {
-            return Err(fail(EXIT_REFUSED, format!("{} exists: refusing to overwrite it", path.display())));
-        }
-        std::fs::write(path, &m.envelope)
-            .map_err(|e| fail(EXIT_REFUSED, format!("cannot write {}: {e}", path.display())))?;
-        writeln!(out, "{} bytes written to {}", m.envelope.len(), path.display())?;
-        return Ok(());
-    }
     let follow = match &cmd {
-        NodeCommand::Inbox(InboxCommand::List { follow: true, .. }) => Some(false),
-        NodeCommand::Journal(JournalCommand::Tail { follow: true, .. }) => Some(true),
+        NodeCommand::Inbox(InboxCommand::List { follow: true, .. }) => Some((false, INBOX_REPLAY)),
+        NodeCommand::Journal(JournalCommand::Tail { follow: true, n }) => Some((true, *n)),
         _ => None,
     };
     let filter = match &cmd {
@@ -645,17 +633,35 @@ pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::
         }
         (other, _) => other,
     };
-    print(only(resp), json, out)?;
-    if let Some(journal) = follow {
-        out.flush()?;
-        client.follow(journal, |resp| {
-            print(only(resp), json, out)?;
+    let mut client = Client::connect(socket)?;
+    if let Some((journal, replay)) = follow {
+        // One request: what is stored, then what arrives, with nothing lost between them.
+        let mut header = true;
+        return client.follow(journal, replay, |resp| {
+            print_with(only(resp), json, header, out)?;
+            header = false;
             out.flush()?;
             Ok(())
-        })?;
+        });
     }
-    Ok(())
+    let resp = client.ask(&req)?;
+    if let (NodeCommand::Inbox(InboxCommand::Show { raw: Some(path), .. }), Response::Message(m)) =
+        (&cmd, &resp)
+    {
+        if path.exists() {
+            return Err(fail(EXIT_REFUSED, format!("{} exists: refusing to overwrite it", path.display())));
+        }
+        std::fs::write(path, &m.envelope)
+            .map_err(|e| fail(EXIT_REFUSED, format!("cannot write {}: {e}", path.display())))?;
+        writeln!(out, "{} bytes written to {}", m.envelope.len(), path.display())?;
+        return Ok(());
+    }
+    print(only(resp), json, out)
 }
+
+/// How many of the newest inbox messages `inbox --follow` shows before what arrives (as many as
+/// the plain listing).
+const INBOX_REPLAY: u32 = 1_000;
 
 /// `godwit inbox export`: every seizure report of the inbox, one row per seized line.
 fn export(
@@ -726,6 +732,11 @@ fn item_json(i: &api::InboxItem) -> serde_json::Value {
 }
 
 fn print(resp: Response, json: bool, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+    print_with(resp, json, true, out)
+}
+
+/// Prints an answer; `header`: a table's header line (once per table, not per followed batch).
+fn print_with(resp: Response, json: bool, header: bool, out: &mut impl std::io::Write) -> anyhow::Result<()> {
     match resp {
         Response::Status(s) => {
             if json {
@@ -884,11 +895,13 @@ fn print(resp: Response, json: bool, out: &mut impl std::io::Write) -> anyhow::R
                 let v: Vec<_> = items.iter().map(item_json).collect();
                 writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
             } else {
-                writeln!(
-                    out,
-                    "{:<14} {:<8} {:<9} {:<16} {:<14} {:<24} title",
-                    "id", "status", "priority", "marking", "kind", "from"
-                )?;
+                if header {
+                    writeln!(
+                        out,
+                        "{:<14} {:<8} {:<9} {:<16} {:<14} {:<24} title",
+                        "id", "status", "priority", "marking", "kind", "from"
+                    )?;
+                }
                 for i in &items {
                     let from =
                         if i.administration.is_empty() { i.author.short() } else { i.administration.clone() };

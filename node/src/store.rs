@@ -224,6 +224,24 @@ impl InboxView {
         Ok(last.map_or(0, |(key, _)| be_u64(&key[1..])))
     }
 
+    /// The position just before the `n` newest inbox entries (0 when there are no more than
+    /// `n`), or the last position for `n` 0: [`InboxView::after`] it lists those `n` and what
+    /// follows. (Inbox positions are log positions, which start at 1.)
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn back(&self, n: usize) -> Result<u64, StoreError> {
+        if n == 0 {
+            return self.last();
+        }
+        let mut oldest = None;
+        for item in self.tree.range(k(INBOX, &[])..vec![INBOX.0 + 1]).rev().take(n) {
+            let (key, _) = item.map_err(|source| StoreError::Sled { path: self.path.clone(), source })?;
+            oldest = Some(be_u64(&key[1..]));
+        }
+        Ok(oldest.map_or(0, |p| p.saturating_sub(1)))
+    }
+
     /// The last inbox position announced (0: none).
     ///
     /// # Errors

@@ -503,7 +503,11 @@ async fn inbox_and_journal_follow_print_what_arrives_from_now_on() {
     };
     seen(&inbox_lines, "the followed inbox");
     seen(&journal_lines, "the followed journal");
-    for c in [&mut inbox, &mut journal] {
+    // A follower started now begins with what is stored (one request: nothing falls between
+    // the listing and the stream).
+    let (mut late, late_lines) = spawn(&["--json", "inbox", "--follow", "--kind", "warning"]);
+    seen(&late_lines, "the stored alert, first thing a new follower prints");
+    for c in [&mut inbox, &mut journal, &mut late] {
         c.kill().unwrap();
         c.wait().unwrap();
     }

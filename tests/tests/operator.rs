@@ -161,7 +161,7 @@ fn three_nodes_set_up_with_the_godwit_tool_exchange_an_alert_and_a_direct_messag
     let entry = inbox.as_array().unwrap().iter().find(|m| m["id"] == direct.as_str()).expect("listed");
     assert_eq!(entry["marking"], "TLP:RED");
     let shown = ok(&["--socket", &socket(2), "inbox", "show", &direct]);
-    assert!(shown.contains("\"term\": \"TUS\""), "{shown}");
+    assert!(shown.contains("of TUS (Tusks)") && shown.contains("KE (Kenya)"), "{shown}");
     // The hub relayed both but reads neither the report nor its own copy of it.
     let hub_inbox: serde_json::Value =
         serde_json::from_str(&ok(&["--socket", &socket(0), "--json", "inbox"])).unwrap();

@@ -59,8 +59,9 @@ pub(super) enum Query {
     Unannounced { after: Option<u64>, limit: usize },
     /// For the announcer: its cursor moved.
     Announced(u64),
-    /// For a follower: the inbox's last position now.
-    InboxEnd,
+    /// For a follower: the inbox position just before its `n` newest entries (its last
+    /// position for 0).
+    InboxBack(usize),
     /// For a follower: up to `limit` journal entries after `after` (`None`: the last seq, no
     /// entries).
     JournalAfter { after: Option<u64>, limit: usize },
@@ -198,8 +199,8 @@ async fn client(mut stream: UnixStream, uid: Option<u32>, ctx: &Ctx) -> Result<(
             Ok(r) => r?,
             Err(_) => return Ok(()),
         };
-        if let Request::Follow { journal } = req {
-            return follow(stream, journal, ctx).await;
+        if let Request::Follow { journal, replay } = req {
+            return follow(stream, journal, replay, ctx).await;
         }
         let resp = answer(req, uid, ctx).await;
         within(IO_DEADLINE, write(&mut stream, &resp)).await?;
@@ -208,19 +209,30 @@ async fn client(mut stream: UnixStream, uid: Option<u32>, ctx: &Ctx) -> Result<(
 
 /// Streams new inbox entries (or journal entries) to a follower until it goes away. Each batch
 /// is written within the deadline: a follower that does not read is dropped.
-async fn follow(mut stream: UnixStream, journal: bool, ctx: &Ctx) -> Result<(), api::FrameError> {
+async fn follow(
+    mut stream: UnixStream,
+    journal: bool,
+    replay: u32,
+    ctx: &Ctx,
+) -> Result<(), api::FrameError> {
     let gone = || api::FrameError::Closed;
     let mut inbox_at = None;
     let mut journal_at = None;
+    // Where the stream starts, read once on the core: whatever is stored after it is sent.
     if journal {
         if let Ok(Answer::JournalAfter { last, .. }) =
             ask(ctx, Query::JournalAfter { after: None, limit: 0 }).await
         {
-            journal_at = Some(last);
+            journal_at = Some(last.saturating_sub(u64::from(replay)));
         }
-    } else if let Ok(Answer::Position(p)) = ask(ctx, Query::InboxEnd).await {
+    } else if let Ok(Answer::Position(p)) = ask(ctx, Query::InboxBack(replay as usize)).await {
         inbox_at = Some(p);
     }
+    if inbox_at.is_none() && journal_at.is_none() {
+        return Err(gone());
+    }
+    // The first batch goes out even when empty: the follower then knows it is following.
+    let mut first = true;
     loop {
         // Registered before reading, so a commit between the read and the wait still wakes us.
         let wake = if journal { ctx.shared.committed.clone() } else { ctx.shared.delivered.clone() };
@@ -234,7 +246,8 @@ async fn follow(mut stream: UnixStream, journal: bool, ctx: &Ctx) -> Result<(), 
                 return Err(gone());
             };
             journal_at = Some(last);
-            if !entries.is_empty() {
+            if !entries.is_empty() || first {
+                first = false;
                 within(IO_DEADLINE, write(&mut stream, &Response::Journal(entries))).await?;
                 continue;
             }
@@ -244,10 +257,19 @@ async fn follow(mut stream: UnixStream, journal: bool, ctx: &Ctx) -> Result<(), 
             else {
                 return Err(gone());
             };
-            if let Some((p, _, _)) = entries.last() {
-                inbox_at = Some(*p);
-                let items: Vec<InboxItem> =
-                    entries.iter().filter_map(|(_, id, env)| item(ctx, *id, env, None)).collect();
+            if !entries.is_empty() || first {
+                first = false;
+                if let Some((p, _, _)) = entries.last() {
+                    inbox_at = Some(*p);
+                }
+                let Ok(marks) = marks(ctx, entries.iter().map(|(_, id, _)| *id).collect()).await else {
+                    return Err(gone());
+                };
+                let items: Vec<InboxItem> = entries
+                    .iter()
+                    .zip(&marks)
+                    .filter_map(|((_, id, env), mark)| item(ctx, *id, env, mark.as_ref()))
+                    .collect();
                 within(IO_DEADLINE, write(&mut stream, &Response::Inbox(items))).await?;
                 continue;
             }
@@ -903,7 +925,7 @@ pub(super) fn on_core(
                 Err(e) => failed(e),
             }
         }
-        Query::InboxEnd => match relay.store().inbox_view().last() {
+        Query::InboxBack(n) => match relay.store().inbox_view().back(n) {
             Ok(p) => Answer::Position(p),
             Err(e) => failed(e),
         },
