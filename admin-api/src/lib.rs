@@ -141,6 +141,9 @@ pub enum Request {
         /// What was done, e.g. "container examined, 3 tusks found" (it goes to the author).
         note: Option<String>,
     },
+    /// Retire this node's encryption key for a new one and publish a card announcing it
+    /// (mutating: journalled). Earlier keys are kept to open what was sealed to them.
+    RotateKey,
     /// The directory: every node's newest valid card, or those a name stands for (a NodeId, an
     /// ISO 3166 country code, an administration's name).
     Directory {
@@ -186,6 +189,12 @@ pub enum Response {
         /// The receipt sent to its author (`None` when this node is the author, or its card
         /// is not known yet).
         receipt: Option<MessageId>,
+    },
+    /// Answer to [`Request::RotateKey`]: the new key is on disk and its card published.
+    Rotated {
+        /// The new public encryption key (X25519).
+        #[serde(with = "serde_bytes")]
+        encryption_key: Vec<u8>,
     },
     /// A mutating request was carried out.
     Done,

@@ -75,6 +75,12 @@ pub enum Command {
         #[command(flatten)]
         filter: inbox::Filter,
     },
+    /// This node's encryption key.
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        command: node::KeysCommand,
+    },
     /// Make a channel epoch key file (mode 0600) to give the channel's members out of band, for
     /// `[[channels]] key_file` (until channel management distributes keys itself).
     ChannelKey {
@@ -247,6 +253,7 @@ pub fn main() -> Result<()> {
             on_node(node::NodeCommand::Directory(command.unwrap_or(node::DirectoryCommand::List)))
         }
         Command::Send { command } => on_node(node::NodeCommand::Send(command)),
+        Command::Keys { command } => on_node(node::NodeCommand::Keys(command)),
         Command::Inbox { command, follow, filter } => {
             on_node(node::NodeCommand::Inbox(command.unwrap_or(node::InboxCommand::List { follow, filter })))
         }
@@ -309,6 +316,7 @@ pub fn run(command: Command, out: &mut impl std::io::Write) -> Result<()> {
         | Command::Journal { .. }
         | Command::Directory { .. }
         | Command::Send { .. }
+        | Command::Keys { .. }
         | Command::Inbox { .. } => {
             bail!("this command talks to a running node: use godwit_admin::main")
         }

@@ -409,6 +409,14 @@ pub enum InboxCommand {
     },
 }
 
+/// `godwit keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Retire the encryption key for a new one now (e.g. after a suspected compromise) and
+    /// publish a card announcing it; the old key is kept to open what was sealed to it.
+    Rotate,
+}
+
 /// `godwit journal …`.
 #[derive(Debug, Subcommand)]
 pub enum JournalCommand {
@@ -534,6 +542,8 @@ pub enum NodeCommand {
     Send(SendCommand),
     /// `godwit inbox …`.
     Inbox(InboxCommand),
+    /// `godwit keys …`.
+    Keys(KeysCommand),
 }
 
 /// Runs a node command over `socket`, printing a table, or JSON with `json`.
@@ -617,6 +627,7 @@ pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::
             Request::Mark { id: id.clone(), actioned: true, note: Some(note.clone()) }
         }
         NodeCommand::Inbox(InboxCommand::Export { .. }) => unreachable!("answered above"),
+        NodeCommand::Keys(KeysCommand::Rotate) => Request::RotateKey,
     };
     let follow = match &cmd {
         NodeCommand::Inbox(InboxCommand::List { follow: true, .. }) => Some((false, INBOX_REPLAY)),
@@ -967,6 +978,14 @@ fn print_with(resp: Response, json: bool, header: bool, out: &mut impl std::io::
                     }
                     None => writeln!(out, "{} marked", id.short())?,
                 }
+            }
+        }
+        Response::Rotated { encryption_key } => {
+            let hex: String = encryption_key.iter().map(|b| format!("{b:02x}")).collect();
+            if json {
+                writeln!(out, "{}", json!({ "encryption_key": hex }))?;
+            } else {
+                writeln!(out, "new encryption key {hex}: its card is published, the old key is kept")?;
             }
         }
         Response::Done => {

@@ -150,6 +150,14 @@ pub struct NodeSection {
     /// Start in recovering mode (after restoring the data directory from a backup).
     #[serde(default)]
     pub recovering: bool,
+    /// Rotate the encryption key after this many days in use (a new card announces the new
+    /// key; the old one is kept to open what was sealed to it); 0: only on `godwit keys rotate`.
+    #[serde(default = "default_rotate_days")]
+    pub encryption_rotate_days: u32,
+}
+
+fn default_rotate_days() -> u32 {
+    90
 }
 
 /// The encryption key file in the data directory.
@@ -315,6 +323,8 @@ impl Config {
             peers,
             limits: self.limits,
             admin_group: Some(self.node.admin_group.clone()).filter(|g| !g.is_empty()),
+            encryption_rotate_ms: (self.node.encryption_rotate_days > 0)
+                .then(|| u64::from(self.node.encryption_rotate_days) * 86_400_000),
             alert_command: self.alerts.command,
             metrics: self.metrics.listen,
         })

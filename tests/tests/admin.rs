@@ -811,3 +811,73 @@ async fn an_analyst_sends_filters_acknowledges_and_exports_with_godwit() {
         net.stop(ix).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_encryption_key_reaches_the_network_and_what_was_sealed_before_still_opens() {
+    use godwit_node::net::NodeEvent;
+    let mut net = Net::new();
+    let hub = net.add("RILO ESA", Role::Hub);
+    let a = net.add("Tanzania NCP", Role::Member);
+    let b = net.add("Uganda Revenue Authority", Role::Member);
+    let all = [hub, a, b];
+    net.start(hub, &[a, b], &all).await;
+    net.start(a, &[], &all).await;
+    net.start(b, &[], &all).await;
+    let mut ea = net.members[a].node().events();
+    net.join(a, hub).await;
+    let mut eb = net.join(b, hub).await;
+    let bid = net.members[b].id();
+    wait_for(&mut ea, "b's card at a", |e| *e == NodeEvent::Card(bid)).await;
+    let (sa, sb) = (net.members[a].dir.join(api::SOCKET_NAME), net.members[b].dir.join(api::SOCKET_NAME));
+    let report =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/seizure_report.json");
+    let report = report.to_str().unwrap();
+    let key_at_a = |d: serde_json::Value| d[0]["encryption_key"].as_str().unwrap().to_string();
+    let send = |sa: std::path::PathBuf| async move {
+        let o = godwit(args(&sa, &["send", "seizure", "--to", "Uganda Revenue Authority", "--file", report]))
+            .await;
+        assert!(o.status.success(), "{}", stderr(&o));
+        id_of(stdout(&o).trim())
+    };
+    let first = send(sa.clone()).await;
+    wait_for(&mut eb, "the first report at b", |e| *e == NodeEvent::Delivered(first)).await;
+    let old = key_at_a(json(&godwit(args(&sa, &["--json", "directory", "show", &bid.to_string()])).await));
+
+    // b's operator rotates: the new card reaches a, whose next message is sealed to the new key.
+    let rotated = json(&godwit(args(&sb, &["--json", "keys", "rotate"])).await);
+    let new = rotated["encryption_key"].as_str().unwrap().to_string();
+    assert_ne!(new, old);
+    let shown_at_a = || async {
+        key_at_a(json(&godwit(args(&sa, &["--json", "directory", "show", &bid.to_string()])).await))
+    };
+    while shown_at_a().await != new {
+        wait_for(&mut ea, "b's new card at a", |e| *e == NodeEvent::Card(bid)).await;
+    }
+    let second = send(sa.clone()).await;
+    wait_for(&mut eb, "the second report at b", |e| *e == NodeEvent::Delivered(second)).await;
+    let opens = |sb: std::path::PathBuf, id: godwit_protocol::ids::MessageId| async move {
+        let shown = json(&godwit(args(&sb, &["--json", "inbox", "show", &id.to_string()])).await);
+        assert!(shown["body"]["content"]["seizure_report"].is_object(), "{shown}");
+    };
+    opens(sb.clone(), first).await;
+    opens(sb.clone(), second).await;
+    let journal = stdout(&godwit(args(&sb, &["journal", "tail", "-n", "20"])).await);
+    assert!(journal.contains("keys rotate"), "{journal}");
+
+    // After a restart (given its first key again, as at first start) b keeps the new key, still
+    // opens both, and announces no older key.
+    net.stop(b).await;
+    net.members[b].listen = "127.0.0.1:0".parse().unwrap();
+    net.start(b, &[], &all).await;
+    opens(sb.clone(), first).await;
+    opens(sb.clone(), second).await;
+    let own = key_at_a(json(&godwit(args(&sb, &["--json", "directory", "show", &bid.to_string()])).await));
+    assert_eq!(own, new, "its own card still names the new key");
+    for f in ["encryption.key"] {
+        let mode = std::fs::metadata(net.members[b].dir.join(f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{f}");
+    }
+    for ix in all {
+        net.stop(ix).await;
+    }
+}

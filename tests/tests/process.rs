@@ -134,6 +134,7 @@ async fn a_second_node_on_the_same_data_directory_is_refused_by_name() {
         limits: net.limits.clone(),
         admin_group: None,
         alert_command: None,
+        encryption_rotate_ms: None,
         metrics: None,
     };
     let e = godwit_node::net::Node::start(spec).await.unwrap_err();

@@ -403,6 +403,7 @@ async fn start(
         peers: Vec::new(),
         limits: NetLimits { reconnect_min_ms: 50, reconnect_max_ms: 1_000, ..NetLimits::default() },
         admin_group: None,
+        encryption_rotate_ms: None,
         alert_command: None,
         metrics: None,
     };

@@ -13,7 +13,7 @@ use godwit_admin_api::{
 };
 use godwit_protocol::content::{Body, Tlp};
 use godwit_protocol::envelope::{Envelope, Feed, Priority};
-use godwit_protocol::identity::{EncryptionKey, NodeId};
+use godwit_protocol::identity::NodeId;
 use godwit_protocol::ids::MessageId;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -67,6 +67,8 @@ pub(super) enum Query {
     JournalAfter { after: Option<u64>, limit: usize },
     /// The operators' marks on these messages.
     Marks(Vec<MessageId>),
+    /// A new encryption key and a card announcing it (carried out by the core itself).
+    RotateKey { uid: u32 },
 }
 
 /// The core's answer to a [`Query`].
@@ -108,8 +110,6 @@ pub(super) struct Ctx {
     pub(super) events: broadcast::Sender<NodeEvent>,
     pub(super) shared: Arc<Shared>,
     pub(super) own: PeerCert,
-    /// This node's encryption key: it opens direct messages to this node.
-    pub(super) encryption: EncryptionKey,
     /// The channels whose keys this node holds.
     pub(super) channels: Vec<super::ChannelKeySpec>,
     pub(super) started: Instant,
@@ -661,6 +661,12 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
                     .collect(),
             ))
         }
+        Request::RotateKey => {
+            ask(ctx, Query::RotateKey { uid: uid.unwrap_or(u32::MAX) }).await?;
+            let key =
+                ctx.shared.keys.lock().map(|k| k.current().public().as_bytes().to_vec()).unwrap_or_default();
+            Ok(Response::Rotated { encryption_key: key })
+        }
         Request::VerifyJournal => match ask(ctx, Query::VerifyJournal).await? {
             Answer::Verified { entries, problems } => Ok(Response::JournalVerified { entries, problems }),
             _ => Err(refused("unavailable", "unexpected answer".into())),
@@ -776,7 +782,8 @@ async fn marks(ctx: &Ctx, ids: Vec<MessageId>) -> Result<Vec<Option<Mark>>, Resp
 fn open(ctx: &Ctx, e: &Envelope) -> Result<Body, String> {
     match &e.header().feed {
         Feed::Direct(_) => {
-            e.open_direct(&ctx.shared.me, &ctx.encryption).map_err(|err| format!("cannot open it: {err}"))
+            let keys = ctx.shared.keys.lock().map_err(|_| "key state poisoned".to_string())?;
+            keys.open_direct(e, &ctx.shared.me).map_err(|err| format!("cannot open it: {err}"))
         }
         Feed::Channel(c) => match ctx.channels.iter().find(|k| k.id == c.id && k.epoch == c.epoch) {
             Some(k) => e.open_channel(&k.key).map_err(|err| format!("cannot open it: {err}")),
@@ -964,6 +971,7 @@ pub(super) fn on_core(
             }
             Answer::Inbox(found.into_iter().map(|m| (m, Vec::new())).collect())
         }
+        Query::RotateKey { .. } => Answer::Failed("the core rotates keys itself".into()),
         Query::Marks(ids) => {
             let mut marks = Vec::with_capacity(ids.len());
             for id in &ids {

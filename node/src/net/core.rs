@@ -35,6 +35,12 @@ pub(super) struct Core {
     pub(super) shared: Arc<Shared>,
     /// When the store's size and the disk's free space were last looked at.
     pub(super) space_checked: Option<std::time::Instant>,
+    /// When this node's card and key were last looked at.
+    pub(super) card_checked: Option<std::time::Instant>,
+    /// The encryption key's scheduled lifetime.
+    pub(super) rotate_every_ms: Option<u64>,
+    /// Where this node listens (its card says so).
+    pub(super) addr: std::net::SocketAddr,
 }
 
 impl Core {
@@ -54,6 +60,7 @@ impl Core {
             let mut batch: Vec<CoreMsg> = first.into_iter().collect();
             batch.extend(rx.try_iter().take(1024));
             self.check_space();
+            self.check_card();
             let mut stop = None;
             for msg in batch {
                 if let CoreMsg::Kill = msg {
@@ -110,6 +117,41 @@ impl Core {
             }
         }
         Ok(())
+    }
+
+    /// At most once a minute: the encryption key is rotated when its time has come, and this
+    /// node's card published again when the one the network holds is half-way to expiring or
+    /// names another key or certificate (a long-running node's card never lapses).
+    fn check_card(&mut self) {
+        let t = std::time::Instant::now();
+        if self.card_checked.is_some_and(|at| t.duration_since(at) < Duration::from_secs(60)) {
+            return;
+        }
+        self.card_checked = Some(t);
+        if let Some(every) = self.rotate_every_ms {
+            let due = self.shared.keys.lock().is_ok_and(|k| k.due(now().as_millis(), every));
+            if due {
+                match self.rotate_key() {
+                    Ok(()) => self.relay.record_admin(u32::MAX, "keys rotate (scheduled)".into()),
+                    Err(e) => warn!("cannot rotate the encryption key: {e}"),
+                }
+                return;
+            }
+        }
+        self.publish_card();
+    }
+
+    /// A new encryption key, on disk before a card announces it.
+    pub(super) fn rotate_key(&mut self) -> Result<(), String> {
+        self.shared.keys.lock().map_err(|_| "key state poisoned".to_string())?.rotate(now().as_millis())?;
+        info!("encryption key rotated: a new card announces it");
+        self.publish_card();
+        Ok(())
+    }
+
+    fn publish_card(&mut self) {
+        let Ok(tls) = self.shared.tls.lock().map(|m| m.clone()) else { return };
+        super::publish_own_card(&mut self.relay, &self.key, &tls, &self.shared, self.addr);
     }
 
     /// At most once a second: whether the store reached its configured size or the disk its
@@ -313,6 +355,18 @@ impl Core {
                         })
                         .collect()
                 };
+                if let super::admin::Query::RotateKey { uid } = q {
+                    match self.rotate_key() {
+                        Ok(()) => {
+                            self.relay.record_admin(uid, "keys rotate".into());
+                            self.recorded.push(reply);
+                        }
+                        Err(e) => {
+                            let _ = reply.send(super::admin::Answer::Failed(e));
+                        }
+                    }
+                    return Ok(());
+                }
                 let record = matches!(q, super::admin::Query::Record { .. });
                 match super::admin::on_core(&mut self.relay, q, queues) {
                     // Answered once durable (the journal entry made its batch one to sync).

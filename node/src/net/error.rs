@@ -45,6 +45,9 @@ pub enum NodeError {
         /// Why.
         reason: String,
     },
+    /// This node's encryption keys cannot be read.
+    #[error("encryption keys: {0}")]
+    Keys(String),
     /// The admin socket cannot be set up.
     #[error("admin socket {}: {reason}", path.display())]
     AdminSocket {

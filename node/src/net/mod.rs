@@ -11,6 +11,7 @@ mod admission;
 mod announce;
 mod directory;
 mod error;
+mod keys;
 mod metrics;
 
 pub use error::NodeError;
@@ -89,8 +90,13 @@ pub struct PeerSpec {
 pub struct NodeSpec {
     /// The identity key.
     pub identity: IdentityKey,
-    /// The encryption key its card announces (direct messages and keys are sealed to it).
+    /// The encryption key its card announces (direct messages and keys are sealed to it) —
+    /// unless the data directory's `encryption.key` holds a newer one after a rotation; earlier
+    /// keys (`encryption-*.key`) are kept to open what was sealed to them.
     pub encryption: godwit_protocol::identity::EncryptionKey,
+    /// Rotate the encryption key once it has been in use this long (a new card announces the
+    /// new key); `None`: only when an operator asks (`godwit keys rotate`).
+    pub encryption_rotate_ms: Option<u64>,
     /// Keys of the channels this node reads and writes (static until channel management).
     pub channel_keys: Vec<ChannelKeySpec>,
     /// Certificates and CRL.
@@ -352,6 +358,8 @@ struct Shared {
     delivered: Arc<tokio::sync::Notify>,
     /// Woken after each commit.
     committed: Arc<tokio::sync::Notify>,
+    /// This node's encryption keys: the current one and those it retired.
+    keys: Mutex<keys::KeyRing>,
 }
 
 impl Node {
@@ -398,6 +406,8 @@ impl Node {
         let addr = endpoint.local_addr().map_err(listen)?;
         let (events, _) = broadcast::channel(4096);
         let (core_tx, core_rx) = mpsc::channel();
+        let ring = keys::KeyRing::load(&spec.data_dir, &spec.encryption, now().as_millis())
+            .map_err(NodeError::Keys)?;
         let shared = Arc::new(Shared {
             me,
             limits: spec.limits.clone(),
@@ -414,6 +424,7 @@ impl Node {
             directory: Mutex::new(directory::Directory::default()),
             delivered: Arc::new(tokio::sync::Notify::new()),
             committed: Arc::new(tokio::sync::Notify::new()),
+            keys: Mutex::new(ring),
         });
         let mut relay_cfg = spec.relay;
         relay_cfg.window = spec.limits.window;
@@ -477,7 +488,7 @@ impl Node {
                 }
             }
         }
-        publish_own_card(&mut relay, &spec.identity, &spec.encryption, &spec.tls, &shared, addr);
+        publish_own_card(&mut relay, &spec.identity, &spec.tls, &shared, addr);
         let core = Core {
             label: me.short()[..8].to_string(),
             crl_tx,
@@ -490,6 +501,9 @@ impl Node {
             events: events.clone(),
             shared: shared.clone(),
             space_checked: None,
+            card_checked: None,
+            rotate_every_ms: spec.encryption_rotate_ms,
+            addr,
         };
         let core_thread = std::thread::Builder::new()
             .name(format!("godwit-core-{}", me.short()))
@@ -535,7 +549,6 @@ impl Node {
             events: events.clone(),
             shared: shared.clone(),
             own,
-            encryption: godwit_protocol::identity::EncryptionKey::from_secret(&spec.encryption.to_secret()),
             channels: spec.channel_keys.clone(),
             started: std::time::Instant::now(),
             dials: dials.clone(),
@@ -738,14 +751,13 @@ const CARD_VALID_MS: u64 = 30 * 86_400_000;
 fn publish_own_card(
     relay: &mut Relay<SledStore>,
     identity: &IdentityKey,
-    encryption: &godwit_protocol::identity::EncryptionKey,
     tls: &TlsMaterial,
     shared: &Shared,
     addr: SocketAddr,
 ) {
     let t = now();
     let me = identity.node_id();
-    let enc = encryption.public();
+    let Ok(enc) = shared.keys.lock().map(|k| k.current().public()) else { return };
     let current = shared.directory.lock().ok().is_some_and(|d| {
         d.get(&me).is_some_and(|e| {
             e.card.encryption_key == enc

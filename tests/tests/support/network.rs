@@ -173,6 +173,7 @@ impl Net {
             peers: Vec::new(),
             limits: self.limits.clone(),
             admin_group: self.admin_group.clone(),
+            encryption_rotate_ms: None,
             alert_command: self.alert_command.clone(),
             metrics: self.metrics,
         }
