@@ -873,9 +873,15 @@ async fn a_rotated_encryption_key_reaches_the_network_and_what_was_sealed_before
     opens(sb.clone(), second).await;
     let own = key_at_a(json(&godwit(args(&sb, &["--json", "directory", "show", &bid.to_string()])).await));
     assert_eq!(own, new, "its own card still names the new key");
-    for f in ["encryption.key"] {
-        let mode = std::fs::metadata(net.members[b].dir.join(f)).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600, "{f}");
+    let key_files: Vec<std::path::PathBuf> = std::fs::read_dir(&net.members[b].dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("encryption"))
+        .collect();
+    assert_eq!(key_files.len(), 2, "the new key and the retired one: {key_files:?}");
+    for f in &key_files {
+        let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", f.display());
     }
     for ix in all {
         net.stop(ix).await;
