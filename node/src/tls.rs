@@ -68,6 +68,9 @@ pub struct NetLimits {
     /// How long after its expiry what is left of a pruned message (its id, feed place and log
     /// position) is kept before it is removed too, in milliseconds.
     pub forget_expired_after_ms: u64,
+    /// How long a feed's gap stays open, its peers asked, before `godwit status` warns of it as
+    /// one no peer fills, in milliseconds.
+    pub gap_warn_after_ms: u64,
     /// Time allowed for the QUIC + TLS handshake, in milliseconds.
     pub handshake_timeout_ms: u64,
     /// Once a frame's length has arrived, time allowed for its body, in milliseconds.
@@ -109,6 +112,7 @@ impl Default for NetLimits {
             max_store_bytes: 0,
             min_free_disk_bytes: 256 << 20,
             forget_expired_after_ms: 7 * 86_400_000,
+            gap_warn_after_ms: 10 * 60_000,
             handshake_timeout_ms: 10_000,
             frame_read_timeout_ms: 30_000,
             idle_timeout_ms: 5_000,

@@ -887,3 +887,45 @@ async fn a_rotated_encryption_key_reaches_the_network_and_what_was_sealed_before
         net.stop(ix).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_warns_of_a_feed_gap_no_peer_fills_until_it_is_filled() {
+    use godwit_node::net::NodeEvent;
+    let mut net = Net::new();
+    // Warn of any gap still open when asked (ten minutes by default).
+    net.limits.gap_warn_after_ms = 0;
+    let hub = net.add("RILO ESA", Role::Hub);
+    let m = net.add("Tanzania NCP", Role::Member);
+    net.start(hub, &[m], &[hub, m]).await;
+    let mut eh = net.members[hub].node().events();
+    // A member whose second message never comes, though the hub asks for it.
+    let mut raw = support::raw::Raw::hello(&net, m, hub, false).await;
+    let m1 = raw.channel_msg(&net, 1, None);
+    let m2 = raw.channel_msg(&net, 2, Some(m1.id));
+    let m3 = raw.channel_msg(&net, 3, Some(m2.id));
+    raw.send_msg(&m1.bytes, 0).await;
+    raw.send_msg(&m3.bytes, 0).await;
+    wait_for(&mut eh, "the gap", |e| matches!(e, NodeEvent::Gap { from: 2, to: 2, .. })).await;
+    let socket = net.members[hub].dir.join(api::SOCKET_NAME);
+    let gap_warnings = |status: serde_json::Value| -> Vec<String> {
+        status["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w.as_str().unwrap().to_string())
+            .filter(|w| w.contains("misses seq"))
+            .collect()
+    };
+    let warned = gap_warnings(json(&godwit(args(&socket, &["--json", "status"])).await));
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].contains("misses seq 2..=2") && warned[0].contains("no peer has sent it"),
+        "{warned:?}"
+    );
+    // Once the missing message arrives, the warning goes.
+    raw.send_msg(&m2.bytes, 0).await;
+    wait_for(&mut eh, "the missing message", |e| *e == NodeEvent::Delivered(m2.id)).await;
+    let warned = gap_warnings(json(&godwit(args(&socket, &["--json", "status"])).await));
+    assert!(warned.is_empty(), "{warned:?}");
+    net.stop(hub).await;
+}

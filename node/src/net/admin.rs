@@ -387,6 +387,9 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
                     ));
                 }
             }
+            if let Ok(gaps) = ctx.shared.stale_gaps.lock() {
+                warnings.extend(gaps.iter().cloned());
+            }
             if recovering {
                 warnings.push(
                     "recovering: this node authors nothing until its hubs told it its feed heads".into(),

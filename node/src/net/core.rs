@@ -41,7 +41,13 @@ pub(super) struct Core {
     pub(super) rotate_every_ms: Option<u64>,
     /// Where this node listens (its card says so).
     pub(super) addr: std::net::SocketAddr,
+    /// Feeds with a gap peers were asked to fill, from when it was seen (at most
+    /// [`MAX_GAPS_WATCHED`]).
+    pub(super) gaps: HashMap<(NodeId, godwit_protocol::ids::FeedId), std::time::Instant>,
 }
+
+/// Feed gaps watched at most for `godwit status` (more are journalled and counted, not watched).
+const MAX_GAPS_WATCHED: usize = 4_096;
 
 impl Core {
     pub(super) fn run(mut self, rx: mpsc::Receiver<CoreMsg>) {
@@ -139,6 +145,40 @@ impl Core {
             }
         }
         self.publish_card();
+    }
+
+    /// For `godwit status`: the watched gaps still open after `gap_warn_after_ms`, described
+    /// in `shared.stale_gaps`; those filled since are no longer watched.
+    fn note_stale_gaps(&mut self) -> Result<(), NodeError> {
+        let after = Duration::from_millis(self.shared.limits.gap_warn_after_ms);
+        let mut stale = Vec::new();
+        let watched: Vec<_> = self.gaps.iter().map(|(k, at)| (*k, *at)).collect();
+        for ((author, feed), at) in watched {
+            match self.relay.missing(&author, &feed)? {
+                None => {
+                    self.gaps.remove(&(author, feed));
+                }
+                Some((from, to)) if at.elapsed() >= after => {
+                    let who = self
+                        .shared
+                        .directory
+                        .lock()
+                        .ok()
+                        .and_then(|d| d.get(&author).map(|e| e.cert.administration.clone()))
+                        .unwrap_or_else(|| author.short());
+                    let mins = at.elapsed().as_secs() / 60;
+                    stale.push(format!(
+                        "feed {} of {who} misses seq {from}..={to} for {mins} min: no peer has sent it (expired or lost at its source?)",
+                        feed.short()
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if let Ok(mut s) = self.shared.stale_gaps.lock() {
+            *s = stale;
+        }
+        Ok(())
     }
 
     /// A new encryption key, on disk before a card announces it.
@@ -344,17 +384,9 @@ impl Core {
                 }
             }
             CoreMsg::Admin(q, reply) => {
-                let conns = &self.conns;
-                let queues = || {
-                    conns
-                        .iter()
-                        .filter_map(|(peer, c)| {
-                            let queued = c.queued.load(std::sync::atomic::Ordering::Relaxed);
-                            let percent = (queued.saturating_mul(100) / c.queue_cap.max(1)).min(100);
-                            (percent >= 50).then_some((*peer, percent as u8))
-                        })
-                        .collect()
-                };
+                if matches!(q, super::admin::Query::Status) {
+                    self.note_stale_gaps()?;
+                }
                 if let super::admin::Query::RotateKey { uid } = q {
                     match self.rotate_key() {
                         Ok(()) => {
@@ -367,6 +399,17 @@ impl Core {
                     }
                     return Ok(());
                 }
+                let conns = &self.conns;
+                let queues = || {
+                    conns
+                        .iter()
+                        .filter_map(|(peer, c)| {
+                            let queued = c.queued.load(std::sync::atomic::Ordering::Relaxed);
+                            let percent = (queued.saturating_mul(100) / c.queue_cap.max(1)).min(100);
+                            (percent >= 50).then_some((*peer, percent as u8))
+                        })
+                        .collect()
+                };
                 let record = matches!(q, super::admin::Query::Record { .. });
                 match super::admin::on_core(&mut self.relay, q, queues) {
                     // Answered once durable (the journal entry made its batch one to sync).
@@ -455,8 +498,11 @@ impl Core {
                     warn!(peer = %peer.short(), id = ?id.map(|i| i.short()), ?reason, %detail, "refused a message");
                     let _ = self.events.send(NodeEvent::Refused { peer, reason, detail });
                 }
-                Output::Gap { author, from, to, .. } => {
+                Output::Gap { author, feed, from, to } => {
                     warn!(author = %author.short(), from, to, "feed gap: asked peers to fill it");
+                    if self.gaps.len() < MAX_GAPS_WATCHED {
+                        self.gaps.entry((author, feed)).or_insert_with(std::time::Instant::now);
+                    }
                     let _ = self.events.send(NodeEvent::Gap { author, from, to });
                 }
                 Output::Fork { author, seq } => {

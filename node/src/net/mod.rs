@@ -360,6 +360,9 @@ struct Shared {
     committed: Arc<tokio::sync::Notify>,
     /// This node's encryption keys: the current one and those it retired.
     keys: Mutex<keys::KeyRing>,
+    /// Feed gaps no peer filled in time, described for `godwit status` (set by the core as it
+    /// answers a status query).
+    stale_gaps: Mutex<Vec<String>>,
 }
 
 impl Node {
@@ -425,6 +428,7 @@ impl Node {
             delivered: Arc::new(tokio::sync::Notify::new()),
             committed: Arc::new(tokio::sync::Notify::new()),
             keys: Mutex::new(ring),
+            stale_gaps: Mutex::new(Vec::new()),
         });
         let mut relay_cfg = spec.relay;
         relay_cfg.window = spec.limits.window;
@@ -502,6 +506,7 @@ impl Node {
             shared: shared.clone(),
             space_checked: None,
             card_checked: None,
+            gaps: HashMap::new(),
             rotate_every_ms: spec.encryption_rotate_ms,
             addr,
         };

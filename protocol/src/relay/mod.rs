@@ -739,6 +739,21 @@ impl<S: Store> Relay<S> {
         self.storage_full
     }
 
+    /// The seqs of a feed still missing below the highest one held, as `(first, last)` of the
+    /// range that contains them, or `None` when the feed is whole up to its top.
+    ///
+    /// # Errors
+    /// Storage errors only.
+    pub fn missing(
+        &mut self,
+        author: &NodeId,
+        feed: &FeedId,
+    ) -> Result<Option<(u64, u64)>, RelayError<S::Error>> {
+        let h =
+            self.hot.head(&self.store, author, feed).map_err(RelayError::Store)?.unwrap_or(HeadRec::EMPTY);
+        Ok((h.top > h.seq + 1).then_some((h.seq + 1, h.top - 1)))
+    }
+
     /// Whether the node is still recovering its own feed heads.
     pub fn is_recovering(&self) -> bool {
         self.recovering
