@@ -655,7 +655,17 @@ pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::
             Ok(())
         });
     }
-    let resp = client.ask(&req)?;
+    // Long work shows its progress on a terminal only (indicatif draws nothing otherwise).
+    let spinner = matches!(req, Request::VerifyJournal).then(|| {
+        let p = indicatif::ProgressBar::new_spinner().with_message("recomputing the journal's hash chain");
+        p.enable_steady_tick(Duration::from_millis(120));
+        p
+    });
+    let resp = client.ask(&req);
+    if let Some(p) = spinner {
+        p.finish_and_clear();
+    }
+    let resp = resp?;
     if let (NodeCommand::Inbox(InboxCommand::Show { raw: Some(path), .. }), Response::Message(m)) =
         (&cmd, &resp)
     {

@@ -741,6 +741,21 @@ async fn an_analyst_sends_filters_acknowledges_and_exports_with_godwit() {
     .await;
     assert!(o.status.success(), "{}", stderr(&o));
     let feedback = id_of(stdout(&o).trim());
+    // Invalid codes are named.
+    let o = godwit(args(
+        &sa,
+        &["send", "bulletin", "--channel", "test alerts", "--title", "t", "--country", "XX"],
+    ))
+    .await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--country") && stderr(&o).contains("XX"), "{}", stderr(&o));
+    let o = godwit(args(
+        &sa,
+        &["send", "alert", "--channel", "test alerts", "--grading", "Z9", "--file", &file("warning.json")],
+    ))
+    .await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--grading") && stderr(&o).contains("Z9"), "{}", stderr(&o));
     let o = godwit(args(&sb, &["send", "feedback", "--to", "TZ", "--warning", "abc", "--outcome", "seized"]))
         .await;
     assert_eq!(o.status.code(), Some(1));
