@@ -262,6 +262,10 @@ pub struct PeerView {
     pub connected: bool,
     /// When it last connected, ms since the epoch (0: never).
     pub last_seen_ms: u64,
+    /// Bytes queued towards it now (0 when not connected).
+    pub queued_bytes: u64,
+    /// Why the last connection with it ended or could not be made (empty: none seen).
+    pub last_error: String,
 }
 
 /// One message in `godwit inbox`: what its signed header says.

@@ -86,6 +86,21 @@ pub fn today() -> String {
     let days = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() / 86_400) as i64;
+    civil(days)
+}
+
+/// A time in ms since the epoch as `YYYY-MM-DD HH:MM` (UTC); `-` for 0 (never).
+pub fn utc_minute(ms: u64) -> String {
+    if ms == 0 {
+        return "-".into();
+    }
+    let secs = ms / 1000;
+    let (h, m) = ((secs % 86_400) / 3_600, (secs % 3_600) / 60);
+    format!("{} {h:02}:{m:02}", civil((secs / 86_400) as i64))
+}
+
+/// `YYYY-MM-DD` of a day number since 1970-01-01 (H. Hinnant's algorithm).
+fn civil(days: i64) -> String {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -400,4 +415,25 @@ const HEADER: [&str; 31] = [
 pub fn decode(bytes: &[u8]) -> anyhow::Result<Body> {
     Body::decode(bytes)
         .map_err(|e| fail(EXIT_REFUSED, format!("the node sent a body that does not decode: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn dates_and_times_are_computed_in_utc() {
+        assert_eq!(parse_since("2026-11-30").unwrap(), 1_795_996_800_000);
+        assert_eq!(utc_minute(1_709_212_020_000), "2024-02-29 13:07");
+        assert_eq!(utc_minute(0), "-");
+        assert_eq!(civil(0), "1970-01-01");
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+        let day_ago = parse_since("24h").unwrap();
+        assert!(now - day_ago >= 86_400_000 && now - day_ago < 86_460_000);
+        assert!(parse_since("2026-02-30").is_err() && parse_since("7w").is_err());
+        assert_eq!(today().len(), 10);
+    }
 }

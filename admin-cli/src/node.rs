@@ -813,6 +813,8 @@ fn print_with(resp: Response, json: bool, header: bool, out: &mut impl std::io::
                             "configured": p.configured,
                             "connected": p.connected,
                             "last_seen_ms": p.last_seen_ms,
+                            "queued_bytes": p.queued_bytes,
+                            "last_error": p.last_error,
                         })
                     })
                     .collect();
@@ -820,20 +822,23 @@ fn print_with(resp: Response, json: bool, header: bool, out: &mut impl std::io::
             } else {
                 writeln!(
                     out,
-                    "{:<14} {:<10} {:<7} {:<11} administration",
-                    "node", "role", "dialled", "state"
+                    "{:<14} {:<10} {:<7} {:<11} {:<17} {:>9} {:<32} last error",
+                    "node", "role", "dialled", "state", "last seen (UTC)", "queued", "administration"
                 )?;
                 for p in &peers {
                     let state = if p.connected { "connected" } else { "down" };
                     let dialled = if p.configured { "yes" } else { "no" };
                     writeln!(
                         out,
-                        "{:<14} {:<10} {:<7} {:<11} {}",
+                        "{:<14} {:<10} {:<7} {:<11} {:<17} {:>9} {:<32} {}",
                         p.node.short(),
                         p.role,
                         dialled,
                         state,
-                        p.administration
+                        crate::inbox::utc_minute(p.last_seen_ms),
+                        p.queued_bytes,
+                        p.administration,
+                        if p.last_error.is_empty() { "-" } else { &p.last_error }
                     )?;
                 }
             }

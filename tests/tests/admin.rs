@@ -435,6 +435,10 @@ async fn peers_added_through_the_socket_stay_after_a_restart_and_can_be_blocked_
     let entry =
         peers.as_array().unwrap().iter().find(|p| p["node"] == b_id.to_string()).expect("still known");
     assert_eq!(entry["configured"], false, "{peers}");
+    assert_eq!(entry["queued_bytes"], 0, "not connected: {peers}");
+    assert!(!entry["last_error"].as_str().unwrap().is_empty(), "why its last connection ended: {peers}");
+    let table = stdout(&godwit(args(&socket, &["peers"])).await);
+    assert!(table.lines().next().unwrap().contains("last error"), "{table}");
     let o = godwit(args(&socket, &["peers", "remove", &b_id.to_string()])).await;
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("is not a peer this node dials"), "{}", stderr(&o));

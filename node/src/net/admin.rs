@@ -418,6 +418,10 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             };
             let connected = ctx.shared.connected.lock().map(|c| c.clone()).unwrap_or_default();
             let configured = ctx.shared.configured.lock().map(|c| c.clone()).unwrap_or_default();
+            let queued = ctx.shared.queued.lock().map(|q| q.clone()).unwrap_or_default();
+            let errors = ctx.shared.last_error.lock().map(|e| e.clone()).unwrap_or_default();
+            let queued_bytes = |n: &NodeId| queued.get(n).copied().unwrap_or(0);
+            let last_error = |n: &NodeId| errors.get(n).cloned().unwrap_or_default();
             let mut peers: Vec<PeerView> = recorded
                 .into_iter()
                 .map(|(node, rec)| PeerView {
@@ -427,6 +431,8 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
                     configured: configured.contains(&node),
                     connected: connected.contains(&node),
                     last_seen_ms: rec.last_seen,
+                    queued_bytes: queued_bytes(&node),
+                    last_error: last_error(&node),
                 })
                 .collect();
             let never: Vec<NodeId> =
@@ -439,6 +445,8 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
                     configured: true,
                     connected: connected.contains(node),
                     last_seen_ms: 0,
+                    queued_bytes: queued_bytes(node),
+                    last_error: last_error(node),
                 });
             }
             Ok(Response::Peers(peers))

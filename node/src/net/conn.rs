@@ -142,16 +142,22 @@ pub(super) async fn dial_loop(
                         {
                             let reason = explain(&shared, &e);
                             debug!(%address, "refused by the peer: {reason}");
+                            shared.note_error(peer.node_id, &reason);
                             let _ = events.send(NodeEvent::ConnectionRefused { remote: address, reason });
                         }
                     }
                     Err(reason) => {
+                        shared.note_error(peer.node_id, &reason);
                         conn.close(3u32.into(), reason.as_bytes());
                         refused(&events, &shared, address, &Refusal::Admission(reason));
                     }
                 }
             }
             Ok((conn, p)) => {
+                shared.note_error(
+                    peer.node_id,
+                    &format!("at {address} answers another node, {}", p.node_id.short()),
+                );
                 conn.close(1u32.into(), b"unexpected NodeId");
                 refused(
                     &events,
@@ -163,6 +169,7 @@ pub(super) async fn dial_loop(
             Err(e) => {
                 let reason = explain(&shared, &e);
                 debug!(%address, "cannot connect: {reason}");
+                shared.note_error(peer.node_id, &reason);
                 let _ = events.send(NodeEvent::ConnectionRefused { remote: address, reason });
             }
         }

@@ -277,6 +277,7 @@ impl Core {
                     let reason = "certificate revoked by the network CA".to_string();
                     warn!(peer = %id, "disconnecting: {reason}");
                     handle.close(&reason);
+                    self.shared.note_error(id, &reason);
                     let _ = self.events.send(NodeEvent::Closed { peer: id, reason });
                     return Ok(());
                 }
@@ -372,6 +373,7 @@ impl Core {
                     if let Some(c) = self.conns.get(&id) {
                         c.close(&reason);
                     }
+                    self.shared.note_error(id, &reason);
                     let _ = self.events.send(NodeEvent::Closed { peer: id, reason });
                 }
             }
@@ -380,12 +382,23 @@ impl Core {
             CoreMsg::Drop { peer, reason } => {
                 if let Some(c) = self.conns.get(&peer) {
                     info!(peer = %peer.short(), "closing: {reason}");
+                    self.shared.note_error(peer, &reason);
                     c.close(&reason);
                 }
             }
             CoreMsg::Admin(q, reply) => {
                 if matches!(q, super::admin::Query::Status) {
                     self.note_stale_gaps()?;
+                }
+                if matches!(q, super::admin::Query::Peers) {
+                    let queued = self
+                        .conns
+                        .iter()
+                        .map(|(p, c)| (*p, c.queued.load(std::sync::atomic::Ordering::Relaxed) as u64))
+                        .collect();
+                    if let Ok(mut q) = self.shared.queued.lock() {
+                        *q = queued;
+                    }
                 }
                 if let super::admin::Query::RotateKey { uid } = q {
                     match self.rotate_key() {
@@ -479,6 +492,7 @@ impl Core {
                     if let Some(c) = self.conns.get(&peer) {
                         c.close(&reason);
                     }
+                    self.shared.note_error(peer, &reason);
                     let _ = self.events.send(NodeEvent::Closed { peer, reason });
                 }
                 Output::Acked { peer, count } => {

@@ -363,6 +363,22 @@ struct Shared {
     /// Feed gaps no peer filled in time, described for `godwit status` (set by the core as it
     /// answers a status query).
     stale_gaps: Mutex<Vec<String>>,
+    /// Bytes queued towards each connected peer (set by the core as it answers a peers query).
+    queued: Mutex<HashMap<NodeId, u64>>,
+    /// Why the last connection to or from each peer ended or failed, for `godwit peers` (only
+    /// for peers this node dials or was connected to: bounded by those).
+    last_error: Mutex<HashMap<NodeId, String>>,
+}
+
+impl Shared {
+    /// Notes why a connection with `peer` ended or could not be made.
+    fn note_error(&self, peer: NodeId, reason: &str) {
+        if let Ok(mut m) = self.last_error.lock() {
+            let mut r: String = reason.chars().take(300).collect();
+            r.shrink_to_fit();
+            m.insert(peer, r);
+        }
+    }
 }
 
 impl Node {
@@ -429,6 +445,8 @@ impl Node {
             committed: Arc::new(tokio::sync::Notify::new()),
             keys: Mutex::new(ring),
             stale_gaps: Mutex::new(Vec::new()),
+            queued: Mutex::new(HashMap::new()),
+            last_error: Mutex::new(HashMap::new()),
         });
         let mut relay_cfg = spec.relay;
         relay_cfg.window = spec.limits.window;
