@@ -948,3 +948,20 @@ async fn status_warns_of_a_feed_gap_no_peer_fills_until_it_is_filled() {
     assert!(warned.is_empty(), "{warned:?}");
     net.stop(hub).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_warns_before_the_disk_is_too_full_to_take_messages() {
+    let mut net = Net::new();
+    let free = nix::sys::statvfs::statvfs(net.tmp.path()).unwrap();
+    let free = free.blocks_available() as u64 * free.fragment_size() as u64;
+    // The reserve is two thirds of what is free: not reached, but less than half is left above it.
+    net.limits.min_free_disk_bytes = free / 3 * 2;
+    let hub = net.add("RILO ESA", Role::Hub);
+    net.start(hub, &[], &[hub]).await;
+    let socket = net.members[hub].dir.join(api::SOCKET_NAME);
+    let status = json(&godwit(args(&socket, &["--json", "status"])).await);
+    assert_eq!(status["storage_full"], false, "{status}");
+    let warnings = status["warnings"].to_string();
+    assert!(warnings.contains("the disk is filling") && warnings.contains("MiB free"), "{warnings}");
+    net.stop(hub).await;
+}

@@ -77,6 +77,7 @@ pub(super) enum Answer {
     Status {
         inbox: u64,
         store_bytes: u64,
+        free_bytes: u64,
         recovering: bool,
         storage_full: bool,
         forks: usize,
@@ -352,7 +353,7 @@ async fn answer(req: Request, uid: Option<u32>, ctx: &Ctx) -> Response {
 async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, Response> {
     match req {
         Request::Status => {
-            let Answer::Status { inbox, store_bytes, recovering, storage_full, forks, queues } =
+            let Answer::Status { inbox, store_bytes, free_bytes, recovering, storage_full, forks, queues } =
                 ask(ctx, Query::Status).await?
             else {
                 return Err(refused("unavailable", "unexpected answer".into()));
@@ -366,8 +367,21 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
                     "this node's certificate expires in {left_days} days: ask the network CA for a renewed one"
                 ));
             }
+            let limits = &ctx.shared.limits;
             if storage_full {
                 warnings.push("the store is full: new messages are refused until space is freed".into());
+            } else if limits.max_store_bytes > 0 && store_bytes >= limits.max_store_bytes / 10 * 8 {
+                warnings.push(format!(
+                    "the store is {}% of its limit (max_store_bytes {}): new messages are refused when it is full",
+                    store_bytes.saturating_mul(100) / limits.max_store_bytes,
+                    limits.max_store_bytes
+                ));
+            } else if free_bytes < limits.min_free_disk_bytes.saturating_mul(2) {
+                warnings.push(format!(
+                    "the disk is filling: {} MiB free, new messages are refused below {} MiB",
+                    free_bytes >> 20,
+                    limits.min_free_disk_bytes >> 20
+                ));
             }
             if forks > 0 {
                 warnings.push(format!(
@@ -902,6 +916,7 @@ pub(super) fn on_core(
             Answer::Status {
                 inbox,
                 store_bytes: relay.store().size_on_disk().unwrap_or(0),
+                free_bytes: relay.store().free_space().unwrap_or(u64::MAX),
                 recovering: relay.is_recovering(),
                 storage_full: relay.is_storage_full(),
                 forks: relay.store().forks().map_or(0, |f| f.len()),
