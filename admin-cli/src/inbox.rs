@@ -4,7 +4,9 @@
 use std::io::Write;
 
 use godwit_admin_api::InboxItem;
-use godwit_protocol::content::{Body, Content, Country, HsCode, Route, SeizureReport};
+use godwit_protocol::content::{
+    Amount, Body, Content, Country, HsCode, Place, Route, SeizedItem, SeizureReport, TransportRef, UnitCode,
+};
 use serde::Serialize;
 
 use crate::node::{EXIT_REFUSED, fail};
@@ -139,6 +141,54 @@ fn route(r: &Route) -> String {
     if parts.is_empty() { "unknown".into() } else { parts.join(" → ") }
 }
 
+fn place(p: &Place) -> String {
+    let mut codes = Vec::new();
+    if let Some(a) = &p.iata {
+        codes.push(format!("IATA {a}"));
+    }
+    if let Some(l) = &p.locode {
+        codes.push(format!("UN/LOCODE {l}"));
+    }
+    let codes = if codes.is_empty() { String::new() } else { format!(" [{}]", codes.join(", ")) };
+    format!("{} ({}){codes}, {}", p.name, words(&p.kind), country(&p.country))
+}
+
+fn refs(r: &[TransportRef]) -> String {
+    r.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
+fn unit_words(u: Option<UnitCode>) -> String {
+    u.map_or("specimens".to_string(), |u| format!("{} ({})", u.as_str(), u.description()))
+}
+
+/// A seized line's amount: the quantity in its unit (or "amount unknown"), then its further
+/// measures, e.g. "412.5 KIL (Kilograms) and 38 specimens".
+fn amounts(i: &SeizedItem) -> String {
+    let mut out = match &i.quantity {
+        Some(q) => format!("{q} {}", unit_words(i.unit)),
+        None => "amount unknown".to_string(),
+    };
+    for m in &i.measures {
+        out.push_str(&format!(" and {} {}", m.amount, unit_words(m.unit)));
+    }
+    out
+}
+
+fn pieces(p: Option<u32>, kg: &Option<Amount>) -> String {
+    match (p, kg) {
+        (None, None) => "-".to_string(),
+        (p, k) => format!(
+            "{} pieces, {} kg",
+            p.map_or("?".into(), |p| p.to_string()),
+            k.as_ref().map_or("?".into(), ToString::to_string)
+        ),
+    }
+}
+
+fn utc(ms: u64) -> String {
+    format!("{} UTC", utc_minute(ms))
+}
+
 fn words<T: Serialize>(v: &T) -> String {
     serde_json::to_value(v).ok().and_then(|v| v.as_str().map(|s| s.replace('_', " "))).unwrap_or_default()
 }
@@ -168,33 +218,46 @@ pub fn render(body: &Body, out: &mut impl Write) -> std::io::Result<()> {
             for i in &w.indicators {
                 field(out, "indicator", i)?;
             }
+            field(out, "shipment", &refs(&w.shipment))?;
+            if let Some(a) = &w.arrival {
+                field(out, "expected", &format!("{} at {}", utc(a.at.as_millis()), place(&a.place)))?;
+            }
             field(out, "valid until", w.valid_until.as_ref().map_or("", |d| d.as_str()))?;
             field(out, "summary", &w.summary)?;
             field(out, "asked to", &w.action)?;
         }
         Content::SeizureReport(r) => {
             field(out, "seizure", r.date.as_str())?;
-            field(
-                out,
-                "place",
-                &format!("{} ({}), {}", r.place.name, words(&r.place.kind), country(&r.place.country)),
-            )?;
+            field(out, "place", &place(&r.place))?;
             field(out, "reported by", &country(&r.reporting))?;
+            field(out, "agency", r.agency.as_deref().unwrap_or(""))?;
+            field(out, "case", r.case_reference.as_deref().unwrap_or(""))?;
+            field(out, "operation", r.operation.as_deref().unwrap_or(""))?;
+            field(out, "reason", &r.reason.as_ref().map(words).unwrap_or_default())?;
+            field(out, "declared as", r.declared_goods.as_deref().unwrap_or(""))?;
+            field(out, "packages", &r.packages.map(|p| p.to_string()).unwrap_or_default())?;
+            field(out, "shipment", &refs(&r.shipment))?;
             field(out, "route", &route(&r.route))?;
             field(out, "conveyance", &words(&r.conveyance))?;
+            if let Some(m) = r.transport_mode {
+                field(out, "mode", &format!("{} (UN/CEFACT Rec. 19 code {})", words(&m), m.code()))?;
+            }
             let detection: Vec<String> = r.detection.iter().map(words).collect();
             field(out, "detection", &detection.join(", "))?;
             for (n, i) in r.items.iter().enumerate() {
-                let unit = i
-                    .unit
-                    .map_or("specimens".to_string(), |u| format!("{} ({})", u.as_str(), u.description()));
                 let mut line = format!(
-                    "{} {unit} of {} ({}), {}",
-                    i.quantity,
+                    "{} of {} ({}), {}",
+                    amounts(i),
                     i.term.as_str(),
                     i.term.description(),
                     taxon(&i.taxon)
                 );
+                if let Some(live) = i.live {
+                    line.push_str(&format!(", {live} alive"));
+                }
+                if let Some(dead) = i.dead {
+                    line.push_str(&format!(", {dead} dead"));
+                }
                 if let Some(a) = &i.appendix {
                     line.push_str(&format!(", CITES appendix {}", a.as_str()));
                 }
@@ -211,9 +274,23 @@ pub fn render(body: &Body, out: &mut impl Write) -> std::io::Result<()> {
                 if let Some(h) = &i.hs_actual {
                     field(out, "  found", &hs(h))?;
                 }
+                if let Some(iv) = &i.ivory {
+                    let text = format!(
+                        "raw {}; worked {}",
+                        pieces(iv.raw_pieces, &iv.raw_kg),
+                        pieces(iv.worked_pieces, &iv.worked_kg)
+                    );
+                    field(out, "  ivory", &text)?;
+                }
             }
             if let Some(v) = &r.indicators.value {
-                field(out, "value", &format!("{} {}", v.amount, v.currency.as_str()))?;
+                let basis =
+                    r.indicators.value_basis.as_ref().map(|b| format!(", {}", words(b))).unwrap_or_default();
+                let date =
+                    r.indicators.value_date.as_ref().map(|d| format!(" as of {d}")).unwrap_or_default();
+                let text =
+                    format!("{} {} ({}){basis}{date}", v.amount, v.currency.as_str(), v.currency.name());
+                field(out, "value", &text)?;
             }
             field(
                 out,
@@ -221,7 +298,14 @@ pub fn render(body: &Body, out: &mut impl Write) -> std::io::Result<()> {
                 if r.indicators.organised_crime { "organised crime suspected" } else { "" },
             )?;
             field(out, "corruption", if r.indicators.corruption { "corruption suspected" } else { "" })?;
+            let nat: Vec<String> = r.nationalities.iter().map(country).collect();
+            field(out, "offenders", &nat.join(", "))?;
+            field(out, "concealed", &r.concealment_method.as_ref().map(words).unwrap_or_default())?;
             field(out, "concealment", r.concealment.as_deref().unwrap_or(""))?;
+            field(out, "warning", &r.warning.map(|w| w.to_string()).unwrap_or_default())?;
+            for rel in &r.related {
+                field(out, "related", &rel.to_string())?;
+            }
             field(out, "narrative", r.narrative.as_deref().unwrap_or(""))?;
         }
         Content::Feedback(f) => {
@@ -229,9 +313,10 @@ pub fn render(body: &Body, out: &mut impl Write) -> std::io::Result<()> {
             field(out, "outcome", &words(&f.outcome))?;
             field(out, "date", f.date.as_str())?;
             if let Some(p) = &f.place {
-                field(out, "place", &format!("{}, {}", p.name, country(&p.country)))?;
+                field(out, "place", &place(p))?;
             }
             field(out, "seizure", &f.seizure.map(|s| s.to_string()).unwrap_or_default())?;
+            field(out, "shipment", &refs(&f.shipment))?;
             field(out, "details", &f.details)?;
         }
         Content::Bulletin(b) => {
@@ -244,6 +329,44 @@ pub fn render(body: &Body, out: &mut impl Write) -> std::io::Result<()> {
             }
             field(out, "summary", &b.summary)?;
             writeln!(out, "\n{}", b.body)?;
+        }
+        Content::CaseFollowUp(c) => {
+            field(out, "case of", &c.seizure.to_string())?;
+            field(out, "as of", c.date.as_str())?;
+            field(out, "outcome", &words(&c.outcome))?;
+            field(out, "arrests", &c.arrests.to_string())?;
+            for ch in &c.charges {
+                field(out, "charge", ch)?;
+            }
+            field(out, "court", c.court.as_deref().unwrap_or(""))?;
+            field(out, "case number", c.case_number.as_deref().unwrap_or(""))?;
+            for p in &c.penalties {
+                let mut t = words(&p.kind);
+                if let Some(m) = &p.amount {
+                    t.push_str(&format!(" of {} {} ({})", m.amount, m.currency.as_str(), m.currency.name()));
+                }
+                if let Some(months) = p.months {
+                    t.push_str(&format!(", {months} months"));
+                }
+                field(out, "penalty", &t)?;
+            }
+            for d in &c.disposal {
+                let when = d.date.as_ref().map(|d| format!(" on {d}")).unwrap_or_default();
+                field(out, "specimens", &format!("{}{when}", words(&d.kind)))?;
+            }
+            field(out, "details", c.details.as_deref().unwrap_or(""))?;
+        }
+        Content::ForensicSample(x) => {
+            field(out, "samples of", &x.seizure.to_string())?;
+            field(out, "line", &x.line.map(|l| l.to_string()).unwrap_or_default())?;
+            field(out, "analysis", &words(&x.analysis))?;
+            field(out, "samples", &x.samples.to_string())?;
+            field(out, "laboratory", &x.laboratory)?;
+            field(out, "requested", x.requested.as_str())?;
+            field(out, "completed", x.completed.as_ref().map_or("pending", |d| d.as_str()))?;
+            let origin: Vec<String> = x.origin.iter().map(country).collect();
+            field(out, "origin", &origin.join(", "))?;
+            field(out, "result", x.result.as_deref().unwrap_or(""))?;
         }
         Content::Receipt(r) => {
             field(out, "receipt", &words(&r.status))?;
@@ -269,22 +392,33 @@ fn taxon(t: &godwit_protocol::content::Taxon) -> String {
 }
 
 /// One row of a seizure export: one seized line of one report, in the columns a CITES
-/// annual illegal trade report asks for.
+/// annual illegal trade report asks for (and those an analyst matches on).
 #[derive(Debug, Serialize)]
 pub struct SeizureRow {
     message_id: String,
     administration: String,
     reporting_country: String,
+    seizing_agency: String,
+    case_reference: String,
+    operation: String,
     seizure_date: String,
     place: String,
     place_kind: String,
     place_country: String,
+    place_locode: String,
+    place_iata: String,
     origin: String,
     departure: String,
     transit: String,
     destination: String,
+    transport_mode: String,
     conveyance: String,
+    shipment: String,
+    declared_goods: String,
+    packages: String,
+    reason: String,
     detection: String,
+    concealment_method: String,
     line: usize,
     scientific_name: String,
     common_name: String,
@@ -294,20 +428,80 @@ pub struct SeizureRow {
     quantity: String,
     unit: String,
     unit_description: String,
+    count: String,
+    live: String,
+    dead: String,
     source: String,
     purpose: String,
     hs_declared: String,
     hs_found: String,
     value: String,
     currency: String,
+    value_basis: String,
+    offender_nationalities: String,
     organised_crime: bool,
     corruption: bool,
+    warning: String,
     concealment: String,
 }
+
+/// The CSV header: the rows' field names, in order.
+pub const HEADER: [&str; 48] = [
+    "message_id",
+    "administration",
+    "reporting_country",
+    "seizing_agency",
+    "case_reference",
+    "operation",
+    "seizure_date",
+    "place",
+    "place_kind",
+    "place_country",
+    "place_locode",
+    "place_iata",
+    "origin",
+    "departure",
+    "transit",
+    "destination",
+    "transport_mode",
+    "conveyance",
+    "shipment",
+    "declared_goods",
+    "packages",
+    "reason",
+    "detection",
+    "concealment_method",
+    "line",
+    "scientific_name",
+    "common_name",
+    "cites_appendix",
+    "term",
+    "term_description",
+    "quantity",
+    "unit",
+    "unit_description",
+    "count",
+    "live",
+    "dead",
+    "source",
+    "purpose",
+    "hs_declared",
+    "hs_found",
+    "value",
+    "currency",
+    "value_basis",
+    "offender_nationalities",
+    "organised_crime",
+    "corruption",
+    "warning",
+    "concealment",
+];
 
 /// The rows of one seizure report.
 pub fn rows(item: &InboxItem, r: &SeizureReport) -> Vec<SeizureRow> {
     let code = |c: &Option<Country>| c.map(|c| c.as_str().to_string()).unwrap_or_default();
+    let opt = |s: &Option<String>| s.clone().unwrap_or_default();
+    let opt_num = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_default();
     r.items
         .iter()
         .enumerate()
@@ -315,25 +509,47 @@ pub fn rows(item: &InboxItem, r: &SeizureReport) -> Vec<SeizureRow> {
             message_id: item.id.to_string(),
             administration: item.administration.clone(),
             reporting_country: r.reporting.as_str().into(),
+            seizing_agency: opt(&r.agency),
+            case_reference: opt(&r.case_reference),
+            operation: opt(&r.operation),
             seizure_date: r.date.as_str().into(),
             place: r.place.name.clone(),
             place_kind: words(&r.place.kind),
             place_country: r.place.country.as_str().into(),
+            place_locode: r.place.locode.as_ref().map(ToString::to_string).unwrap_or_default(),
+            place_iata: r.place.iata.map(|a| a.to_string()).unwrap_or_default(),
             origin: code(&r.route.origin),
             departure: code(&r.route.departure),
             transit: r.route.transit.iter().map(Country::as_str).collect::<Vec<_>>().join(";"),
             destination: code(&r.route.destination),
+            transport_mode: r.transport_mode.map(|m| m.code().to_string()).unwrap_or_default(),
             conveyance: words(&r.conveyance),
+            shipment: refs(&r.shipment),
+            declared_goods: opt(&r.declared_goods),
+            packages: opt_num(r.packages),
+            reason: r.reason.as_ref().map(words).unwrap_or_default(),
             detection: r.detection.iter().map(words).collect::<Vec<_>>().join(";"),
+            concealment_method: r.concealment_method.as_ref().map(words).unwrap_or_default(),
             line: n + 1,
             scientific_name: i.taxon.scientific.clone(),
             common_name: i.taxon.common.clone().unwrap_or_default(),
             cites_appendix: i.appendix.map(|a| a.as_str().to_string()).unwrap_or_default(),
             term: i.term.as_str().into(),
             term_description: i.term.description().into(),
-            quantity: i.quantity.to_string(),
+            quantity: i.quantity.as_ref().map_or_else(|| "unknown".to_string(), ToString::to_string),
             unit: i.unit.map(|u| u.as_str().to_string()).unwrap_or_default(),
             unit_description: i.unit.map_or("number of specimens", |u| u.description()).into(),
+            count: match (i.unit, &i.quantity) {
+                (None, Some(q)) => q.to_string(),
+                _ => i
+                    .measures
+                    .iter()
+                    .find(|m| m.unit.is_none())
+                    .map(|m| m.amount.to_string())
+                    .unwrap_or_default(),
+            },
+            live: opt_num(i.live),
+            dead: opt_num(i.dead),
             source: i.source.map(|s| s.as_str().to_string()).unwrap_or_default(),
             purpose: i.purpose.map(|p| p.as_str().to_string()).unwrap_or_default(),
             hs_declared: i.hs_declared.as_ref().map(|h| h.as_str().to_string()).unwrap_or_default(),
@@ -345,8 +561,11 @@ pub fn rows(item: &InboxItem, r: &SeizureReport) -> Vec<SeizureRow> {
                 .as_ref()
                 .map(|v| v.currency.as_str().to_string())
                 .unwrap_or_default(),
+            value_basis: r.indicators.value_basis.as_ref().map(words).unwrap_or_default(),
+            offender_nationalities: r.nationalities.iter().map(Country::as_str).collect::<Vec<_>>().join(";"),
             organised_crime: r.indicators.organised_crime,
             corruption: r.indicators.corruption,
+            warning: r.warning.map(|w| w.to_string()).unwrap_or_default(),
             concealment: r.concealment.clone().unwrap_or_default(),
         })
         .collect()
@@ -373,41 +592,6 @@ pub fn write_rows(rows: &[SeizureRow], csv: bool, out: &mut impl Write) -> anyho
     Ok(())
 }
 
-/// The CSV header, as the rows' field names.
-const HEADER: [&str; 31] = [
-    "message_id",
-    "administration",
-    "reporting_country",
-    "seizure_date",
-    "place",
-    "place_kind",
-    "place_country",
-    "origin",
-    "departure",
-    "transit",
-    "destination",
-    "conveyance",
-    "detection",
-    "line",
-    "scientific_name",
-    "common_name",
-    "cites_appendix",
-    "term",
-    "term_description",
-    "quantity",
-    "unit",
-    "unit_description",
-    "source",
-    "purpose",
-    "hs_declared",
-    "hs_found",
-    "value",
-    "currency",
-    "organised_crime",
-    "corruption",
-    "concealment",
-];
-
 /// Decodes a body the node sent.
 ///
 /// # Errors
@@ -422,6 +606,40 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn the_csv_header_names_every_column_in_order() {
+        let item = InboxItem {
+            id: godwit_protocol::ids::MessageId([3; 32]),
+            author: godwit_protocol::identity::IdentityKey::from_seed(&[1; 32]).node_id(),
+            administration: "Kenya Revenue Authority".into(),
+            mode: "direct".into(),
+            channel: None,
+            channel_name: None,
+            marking: "TLP:AMBER".into(),
+            priority: "immediate".into(),
+            created_ms: 0,
+            kind: "seizure_report".into(),
+            title: String::new(),
+            refers_to: None,
+            status: "new".into(),
+        };
+        let rows = rows(&item, &godwit_protocol::samples::seizure_report());
+        let mut out = Vec::new();
+        write_rows(&rows, true, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().next().unwrap(), HEADER.join(","));
+        let mut empty = Vec::new();
+        write_rows(&[], true, &mut empty).unwrap();
+        assert_eq!(String::from_utf8(empty).unwrap().trim_end(), HEADER.join(","));
+        // 38 tusks beside their 412.5 kg; the air waybill; the port's codes.
+        assert_eq!((rows[0].count.as_str(), rows[0].quantity.as_str()), ("38", "412.5"));
+        assert!(rows[0].shipment.contains("air waybill 176-12345675"), "{}", rows[0].shipment);
+        assert_eq!(
+            (rows[0].place_iata.as_str(), rows[0].place_locode.as_str(), rows[0].transport_mode.as_str()),
+            ("NBO", "KENBO", "4")
+        );
+    }
 
     #[test]
     fn dates_and_times_are_computed_in_utc() {

@@ -319,6 +319,7 @@ fn kind_body(cmd: &SendCommand) -> anyhow::Result<Vec<u8>> {
                         outcome,
                         seizure: seizure.as_deref().map(|s| message_id(s, "--seizure")).transpose()?,
                         warning: message_id(warning, "--warning")?,
+                        shipment: Vec::new(),
                     }))
                 }
                 (None, None) => {

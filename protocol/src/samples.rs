@@ -19,57 +19,90 @@ where
 }
 
 /// A seizure of raw ivory and pangolin scales found by X-ray in air cargo at Nairobi, declared
-/// as "bone handicrafts" under 0507.10.
+/// as "bone handicrafts" under 0507.10: 38 tusks of 412.5 kg on air waybill 176-12345675,
+/// flight KQ 860.
 pub fn seizure_report() -> SeizureReport {
     SeizureReport {
         date: code("2026-11-20"),
         items: vec![
             SeizedItem {
+                dead: None,
+                live: None,
                 term: code("TUS"),
                 unit: Some(code("KIL")),
+                ivory: Some(IvoryPieces {
+                    raw_kg: Some(code("412.5")),
+                    worked_kg: None,
+                    raw_pieces: Some(38),
+                    worked_pieces: None,
+                }),
                 taxon: taxon("Loxodonta africana", "African savanna elephant"),
                 source: Some(code("W")),
                 purpose: Some(code("T")),
                 appendix: Some(Appendix::I),
-                quantity: code("412.5"),
+                measures: vec![Measure { unit: None, amount: code("38") }],
+                quantity: Some(code("412.5")),
                 hs_actual: Some(code("050710")),
                 hs_declared: Some(code("9601")),
+                amount_unknown: false,
             },
             SeizedItem {
+                dead: None,
+                live: None,
                 term: code("SCA"),
                 unit: Some(code("KIL")),
+                ivory: None,
                 taxon: taxon("Smutsia gigantea", "Giant pangolin"),
                 source: Some(code("W")),
                 purpose: Some(code("T")),
                 appendix: Some(Appendix::I),
-                quantity: code("96"),
+                measures: vec![],
+                quantity: Some(code("96")),
                 hs_actual: Some(code("050790")),
                 hs_declared: Some(code("9601")),
+                amount_unknown: false,
             },
         ],
-        place: Place {
-            kind: PlaceKind::Airport,
-            name: "Jomo Kenyatta International Airport".into(),
-            country: code("KE"),
-        },
+        place: airport_nbo(),
         route: Route {
             origin: Some(code("CD")),
             transit: vec![code("UG"), code("KE")],
             departure: Some(code("KE")),
             destination: Some(code("VN")),
         },
-        detection: vec![DetectionMethod::RiskProfile, DetectionMethod::XRay],
+        agency: Some("Kenya Revenue Authority, Customs and Border Control".into()),
+        reason: Some(SeizureReason::FalseDeclaration),
+        related: vec![],
+        warning: None,
+        packages: Some(14),
+        shipment: vec![
+            TransportRef::AirWaybill(code("176-12345675")),
+            TransportRef::Flight(Flight {
+                date: code("2026-11-20"),
+                number: "860".into(),
+                airline: "KQ".into(),
+            }),
+            TransportRef::Carrier(Carrier { code: Some("KQ".into()), name: "Kenya Airways".into() }),
+        ],
+        detection: vec![
+            DetectionMethod::RiskProfile,
+            DetectionMethod::XRay,
+            DetectionMethod::PhysicalExamination,
+        ],
         narrative: Some(
             "Consignment of 14 crates manifested as bone handicrafts. X-ray images showed dense \
              elongated shapes; physical examination found tusks wrapped in carbon paper under a \
              layer of carved souvenirs."
                 .into(),
         ),
+        operation: Some("Operation Thunder 2026".into()),
         reporting: code("KE"),
         conveyance: Conveyance::AirCargo,
         indicators: Indicators {
             value: Some(Money { amount: code("1250000"), currency: code("USD") }),
             corruption: false,
+            value_date: Some(code("2026-11-21")),
+            value_basis: Some(ValueBasis::IllicitMarketEstimate),
             organised_crime: true,
         },
         attachments: vec![Attachment {
@@ -78,6 +111,64 @@ pub fn seizure_report() -> SeizureReport {
             media: code("image/jpeg"),
         }],
         concealment: Some("Tusks wrapped in carbon paper beneath carved wooden souvenirs.".into()),
+        nationalities: vec![code("KE"), code("VN")],
+        case_reference: Some("KRA/JKIA/2026/0412".into()),
+        declared_goods: Some("bone handicrafts".into()),
+        transport_mode: Some(TransportMode::Air),
+        concealment_method: Some(ConcealmentMethod::MixedWithGoods),
+    }
+}
+
+/// Jomo Kenyatta International Airport, Nairobi.
+fn airport_nbo() -> Place {
+    Place {
+        iata: Some(code("NBO")),
+        kind: PlaceKind::Airport,
+        name: "Jomo Kenyatta International Airport".into(),
+        locode: Some(code("KENBO")),
+        country: code("KE"),
+        coordinates: Some(Coordinates { lat: "-1.31924".into(), lon: "36.9278".into() }),
+    }
+}
+
+/// What became of the case of `seizure`: two arrests, a conviction, the ivory kept as evidence.
+pub fn case_follow_up(seizure: MessageId) -> CaseFollowUp {
+    CaseFollowUp {
+        date: code("2027-03-02"),
+        court: Some("Chief Magistrate's Court, Milimani".into()),
+        arrests: 2,
+        charges: vec!["dealing in wildlife trophies of an endangered species".into()],
+        details: None,
+        outcome: CaseOutcome::Convicted,
+        seizure,
+        disposal: vec![Disposal { date: None, kind: DisposalKind::Evidence }],
+        penalties: vec![
+            Penalty {
+                kind: PenaltyKind::Fine,
+                amount: Some(Money { amount: code("20000000"), currency: code("KES") }),
+                months: None,
+            },
+            Penalty { kind: PenaltyKind::Imprisonment, amount: None, months: Some(60) },
+        ],
+        case_number: Some("MCCR/E1234/2026".into()),
+    }
+}
+
+/// DNA samples of the tusks of `seizure` (its line 1), assigned to a savanna population.
+pub fn forensic_sample(seizure: MessageId) -> ForensicSample {
+    ForensicSample {
+        line: Some(1),
+        origin: vec![code("TZ"), code("MZ")],
+        result: Some(
+            "Assigned to the savanna elephant population of southern Tanzania and northern Mozambique."
+                .into(),
+        ),
+        samples: 12,
+        seizure,
+        analysis: AnalysisKind::DnaOrigin,
+        completed: Some(code("2027-01-15")),
+        requested: code("2026-11-25"),
+        laboratory: "Wildlife forensic laboratory (example)".into(),
     }
 }
 
@@ -93,10 +184,15 @@ pub fn warning() -> Warning {
         },
         title: "Worked ivory declared as unworked under 0507.10".into(),
         action: "Examine matching air cargo consignments and report by Feedback.".into(),
+        arrival: Some(Arrival { at: crate::Timestamp(1_795_694_400_000), place: airport_nbo() }),
         species: vec![taxon("Loxodonta africana", "African savanna elephant")],
         summary: "Consignments of carved ivory declared under HS 0507.10 (unworked ivory) instead \
                   of 9601, consolidated by freight forwarders in Lagos and routed via Bangkok."
             .into(),
+        shipment: vec![
+            TransportRef::AirWaybill(code("176-12345675")),
+            TransportRef::Container(code("CSQU3054383")),
+        ],
         commodity: "Worked ivory".into(),
         conveyance: vec![Conveyance::AirCargo, Conveyance::ExpressCourier],
         indicators: vec![
@@ -138,6 +234,7 @@ pub fn feedback(warning: MessageId, seizure: MessageId) -> Feedback {
         outcome: Outcome::Seized,
         seizure: Some(seizure),
         warning,
+        shipment: vec![TransportRef::AirWaybill(code("176-12345675"))],
     }
 }
 

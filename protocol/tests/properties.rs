@@ -68,13 +68,51 @@ fn item() -> impl Strategy<Value = SeizedItem> {
         proptest::option::of(pick(SourceCode::all().collect())),
         proptest::option::of(pick(PurposeCode::all().collect())),
         proptest::option::of(pick(vec![Appendix::I, Appendix::II, Appendix::III])),
-        amount().prop_filter("non-zero", |a| a.as_str() != "0"),
+        proptest::option::of(amount().prop_filter("non-zero", |a| a.as_str() != "0")),
         proptest::option::of(hs()),
         proptest::option::of(hs()),
+        1u32..100_000,
     )
-        .prop_map(|(term, unit, taxon, source, purpose, appendix, quantity, hs_actual, hs_declared)| {
-            SeizedItem { term, unit, taxon, source, purpose, appendix, quantity, hs_actual, hs_declared }
-        })
+        .prop_map(
+            |(term, unit, taxon, source, purpose, appendix, quantity, hs_actual, hs_declared, count)| {
+                // A weight comes with its count of specimens; a missing quantity is "amount unknown".
+                let measures = match unit {
+                    Some(_) => vec![Measure { unit: None, amount: count.to_string().parse().unwrap() }],
+                    None => vec![],
+                };
+                SeizedItem {
+                    dead: None,
+                    live: None,
+                    term,
+                    unit,
+                    ivory: None,
+                    taxon,
+                    source,
+                    purpose,
+                    appendix,
+                    measures,
+                    amount_unknown: quantity.is_none(),
+                    quantity,
+                    hs_actual,
+                    hs_declared,
+                }
+            },
+        )
+}
+
+/// An air waybill with its check digit computed, and a flight.
+fn shipment() -> impl Strategy<Value = Vec<TransportRef>> {
+    (100u32..999, 0u32..10_000_000, "[A-Z]{2}", 1u32..9999).prop_map(|(prefix, serial, airline, number)| {
+        let awb = format!("{prefix:03}-{serial:07}{}", serial % 7);
+        vec![
+            TransportRef::AirWaybill(awb.parse().unwrap()),
+            TransportRef::Flight(Flight {
+                date: "2026-11-20".parse().unwrap(),
+                number: number.to_string(),
+                airline,
+            }),
+        ]
+    })
 }
 
 fn route() -> impl Strategy<Value = Route> {
@@ -99,15 +137,19 @@ fn seizure() -> impl Strategy<Value = SeizureReport> {
         proptest::option::of(text()),
         any::<bool>(),
         any::<bool>(),
-        proptest::option::of(amount()),
+        proptest::option::of(amount().prop_filter("non-zero", |a| a.as_str() != "0")),
+        shipment(),
     )
-        .prop_map(|(items, route, narrative, oc, corr, value)| SeizureReport {
+        .prop_map(|(items, route, narrative, oc, corr, value, shipment)| SeizureReport {
             items,
             route,
             narrative,
+            shipment,
             indicators: Indicators {
                 value: value.map(|amount| Money { amount, currency: "USD".parse().unwrap() }),
                 corruption: corr,
+                value_date: None,
+                value_basis: None,
                 organised_crime: oc,
             },
             ..samples::seizure_report()
@@ -127,6 +169,24 @@ fn content() -> impl Strategy<Value = Content> {
             })),
         (text(), any::<[u8; 32]>())
             .prop_map(|(reason, t)| Content::Retraction(Retraction { reason, target: MessageId(t) })),
+        (any::<[u8; 32]>(), 0u32..50, proptest::collection::vec(text(), 0..3)).prop_map(
+            |(s, arrests, charges)| {
+                Content::CaseFollowUp(CaseFollowUp {
+                    arrests,
+                    charges,
+                    ..samples::case_follow_up(MessageId(s))
+                })
+            }
+        ),
+        (any::<[u8; 32]>(), 1u32..1000, proptest::collection::vec(country(), 0..3)).prop_map(
+            |(s, samples, origin)| {
+                Content::ForensicSample(ForensicSample {
+                    samples,
+                    origin,
+                    ..samples::forensic_sample(MessageId(s))
+                })
+            }
+        ),
         (
             any::<u64>(),
             pick(vec![ReceiptStatus::Delivered, ReceiptStatus::Read, ReceiptStatus::Actioned]),

@@ -28,6 +28,14 @@ fn demo_runs_the_protocol_end_to_end_and_says_what_it_showed() {
     assert!(out.contains("RILO ESA's inbox holds 4 signed receipts for the alert"), "{out}");
     assert!(out.contains("outcome seized, linked to alert") && out.contains(": true"), "{out}");
     assert_eq!(out.matches("received it from the other region").count(), 2, "{out}");
+    // The report says how many tusks, which air waybill, which port; a forensic result and the
+    // case outcome follow it, linked.
+    assert!(out.contains("38 tusks (412.5 kg)") && out.contains("air waybill 176-12345675"), "{out}");
+    assert!(out.contains("(NBO / KENBO), linked to the alert: true"), "{out}");
+    assert!(
+        out.contains("forensic dna origin of seizure") && out.contains(": convicted, 2 arrested"),
+        "{out}"
+    );
     for secret in ["John Example Doe", "passport X0000000"] {
         assert!(!out.contains(secret), "personal data printed: {secret}");
     }

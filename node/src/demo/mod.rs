@@ -31,6 +31,8 @@ pub fn main(keep: bool) -> Result<()> {
         || net.receipts != 4
         || !net.feedback_linked
         || !net.bulletin_crossed
+        || !net.seizure_detail
+        || !net.case_linked
     {
         bail!("network demo outcome unexpected: {net:?}");
     }

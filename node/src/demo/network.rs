@@ -50,6 +50,10 @@ pub struct NetworkReport {
     pub feedback_linked: bool,
     /// Whether the other region's bulletin reached both ESA members.
     pub bulletin_crossed: bool,
+    /// Whether the seizure report named its count, air waybill and airport code.
+    pub seizure_detail: bool,
+    /// Whether the forensic result and the case outcome reached the hub linked to the report.
+    pub case_linked: bool,
 }
 
 /// Runs act 2.
@@ -218,13 +222,10 @@ pub async fn run(out: &mut impl Write, keep: bool) -> Result<NetworkReport> {
 
     // 3. Tanzania seizes the goods, reports to the channel and gives the hub feedback linked to
     //    the alert and the report.
+    let mut seized = samples::seizure_report();
+    seized.warning = Some(alert);
     let seizure = ops[2]
-        .send_channel(
-            CHANNEL_NAME,
-            "immediate",
-            "TLP:AMBER",
-            &Body::new(Content::SeizureReport(samples::seizure_report())),
-        )
+        .send_channel(CHANNEL_NAME, "immediate", "TLP:AMBER", &Body::new(Content::SeizureReport(seized)))
         .await?;
     let feedback = Body::new(Content::Feedback(samples::feedback(alert, seizure)));
     let fb = ops[2].send_direct(&[sites[0].name], "immediate", "TLP:AMBER", &feedback).await?;
@@ -250,6 +251,67 @@ pub async fn run(out: &mut impl Write, keep: bool) -> Result<NetworkReport> {
         seizure.short(),
         report.feedback_linked
     )?;
+    // What the report says, as the hub's analyst reads it: how many tusks, which air waybill,
+    // which port.
+    let (_, body) = ops[0].show(seizure).await?;
+    if let Content::SeizureReport(r) = &body.content {
+        let tusks = &r.items[0];
+        let count = tusks.measures.iter().find(|m| m.unit.is_none()).map(|m| m.amount.to_string());
+        let awb = r.shipment.iter().find(|t| t.kind() == "air_waybill").map(ToString::to_string);
+        report.seizure_detail = count.is_some() && awb.is_some() && r.place.iata.is_some();
+        writeln!(
+            out,
+            "  RILO ESA reads the report: {} tusks ({} kg) of {}, {}, at {} ({} / {}), linked to the alert: {}",
+            count.unwrap_or_default(),
+            tusks.quantity.as_ref().map(ToString::to_string).unwrap_or_default(),
+            tusks.taxon.scientific,
+            awb.unwrap_or_default(),
+            r.place.name,
+            r.place.iata.map(|a| a.to_string()).unwrap_or_default(),
+            r.place.locode.as_ref().map(ToString::to_string).unwrap_or_default(),
+            r.warning == Some(alert)
+        )?;
+    }
+    // The case goes on: a DNA origin result and the court's outcome, each linked to the report.
+    let forensic = ops[2]
+        .send_channel(
+            CHANNEL_NAME,
+            "routine",
+            "TLP:AMBER",
+            &Body::new(Content::ForensicSample(samples::forensic_sample(seizure))),
+        )
+        .await?;
+    let case = ops[2]
+        .send_channel(
+            CHANNEL_NAME,
+            "routine",
+            "TLP:AMBER",
+            &Body::new(Content::CaseFollowUp(samples::case_follow_up(seizure))),
+        )
+        .await?;
+    for m in [forensic, case] {
+        wait(&mut events[0], |ev| *ev == NodeEvent::Delivered(m))
+            .await
+            .context("the case record did not reach the hub")?;
+    }
+    let linked = ops[0].inbox().await?;
+    let follow_ups: Vec<&str> = linked
+        .iter()
+        .filter(|m| {
+            m.refers_to == Some(seizure) && matches!(m.kind.as_str(), "forensic_sample" | "case_follow_up")
+        })
+        .map(|m| m.title.as_str())
+        .collect();
+    report.case_linked = follow_ups.len() == 2;
+    writeln!(
+        out,
+        "{} Tanzania NCP: a forensic result and the case outcome, linked to report {}:",
+        at(),
+        seizure.short()
+    )?;
+    for t in &follow_ups {
+        writeln!(out, "  RILO ESA's inbox: {t}")?;
+    }
 
     // 4. The Asia-Pacific hub's bulletin crosses into the other region.
     let bulletin = ops[1]

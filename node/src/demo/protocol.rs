@@ -151,9 +151,14 @@ pub fn run(out: &mut impl Write, now: Timestamp) -> Result<DemoReport> {
                 let item = &s.items[0];
                 writeln!(
                     out,
-                    "  {:<40} opens it: {} {} {} of {} ({}), {} -> {}",
+                    "  {:<40} opens it: {}{} {} {} of {} ({}), {} -> {}",
                     n.name,
-                    item.quantity,
+                    item.measures
+                        .iter()
+                        .find(|m| m.unit.is_none())
+                        .map(|m| format!("{} pieces, ", m.amount))
+                        .unwrap_or_default(),
+                    item.quantity.as_ref().map(ToString::to_string).unwrap_or_else(|| "unknown".into()),
                     item.unit.map(|u| u.as_str()).unwrap_or(""),
                     item.term.description().to_lowercase(),
                     item.taxon.scientific,

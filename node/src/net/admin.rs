@@ -818,6 +818,14 @@ fn open(ctx: &Ctx, e: &Envelope) -> Result<Body, String> {
     }
 }
 
+/// A coded value in words: `dna_origin` → "dna origin".
+fn words<T: Serialize>(v: &T) -> String {
+    match ciborium::Value::serialized(v) {
+        Ok(ciborium::Value::Text(t)) => t.replace('_', " "),
+        _ => String::new(),
+    }
+}
+
 /// One line saying what a message is about, and the message it answers, if any.
 fn headline(content: &Content) -> (String, Option<MessageId>) {
     match content {
@@ -827,7 +835,11 @@ fn headline(content: &Content) -> (String, Option<MessageId>) {
             let first = r.items.first().map_or_else(String::new, |i| {
                 let unit = i.unit.map_or_else(String::new, |u| format!(" {}", u.as_str()));
                 let term = i.term.description().to_lowercase();
-                format!(": {}{unit} {} ({term}) of {}", i.quantity, i.term.as_str(), i.taxon.scientific)
+                let qty = i
+                    .quantity
+                    .as_ref()
+                    .map_or_else(|| "unknown amount of".to_string(), |q| format!("{q}{unit}"));
+                format!(": {qty} {} ({term}) of {}", i.term.as_str(), i.taxon.scientific)
             });
             let more = if r.items.len() > 1 {
                 format!(" and {} more lines", r.items.len() - 1)
@@ -846,6 +858,17 @@ fn headline(content: &Content) -> (String, Option<MessageId>) {
         Content::Forward(f) => (format!("forward of {}", f.original.short()), Some(f.original)),
         Content::Retraction(r) => (format!("retracts {}: {}", r.target.short(), r.reason), Some(r.target)),
         Content::Correction(c) => (format!("corrects {}: {}", c.target.short(), c.reason), Some(c.target)),
+        Content::CaseFollowUp(c) => (
+            format!("case of seizure {}: {}, {} arrested", c.seizure.short(), words(&c.outcome), c.arrests),
+            Some(c.seizure),
+        ),
+        Content::ForensicSample(x) => {
+            let state = if x.completed.is_some() { "result in" } else { "requested" };
+            (
+                format!("forensic {} of seizure {}: {state}", words(&x.analysis), x.seizure.short()),
+                Some(x.seizure),
+            )
+        }
     }
 }
 

@@ -184,4 +184,8 @@ pub(crate) const SOURCE_CODES: &[(&str, &str)] = &[
     ("U", "Source unknown"),
     ("W", "Specimens taken from the wild"),
     ("X", "Specimens taken in the marine environment not under the jurisdiction of any State"),
+    (
+        "Y",
+        "Specimens of plants grown from assisted production (Res. Conf. 11.11 (Rev. CoP18)), and their parts and derivatives",
+    ),
 ];

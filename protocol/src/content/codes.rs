@@ -55,8 +55,8 @@ pub enum CodeError {
         "{0:?} is not an amount: digits with at most one decimal point and 6 decimals, no sign, no leading zeros"
     )]
     Amount(String),
-    /// Not an ISO 4217 style currency code.
-    #[error("{0:?} is not a currency code (three upper-case letters, e.g. USD)")]
+    /// Not an ISO 4217 currency code.
+    #[error("{0:?} is not an ISO 4217 currency code (three upper-case letters, e.g. USD, KES)")]
     Currency(String),
     /// Not a media type of the form type/subtype.
     #[error("{0:?} is not a media type of the form type/subtype (e.g. image/jpeg)")]
@@ -526,13 +526,20 @@ impl Currency {
         // Invariant: three ASCII upper-case letters.
         std::str::from_utf8(&self.0).expect("currency codes are ASCII")
     }
+
+    /// Its name (`KES` → Kenyan Shilling), for people.
+    pub fn name(&self) -> &'static str {
+        let t = super::currencies::CURRENCIES;
+        t.binary_search_by(|(c, _)| (*c).cmp(self.as_str())).map_or("", |i| t[i].1)
+    }
 }
 
 impl FromStr for Currency {
     type Err = CodeError;
     fn from_str(s: &str) -> Result<Self, CodeError> {
+        let listed = super::currencies::CURRENCIES.binary_search_by(|(c, _)| (*c).cmp(s)).is_ok();
         match s.as_bytes() {
-            [a, b, c] if [a, b, c].iter().all(|x| x.is_ascii_uppercase()) => Ok(Currency([*a, *b, *c])),
+            [a, b, c] if listed => Ok(Currency([*a, *b, *c])),
             _ => Err(CodeError::Currency(s.to_owned())),
         }
     }
@@ -624,7 +631,9 @@ mod tests {
     fn cites_codes_reject_unknown_values() {
         assert_eq!("TUSK".parse::<TermCode>(), Err(CodeError::Cites { list: "term", value: "TUSK".into() }));
         assert_eq!("kil".parse::<UnitCode>(), Err(CodeError::Cites { list: "unit", value: "kil".into() }));
-        assert!("Y".parse::<SourceCode>().is_err());
+        // Y (assisted production, Res. Conf. 11.11 (Rev. CoP18)) is on the current list.
+        assert_eq!("Y".parse::<SourceCode>().map(|s| s.as_str()), Ok("Y"));
+        assert!("Z".parse::<SourceCode>().is_err());
         assert!("A".parse::<PurposeCode>().is_err());
         let e = "ZZZ".parse::<TermCode>().unwrap_err().to_string();
         assert!(e.contains("CITES term code"), "{e}");

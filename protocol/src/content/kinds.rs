@@ -10,6 +10,7 @@ use super::codes::{
     Amount, Appendix, Country, Currency, Date, HsCode, MediaType, PurposeCode, SourceCode, TermCode, Tlp,
     UnitCode,
 };
+use super::transport::{Coordinates, IataAirport, TransportRef, UnLocode};
 use crate::codec::bounded;
 use crate::identity::NodeId;
 use crate::ids::MessageId;
@@ -36,6 +37,10 @@ pub enum Content {
     Correction(Correction),
     /// Delivered / read / actioned, returned to the author of a message.
     Receipt(Receipt),
+    /// What became of the case a seizure opened: arrests, charges, court, penalties, disposal.
+    CaseFollowUp(CaseFollowUp),
+    /// Samples taken from seized specimens for forensic analysis, and the result.
+    ForensicSample(ForensicSample),
 }
 
 impl Content {
@@ -50,6 +55,8 @@ impl Content {
             Content::Retraction(_) => "retraction",
             Content::Correction(_) => "correction",
             Content::Receipt(_) => "receipt",
+            Content::CaseFollowUp(_) => "case_follow_up",
+            Content::ForensicSample(_) => "forensic_sample",
         }
     }
 }
@@ -117,16 +124,25 @@ pub enum PlaceKind {
     Inland,
 }
 
-/// Where something happened.
+/// Where something happened: its kind, name and country, and where known its codes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Place {
+    /// Its IATA airport code, for an airport (its country must be the place's).
+    #[serde(default)]
+    pub iata: Option<IataAirport>,
     /// The kind of place.
     pub kind: PlaceKind,
     /// Its name, e.g. "Jomo Kenyatta International Airport".
     pub name: String,
+    /// Its UN/LOCODE, e.g. `KENBO` (its country must be the place's).
+    #[serde(default)]
+    pub locode: Option<UnLocode>,
     /// Its country.
     pub country: Country,
+    /// Its position.
+    #[serde(default)]
+    pub coordinates: Option<Coordinates>,
 }
 
 /// How a seizure was detected.
@@ -145,6 +161,113 @@ pub enum DetectionMethod {
     Intelligence,
     /// Random selection.
     Random,
+    /// Physical examination of the goods or baggage.
+    PhysicalExamination,
+}
+
+/// How the goods crossed the border: UN/CEFACT Recommendation 19 modes of transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportMode {
+    /// 0: not known.
+    NotKnown,
+    /// 1: maritime.
+    Maritime,
+    /// 2: rail.
+    Rail,
+    /// 3: road.
+    Road,
+    /// 4: air.
+    Air,
+    /// 5: mail.
+    Mail,
+    /// 6: multimodal.
+    Multimodal,
+    /// 7: fixed transport installation.
+    FixedInstallation,
+    /// 8: inland water.
+    InlandWater,
+    /// 9: not applicable.
+    NotApplicable,
+}
+
+impl TransportMode {
+    /// The Recommendation 19 code digit.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// How the goods were concealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConcealmentMethod {
+    /// Not concealed.
+    NotConcealed,
+    /// In checked baggage.
+    CheckedBaggage,
+    /// In cabin baggage.
+    CabinBaggage,
+    /// On the body or in clothing.
+    OnBody,
+    /// Inside the body.
+    InBody,
+    /// In a false compartment, double bottom or hollowed object.
+    FalseCompartment,
+    /// Mixed with other goods of the consignment.
+    MixedWithGoods,
+    /// Disguised as other goods (painted, declared as something else).
+    Disguised,
+    /// In a vehicle's structure.
+    InVehicle,
+    /// In a postal or courier item.
+    InPostalItem,
+    /// Anything else (say how in `concealment`).
+    Other,
+}
+
+/// Why the goods were seized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeizureReason {
+    /// No CITES permit or certificate.
+    NoPermit,
+    /// A permit that is invalid, forged or not for these goods.
+    InvalidPermit,
+    /// More than the permit allows.
+    ExceedsPermit,
+    /// Falsely declared (other goods, other species, other origin).
+    FalseDeclaration,
+    /// Not declared at all.
+    Undeclared,
+    /// Trade prohibited (e.g. Appendix I for commercial purposes, a national ban).
+    Prohibited,
+    /// Anything else (say why in the narrative).
+    Other,
+}
+
+/// What a value is based on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueBasis {
+    /// As declared.
+    Declared,
+    /// An estimate of the legal market value.
+    MarketEstimate,
+    /// An estimate of the illicit market value.
+    IllicitMarketEstimate,
+    /// An official valuation (customs, court).
+    OfficialValuation,
+}
+
+/// Where and when a consignment or traveller is expected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Arrival {
+    /// When, ms since the epoch.
+    pub at: Timestamp,
+    /// Where.
+    pub place: Place,
 }
 
 /// A file attached to a message: bytes and their media type.
@@ -191,11 +314,17 @@ pub struct Warning {
     pub title: String,
     /// What recipients are asked to do, e.g. "examine and report via Feedback".
     pub action: String,
+    /// Where and when the consignment or traveller is expected, if known.
+    #[serde(default)]
+    pub arrival: Option<Arrival>,
     /// Species concerned.
     #[serde(deserialize_with = "bounded::vec::<_, _, MAX_LIST_LEN>")]
     pub species: Vec<Taxon>,
     /// The profile in prose.
     pub summary: String,
+    /// The consignment's documents and conveyance, as far as known: what to stop.
+    #[serde(default, deserialize_with = "bounded::vec::<_, _, MAX_LIST_LEN>")]
+    pub shipment: Vec<TransportRef>,
     /// The commodity, e.g. "raw ivory", "pangolin scales".
     pub commodity: String,
     /// Conveyances of concern.
@@ -245,16 +374,28 @@ pub struct Feedback {
     pub seizure: Option<MessageId>,
     /// The Warning this is feedback on.
     pub warning: MessageId,
+    /// The consignment examined: its documents and conveyance.
+    #[serde(default, deserialize_with = "bounded::vec::<_, _, MAX_LIST_LEN>")]
+    pub shipment: Vec<TransportRef>,
 }
 
 /// One seized commodity line: one taxon, one CITES term.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeizedItem {
+    /// Of live specimens, how many were dead on seizure.
+    #[serde(default)]
+    pub dead: Option<u32>,
+    /// Of live specimens, how many were alive on seizure.
+    #[serde(default)]
+    pub live: Option<u32>,
     /// What the specimen is (CITES term code).
     pub term: TermCode,
     /// Unit of the quantity; none means a count of specimens.
     pub unit: Option<UnitCode>,
+    /// For elephant ivory: raw and worked pieces and weights (the ETIS seizure form's).
+    #[serde(default)]
+    pub ivory: Option<IvoryPieces>,
     /// The taxon.
     pub taxon: Taxon,
     /// CITES source code as declared.
@@ -263,12 +404,43 @@ pub struct SeizedItem {
     pub purpose: Option<PurposeCode>,
     /// The CITES appendix the taxon is listed in (none if not CITES-listed).
     pub appendix: Option<Appendix>,
-    /// The quantity.
-    pub quantity: Amount,
+    /// Further measures of the same line, e.g. the count beside a weight (6 tusks of 412.5 kg).
+    #[serde(default, deserialize_with = "bounded::vec::<_, _, MAX_LIST_LEN>")]
+    pub measures: Vec<Measure>,
+    /// The quantity, in `unit`; none only when `amount_unknown`.
+    #[serde(default)]
+    pub quantity: Option<Amount>,
     /// HS code found on examination.
     pub hs_actual: Option<HsCode>,
     /// HS code as declared.
     pub hs_declared: Option<HsCode>,
+    /// Present, but the amount is not known (yet): then there is no `quantity`.
+    #[serde(default)]
+    pub amount_unknown: bool,
+}
+
+/// An amount in a unit (none: a count of specimens).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Measure {
+    /// The unit.
+    pub unit: Option<UnitCode>,
+    /// The amount (greater than zero).
+    pub amount: Amount,
+}
+
+/// Elephant ivory as the ETIS seizure data form records it: raw and worked, pieces and kg.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IvoryPieces {
+    /// Raw ivory, kg.
+    pub raw_kg: Option<Amount>,
+    /// Worked ivory, kg.
+    pub worked_kg: Option<Amount>,
+    /// Raw ivory, pieces (tusks and cut pieces).
+    pub raw_pieces: Option<u32>,
+    /// Worked ivory, pieces.
+    pub worked_pieces: Option<u32>,
 }
 
 /// Indicators of organised crime and corruption, and the estimated value.
@@ -279,11 +451,17 @@ pub struct Indicators {
     pub value: Option<Money>,
     /// Corruption suspected.
     pub corruption: bool,
+    /// When the value was assessed.
+    #[serde(default)]
+    pub value_date: Option<Date>,
+    /// What the value is based on.
+    #[serde(default)]
+    pub value_basis: Option<ValueBasis>,
     /// Organised crime suspected.
     pub organised_crime: bool,
 }
 
-/// A CENcomm Seizure report.
+/// A CENcomm Seizure report, with what a CITES annual illegal trade report row asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeizureReport {
@@ -296,11 +474,32 @@ pub struct SeizureReport {
     pub place: Place,
     /// The route of the goods.
     pub route: Route,
+    /// The seizing agency, e.g. "Kenya Revenue Authority, Customs and Border Control".
+    #[serde(default)]
+    pub agency: Option<String>,
+    /// Why the goods were seized.
+    #[serde(default)]
+    pub reason: Option<SeizureReason>,
+    /// Other seizures of the same case or consignment (their reports' ids).
+    #[serde(default, deserialize_with = "bounded::vec::<_, _, MAX_LIST_LEN>")]
+    pub related: Vec<MessageId>,
+    /// The Warning that led to it, if any.
+    #[serde(default)]
+    pub warning: Option<MessageId>,
+    /// Number of packages in the consignment.
+    #[serde(default)]
+    pub packages: Option<u32>,
+    /// The consignment's documents and conveyance.
+    #[serde(default, deserialize_with = "bounded::vec::<_, _, MAX_LIST_LEN>")]
+    pub shipment: Vec<TransportRef>,
     /// How it was detected.
     #[serde(deserialize_with = "bounded::vec::<_, _, MAX_LIST_LEN>")]
     pub detection: Vec<DetectionMethod>,
     /// Free-text account (no personal data: that goes in the personal section).
     pub narrative: Option<String>,
+    /// The operation it was part of, if any.
+    #[serde(default)]
+    pub operation: Option<String>,
     /// The reporting administration's country.
     pub reporting: Country,
     /// How the goods moved.
@@ -310,8 +509,23 @@ pub struct SeizureReport {
     /// Photos (concealment, specimens) and documents.
     #[serde(deserialize_with = "bounded::vec::<_, _, MAX_ATTACHMENTS>")]
     pub attachments: Vec<Attachment>,
-    /// How the goods were concealed.
+    /// How the goods were concealed, in words.
     pub concealment: Option<String>,
+    /// The offenders' nationalities (non-nominal: names go in the personal section).
+    #[serde(default, deserialize_with = "bounded::vec::<_, _, MAX_LIST_LEN>")]
+    pub nationalities: Vec<Country>,
+    /// The national case reference, for de-duplication across reports.
+    #[serde(default)]
+    pub case_reference: Option<String>,
+    /// What was declared, e.g. "wooden handicrafts".
+    #[serde(default)]
+    pub declared_goods: Option<String>,
+    /// The mode of transport at the border (UN/CEFACT Recommendation 19).
+    #[serde(default)]
+    pub transport_mode: Option<TransportMode>,
+    /// How the goods were concealed, coded.
+    #[serde(default)]
+    pub concealment_method: Option<ConcealmentMethod>,
 }
 
 /// A RILO intelligence bulletin or profile.
@@ -399,4 +613,156 @@ pub struct Receipt {
     pub status: ReceiptStatus,
     /// The message receipted.
     pub message: MessageId,
+}
+
+/// How a case ended, or where it stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseOutcome {
+    /// Still before the prosecutor or the court.
+    Pending,
+    /// Convicted.
+    Convicted,
+    /// Acquitted.
+    Acquitted,
+    /// Dismissed or withdrawn.
+    Dismissed,
+    /// Settled out of court or by an administrative penalty.
+    Settled,
+    /// Anything else (say what in the details).
+    Other,
+}
+
+/// A penalty imposed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Penalty {
+    /// What kind.
+    pub kind: PenaltyKind,
+    /// A fine's amount.
+    pub amount: Option<Money>,
+    /// A sentence's length in months.
+    pub months: Option<u32>,
+}
+
+/// The kind of a penalty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PenaltyKind {
+    /// A fine.
+    Fine,
+    /// Imprisonment.
+    Imprisonment,
+    /// A suspended sentence.
+    SuspendedSentence,
+    /// Confiscation of assets or conveyances.
+    Confiscation,
+    /// Community service.
+    CommunityService,
+    /// Anything else.
+    Other,
+}
+
+/// What was done with the seized specimens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Disposal {
+    /// When.
+    pub date: Option<Date>,
+    /// What.
+    pub kind: DisposalKind,
+}
+
+/// The kind of a disposal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisposalKind {
+    /// Destroyed.
+    Destroyed,
+    /// Returned to the country of origin.
+    Repatriated,
+    /// Kept as evidence.
+    Evidence,
+    /// Kept in a government stockpile.
+    Stockpiled,
+    /// Live specimens placed in a rescue centre or zoo.
+    Rehomed,
+    /// Live specimens released to the wild.
+    Released,
+    /// Anything else.
+    Other,
+}
+
+/// What became of the case a seizure opened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseFollowUp {
+    /// As of when.
+    pub date: Date,
+    /// The court, if the case went to one.
+    pub court: Option<String>,
+    /// How many people were arrested.
+    pub arrests: u32,
+    /// The charges, e.g. "unlawful possession of wildlife trophies".
+    #[serde(deserialize_with = "bounded::vec::<_, _, MAX_LIST_LEN>")]
+    pub charges: Vec<String>,
+    /// Anything else worth knowing (no personal data).
+    pub details: Option<String>,
+    /// Where the case stands.
+    pub outcome: CaseOutcome,
+    /// The seizure report of the case.
+    pub seizure: MessageId,
+    /// What was done with the specimens.
+    #[serde(deserialize_with = "bounded::vec::<_, _, MAX_LIST_LEN>")]
+    pub disposal: Vec<Disposal>,
+    /// Penalties imposed.
+    #[serde(deserialize_with = "bounded::vec::<_, _, MAX_LIST_LEN>")]
+    pub penalties: Vec<Penalty>,
+    /// The court's or prosecutor's case number.
+    pub case_number: Option<String>,
+}
+
+/// What a forensic analysis looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnalysisKind {
+    /// DNA: which species.
+    DnaSpecies,
+    /// DNA: where the animals came from (e.g. ivory origin assignment).
+    DnaOrigin,
+    /// DNA: matching individuals across seizures.
+    DnaIndividual,
+    /// Stable isotopes: origin.
+    StableIsotope,
+    /// Radiocarbon: age (e.g. pre-Convention ivory).
+    Radiocarbon,
+    /// Morphology.
+    Morphology,
+    /// Anything else (say what in the result).
+    Other,
+}
+
+/// Samples taken from seized specimens for forensic analysis, and the result once known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForensicSample {
+    /// The seized line sampled (1-based, as in the report), if one.
+    pub line: Option<u32>,
+    /// Where the specimens came from, as the analysis assigned it.
+    #[serde(deserialize_with = "bounded::vec::<_, _, MAX_LIST_LEN>")]
+    pub origin: Vec<Country>,
+    /// The result in words, once known.
+    pub result: Option<String>,
+    /// How many samples were taken.
+    pub samples: u32,
+    /// The seizure report of the specimens.
+    pub seizure: MessageId,
+    /// What the analysis looks for.
+    pub analysis: AnalysisKind,
+    /// When the result came, if it has.
+    pub completed: Option<Date>,
+    /// When the analysis was requested.
+    pub requested: Date,
+    /// The laboratory.
+    pub laboratory: String,
 }

@@ -6,11 +6,14 @@
 //! ([`Body::validate`], [`PersonalData::validate`]); errors name the field by its path, e.g.
 //! `seizure_report.items[0].taxon.scientific`.
 
+mod airports;
 mod cites_tables;
 pub mod codes;
 mod country_names;
+mod currencies;
 mod hs_names;
 mod kinds;
+pub mod transport;
 mod validate;
 
 use serde::{Deserialize, Serialize};
@@ -21,9 +24,15 @@ pub use codes::{
     SourceCode, TermCode, Tlp, UnitCode,
 };
 pub use kinds::{
-    Attachment, Content, Conveyance, Correction, DetectionMethod, Feedback, Forward, Indicators,
-    IntelligenceBulletin, Money, Outcome, Place, PlaceKind, Receipt, ReceiptStatus, Retraction, Route,
-    SeizedItem, SeizureReport, Taxon, Warning,
+    AnalysisKind, Arrival, Attachment, CaseFollowUp, CaseOutcome, ConcealmentMethod, Content, Conveyance,
+    Correction, DetectionMethod, Disposal, DisposalKind, Feedback, ForensicSample, Forward, Indicators,
+    IntelligenceBulletin, IvoryPieces, Measure, Money, Outcome, Penalty, PenaltyKind, Place, PlaceKind,
+    Receipt, ReceiptStatus, Retraction, Route, SeizedItem, SeizureReason, SeizureReport, Taxon,
+    TransportMode, ValueBasis, Warning,
+};
+pub use transport::{
+    AirWaybill, Carrier, ContainerNumber, Coordinates, Flight, IataAirport, IdentifierError, ImoNumber,
+    PostalItem, TransportRef, UnLocode, Vehicle,
 };
 
 use crate::codec::{self, CodecError, bounded};

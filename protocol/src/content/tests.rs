@@ -55,6 +55,8 @@ fn all_bodies() -> Vec<Body> {
             target: s,
             corrected: Box::new(Content::SeizureReport(samples::seizure_report())),
         })),
+        Body::new(Content::CaseFollowUp(samples::case_follow_up(s))),
+        Body::new(Content::ForensicSample(samples::forensic_sample(s))),
         Body::new(Content::Receipt(Receipt {
             at: crate::Timestamp(5),
             note: None,
@@ -109,7 +111,7 @@ fn validation_errors_name_the_field() {
         "seizure_report.items[1].taxon.scientific"
     );
     assert_eq!(
-        field_of(&seizure_with(|s| s.items[0].quantity = "0".parse().unwrap())),
+        field_of(&seizure_with(|s| s.items[0].quantity = Some("0".parse().unwrap()))),
         "seizure_report.items[0].quantity"
     );
     assert_eq!(field_of(&seizure_with(|s| s.place.name = " ".into())), "seizure_report.place.name");
@@ -152,7 +154,8 @@ fn scientific_names_follow_the_usual_forms() {
         "Crocodylus niloticus niloticus",
         "Python bivittatus",
     ] {
-        let b = seizure_with(|s| s.items[0].taxon.scientific = good.into());
+        // (Line 2: line 1's ivory pieces are for elephants only.)
+        let b = seizure_with(|s| s.items[1].taxon.scientific = good.into());
         assert!(b.validate().is_ok(), "{good}");
     }
     for bad in [
@@ -275,4 +278,94 @@ fn codes_are_shown_with_their_meaning() {
     assert!(table.windows(2).all(|w| w[0].0 < w[1].0), "sorted for the binary search");
     assert!(table.iter().all(|(code, _)| code.parse::<HsCode>().is_ok()));
     assert_eq!(table.iter().filter(|(code, _)| code.len() == 2).count(), 96, "every chapter but 77");
+}
+
+#[test]
+fn a_seizure_line_has_a_quantity_or_says_it_is_unknown_and_measures_are_other_units() {
+    let line = |f: fn(&mut SeizedItem)| field_of(&seizure_with(|s| f(&mut s.items[0])));
+    assert_eq!(line(|i| i.quantity = None), "seizure_report.items[0].quantity");
+    assert_eq!(line(|i| i.amount_unknown = true), "seizure_report.items[0].amount_unknown");
+    let unknown = seizure_with(|s| {
+        s.items[0].quantity = None;
+        s.items[0].amount_unknown = true;
+    });
+    unknown.validate().unwrap();
+    assert_eq!(line(|i| i.measures[0].unit = i.unit), "seizure_report.items[0].measures[0].unit");
+    assert_eq!(
+        line(|i| i.measures[0].amount = "0".parse().unwrap()),
+        "seizure_report.items[0].measures[0].amount"
+    );
+    assert_eq!(line(|i| i.live = Some(3)), "seizure_report.items[0].live", "tusks are not alive");
+    assert_eq!(
+        field_of(&seizure_with(|s| s.items[1].ivory = Some(IvoryPieces::default()))),
+        "seizure_report.items[1].ivory",
+        "pangolin scales are not ivory"
+    );
+}
+
+#[test]
+fn coded_places_and_shipments_are_checked_against_each_other() {
+    assert_eq!(
+        field_of(&seizure_with(|s| s.place.locode = Some("TZDAR".parse().unwrap()))),
+        "seizure_report.place.locode"
+    );
+    assert_eq!(
+        field_of(&seizure_with(|s| s.place.iata = Some("EBB".parse().unwrap()))),
+        "seizure_report.place.iata"
+    );
+    assert_eq!(
+        field_of(&seizure_with(
+            |s| s.place.coordinates = Some(Coordinates { lat: "100".into(), lon: "0".into() })
+        )),
+        "seizure_report.place.coordinates"
+    );
+    assert_eq!(
+        field_of(&seizure_with(|s| s.shipment.push(TransportRef::BillOfLading("lower case".into())))),
+        "seizure_report.shipment[3]"
+    );
+    // An air waybill with a wrong check digit does not even decode.
+    let b = Body::new(Content::SeizureReport(samples::seizure_report())).encode();
+    let pos = b.windows(12).position(|w| w == b"176-12345675").unwrap();
+    let mut bad = b.clone();
+    bad[pos + 11] = b'4';
+    let e = Body::decode(&bad).unwrap_err().to_string();
+    assert!(e.contains("check digit is 4") && e.contains("gives 5"), "{e}");
+}
+
+#[test]
+fn case_follow_ups_and_forensic_samples_are_checked() {
+    let s = MessageId([2; 32]);
+    let case = |f: fn(&mut CaseFollowUp)| {
+        let mut c = samples::case_follow_up(s);
+        f(&mut c);
+        field_of(&Body::new(Content::CaseFollowUp(c)))
+    };
+    assert_eq!(case(|c| c.penalties[0].amount = None), "case_follow_up.penalties[0]");
+    assert_eq!(case(|c| c.penalties[1].months = None), "case_follow_up.penalties[1]");
+    assert_eq!(case(|c| c.penalties.clear()), "case_follow_up.penalties");
+    assert_eq!(case(|c| c.charges.push(String::new())), "case_follow_up.charges[1]");
+    let sample = |f: fn(&mut ForensicSample)| {
+        let mut x = samples::forensic_sample(s);
+        f(&mut x);
+        field_of(&Body::new(Content::ForensicSample(x)))
+    };
+    assert_eq!(sample(|x| x.samples = 0), "forensic_sample.samples");
+    assert_eq!(sample(|x| x.line = Some(0)), "forensic_sample.line");
+    assert_eq!(sample(|x| x.result = None), "forensic_sample.result");
+    assert_eq!(sample(|x| x.completed = Some("2026-01-01".parse().unwrap())), "forensic_sample.completed");
+    // Neither nests inside a forward.
+    let fw = Body::new(Content::Forward(Forward {
+        author: crate::identity::IdentityKey::from_seed(&[9; 32]).node_id(),
+        comment: None,
+        content: Box::new(Content::CaseFollowUp(samples::case_follow_up(s))),
+        marking: Tlp::Green,
+        original: s,
+    }));
+    assert_eq!(field_of(&fw), "forward.content");
+}
+
+#[test]
+fn currencies_are_iso_4217() {
+    assert_eq!("KES".parse::<Currency>().unwrap().name(), "Kenyan Shilling");
+    assert!("ABC".parse::<Currency>().is_err(), "three letters are not enough");
 }

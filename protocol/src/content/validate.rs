@@ -110,7 +110,43 @@ fn route(field: F<'_>, r: &Route) -> R {
 }
 
 fn place(field: F<'_>, p: &Place) -> R {
-    short(F::Field(&field, "name"), &p.name)
+    short(F::Field(&field, "name"), &p.name)?;
+    if let Some(l) = &p.locode {
+        if l.country() != p.country {
+            return fail(F::Field(&field, "locode"), format!("{l} is not in {}", p.country));
+        }
+    }
+    if let Some(a) = &p.iata {
+        if a.country() != p.country.as_str() {
+            return fail(F::Field(&field, "iata"), format!("{a} ({}) is not in {}", a.name(), p.country));
+        }
+    }
+    if let Some(c) = &p.coordinates {
+        if let Err(e) = c.check() {
+            return fail(F::Field(&field, "coordinates"), e.to_string());
+        }
+    }
+    Ok(())
+}
+
+fn shipment(field: F<'_>, refs: &[super::transport::TransportRef]) -> R {
+    list(field, refs, LIMITS.max_list_len, false)?;
+    for (i, r) in refs.iter().enumerate() {
+        let f = F::Index(&field, i);
+        if let Err(e) = r.check() {
+            return fail(f, e.to_string());
+        }
+        match r {
+            super::transport::TransportRef::Vehicle(v) => short(F::Field(&f, "plate"), &v.plate)?,
+            super::transport::TransportRef::Carrier(c) => short(F::Field(&f, "name"), &c.name)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn positive(field: F<'_>, a: &super::codes::Amount) -> R {
+    if a.as_str() == "0" { fail(field, "must be greater than zero") } else { Ok(()) }
 }
 
 fn attachments(field: F<'_>, a: &[Attachment]) -> R {
@@ -155,6 +191,7 @@ fn content(f: F<'_>, c: &Content, depth: u8) -> R {
             if let Some(p) = &fb.place {
                 place(F::Field(&f, "place"), p)?;
             }
+            shipment(F::Field(&f, "shipment"), &fb.shipment)?;
             long(F::Field(&f, "details"), &fb.details)?;
             if fb.outcome == Outcome::Seized && fb.seizure.is_none() {
                 return fail(F::Field(&f, "seizure"), "an outcome of seized must link the SeizureReport");
@@ -181,6 +218,48 @@ fn content(f: F<'_>, c: &Content, depth: u8) -> R {
             nested(F::Field(&f, "corrected"), &c.corrected, depth)
         }
         Content::Receipt(r) => opt(F::Field(&f, "note"), &r.note, short),
+        Content::CaseFollowUp(c) => {
+            opt(F::Field(&f, "court"), &c.court, short)?;
+            opt(F::Field(&f, "case_number"), &c.case_number, short)?;
+            opt(F::Field(&f, "details"), &c.details, long)?;
+            texts(F::Field(&f, "charges"), &c.charges)?;
+            list(F::Field(&f, "disposal"), &c.disposal, LIMITS.max_list_len, false)?;
+            list(F::Field(&f, "penalties"), &c.penalties, LIMITS.max_list_len, false)?;
+            for (i, p) in c.penalties.iter().enumerate() {
+                let pf = F::Field(&f, "penalties");
+                let at = F::Index(&pf, i);
+                match (p.kind, &p.amount, p.months) {
+                    (PenaltyKind::Fine, None, _) => return fail(at, "a fine names its amount"),
+                    (PenaltyKind::Imprisonment | PenaltyKind::SuspendedSentence, _, None) => {
+                        return fail(at, "a sentence names its length in months");
+                    }
+                    (_, Some(m), _) => positive(F::Field(&at, "amount"), &m.amount)?,
+                    _ => {}
+                }
+            }
+            if c.outcome == CaseOutcome::Convicted && c.penalties.is_empty() {
+                return fail(F::Field(&f, "penalties"), "a conviction names its penalties");
+            }
+            Ok(())
+        }
+        Content::ForensicSample(x) => {
+            short(F::Field(&f, "laboratory"), &x.laboratory)?;
+            opt(F::Field(&f, "result"), &x.result, long)?;
+            list(F::Field(&f, "origin"), &x.origin, LIMITS.max_list_len, false)?;
+            if x.samples == 0 {
+                return fail(F::Field(&f, "samples"), "must be at least one");
+            }
+            if x.line == Some(0) {
+                return fail(F::Field(&f, "line"), "lines are counted from 1");
+            }
+            match (&x.completed, &x.result) {
+                (Some(done), _) if *done < x.requested => {
+                    fail(F::Field(&f, "completed"), "is before the analysis was requested")
+                }
+                (Some(_), None) => fail(F::Field(&f, "result"), "a completed analysis states its result"),
+                _ => Ok(()),
+            }
+        }
     }
 }
 
@@ -189,7 +268,12 @@ fn nested(f: F<'_>, c: &Content, depth: u8) -> R {
     if depth > 0
         || matches!(
             c,
-            Content::Forward(_) | Content::Correction(_) | Content::Retraction(_) | Content::Receipt(_)
+            Content::Forward(_)
+                | Content::Correction(_)
+                | Content::Retraction(_)
+                | Content::Receipt(_)
+                | Content::CaseFollowUp(_)
+                | Content::ForensicSample(_)
         )
     {
         return fail(
@@ -214,6 +298,11 @@ fn warning(f: F<'_>, w: &Warning) -> R {
     list(F::Field(&f, "conveyance"), &w.conveyance, LIMITS.max_list_len, false)?;
     texts(F::Field(&f, "indicators"), &w.indicators)?;
     opt(F::Field(&f, "concealment"), &w.concealment, long)?;
+    shipment(F::Field(&f, "shipment"), &w.shipment)?;
+    if let Some(a) = &w.arrival {
+        let af = F::Field(&f, "arrival");
+        place(F::Field(&af, "place"), &a.place)?;
+    }
     attachments(F::Field(&f, "attachments"), &w.attachments)
 }
 
@@ -224,9 +313,60 @@ fn seizure(f: F<'_>, s: &SeizureReport) -> R {
         let items = F::Field(&f, "items");
         let at = F::Index(&items, i);
         taxon(F::Field(&at, "taxon"), &item.taxon)?;
-        if item.quantity.as_str() == "0" {
-            return fail(F::Field(&at, "quantity"), "must be greater than zero");
+        match (&item.quantity, item.amount_unknown) {
+            (Some(q), false) => positive(F::Field(&at, "quantity"), q)?,
+            (None, true) => {}
+            (Some(_), true) => {
+                return fail(
+                    F::Field(&at, "amount_unknown"),
+                    "a line with a quantity is not of unknown amount",
+                );
+            }
+            (None, false) => {
+                return fail(F::Field(&at, "quantity"), "give the quantity, or amount_unknown: true");
+            }
         }
+        let measures = F::Field(&at, "measures");
+        list(measures, &item.measures, LIMITS.max_list_len, false)?;
+        for (j, m) in item.measures.iter().enumerate() {
+            let mf = F::Index(&measures, j);
+            positive(F::Field(&mf, "amount"), &m.amount)?;
+            if m.unit == item.unit {
+                return fail(
+                    F::Field(&mf, "unit"),
+                    "is the line's own unit: a further measure is in another",
+                );
+            }
+        }
+        if (item.live.is_some() || item.dead.is_some()) && !item.term.as_str().eq("LIV") {
+            return fail(F::Field(&at, "live"), "live and dead counts are for live specimens (term LIV)");
+        }
+        if let Some(iv) = &item.ivory {
+            let ivf = F::Field(&at, "ivory");
+            if !item.taxon.scientific.starts_with("Loxodonta")
+                && !item.taxon.scientific.starts_with("Elephas")
+            {
+                return fail(ivf, "ivory pieces are for elephant ivory (Loxodonta, Elephas)");
+            }
+            for (name, a) in [("raw_kg", &iv.raw_kg), ("worked_kg", &iv.worked_kg)] {
+                if let Some(a) = a {
+                    positive(F::Field(&ivf, name), a)?;
+                }
+            }
+        }
+    }
+    shipment(F::Field(&f, "shipment"), &s.shipment)?;
+    opt(F::Field(&f, "agency"), &s.agency, short)?;
+    opt(F::Field(&f, "operation"), &s.operation, short)?;
+    opt(F::Field(&f, "case_reference"), &s.case_reference, short)?;
+    opt(F::Field(&f, "declared_goods"), &s.declared_goods, short)?;
+    list(F::Field(&f, "related"), &s.related, LIMITS.max_list_len, false)?;
+    list(F::Field(&f, "nationalities"), &s.nationalities, LIMITS.max_list_len, false)?;
+    if s.packages == Some(0) {
+        return fail(F::Field(&f, "packages"), "must be at least one when given");
+    }
+    if let Some(v) = &s.indicators.value {
+        positive(F::Field(&F::Field(&f, "indicators"), "value"), &v.amount)?;
     }
     route(F::Field(&f, "route"), &s.route)?;
     list(F::Field(&f, "detection"), &s.detection, LIMITS.max_list_len, false)?;
