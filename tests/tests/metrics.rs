@@ -47,6 +47,8 @@ async fn a_node_serves_its_metrics_on_loopback_and_refuses_any_other_address() {
     let label = net.members[b].id().short()[..8].to_string();
     let page = scrape(port);
     assert!(page.contains(&format!("godwit_messages_delivered_total{{node=\"{label}\"}}")), "{page}");
+    assert!(page.contains(&format!("godwit_messages_received_total{{node=\"{label}\"}}")), "{page}");
+    assert!(page.contains(&format!("godwit_missing_messages{{node=\"{label}\"}} 0")), "catch-up lag: {page}");
     assert!(page.contains("godwit_commit_seconds"), "{page}");
     assert!(page.contains("godwit_frames_sent_total"), "{page}");
     for ix in all {

@@ -115,6 +115,20 @@ impl Core {
             self.relay.store().commit().map_err(|e| format!("cannot make the store durable: {e}"))?;
         }
         metrics::histogram!("godwit_commit_seconds", "node" => self.label.clone()).record(started.elapsed());
+        let received = batch
+            .writes
+            .iter()
+            .filter(|w| {
+                matches!(
+                    w,
+                    godwit_protocol::relay::Write::Event(godwit_protocol::audit::Event::Received { .. })
+                )
+            })
+            .count();
+        if received > 0 {
+            metrics::counter!("godwit_messages_received_total", "node" => self.label.clone())
+                .increment(received as u64);
+        }
         self.shared.committed.notify_waiters();
         self.relay.handle_committed().map_err(|e| format!("storage error: {e}"))?;
         if batch.sync {
@@ -145,6 +159,25 @@ impl Core {
             }
         }
         self.publish_card();
+    }
+
+    /// The catch-up lag, as gauges: feeds with messages missing that peers were asked for, and
+    /// how many messages are missing in all (filled gaps are no longer watched).
+    fn count_gaps(&mut self) {
+        let mut missing = 0u64;
+        let watched: Vec<_> = self.gaps.keys().copied().collect();
+        for (author, feed) in watched {
+            match self.relay.missing(&author, &feed) {
+                Ok(Some((from, to))) => missing += to + 1 - from,
+                Ok(None) => {
+                    self.gaps.remove(&(author, feed));
+                }
+                Err(_) => {}
+            }
+        }
+        let node = self.label.clone();
+        metrics::gauge!("godwit_feed_gaps", "node" => node.clone()).set(self.gaps.len() as f64);
+        metrics::gauge!("godwit_missing_messages", "node" => node).set(missing as f64);
     }
 
     /// For `godwit status`: the watched gaps still open after `gap_warn_after_ms`, described
@@ -203,6 +236,7 @@ impl Core {
             return;
         }
         self.space_checked = Some(t);
+        self.count_gaps();
         let limits = &self.shared.limits;
         let store = self.relay.store();
         let size = store.size_on_disk().unwrap_or(0);
