@@ -6,6 +6,7 @@
 //! socket follow with the operator CLI.
 
 pub mod inbox;
+pub mod misp;
 pub mod node;
 
 use std::io::Read;

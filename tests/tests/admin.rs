@@ -820,6 +820,32 @@ async fn an_analyst_sends_filters_acknowledges_and_exports_with_godwit() {
     let o = godwit(args(&sa, &["inbox", "export", "--out", out.to_str().unwrap()])).await;
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("exists: refusing to overwrite it"), "{}", stderr(&o));
+    // As MISP events that conform to Godwit's object templates and the taxonomies, and as the
+    // ETIS ivory form.
+    let events = json(&godwit(args(&sa, &["inbox", "export", "--format", "misp"])).await);
+    let events = events.as_array().unwrap();
+    assert_eq!(events.len(), 1);
+    godwit_admin::misp::check_event(&events[0]).unwrap();
+    assert_eq!(events[0]["Event"]["Tag"][0]["name"], "tlp:red", "the report's marking");
+    let etis = stdout(&godwit(args(&sa, &["inbox", "export", "--format", "etis"])).await);
+    let mut etis = csv::Reader::from_reader(etis.as_bytes());
+    let header = etis.headers().unwrap().clone();
+    let row = etis.records().next().unwrap().unwrap();
+    let col = |name: &str| row[header.iter().position(|h| h == name).unwrap()].to_string();
+    assert_eq!((col("raw_pieces"), col("raw_kg")), ("38".to_string(), "412.5".to_string()));
+    // Its author retracts it: the export leaves it out.
+    let retraction = godwit_protocol::content::Body::new(godwit_protocol::content::Content::Retraction(
+        godwit_protocol::content::Retraction { reason: "Entered twice".into(), target: seizure },
+    ));
+    let file = net.tmp.path().join("retraction.json");
+    std::fs::write(&file, serde_json::to_string(&retraction).unwrap()).unwrap();
+    let o = godwit(args(&sb, &["send", "direct", "--to", "Tanzania NCP", "--file", file.to_str().unwrap()]))
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let retracted = id_of(stdout(&o).trim());
+    wait_for(&mut ea, "the retraction at a", |e| *e == NodeEvent::Delivered(retracted)).await;
+    let rows = json(&godwit(args(&sa, &["--json", "inbox", "export"])).await);
+    assert!(rows.as_array().unwrap().is_empty(), "retracted: {rows}");
     // Marks are journalled with the operator's uid.
     let journal = stdout(&godwit(args(&sb, &["journal", "tail", "-n", "50"])).await);
     assert!(
