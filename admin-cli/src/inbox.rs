@@ -381,6 +381,13 @@ pub fn render(body: &Body, out: &mut impl Write) -> std::io::Result<()> {
     if let Some(g) = &body.grading {
         field(out, "grading", &format!("{} ({})", g.as_str(), g.explain()))?;
     }
+    for st in &body.statements {
+        field(out, "statement", &format!("{} [{}: {}]", st.text, st.grading, st.grading.explain()))?;
+    }
+    for h in &body.handling {
+        field(out, "handling", &format!("{h:?}: {}", h.explain()))?;
+    }
+    field(out, "restriction", body.handling_note.as_deref().unwrap_or(""))?;
     Ok(())
 }
 

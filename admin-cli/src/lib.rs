@@ -424,11 +424,21 @@ fn codes(list: CodeList, out: &mut impl std::io::Write) -> Result<()> {
             ("TLP:GREEN".into(), "the channel's community, not public".into()),
             ("TLP:CLEAR".into(), "no restriction (TLP:WHITE is read as CLEAR)".into()),
         ],
-        CodeList::Grading => ('A'..='F')
-            .flat_map(|r| (1..=6).map(move |c| (r, c)))
-            .filter_map(|(r, c)| godwit_protocol::content::Grading::new(r, c).ok())
-            .map(|g| (g.to_string(), g.explain()))
-            .collect(),
+        CodeList::Grading => {
+            // The three schemes, each read in its own terms.
+            let admiralty = ('A'..='F').flat_map(|r| (1..=6).map(move |c| format!("{r}{c}")));
+            let europol =
+                ['A', 'B', 'C', 'X'].into_iter().flat_map(|r| (1..=4).map(move |c| format!("4x4:{r}{c}")));
+            let uk = (1..=3).flat_map(|r| {
+                ('A'..='E').flat_map(move |c| ['P', 'C'].into_iter().map(move |h| format!("3x5x2:{r}{c}{h}")))
+            });
+            admiralty
+                .chain(europol)
+                .chain(uk)
+                .filter_map(|t| t.parse::<godwit_protocol::content::Grading>().ok())
+                .map(|g| (g.to_string(), g.explain()))
+                .collect()
+        }
     };
     for (code, desc) in rows {
         writeln!(out, "{code:<18}{desc}")?;

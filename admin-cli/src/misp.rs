@@ -86,6 +86,26 @@ impl Attrs {
 /// [`Unexpressible`] for what MISP cannot carry (nothing in today's seizure reports).
 pub fn event(item: &InboxItem, body: &Body, r: &SeizureReport) -> Result<Value, Unexpressible> {
     let id = item.id;
+    // MISP's admiralty-scale taxonomy is Admiralty's alone: another scheme's letters would be
+    // read as Admiralty's.
+    for g in body.grading.iter().chain(body.statements.iter().map(|s| &s.grading)) {
+        if g.scheme() != godwit_protocol::content::GradingScheme::Admiralty {
+            return Err(Unexpressible {
+                id: id.to_string(),
+                problem: format!(
+                    "graded {g} ({}): MISP has no taxonomy for that scheme, and its admiralty-scale tags would misstate it",
+                    g.explain()
+                ),
+            });
+        }
+    }
+    if !body.handling.is_empty() {
+        return Err(Unexpressible {
+            id: id.to_string(),
+            problem: "carries Europol handling codes, which no MISP taxonomy expresses: share it as it is"
+                .into(),
+        });
+    }
     let (seizure_uuid, specimen_uuid) = (uuid(&id, 0), template(SPECIMEN_TEMPLATE));
     let mut a = Attrs(Vec::new());
     a.add("seizure-date", "datetime", format!("{}T00:00:00Z", r.date));
@@ -438,7 +458,8 @@ mod tests {
     #[test]
     fn a_seizure_report_is_a_misp_event_that_conforms_to_the_templates_and_taxonomies() {
         let r = godwit_protocol::samples::seizure_report();
-        let body = Body { content: Content::SeizureReport(r.clone()), grading: Some("B2".parse().unwrap()) };
+        let body =
+            Body { grading: Some("B2".parse().unwrap()), ..Body::new(Content::SeizureReport(r.clone())) };
         let e = event(&item("seizure_report"), &body, &r).unwrap();
         check_event(&e).unwrap();
         let objects = e["Event"]["Object"].as_array().unwrap();
@@ -457,6 +478,12 @@ mod tests {
         for expected in ["176-12345675", "KENBO", "Loxodonta africana", "\"value\":\"38\"", "part-of"] {
             assert!(text.contains(expected), "{expected}");
         }
+        // What MISP cannot say is refused, not dropped.
+        let europol = Body { grading: Some("4x4:B3".parse().unwrap()), ..body.clone() };
+        let err = event(&item("seizure_report"), &europol, &r).unwrap_err().to_string();
+        assert!(err.contains("4x4:B3") && err.contains("no taxonomy"), "{err}");
+        let handled = Body { handling: vec![godwit_protocol::content::HandlingCode::H1], ..body.clone() };
+        assert!(event(&item("seizure_report"), &handled, &r).is_err());
         // A conformance check that can fail.
         let mut bad = e.clone();
         bad["Event"]["Object"][1]["Attribute"][0]["object_relation"] = json!("species");

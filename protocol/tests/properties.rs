@@ -210,7 +210,7 @@ proptest! {
 
     #[test]
     fn body_round_trips(content in content(), grading in proptest::option::of(grading())) {
-        let b = Body { content, grading };
+        let b = Body { grading, ..Body::new(content) };
         b.validate().unwrap();
         prop_assert_eq!(Body::decode(&b.encode()).unwrap(), b);
     }

@@ -165,7 +165,7 @@ pub async fn run(out: &mut impl Write, keep: bool) -> Result<NetworkReport> {
     writeln!(out, "Every node holds every other node's signed card (its directory).\n")?;
 
     // 1. The ESA hub broadcasts a flash alert to the operation channel, across both regions.
-    let warning = Body { content: Content::Warning(samples::warning()), grading: Some("B2".parse()?) };
+    let warning = Body { grading: Some("B2".parse()?), ..Body::new(Content::Warning(samples::warning())) };
     let started = Instant::now();
     let alert = ops[0].send_channel(CHANNEL_NAME, "flash", "TLP:AMBER", &warning).await?;
     writeln!(

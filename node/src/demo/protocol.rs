@@ -108,7 +108,7 @@ pub fn run(out: &mut impl Write, now: Timestamp) -> Result<DemoReport> {
     }
 
     let body =
-        Body { content: Content::SeizureReport(samples::seizure_report()), grading: Some("B2".parse()?) };
+        Body { grading: Some("B2".parse()?), ..Body::new(Content::SeizureReport(samples::seizure_report())) };
     let personal = samples::personal_data();
     let personal_to = [(tz.node_id(), tz.enc.public())];
     let draft = Draft {

@@ -42,9 +42,9 @@ pub enum CodeError {
     /// Not a TLP 2.0 label.
     #[error("{0:?} is not a TLP 2.0 label: use TLP:RED, TLP:AMBER+STRICT, TLP:AMBER, TLP:GREEN or TLP:CLEAR")]
     Tlp(String),
-    /// Not an Admiralty grading.
+    /// Not a grading of a known scheme.
     #[error(
-        "{0:?} is not an Admiralty grading: a source letter A-F followed by an information digit 1-6, e.g. B2"
+        "{0:?} is not a grading: Admiralty B2 (source A-F, information 1-6), Europol 4x4:B3 (source A, B, C or X, information 1-4) or UK 3x5x2:1AP (source 1-3, intelligence A-E, handling P or C)"
     )]
     Grading(String),
     /// Not a calendar date in the form YYYY-MM-DD.
@@ -351,66 +351,148 @@ text_form!(Tlp);
 // ---------------------------------------------------------------------------------------------
 // Grading
 
-/// An Admiralty (NATO) grading: source reliability A-F and information credibility 1-6.
+/// The grading scheme a grading is in: the same two characters mean different things in
+/// each (an Admiralty "B3" is "possibly true", a Europol 4x4 "B3" is corroborated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GradingScheme {
+    /// Admiralty (NATO) code: source reliability A-F, information credibility 1-6. Written
+    /// `B2`.
+    Admiralty,
+    /// The Europol / EU 4x4 system: source A, B, C or X, information 1-4. Written `4x4:B3`.
+    Europol4x4,
+    /// The UK 3x5x2 system: source 1-3, intelligence A-E, handling P or C. Written
+    /// `3x5x2:1AP`.
+    Uk3x5x2,
+}
+
+/// A grading of source and information, in its scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Grading {
-    text: [u8; 2],
+    scheme: GradingScheme,
+    text: [u8; 9],
+    len: u8,
 }
 
 impl Grading {
-    /// Builds a grading from its two parts.
+    /// Builds an Admiralty grading from its two parts.
     ///
     /// # Errors
     /// [`CodeError::Grading`] if the letter is not A-F or the digit not 1-6.
     pub fn new(reliability: char, credibility: u8) -> Result<Self, CodeError> {
         format!("{reliability}{credibility}").parse()
     }
-    /// Source reliability, `A` (completely reliable) to `F` (cannot be judged).
+    /// Its scheme.
+    pub fn scheme(&self) -> GradingScheme {
+        self.scheme
+    }
+    /// The source's evaluation: Admiralty `A`-`F`, 4x4 `A`, `B`, `C` or `X`, 3x5x2 `1`-`3`.
     pub fn reliability(&self) -> char {
-        char::from(self.text[0])
+        char::from(self.code()[0])
     }
-    /// Information credibility, 1 (confirmed) to 6 (cannot be judged).
+    /// The information's evaluation: Admiralty 1-6, 4x4 1-4, 3x5x2 `A`-`E` as 1-5.
     pub fn credibility(&self) -> u8 {
-        self.text[1] - b'0'
+        let c = self.code()[1];
+        if c.is_ascii_digit() { c - b'0' } else { c - b'A' + 1 }
     }
-    /// The grading as text, e.g. `B2`.
+    /// The 3x5x2 handling code (`P` or `C`).
+    pub fn handling(&self) -> Option<char> {
+        (self.scheme == GradingScheme::Uk3x5x2).then(|| char::from(self.code()[2]))
+    }
+    /// The grading after its scheme prefix, e.g. `B3`, `1AP`.
+    fn code(&self) -> &[u8] {
+        let t = &self.text[..usize::from(self.len)];
+        match self.scheme {
+            GradingScheme::Admiralty => t,
+            GradingScheme::Europol4x4 => &t[4..],
+            GradingScheme::Uk3x5x2 => &t[6..],
+        }
+    }
+    /// The grading as text, e.g. `B2`, `4x4:B3`, `3x5x2:1AP`.
     pub fn as_str(&self) -> &str {
-        // Invariant: both bytes are ASCII (checked in from_str).
-        std::str::from_utf8(&self.text).expect("grading is ASCII")
+        // Invariant: ASCII (checked in from_str).
+        std::str::from_utf8(&self.text[..usize::from(self.len)]).expect("grading is ASCII")
     }
-    /// A short English explanation, e.g. "usually reliable source; probably true".
+    /// A short English explanation in the grading's own scheme, e.g. "source usually reliable;
+    /// information probably true".
     pub fn explain(&self) -> String {
-        let r = [
-            "completely reliable",
-            "usually reliable",
-            "fairly reliable",
-            "not usually reliable",
-            "unreliable",
-            "reliability cannot be judged",
-        ];
-        let c = [
-            "confirmed by other sources",
-            "probably true",
-            "possibly true",
-            "doubtful",
-            "improbable",
-            "truth cannot be judged",
-        ];
-        format!(
-            "source {}; information {}",
-            r[usize::from(self.text[0] - b'A')],
-            c[usize::from(self.text[1] - b'1')]
-        )
+        let code = self.code();
+        match self.scheme {
+            GradingScheme::Admiralty => {
+                let r = [
+                    "completely reliable",
+                    "usually reliable",
+                    "fairly reliable",
+                    "not usually reliable",
+                    "unreliable",
+                    "reliability cannot be judged",
+                ];
+                let c = [
+                    "confirmed by other sources",
+                    "probably true",
+                    "possibly true",
+                    "doubtful",
+                    "improbable",
+                    "truth cannot be judged",
+                ];
+                format!(
+                    "source {}; information {}",
+                    r[usize::from(code[0] - b'A')],
+                    c[usize::from(code[1] - b'1')]
+                )
+            }
+            GradingScheme::Europol4x4 => {
+                let r = match code[0] {
+                    b'A' => "no doubt of its authenticity, trustworthiness and competence",
+                    b'B' => "in most instances proved reliable",
+                    b'C' => "in most instances proved unreliable",
+                    _ => "reliability cannot be assessed",
+                };
+                let c = [
+                    "known to be true without reservation",
+                    "known personally to the source, not to the officer passing it on",
+                    "not known personally to the source, but corroborated",
+                    "cannot be judged",
+                ];
+                format!("4x4: source {r}; information {}", c[usize::from(code[1] - b'1')])
+            }
+            GradingScheme::Uk3x5x2 => {
+                let r = ["reliable", "untested", "not reliable"];
+                let c = [
+                    "known directly to the source",
+                    "known indirectly to the source and corroborated",
+                    "known indirectly to the source",
+                    "not known",
+                    "suspected to be false",
+                ];
+                let h = if code[2] == b'P' {
+                    "lawful sharing permitted"
+                } else {
+                    "lawful sharing permitted subject to conditions"
+                };
+                format!(
+                    "3x5x2: source {}; intelligence {}; {h}",
+                    r[usize::from(code[0] - b'1')],
+                    c[usize::from(code[1] - b'A')]
+                )
+            }
+        }
     }
 }
 
 impl FromStr for Grading {
     type Err = CodeError;
     fn from_str(s: &str) -> Result<Self, CodeError> {
-        match s.as_bytes() {
-            [r @ b'A'..=b'F', c @ b'1'..=b'6'] => Ok(Grading { text: [*r, *c] }),
-            _ => Err(CodeError::Grading(s.to_owned())),
-        }
+        let scheme = match s.as_bytes() {
+            [b'A'..=b'F', b'1'..=b'6'] => GradingScheme::Admiralty,
+            [b'4', b'x', b'4', b':', b'A' | b'B' | b'C' | b'X', b'1'..=b'4'] => GradingScheme::Europol4x4,
+            [b'3', b'x', b'5', b'x', b'2', b':', b'1'..=b'3', b'A'..=b'E', b'P' | b'C'] => {
+                GradingScheme::Uk3x5x2
+            }
+            _ => return Err(CodeError::Grading(s.to_owned())),
+        };
+        let mut text = [0u8; 9];
+        text[..s.len()].copy_from_slice(s.as_bytes());
+        Ok(Grading { scheme, text, len: s.len() as u8 })
     }
 }
 text_form!(Grading);

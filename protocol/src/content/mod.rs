@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use codes::{
-    Amount, Appendix, CodeError, Country, Currency, Date, Grading, HsCode, MediaType, PurposeCode,
-    SourceCode, TermCode, Tlp, UnitCode,
+    Amount, Appendix, CodeError, Country, Currency, Date, Grading, GradingScheme, HsCode, MediaType,
+    PurposeCode, SourceCode, TermCode, Tlp, UnitCode,
 };
 pub use kinds::{
     AnalysisKind, Arrival, Attachment, CaseFollowUp, CaseOutcome, ConcealmentMethod, Content, Conveyance,
@@ -55,20 +55,66 @@ pub enum ContentError {
     Codec(#[from] CodecError),
 }
 
-/// The encrypted body of a message: its content and the author's grading of it.
+/// The encrypted body of a message: its content, the author's grading of it and how it may be
+/// used.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Body {
     /// What the message says.
     pub content: Content,
-    /// Admiralty grading of source and information, if the author gives one.
+    /// Grading of source and information, in its scheme, if the author gives one.
     pub grading: Option<Grading>,
+    /// How the information may be used, beyond its TLP marking (Europol handling codes).
+    #[serde(default, deserialize_with = "bounded::vec::<_, _, MAX_LIST_LEN>")]
+    pub handling: Vec<HandlingCode>,
+    /// Statements graded one by one, where they differ from the grading of the whole.
+    #[serde(default, deserialize_with = "bounded::vec::<_, _, MAX_LIST_LEN>")]
+    pub statements: Vec<GradedStatement>,
+    /// What H3 ("other restrictions") restricts.
+    #[serde(default)]
+    pub handling_note: Option<String>,
+}
+
+/// A Europol handling code: how the information may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum HandlingCode {
+    /// H0: no restriction beyond the marking.
+    H0,
+    /// H1: not to be used as evidence in judicial proceedings without the provider's consent
+    /// (not for evidential use).
+    H1,
+    /// H2: not to be disseminated further without the provider's consent.
+    H2,
+    /// H3: other restrictions apply (`handling_note` says which).
+    H3,
+}
+
+impl HandlingCode {
+    /// What the code means.
+    pub fn explain(self) -> &'static str {
+        match self {
+            HandlingCode::H0 => "no restriction beyond the marking",
+            HandlingCode::H1 => "not for evidential use without the provider's consent",
+            HandlingCode::H2 => "not to be disseminated further without the provider's consent",
+            HandlingCode::H3 => "other restrictions apply",
+        }
+    }
+}
+
+/// One statement of the content with its own grading.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GradedStatement {
+    /// The statement, e.g. "the consignee is a front company".
+    pub text: String,
+    /// Its grading.
+    pub grading: Grading,
 }
 
 impl Body {
-    /// A body without grading.
+    /// A body without grading or handling codes.
     pub fn new(content: Content) -> Self {
-        Body { content, grading: None }
+        Body { content, grading: None, handling: Vec::new(), statements: Vec::new(), handling_note: None }
     }
 
     /// Checks every field against the limits and code lists.

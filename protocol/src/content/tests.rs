@@ -35,6 +35,16 @@ fn all_bodies() -> Vec<Body> {
         Body {
             content: Content::SeizureReport(samples::seizure_report()),
             grading: Some("B2".parse().unwrap()),
+            handling: vec![HandlingCode::H1, HandlingCode::H3],
+            statements: vec![GradedStatement {
+                text: "The consignee is a front company.".into(),
+                grading: "4x4:B3".parse().unwrap(),
+            }],
+            handling_note: Some("Not to be shared with the consignee's bank".into()),
+        },
+        Body {
+            grading: Some("3x5x2:2BC".parse().unwrap()),
+            ..Body::new(Content::Bulletin(samples::bulletin()))
         },
         Body::new(Content::Warning(samples::warning())),
         Body::new(Content::Feedback(samples::feedback(w, s))),
@@ -245,7 +255,7 @@ fn decoding_refuses_unknown_fields_and_bad_codes() {
     let pos = bytes.windows(2).position(|w| w == b"A1").unwrap();
     bytes[pos..pos + 2].copy_from_slice(b"Z9");
     let e = Body::decode(&bytes).unwrap_err();
-    assert!(e.to_string().contains("not an Admiralty grading"), "{e}");
+    assert!(e.to_string().contains("is not a grading: Admiralty B2"), "{e}");
     // An extra field is refused.
     let mut v: Value = codec::from_slice_lenient("b", &b.encode()).unwrap();
     if let Value::Map(m) = &mut v {
@@ -368,4 +378,39 @@ fn case_follow_ups_and_forensic_samples_are_checked() {
 fn currencies_are_iso_4217() {
     assert_eq!("KES".parse::<Currency>().unwrap().name(), "Kenyan Shilling");
     assert!("ABC".parse::<Currency>().is_err(), "three letters are not enough");
+}
+
+#[test]
+fn a_grading_is_read_in_its_own_scheme() {
+    let admiralty: Grading = "B3".parse().unwrap();
+    let europol: Grading = "4x4:B3".parse().unwrap();
+    assert_eq!((admiralty.scheme(), europol.scheme()), (GradingScheme::Admiralty, GradingScheme::Europol4x4));
+    assert!(admiralty.explain().contains("possibly true"));
+    assert!(!europol.explain().contains("possibly true"), "a Europol B3 is not an Admiralty B3");
+    assert!(europol.explain().contains("corroborated"), "{}", europol.explain());
+    let uk: Grading = "3x5x2:1AP".parse().unwrap();
+    assert_eq!((uk.reliability(), uk.credibility(), uk.handling()), ('1', 1, Some('P')));
+    assert!(uk.explain().contains("lawful sharing permitted"), "{}", uk.explain());
+    for bad in ["G1", "B7", "4x4:D1", "4x4:B5", "3x5x2:4AP", "3x5x2:1FP", "3x5x2:1A", "b2", "4X4:B3"] {
+        let e = bad.parse::<Grading>().unwrap_err().to_string();
+        assert!(e.contains("is not a grading"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn handling_codes_are_listed_once_and_h3_says_what_it_restricts() {
+    let with = |handling: Vec<HandlingCode>, note: Option<&str>| {
+        let b = Body {
+            handling,
+            handling_note: note.map(Into::into),
+            ..Body::new(Content::Bulletin(samples::bulletin()))
+        };
+        b.validate().err().map(|e| e.to_string())
+    };
+    assert_eq!(with(vec![HandlingCode::H1, HandlingCode::H2], None), None);
+    assert!(with(vec![HandlingCode::H2, HandlingCode::H1], None).unwrap().contains("body.handling"));
+    assert!(with(vec![HandlingCode::H0, HandlingCode::H1], None).unwrap().contains("H0"));
+    assert!(with(vec![HandlingCode::H3], None).unwrap().contains("body.handling_note"));
+    assert!(with(vec![], Some("x")).unwrap().contains("body.handling_note"));
+    assert_eq!(with(vec![HandlingCode::H3], Some("only for the case file")), None);
 }

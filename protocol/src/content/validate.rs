@@ -181,7 +181,28 @@ fn texts(field: F<'_>, items: &[String]) -> R {
 }
 
 pub(super) fn body(b: &Body) -> R {
-    content(F::Root(b.content.kind()), &b.content, 0)
+    content(F::Root(b.content.kind()), &b.content, 0)?;
+    let root = F::Root("body");
+    list(F::Field(&root, "handling"), &b.handling, LIMITS.max_list_len, false)?;
+    if b.handling.windows(2).any(|w| w[0] >= w[1]) {
+        return fail(F::Field(&root, "handling"), "lists each code once, in order");
+    }
+    if b.handling.contains(&super::HandlingCode::H0) && b.handling.len() > 1 {
+        return fail(F::Field(&root, "handling"), "H0 (no restriction) goes alone");
+    }
+    match (&b.handling_note, b.handling.contains(&super::HandlingCode::H3)) {
+        (Some(n), true) => short(F::Field(&root, "handling_note"), n)?,
+        (None, true) => return fail(F::Field(&root, "handling_note"), "H3 says which restrictions apply"),
+        (Some(_), false) => return fail(F::Field(&root, "handling_note"), "is for H3's restrictions only"),
+        (None, false) => {}
+    }
+    let statements = F::Field(&root, "statements");
+    list(statements, &b.statements, LIMITS.max_list_len, false)?;
+    for (i, st) in b.statements.iter().enumerate() {
+        let f = F::Index(&statements, i);
+        long(F::Field(&f, "text"), &st.text)?;
+    }
+    Ok(())
 }
 
 fn content(f: F<'_>, c: &Content, depth: u8) -> R {
