@@ -76,6 +76,24 @@ pub enum OpenError {
     /// The control record it carries is refused.
     #[error("control record: {0}")]
     Control(#[from] crate::control::ControlError),
+    /// A forward marked less strictly than the original it carries.
+    #[error("a forward marked {forward} of an original marked {original}: a marking is never loosened")]
+    LoosenedMarking {
+        /// The original's marking.
+        original: Tlp,
+        /// The forward's.
+        forward: Tlp,
+    },
+}
+
+/// A forward's own marking must be at least as strict as its original's.
+fn not_loosened(header: &Header, body: Body) -> Result<Body, OpenError> {
+    if let crate::content::Content::Forward(f) = &body.content {
+        if header.marking > f.marking {
+            return Err(OpenError::LoosenedMarking { original: f.marking, forward: header.marking });
+        }
+    }
+    Ok(body)
 }
 
 impl From<CryptoError> for OpenError {
@@ -252,7 +270,7 @@ impl Envelope {
             return Err(OpenError::WrongMode { expected: "channel", actual: mode(&self.header().feed) });
         }
         let pt = key.open(self.header_bytes(), self.sealed_body())?;
-        Ok(Body::decode(&pt)?)
+        not_loosened(self.header(), Body::decode(&pt)?)
     }
 
     /// Opens a direct message as recipient `me` with its encryption key.
@@ -266,7 +284,7 @@ impl Envelope {
         };
         let k = crypto::unseal_from(sealed, INFO_CONTENT_KEY, &self.author(), me, key)?;
         let pt = k.open(self.header_bytes(), self.sealed_body())?;
-        Ok(Body::decode(&pt)?)
+        not_loosened(self.header(), Body::decode(&pt)?)
     }
 
     /// The control record a control message carries, its signature checked (it is clear text:

@@ -204,8 +204,10 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<u8>, &'static str, &'static s
         nested = Content::Forward(Forward {
             author: k.author.node_id(),
             comment: None,
+            consent: None,
             content: Box::new(nested),
             marking: Tlp::Green,
+            envelope: Vec::new(),
             original: MessageId([9; 32]),
         });
     }

@@ -551,7 +551,8 @@ pub struct IntelligenceBulletin {
     pub attachments: Vec<Attachment>,
 }
 
-/// Re-sharing an earlier message to a new audience.
+/// Re-sharing an earlier message to a new audience: its content, and its signed envelope so
+/// that its author, marking and time can be checked by anyone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Forward {
@@ -559,12 +560,28 @@ pub struct Forward {
     pub author: NodeId,
     /// Why it is forwarded.
     pub comment: Option<String>,
+    /// The originator's consent, which a TLP:AMBER original needs to leave its audience.
+    #[serde(default)]
+    pub consent: Option<Consent>,
     /// The original content (not itself a forward or receipt).
     pub content: Box<Content>,
     /// The original message's handling marking.
     pub marking: Tlp,
+    /// The original envelope, exactly as signed (its body stays sealed to its own audience).
+    #[serde(default, with = "serde_bytes")]
+    pub envelope: Vec<u8>,
     /// The original message's id.
     pub original: MessageId,
+}
+
+/// An originator's consent to a forward.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Consent {
+    /// Who gave it: the original's author.
+    pub by: NodeId,
+    /// The originator's message that gave it.
+    pub message: MessageId,
 }
 
 /// Withdrawal of an earlier message.

@@ -24,10 +24,10 @@ pub use codes::{
     PurposeCode, SourceCode, TermCode, Tlp, UnitCode,
 };
 pub use kinds::{
-    AnalysisKind, Arrival, Attachment, CaseFollowUp, CaseOutcome, ConcealmentMethod, Content, Conveyance,
-    Correction, DetectionMethod, Disposal, DisposalKind, Feedback, ForensicSample, Forward, Indicators,
-    IntelligenceBulletin, IvoryPieces, Measure, Money, Outcome, Penalty, PenaltyKind, Place, PlaceKind,
-    Receipt, ReceiptStatus, Retraction, Route, SeizedItem, SeizureReason, SeizureReport, Taxon,
+    AnalysisKind, Arrival, Attachment, CaseFollowUp, CaseOutcome, ConcealmentMethod, Consent, Content,
+    Conveyance, Correction, DetectionMethod, Disposal, DisposalKind, Feedback, ForensicSample, Forward,
+    Indicators, IntelligenceBulletin, IvoryPieces, Measure, Money, Outcome, Penalty, PenaltyKind, Place,
+    PlaceKind, Receipt, ReceiptStatus, Retraction, Route, SeizedItem, SeizureReason, SeizureReport, Taxon,
     TransportMode, ValueBasis, Warning,
 };
 pub use transport::{

@@ -27,10 +27,52 @@ pub(crate) fn assert_canonical(v: &Value, path: &str) {
     }
 }
 
+/// A warning signed and sealed to a channel by `[9; 32]`, marked `marking`.
+fn original(marking: Tlp) -> crate::message::SealedMessage {
+    let author = crate::identity::IdentityKey::from_seed(&[9; 32]);
+    let key = crate::crypto::EpochKey::generate(&mut rand_core::OsRng);
+    let body = Body::new(Content::Warning(samples::warning()));
+    // TLP:RED travels only direct.
+    let to = [(
+        crate::identity::IdentityKey::from_seed(&[8; 32]).node_id(),
+        crate::identity::EncryptionKey::from_secret(&[8; 32]).public(),
+    )];
+    let audience = if marking == Tlp::Red {
+        crate::message::Audience::Direct(&to)
+    } else {
+        crate::message::Audience::Channel { id: crate::ids::ChannelId([5; 32]), epoch: 1, key: &key }
+    };
+    let draft = crate::message::Draft {
+        audience,
+        seq: 1,
+        prev: None,
+        created: crate::Timestamp(1_000),
+        expires: crate::Timestamp(1_000 + 86_400_000),
+        priority: crate::envelope::Priority::Immediate,
+        marking,
+        body: &body,
+        personal: None,
+    };
+    crate::message::seal(&mut rand_core::OsRng, &author, &draft).unwrap()
+}
+
+/// A forward of [`original`].
+fn forward_of(marking: Tlp) -> Forward {
+    let o = original(marking);
+    Forward {
+        author: crate::identity::IdentityKey::from_seed(&[9; 32]).node_id(),
+        comment: Some("For your region".into()),
+        consent: None,
+        content: Box::new(Content::Warning(samples::warning())),
+        marking,
+        envelope: o.bytes,
+        original: o.id,
+    }
+}
+
 fn all_bodies() -> Vec<Body> {
     let w = MessageId([1; 32]);
     let s = MessageId([2; 32]);
-    let author = crate::identity::IdentityKey::from_seed(&[9; 32]).node_id();
     vec![
         Body {
             content: Content::SeizureReport(samples::seizure_report()),
@@ -49,13 +91,7 @@ fn all_bodies() -> Vec<Body> {
         Body::new(Content::Warning(samples::warning())),
         Body::new(Content::Feedback(samples::feedback(w, s))),
         Body::new(Content::Bulletin(samples::bulletin())),
-        Body::new(Content::Forward(Forward {
-            author,
-            comment: Some("For your region".into()),
-            content: Box::new(Content::Warning(samples::warning())),
-            marking: Tlp::Green,
-            original: w,
-        })),
+        Body::new(Content::Forward(forward_of(Tlp::Green))),
         Body::new(Content::Retraction(Retraction {
             reason: "Duplicate of an earlier report".into(),
             target: s,
@@ -201,8 +237,10 @@ fn forwards_and_corrections_nest_one_substantive_level_only() {
         Content::Forward(Forward {
             author: crate::identity::IdentityKey::from_seed(&[1; 32]).node_id(),
             comment: None,
+            consent: None,
             content: Box::new(content),
             marking: Tlp::Clear,
+            envelope: Vec::new(),
             original: MessageId([3; 32]),
         })
     };
@@ -367,8 +405,10 @@ fn case_follow_ups_and_forensic_samples_are_checked() {
     let fw = Body::new(Content::Forward(Forward {
         author: crate::identity::IdentityKey::from_seed(&[9; 32]).node_id(),
         comment: None,
+        consent: None,
         content: Box::new(Content::CaseFollowUp(samples::case_follow_up(s))),
         marking: Tlp::Green,
+        envelope: Vec::new(),
         original: s,
     }));
     assert_eq!(field_of(&fw), "forward.content");
@@ -413,4 +453,68 @@ fn handling_codes_are_listed_once_and_h3_says_what_it_restricts() {
     assert!(with(vec![HandlingCode::H3], None).unwrap().contains("body.handling_note"));
     assert!(with(vec![], Some("x")).unwrap().contains("body.handling_note"));
     assert_eq!(with(vec![HandlingCode::H3], Some("only for the case file")), None);
+}
+
+#[test]
+fn a_forward_carries_its_verified_original_and_never_widens_a_strict_marking() {
+    let ok = |f: Forward| Body::new(Content::Forward(f)).validate().err().map(|e| e.to_string());
+    assert_eq!(ok(forward_of(Tlp::Green)), None);
+    let mut f = forward_of(Tlp::Green);
+    let last = f.envelope.len() - 1;
+    f.envelope[last] ^= 1;
+    assert!(ok(f).unwrap().contains("forward.envelope"), "a tampered original does not verify");
+    let mut f = forward_of(Tlp::Green);
+    f.original = MessageId([1; 32]);
+    assert!(ok(f).unwrap().contains("not the original"));
+    let mut f = forward_of(Tlp::Green);
+    f.marking = Tlp::Clear;
+    assert!(ok(f).unwrap().contains("the original is marked TLP:GREEN"));
+    let mut f = forward_of(Tlp::Green);
+    f.author = crate::identity::IdentityKey::from_seed(&[1; 32]).node_id();
+    assert!(ok(f).unwrap().contains("forward.author"));
+    for never in [Tlp::Red, Tlp::AmberStrict] {
+        assert!(ok(forward_of(never)).unwrap().contains("is never forwarded"), "{never}");
+    }
+    assert!(ok(forward_of(Tlp::Amber)).unwrap().contains("forward.consent"));
+    let mut f = forward_of(Tlp::Amber);
+    f.consent = Some(Consent { by: f.author, message: MessageId([4; 32]) });
+    assert_eq!(ok(f.clone()), None, "AMBER with the originator's consent");
+    f.consent = Some(Consent {
+        by: crate::identity::IdentityKey::from_seed(&[1; 32]).node_id(),
+        message: MessageId([4; 32]),
+    });
+    assert!(ok(f).unwrap().contains("original author's"));
+}
+
+#[test]
+fn a_forward_marked_less_strictly_than_its_original_does_not_open() {
+    let key = crate::crypto::EpochKey::generate(&mut rand_core::OsRng);
+    let author = crate::identity::IdentityKey::from_seed(&[3; 32]);
+    let body = Body::new(Content::Forward(forward_of(Tlp::Green)));
+    let seal_as = |marking| {
+        let draft = crate::message::Draft {
+            audience: crate::message::Audience::Channel {
+                id: crate::ids::ChannelId([6; 32]),
+                epoch: 1,
+                key: &key,
+            },
+            seq: 1,
+            prev: None,
+            created: crate::Timestamp(2_000),
+            expires: crate::Timestamp(2_000 + 86_400_000),
+            priority: crate::envelope::Priority::Routine,
+            marking,
+            body: &body,
+            personal: None,
+        };
+        let sealed = crate::message::seal(&mut rand_core::OsRng, &author, &draft).unwrap();
+        crate::envelope::Envelope::verify(&sealed.bytes).unwrap().open_channel(&key)
+    };
+    assert!(seal_as(Tlp::Green).is_ok());
+    assert!(seal_as(Tlp::Amber).is_ok(), "stricter is allowed");
+    let e = seal_as(Tlp::Clear).unwrap_err();
+    assert!(
+        matches!(e, crate::message::OpenError::LoosenedMarking { original: Tlp::Green, forward: Tlp::Clear }),
+        "{e}"
+    );
 }

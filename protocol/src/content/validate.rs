@@ -231,7 +231,8 @@ fn content(f: F<'_>, c: &Content, depth: u8) -> R {
         }
         Content::Forward(fw) => {
             opt(F::Field(&f, "comment"), &fw.comment, long)?;
-            nested(F::Field(&f, "content"), &fw.content, depth)
+            nested(F::Field(&f, "content"), &fw.content, depth)?;
+            forward(f, fw)
         }
         Content::Retraction(r) => long(F::Field(&f, "reason"), &r.reason),
         Content::Correction(c) => {
@@ -281,6 +282,47 @@ fn content(f: F<'_>, c: &Content, depth: u8) -> R {
                 _ => Ok(()),
             }
         }
+    }
+}
+
+/// A forward carries the original's signed envelope, agreeing with what it says of it; RED and
+/// AMBER+STRICT never leave their audience, AMBER only with its originator's consent.
+fn forward(f: F<'_>, fw: &Forward) -> R {
+    use super::Tlp;
+    let ef = F::Field(&f, "envelope");
+    if fw.envelope.is_empty() {
+        return fail(ef, "must carry the original envelope as signed");
+    }
+    if fw.envelope.len() > LIMITS.max_envelope_len {
+        return fail(
+            ef,
+            format!("is {} bytes, over the limit of {}", fw.envelope.len(), LIMITS.max_envelope_len),
+        );
+    }
+    let e = match crate::envelope::Envelope::verify(&fw.envelope) {
+        Ok(e) => e,
+        Err(err) => return fail(ef, format!("does not verify: {err}")),
+    };
+    if e.id() != fw.original {
+        return fail(ef, format!("is message {}, not the original {}", e.id().short(), fw.original.short()));
+    }
+    let h = e.header();
+    if h.author != fw.author {
+        return fail(F::Field(&f, "author"), format!("the original was signed by {}", h.author.short()));
+    }
+    if h.marking != fw.marking {
+        return fail(F::Field(&f, "marking"), format!("the original is marked {}", h.marking));
+    }
+    match (fw.marking, &fw.consent) {
+        (Tlp::Red | Tlp::AmberStrict, _) => {
+            fail(F::Field(&f, "marking"), format!("a {} message is never forwarded", fw.marking))
+        }
+        (Tlp::Amber, None) => fail(
+            F::Field(&f, "consent"),
+            "a TLP:AMBER message leaves its audience only with its originator's consent",
+        ),
+        (_, Some(c)) if c.by != fw.author => fail(F::Field(&f, "consent"), "must be the original author's"),
+        _ => Ok(()),
     }
 }
 
