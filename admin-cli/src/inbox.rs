@@ -125,6 +125,25 @@ fn hs(h: &HsCode) -> String {
 }
 
 fn route(r: &Route) -> String {
+    use godwit_protocol::content::RouteLocation;
+    if !r.points.is_empty() {
+        return r
+            .points
+            .iter()
+            .map(|p| {
+                let at = match &p.at {
+                    RouteLocation::Country(c) => country(c),
+                    RouteLocation::Locode(l) => format!("UN/LOCODE {l} ({})", l.country().name()),
+                    RouteLocation::Airport(a) => format!("{} ({}, {})", a.as_str(), a.name(), a.country()),
+                    RouteLocation::Region(name) => format!("region {name}"),
+                    RouteLocation::HighSeas => "the high seas".into(),
+                    RouteLocation::Unknown => "unknown".into(),
+                };
+                format!("{} {at}", words(&p.role))
+            })
+            .collect::<Vec<_>>()
+            .join(" → ");
+    }
     let mut parts = Vec::new();
     if let Some(c) = &r.origin {
         parts.push(format!("origin {}", country(c)));

@@ -66,6 +66,12 @@ pub fn seizure_report() -> SeizureReport {
         place: airport_nbo(),
         route: Route {
             origin: Some(code("CD")),
+            points: vec![
+                RoutePoint { at: RouteLocation::Country(code("CD")), role: RouteRole::Origin },
+                RoutePoint { at: RouteLocation::Country(code("UG")), role: RouteRole::Transit },
+                RoutePoint { at: RouteLocation::Airport(code("NBO")), role: RouteRole::Departure },
+                RoutePoint { at: RouteLocation::Airport(code("HAN")), role: RouteRole::Destination },
+            ],
             transit: vec![code("UG"), code("KE")],
             departure: Some(code("KE")),
             destination: Some(code("VN")),
@@ -178,6 +184,7 @@ pub fn warning() -> Warning {
         hs_codes: vec![code("050710"), code("9601")],
         route: Route {
             origin: Some(code("NG")),
+            points: vec![],
             transit: vec![code("TH")],
             departure: Some(code("NG")),
             destination: Some(code("CN")),

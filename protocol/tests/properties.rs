@@ -123,6 +123,16 @@ fn route() -> impl Strategy<Value = Route> {
         proptest::option::of(country()),
     )
         .prop_map(|(origin, transit, departure, destination)| Route {
+            // The same route point by point, with the high seas between transit and departure.
+            points: origin
+                .iter()
+                .map(|c| (RouteLocation::Country(*c), RouteRole::Origin))
+                .chain(transit.iter().map(|c| (RouteLocation::Country(*c), RouteRole::Transit)))
+                .chain([(RouteLocation::HighSeas, RouteRole::Transit)])
+                .chain(departure.iter().map(|c| (RouteLocation::Country(*c), RouteRole::Departure)))
+                .chain(destination.iter().map(|c| (RouteLocation::Country(*c), RouteRole::Destination)))
+                .map(|(at, role)| RoutePoint { at, role })
+                .collect(),
             origin,
             transit,
             departure,

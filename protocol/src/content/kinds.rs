@@ -71,12 +71,17 @@ pub struct Taxon {
     pub scientific: String,
 }
 
-/// The countries a consignment or traveller passed through (ISO 3166 alpha-2).
+/// The way a consignment or traveller went: the countries (ISO 3166 alpha-2) and, where known,
+/// the ordered points in more detail (ports, airports, regions, the high seas).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     /// Country of origin of the specimens.
     pub origin: Option<Country>,
+    /// The route in order, point by point, when known more precisely than by country: several
+    /// origins may be given; the country fields then summarise it.
+    #[serde(default, deserialize_with = "bounded::vec::<_, _, MAX_LIST_LEN>")]
+    pub points: Vec<RoutePoint>,
     /// Transit countries, in order.
     #[serde(deserialize_with = "bounded::vec::<_, _, MAX_LIST_LEN>")]
     pub transit: Vec<Country>,
@@ -84,6 +89,60 @@ pub struct Route {
     pub departure: Option<Country>,
     /// Country of destination.
     pub destination: Option<Country>,
+}
+
+/// One point of a route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutePoint {
+    /// Where.
+    pub at: RouteLocation,
+    /// What it is on the route.
+    pub role: RouteRole,
+}
+
+/// What a point is on a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteRole {
+    /// Where the specimens came from.
+    Origin,
+    /// Passed through.
+    Transit,
+    /// Where the goods were exported or left from.
+    Departure,
+    /// Where they were going.
+    Destination,
+}
+
+/// Where a route point is, as precisely as known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteLocation {
+    /// A country.
+    Country(Country),
+    /// A port or other location by UN/LOCODE.
+    Locode(UnLocode),
+    /// An airport by IATA code.
+    Airport(IataAirport),
+    /// A region, e.g. "West Africa", "Gulf of Guinea".
+    Region(String),
+    /// International waters.
+    HighSeas,
+    /// Not known (e.g. an origin the investigation has not established).
+    Unknown,
+}
+
+impl RouteLocation {
+    /// Its country, when it has one.
+    pub fn country(&self) -> Option<Country> {
+        match self {
+            RouteLocation::Country(c) => Some(*c),
+            RouteLocation::Locode(l) => Some(l.country()),
+            RouteLocation::Airport(a) => a.country().parse().ok(),
+            _ => None,
+        }
+    }
 }
 
 /// How goods or a traveller moved.

@@ -27,8 +27,8 @@ pub use kinds::{
     AnalysisKind, Arrival, Attachment, CaseFollowUp, CaseOutcome, ConcealmentMethod, Consent, Content,
     Conveyance, Correction, DetectionMethod, Disposal, DisposalKind, Feedback, ForensicSample, Forward,
     Indicators, IntelligenceBulletin, IvoryPieces, Measure, Money, Outcome, Penalty, PenaltyKind, Place,
-    PlaceKind, Receipt, ReceiptStatus, Retraction, Route, SeizedItem, SeizureReason, SeizureReport, Taxon,
-    TransportMode, ValueBasis, Warning,
+    PlaceKind, Receipt, ReceiptStatus, Retraction, Route, RouteLocation, RoutePoint, RouteRole, SeizedItem,
+    SeizureReason, SeizureReport, Taxon, TransportMode, ValueBasis, Warning,
 };
 pub use transport::{
     AirWaybill, Carrier, ContainerNumber, Coordinates, Flight, IataAirport, IdentifierError, ImoNumber,

@@ -518,3 +518,25 @@ fn a_forward_marked_less_strictly_than_its_original_does_not_open() {
         "{e}"
     );
 }
+
+#[test]
+fn a_route_goes_point_by_point_in_order_and_agrees_with_its_countries() {
+    let with = |f: fn(&mut Route)| field_of(&seizure_with(|s| f(&mut s.route)));
+    assert_eq!(with(|r| r.points.swap(0, 3)), "seizure_report.route.points[1]");
+    assert_eq!(with(|r| r.destination = Some("CN".parse().unwrap())), "seizure_report.route.destination");
+    assert_eq!(
+        with(|r| r.points[1].at = RouteLocation::Region(String::new())),
+        "seizure_report.route.points[1].at"
+    );
+    // An unknown origin, the high seas and a region are route points like any other.
+    let ok = seizure_with(|s| {
+        s.route.points.insert(0, RoutePoint { at: RouteLocation::Unknown, role: RouteRole::Origin });
+        s.route.points.insert(2, RoutePoint { at: RouteLocation::HighSeas, role: RouteRole::Transit });
+        s.route.points.insert(
+            3,
+            RoutePoint { at: RouteLocation::Region("Gulf of Aden".into()), role: RouteRole::Transit },
+        );
+    });
+    ok.validate().unwrap();
+    assert_eq!(Body::decode(&ok.encode()).unwrap(), ok);
+}

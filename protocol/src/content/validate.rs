@@ -106,7 +106,41 @@ fn taxa(field: F<'_>, ts: &[Taxon], required: bool) -> R {
 }
 
 fn route(field: F<'_>, r: &Route) -> R {
-    list(F::Field(&field, "transit"), &r.transit, LIMITS.max_list_len, false)
+    list(F::Field(&field, "transit"), &r.transit, LIMITS.max_list_len, false)?;
+    let points = F::Field(&field, "points");
+    list(points, &r.points, LIMITS.max_list_len, false)?;
+    for (i, p) in r.points.iter().enumerate() {
+        if let RouteLocation::Region(name) = &p.at {
+            short(F::Field(&F::Index(&points, i), "at"), name)?;
+        }
+    }
+    // Points go origin(s), transit, departure, destination; the country fields agree with them.
+    let rank = |role: RouteRole| match role {
+        RouteRole::Origin => 0,
+        RouteRole::Transit => 1,
+        RouteRole::Departure => 2,
+        RouteRole::Destination => 3,
+    };
+    if let Some(i) = r.points.windows(2).position(|w| rank(w[0].role) > rank(w[1].role)) {
+        return fail(F::Index(&points, i + 1), "is out of order: origins, transits, departure, destination");
+    }
+    for (name, role, country) in [
+        ("origin", RouteRole::Origin, r.origin),
+        ("departure", RouteRole::Departure, r.departure),
+        ("destination", RouteRole::Destination, r.destination),
+    ] {
+        let known: Vec<super::Country> =
+            r.points.iter().filter(|p| p.role == role).filter_map(|p| p.at.country()).collect();
+        if let Some(c) = country {
+            if !known.is_empty() && !known.contains(&c) {
+                return fail(
+                    F::Field(&field, name),
+                    format!("is {c}, but the route's {name} points are elsewhere"),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn place(field: F<'_>, p: &Place) -> R {
