@@ -59,7 +59,8 @@ pub fn parse_since(s: &str) -> Result<u64, String> {
         let (y, m, d) = d.ymd();
         return Ok(days_from_civil(i64::from(y), u32::from(m), u32::from(d)).max(0) as u64 * 86_400_000);
     }
-    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let cut = s.char_indices().last().map_or(0, |(i, _)| i);
+    let (n, unit) = s.split_at(cut);
     let hours = match unit {
         "h" => 1,
         "d" => 24,
@@ -677,7 +678,9 @@ mod tests {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
         let day_ago = parse_since("24h").unwrap();
         assert!(now - day_ago >= 86_400_000 && now - day_ago < 86_460_000);
-        assert!(parse_since("2026-02-30").is_err() && parse_since("7w").is_err());
+        assert!(
+            parse_since("2026-02-30").is_err() && parse_since("7w").is_err() && parse_since("7д").is_err()
+        );
         assert_eq!(today().len(), 10);
     }
 }

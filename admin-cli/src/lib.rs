@@ -5,6 +5,7 @@
 //! messages use, and inspecting an envelope file. Commands that talk to a node over its admin
 //! socket follow with the operator CLI.
 
+pub mod export;
 pub mod inbox;
 pub mod misp;
 pub mod node;

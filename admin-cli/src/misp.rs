@@ -99,6 +99,12 @@ pub fn event(item: &InboxItem, body: &Body, r: &SeizureReport) -> Result<Value, 
             });
         }
     }
+    if !body.statements.is_empty() {
+        return Err(Unexpressible {
+            id: id.to_string(),
+            problem: "grades statements one by one, which MISP events cannot carry: share it as it is".into(),
+        });
+    }
     if !body.handling.is_empty() {
         return Err(Unexpressible {
             id: id.to_string(),
@@ -268,6 +274,24 @@ pub struct EtisRow {
     offender_nationalities: String,
 }
 
+/// A decimal amount (at most 6 decimals, as amounts are) in millionths.
+fn micro(s: &str) -> u128 {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    let frac = format!("{frac:0<6}");
+    int.parse::<u128>().unwrap_or(0) * 1_000_000
+        + frac.get(..6).and_then(|f| f.parse::<u128>().ok()).unwrap_or(0)
+}
+
+/// Millionths of a kg as a decimal, without trailing zeros; empty for 0.
+fn kgs(k: u128) -> String {
+    if k == 0 {
+        return String::new();
+    }
+    let frac = format!("{:06}", k % 1_000_000);
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() { format!("{}", k / 1_000_000) } else { format!("{}.{frac}", k / 1_000_000) }
+}
+
 /// Whether a line is elephant ivory (the ETIS form's subject).
 fn is_ivory(i: &SeizedItem) -> bool {
     let elephant = i.taxon.scientific.starts_with("Loxodonta") || i.taxon.scientific.starts_with("Elephas");
@@ -284,50 +308,47 @@ pub fn etis(item: &InboxItem, r: &SeizureReport) -> Result<Option<EtisRow>, Unex
     if lines.is_empty() {
         return Ok(None);
     }
-    let (mut raw_pieces, mut raw_kg, mut worked_pieces, mut worked_kg) = (0u64, 0f64, 0u64, 0f64);
+    // Weights summed exactly, in millionths of a kg.
+    let (mut raw_pieces, mut raw_kg, mut worked_pieces, mut worked_kg) = (0u64, 0u128, 0u64, 0u128);
     let refuse = |n: usize, why: &str| Unexpressible {
         id: item.id.to_string(),
         problem: format!("line {}: {why}", n + 1),
     };
     for (n, i) in lines {
-        let kg = |a: &godwit_protocol::content::Amount| a.as_str().parse::<f64>().unwrap_or(0.0);
-        match &i.ivory {
-            Some(iv) => {
-                raw_pieces += u64::from(iv.raw_pieces.unwrap_or(0));
-                worked_pieces += u64::from(iv.worked_pieces.unwrap_or(0));
-                raw_kg += iv.raw_kg.as_ref().map_or(0.0, kg);
-                worked_kg += iv.worked_kg.as_ref().map_or(0.0, kg);
+        let whole = |a: &godwit_protocol::content::Amount| {
+            a.as_str().parse::<u64>().map_err(|_| refuse(n, "a count of pieces is a whole number"))
+        };
+        if let Some(iv) = &i.ivory {
+            raw_pieces += u64::from(iv.raw_pieces.unwrap_or(0));
+            worked_pieces += u64::from(iv.worked_pieces.unwrap_or(0));
+            raw_kg += iv.raw_kg.as_ref().map_or(0, |a| micro(a.as_str()));
+            worked_kg += iv.worked_kg.as_ref().map_or(0, |a| micro(a.as_str()));
+            continue;
+        }
+        let (weight, pieces) = match (i.unit.map(|u| u.as_str()), &i.quantity) {
+            (Some("KIL"), Some(q)) => {
+                let count =
+                    i.measures.iter().find(|m| m.unit.is_none()).map(|m| whole(&m.amount)).transpose()?;
+                (micro(q.as_str()), count.unwrap_or(0))
             }
-            None => {
-                let raw = matches!(i.term.as_str(), "TUS" | "IVP" | "IVS");
-                let (weight, count) = match (i.unit.map(|u| u.as_str()), &i.quantity) {
-                    (Some("KIL"), Some(q)) => (Some(kg(q)), i.measures.iter().find(|m| m.unit.is_none())),
-                    (None, Some(_)) => (None, None),
-                    _ => {
-                        return Err(refuse(
-                            n,
-                            "the ETIS form takes ivory in kg or pieces: give the line's ivory pieces and kg",
-                        ));
-                    }
-                };
-                let pieces = match (i.unit, &i.quantity, count) {
-                    (None, Some(q), _) => q.as_str().parse::<u64>().ok(),
-                    (_, _, Some(m)) => m.amount.as_str().parse::<u64>().ok(),
-                    _ => None,
-                };
-                if raw {
-                    raw_pieces += pieces.unwrap_or(0);
-                    raw_kg += weight.unwrap_or(0.0);
-                } else {
-                    worked_pieces += pieces.unwrap_or(0);
-                    worked_kg += weight.unwrap_or(0.0);
-                }
+            (None, Some(q)) => (0, whole(q)?),
+            _ => {
+                return Err(refuse(
+                    n,
+                    "the ETIS form takes ivory in kg or pieces: give the line's ivory pieces and kg",
+                ));
             }
+        };
+        if matches!(i.term.as_str(), "TUS" | "IVP" | "IVS") {
+            raw_pieces += pieces;
+            raw_kg += weight;
+        } else {
+            worked_pieces += pieces;
+            worked_kg += weight;
         }
     }
     let code = |c: &Option<Country>| c.map(|c| c.to_string()).unwrap_or_default();
     let num = |n: u64| if n == 0 { String::new() } else { n.to_string() };
-    let kgs = |k: f64| if k == 0.0 { String::new() } else { format!("{k}") };
     Ok(Some(EtisRow {
         message_id: item.id.to_string(),
         reporting_country: r.reporting.to_string(),
@@ -511,5 +532,18 @@ mod tests {
         grams.items[0].unit = Some("GRM".parse().unwrap());
         let e = etis(&item("seizure_report"), &grams).unwrap_err().to_string();
         assert!(e.contains("line 1") && e.contains("kg or pieces"), "{e}");
+        // Weights add up exactly.
+        let mut two = r.clone();
+        let tenth = |kg: &str| {
+            Some(godwit_protocol::content::IvoryPieces {
+                raw_kg: Some(kg.parse().unwrap()),
+                ..Default::default()
+            })
+        };
+        two.items[0].ivory = tenth("0.1");
+        let mut second = two.items[0].clone();
+        second.ivory = tenth("0.2");
+        two.items.push(second);
+        assert_eq!(etis(&item("seizure_report"), &two).unwrap().unwrap().raw_kg, "0.3");
     }
 }

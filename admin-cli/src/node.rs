@@ -568,7 +568,7 @@ pub enum NodeCommand {
 /// A [`Failure`].
 pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::Write) -> anyhow::Result<()> {
     if let NodeCommand::Inbox(InboxCommand::Export { csv, format, since, out: file }) = &cmd {
-        return export(socket, (*format, json && !csv), *since, file.as_deref(), out);
+        return crate::export::export(socket, (*format, json && !csv), *since, file.as_deref(), out);
     }
     let req = match &cmd {
         NodeCommand::Status => Request::Status,
@@ -699,119 +699,6 @@ pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::
 /// How many of the newest inbox messages `inbox --follow` shows before what arrives (as many as
 /// the plain listing).
 const INBOX_REPLAY: u32 = 1_000;
-
-/// `godwit inbox export`: every seizure report of the inbox, with the corrections their authors
-/// sent applied and those they retracted left out (forwards are other administrations' copies,
-/// not reports: left out too).
-fn export(
-    socket: &Path,
-    (format, json): (ExportFormat, bool),
-    since: Option<u64>,
-    file: Option<&Path>,
-    out: &mut impl std::io::Write,
-) -> anyhow::Result<()> {
-    if let Some(f) = file.filter(|f| f.exists()) {
-        return Err(fail(EXIT_REFUSED, format!("{} exists: refusing to overwrite it", f.display())));
-    }
-    let mut client = Client::connect(socket)?;
-    let Response::Inbox(items) = client.ask(&Request::Inbox)? else {
-        return Err(fail(EXIT_REFUSED, "the node answered something else than its inbox".into()));
-    };
-    let reports: Vec<&api::InboxItem> = items
-        .iter()
-        .filter(|i| i.kind == "seizure_report" && since.is_none_or(|t| i.created_ms >= t))
-        .collect();
-    // Retractions and corrections by a report's own author, applied in the order received.
-    let amendments: Vec<&api::InboxItem> = items
-        .iter()
-        .filter(|i| matches!(i.kind.as_str(), "retraction" | "correction"))
-        .filter(|i| i.refers_to.is_some_and(|t| reports.iter().any(|r| r.id == t && r.author == i.author)))
-        .collect();
-    // Progress on a terminal only (indicatif draws nothing when standard error is not one).
-    let progress = indicatif::ProgressBar::new((reports.len() + amendments.len()) as u64)
-        .with_message("seizure reports");
-    let mut opened: Vec<(&api::InboxItem, Body)> = Vec::new();
-    for i in reports {
-        if let Response::Message(m) = client.ask(&Request::Show { id: i.id.to_string() })? {
-            if let Ok(body) = crate::inbox::decode(&m.body) {
-                opened.push((i, body));
-            }
-        }
-        progress.inc(1);
-    }
-    for a in amendments {
-        if let Response::Message(m) = client.ask(&Request::Show { id: a.id.to_string() })? {
-            match crate::inbox::decode(&m.body).map(|b| b.content) {
-                Ok(Content::Retraction(r)) => opened.retain(|(i, _)| i.id != r.target),
-                Ok(Content::Correction(c)) => {
-                    if let (Some((_, body)), Content::SeizureReport(_)) =
-                        (opened.iter_mut().find(|(i, _)| i.id == c.target), c.corrected.as_ref())
-                    {
-                        body.content = *c.corrected;
-                    }
-                }
-                _ => {}
-            }
-        }
-        progress.inc(1);
-    }
-    progress.finish_and_clear();
-    let mut buf = Vec::new();
-    let written = match format {
-        ExportFormat::Rows => {
-            let mut rows = Vec::new();
-            for (i, body) in &opened {
-                if let Content::SeizureReport(r) = &body.content {
-                    rows.extend(crate::inbox::rows(i, r));
-                }
-            }
-            crate::inbox::write_rows(&rows, !json, &mut buf)?;
-            format!("{} rows", rows.len())
-        }
-        ExportFormat::Misp => {
-            let mut events = Vec::new();
-            for (i, body) in &opened {
-                if let Content::SeizureReport(r) = &body.content {
-                    events
-                        .push(crate::misp::event(i, body, r).map_err(|e| fail(EXIT_REFUSED, e.to_string()))?);
-                }
-            }
-            buf.extend_from_slice(serde_json::to_string_pretty(&events)?.as_bytes());
-            buf.push(b'\n');
-            format!("{} MISP events", events.len())
-        }
-        ExportFormat::Etis => {
-            let mut w = csv::Writer::from_writer(&mut buf);
-            let mut n = 0;
-            for (i, body) in &opened {
-                if let Content::SeizureReport(r) = &body.content {
-                    if let Some(row) =
-                        crate::misp::etis(i, r).map_err(|e| fail(EXIT_REFUSED, e.to_string()))?
-                    {
-                        w.serialize(row)?;
-                        n += 1;
-                    }
-                }
-            }
-            w.flush()?;
-            drop(w);
-            format!("{n} ETIS rows")
-        }
-    };
-    match file {
-        Some(f) => {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(f)
-                .and_then(|mut w| std::io::Write::write_all(&mut w, &buf))
-                .map_err(|e| fail(EXIT_REFUSED, format!("cannot write {}: {e}", f.display())))?;
-            writeln!(out, "{written} written to {}", f.display())?;
-        }
-        None => out.write_all(&buf)?,
-    }
-    Ok(())
-}
 
 fn item_json(i: &api::InboxItem) -> serde_json::Value {
     json!({

@@ -76,6 +76,14 @@ pub enum OpenError {
     /// The control record it carries is refused.
     #[error("control record: {0}")]
     Control(#[from] crate::control::ControlError),
+    /// A personal-data section marked less strictly than its message.
+    #[error("a personal-data section marked {personal} in a message marked {message}: it is never looser")]
+    LooserPersonal {
+        /// The message's marking.
+        message: Tlp,
+        /// The section's.
+        personal: Tlp,
+    },
     /// A forward marked less strictly than the original it carries.
     #[error("a forward marked {forward} of an original marked {original}: a marking is never loosened")]
     LoosenedMarking {
@@ -232,6 +240,15 @@ pub fn seal(
         None => None,
         Some((data, recipients)) => {
             data.validate()?;
+            if data.marking.is_some_and(|m| m > draft.marking) {
+                return Err(SealError::Content(ContentError::Invalid {
+                    field: "personal.marking".into(),
+                    problem: format!(
+                        "is looser than the message's {}: a personal section is never",
+                        draft.marking
+                    ),
+                }));
+            }
             let k = SymmetricKey::generate(rng);
             Some((data, crypto::seal_to_each(rng, &k, INFO_PERSONAL_KEY, &me, recipients)?, k))
         }
@@ -311,6 +328,10 @@ impl Envelope {
         };
         let k = crypto::unseal_from(sealed, INFO_PERSONAL_KEY, &self.author(), me, key)?;
         let pt = k.open(self.header_bytes(), ct)?;
-        Ok(PersonalData::decode(&pt)?)
+        let p = PersonalData::decode(&pt)?;
+        if let Some(m) = p.marking.filter(|m| *m > self.header().marking) {
+            return Err(OpenError::LooserPersonal { message: self.header().marking, personal: m });
+        }
+        Ok(p)
     }
 }

@@ -215,6 +215,7 @@ pub fn warning() -> Warning {
 /// Personal data belonging with [`seizure_report`]: one passenger-courier and the exporter.
 pub fn personal_data() -> PersonalData {
     PersonalData {
+        marking: None,
         permits: vec![],
         persons: vec![Person {
             born: Some(code("1984-03-02")),
@@ -229,6 +230,8 @@ pub fn personal_data() -> PersonalData {
             country: Some(code("KE")),
             registration: None,
         }],
+        legal_basis: Some("Nairobi Convention (1977), art. 7: mutual administrative assistance".into()),
+        retain_until: Some(code("2031-11-20")),
     }
 }
 

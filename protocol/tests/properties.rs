@@ -218,6 +218,27 @@ fn grading() -> impl Strategy<Value = Grading> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
+    /// No text, however malformed (multi-byte characters where ASCII is expected, any length),
+    /// makes a code or identifier parser panic: each says no by name.
+    #[test]
+    fn identifier_and_code_parsers_refuse_any_text_without_panicking(s in "([A-Z0-9:x.\\- ]|é|д|\\PC){0,14}") {
+        let _ = s.parse::<AirWaybill>();
+        let _ = AirWaybill::parse_lenient(&s);
+        let _ = s.parse::<ContainerNumber>();
+        let _ = ContainerNumber::parse_lenient(&s);
+        let _ = s.parse::<ImoNumber>();
+        let _ = s.parse::<PostalItem>();
+        let _ = PostalItem::parse_lenient(&s);
+        let _ = s.parse::<UnLocode>();
+        let _ = s.parse::<IataAirport>();
+        let _ = s.parse::<Grading>();
+        let _ = s.parse::<Currency>();
+        let _ = s.parse::<Country>();
+        let _ = s.parse::<Date>();
+        let _ = s.parse::<Amount>();
+        let _ = Coordinates { lat: s.clone(), lon: s.clone() }.check();
+    }
+
     #[test]
     fn body_round_trips(content in content(), grading in proptest::option::of(grading())) {
         let b = Body { grading, ..Body::new(content) };

@@ -25,6 +25,10 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use godwit_protocol::content::{Content, Receipt, ReceiptStatus};
 use godwit_protocol::relay::{Mark, Write};
 
+mod view;
+
+use view::{item, open};
+
 use super::{CoreMsg, NodeEvent, PeerSpec, Shared};
 use crate::certs::PeerCert;
 
@@ -605,8 +609,11 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             let (mid, env) = find_one(ctx, &id).await?;
             let status = if actioned { ReceiptStatus::Actioned } else { ReceiptStatus::Read };
             let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
-            if note.as_ref().is_some_and(|n| n.chars().count() > MAX_NOTE) {
-                return Err(refused("bad_request", format!("a note is at most {MAX_NOTE} characters")));
+            if note.as_ref().is_some_and(|n| n.len() > MAX_NOTE || n.chars().any(char::is_control)) {
+                return Err(refused(
+                    "bad_request",
+                    format!("a note is one line of at most {MAX_NOTE} bytes"),
+                ));
             }
             let before = marks(ctx, vec![mid]).await?.pop().flatten();
             if before.as_ref().is_some_and(|m| m.status >= status) {
@@ -619,8 +626,11 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             let card = ctx.shared.directory.lock().ok().and_then(|d| d.get(&author).map(|x| x.card.clone()));
             // The receipt goes to the author alone, marked like the message it answers: that
             // this node read it says no less than the message itself.
+            // Receipts are not receipted.
+            let is_receipt = open(ctx, &e)
+                .is_ok_and(|b| matches!(b.content, godwit_protocol::content::Content::Receipt(_)));
             let receipt = match card {
-                Some(card) if author != ctx.shared.me => {
+                Some(card) if author != ctx.shared.me && !is_receipt => {
                     let body = Body::new(Content::Receipt(Receipt {
                         at: super::now(),
                         note: note.clone(),
@@ -768,8 +778,8 @@ async fn publish(ctx: &Ctx, req: super::PublishRequest) -> Result<MessageId, Res
 /// Most inbox entries one listing returns (the newest).
 const INBOX_LIST_MAX: usize = 1_000;
 
-/// Longest note an operator can attach to a mark (it travels in the receipt).
-const MAX_NOTE: usize = 1_000;
+/// Longest note an operator can attach to a mark (it travels in the receipt: a short text).
+const MAX_NOTE: usize = godwit_protocol::LIMITS.max_short_text_len;
 
 /// The one inbox message an id or unique prefix (at least 8 hex digits) names, with its
 /// envelope.
@@ -800,126 +810,6 @@ async fn marks(ctx: &Ctx, ids: Vec<MessageId>) -> Result<Vec<Option<Mark>>, Resp
         Answer::Marks(m) if m.len() == n => Ok(m),
         _ => Err(refused("unavailable", "unexpected answer".into())),
     }
-}
-
-/// Opens a verified channel or direct message with the keys this node holds; `Err` says why
-/// it cannot.
-fn open(ctx: &Ctx, e: &Envelope) -> Result<Body, String> {
-    match &e.header().feed {
-        Feed::Direct(_) => {
-            let keys = ctx.shared.keys.lock().map_err(|_| "key state poisoned".to_string())?;
-            keys.open_direct(e, &ctx.shared.me).map_err(|err| format!("cannot open it: {err}"))
-        }
-        Feed::Channel(c) => match ctx.channels.iter().find(|k| k.id == c.id && k.epoch == c.epoch) {
-            Some(k) => e.open_channel(&k.key).map_err(|err| format!("cannot open it: {err}")),
-            None => Err(format!("this node holds no key for channel {} epoch {}", c.id.short(), c.epoch)),
-        },
-        Feed::Control(_) => Err("a control record, not a message".into()),
-    }
-}
-
-/// A coded value in words: `dna_origin` → "dna origin".
-fn words<T: Serialize>(v: &T) -> String {
-    match ciborium::Value::serialized(v) {
-        Ok(ciborium::Value::Text(t)) => t.replace('_', " "),
-        _ => String::new(),
-    }
-}
-
-/// One line saying what a message is about, and the message it answers, if any.
-fn headline(content: &Content) -> (String, Option<MessageId>) {
-    match content {
-        Content::Warning(w) => (w.title.clone(), None),
-        Content::Bulletin(b) => (b.title.clone(), None),
-        Content::SeizureReport(r) => {
-            let first = r.items.first().map_or_else(String::new, |i| {
-                let unit = i.unit.map_or_else(String::new, |u| format!(" {}", u.as_str()));
-                let term = i.term.description().to_lowercase();
-                let qty = i
-                    .quantity
-                    .as_ref()
-                    .map_or_else(|| "unknown amount of".to_string(), |q| format!("{q}{unit}"));
-                format!(": {qty} {} ({term}) of {}", i.term.as_str(), i.taxon.scientific)
-            });
-            let more = if r.items.len() > 1 {
-                format!(" and {} more lines", r.items.len() - 1)
-            } else {
-                String::new()
-            };
-            (format!("seizure {} at {} ({}){first}{more}", r.date, r.place.name, r.place.country), None)
-        }
-        Content::Feedback(f) => {
-            (format!("feedback on {}: {:?}", f.warning.short(), f.outcome).to_lowercase(), Some(f.warning))
-        }
-        Content::Receipt(r) => {
-            let note = r.note.as_ref().map_or_else(String::new, |n| format!(": {n}"));
-            (format!("{:?} {}{note}", r.status, r.message.short()).to_lowercase(), Some(r.message))
-        }
-        Content::Forward(f) => (format!("forward of {}", f.original.short()), Some(f.original)),
-        Content::Retraction(r) => (format!("retracts {}: {}", r.target.short(), r.reason), Some(r.target)),
-        Content::Correction(c) => (format!("corrects {}: {}", c.target.short(), c.reason), Some(c.target)),
-        Content::CaseFollowUp(c) => (
-            format!("case of seizure {}: {}, {} arrested", c.seizure.short(), words(&c.outcome), c.arrests),
-            Some(c.seizure),
-        ),
-        Content::ForensicSample(x) => {
-            let state = if x.completed.is_some() { "result in" } else { "requested" };
-            (
-                format!("forensic {} of seizure {}: {state}", words(&x.analysis), x.seizure.short()),
-                Some(x.seizure),
-            )
-        }
-    }
-}
-
-/// What an inbox listing says of one message: its signed header (verified again here), what
-/// it is about when this node can open it, and the operators' mark.
-fn item(ctx: &Ctx, id: MessageId, env: &[u8], mark: Option<&Mark>) -> Option<InboxItem> {
-    let e = Envelope::verify(env).ok()?;
-    let h = e.header();
-    let administration = ctx
-        .shared
-        .directory
-        .lock()
-        .ok()
-        .and_then(|d| d.get(&h.author).map(|x| x.cert.administration.clone()))
-        .unwrap_or_default();
-    let (mode, channel, channel_name) = match &h.feed {
-        Feed::Channel(c) => (
-            "channel",
-            Some(c.id.to_string()),
-            ctx.channels.iter().find(|k| k.id == c.id).map(|k| k.name.clone()),
-        ),
-        Feed::Direct(_) => ("direct", None, None),
-        Feed::Control(_) => ("control", None, None),
-    };
-    let (kind, title, refers_to) = match open(ctx, &e) {
-        Ok(body) => {
-            let (title, refers) = headline(&body.content);
-            (body.content.kind().to_string(), title, refers)
-        }
-        Err(why) => ("sealed".to_string(), why, None),
-    };
-    let status = match mark.map(|m| m.status) {
-        Some(ReceiptStatus::Actioned) => "actioned",
-        Some(ReceiptStatus::Read) => "read",
-        _ => "new",
-    };
-    Some(InboxItem {
-        id,
-        author: h.author,
-        administration,
-        mode: mode.into(),
-        channel,
-        channel_name,
-        marking: h.marking.as_str().into(),
-        priority: format!("{:?}", h.priority).to_lowercase(),
-        created_ms: h.created.as_millis(),
-        kind,
-        title,
-        refers_to,
-        status: status.into(),
-    })
 }
 
 /// Carries out a query on the core thread.

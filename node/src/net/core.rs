@@ -46,8 +46,11 @@ pub(super) struct Core {
     pub(super) gaps: HashMap<(NodeId, godwit_protocol::ids::FeedId), std::time::Instant>,
 }
 
-/// Feed gaps watched at most for `godwit status` (more are journalled and counted, not watched).
+/// Feed gaps watched at most for `godwit status` (a new one then replaces the oldest; every gap
+/// is journalled all the same).
 const MAX_GAPS_WATCHED: usize = 4_096;
+/// Stale gaps `godwit status` names one by one.
+const STALE_GAPS_SHOWN: usize = 10;
 
 impl Core {
     pub(super) fn run(mut self, rx: mpsc::Receiver<CoreMsg>) {
@@ -207,6 +210,12 @@ impl Core {
                 }
                 Some(_) => {}
             }
+        }
+        // The first few by name; the rest counted (a status stays readable).
+        if stale.len() > STALE_GAPS_SHOWN {
+            let more = stale.len() - STALE_GAPS_SHOWN;
+            stale.truncate(STALE_GAPS_SHOWN);
+            stale.push(format!("… and {more} more feeds with gaps no peer fills"));
         }
         if let Ok(mut s) = self.shared.stale_gaps.lock() {
             *s = stale;
@@ -548,9 +557,13 @@ impl Core {
                 }
                 Output::Gap { author, feed, from, to } => {
                     warn!(author = %author.short(), from, to, "feed gap: asked peers to fill it");
-                    if self.gaps.len() < MAX_GAPS_WATCHED {
-                        self.gaps.entry((author, feed)).or_insert_with(std::time::Instant::now);
+                    // Full: the oldest watched gap makes room (it has been warned of longest).
+                    if self.gaps.len() >= MAX_GAPS_WATCHED && !self.gaps.contains_key(&(author, feed)) {
+                        if let Some(oldest) = self.gaps.iter().min_by_key(|(_, at)| **at).map(|(k, _)| *k) {
+                            self.gaps.remove(&oldest);
+                        }
                     }
+                    self.gaps.entry((author, feed)).or_insert_with(std::time::Instant::now);
                     let _ = self.events.send(NodeEvent::Gap { author, from, to });
                 }
                 Output::Fork { author, seq } => {

@@ -64,6 +64,7 @@ impl KeyRing {
                 .to_str()
                 .and_then(|n| n.strip_prefix("encryption-"))
                 .and_then(|n| n.strip_suffix(".key"))
+                .and_then(|n| n.split('-').next())
                 .and_then(|n| n.parse::<u64>().ok())
             else {
                 continue;
@@ -112,11 +113,22 @@ impl KeyRing {
     /// # Errors
     /// Why a key file could not be written; the keys in use are then unchanged.
     pub(super) fn rotate(&mut self, now_ms: u64) -> Result<(), String> {
-        let retired = self.dir.join(format!("encryption-{now_ms}.key"));
-        if !retired.exists() {
-            godwit_certs::keyfile::write_encryption(&retired, &self.current)
-                .map_err(|e| format!("{}: {e}", retired.display()))?;
+        // A name of its own (a clock stepped back may repeat one), written and made durable
+        // before the current key is replaced.
+        let mut retired = self.dir.join(format!("encryption-{now_ms}.key"));
+        let mut n = 0u32;
+        while retired.exists() {
+            n += 1;
+            retired = self.dir.join(format!("encryption-{now_ms}-{n}.key"));
         }
+        godwit_certs::keyfile::write_encryption(&retired, &self.current)
+            .map_err(|e| format!("{}: {e}", retired.display()))?;
+        std::fs::File::open(&retired)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| format!("{}: {e}", retired.display()))?;
+        std::fs::File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| format!("{}: {e}", self.dir.display()))?;
         let fresh = EncryptionKey::generate(&mut rand_core::OsRng);
         let next = self.dir.join(format!("{ENCRYPTION_KEY}.new"));
         let _ = std::fs::remove_file(&next);
@@ -160,6 +172,13 @@ mod tests {
         assert_eq!(again.current().public(), ring.current().public(), "encryption.key holds the new key");
         assert_eq!(again.previous.len(), 1, "the old key once, though given and on disk");
         assert_eq!(again.previous[0].public(), given.public());
+        // A second rotation in the same millisecond keeps both retired keys.
+        let mut ring = again;
+        let second = ring.current().public();
+        ring.rotate(2_000).unwrap();
+        let third = KeyRing::load(dir.path(), &given, 4_000).unwrap();
+        assert!(third.previous.iter().any(|k| k.public() == second), "the key retired second is kept");
+        assert!(third.previous.iter().any(|k| k.public() == given.public()), "and the first");
         use std::os::unix::fs::PermissionsExt;
         for f in ["encryption.key", "encryption-2000.key"] {
             let mode = std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode() & 0o777;

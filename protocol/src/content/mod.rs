@@ -146,6 +146,9 @@ impl Body {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PersonalData {
+    /// Its own handling marking, when stricter than the message's (never looser).
+    #[serde(default)]
+    pub marking: Option<Tlp>,
     /// Permit numbers, pseudonymised.
     #[serde(deserialize_with = "bounded::vec::<_, _, MAX_LIST_LEN>")]
     pub permits: Vec<PermitPseudonym>,
@@ -155,6 +158,13 @@ pub struct PersonalData {
     /// Companies involved.
     #[serde(deserialize_with = "bounded::vec::<_, _, MAX_LIST_LEN>")]
     pub companies: Vec<Company>,
+    /// The legal basis on which it is shared, e.g. "Nairobi Convention art. 7; EAC Customs
+    /// Management Act s. 236".
+    #[serde(default)]
+    pub legal_basis: Option<String>,
+    /// The last day recipients may keep it.
+    #[serde(default)]
+    pub retain_until: Option<Date>,
 }
 
 impl PersonalData {

@@ -540,3 +540,41 @@ fn a_route_goes_point_by_point_in_order_and_agrees_with_its_countries() {
     ok.validate().unwrap();
     assert_eq!(Body::decode(&ok.encode()).unwrap(), ok);
 }
+
+#[test]
+fn a_personal_section_carries_its_own_stricter_marking_legal_basis_and_retention() {
+    let key = crate::crypto::EpochKey::generate(&mut rand_core::OsRng);
+    let author = crate::identity::IdentityKey::from_seed(&[3; 32]);
+    let reader = crate::identity::IdentityKey::from_seed(&[4; 32]).node_id();
+    let enc = crate::identity::EncryptionKey::from_secret(&[4; 32]);
+    let to = [(reader, enc.public())];
+    let body = Body::new(Content::SeizureReport(samples::seizure_report()));
+    let seal_with = |personal: Option<Tlp>| {
+        let mut p = samples::personal_data();
+        p.marking = personal;
+        let draft = crate::message::Draft {
+            audience: crate::message::Audience::Channel {
+                id: crate::ids::ChannelId([6; 32]),
+                epoch: 1,
+                key: &key,
+            },
+            seq: 1,
+            prev: None,
+            created: crate::Timestamp(2_000),
+            expires: crate::Timestamp(2_000 + 86_400_000),
+            priority: crate::envelope::Priority::Routine,
+            marking: Tlp::Amber,
+            body: &body,
+            personal: Some((&p, &to)),
+        };
+        crate::message::seal(&mut rand_core::OsRng, &author, &draft)
+    };
+    let sealed = seal_with(Some(Tlp::AmberStrict)).unwrap();
+    let opened =
+        crate::envelope::Envelope::verify(&sealed.bytes).unwrap().open_personal(&reader, &enc).unwrap();
+    assert_eq!(opened.marking, Some(Tlp::AmberStrict));
+    assert!(opened.legal_basis.as_deref().unwrap().contains("Nairobi Convention"));
+    assert_eq!(opened.retain_until.unwrap().as_str(), "2031-11-20");
+    let e = seal_with(Some(Tlp::Green)).unwrap_err().to_string();
+    assert!(e.contains("personal.marking") && e.contains("looser"), "{e}");
+}

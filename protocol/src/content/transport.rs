@@ -228,7 +228,8 @@ impl FromStr for PostalItem {
     fn from_str(s: &str) -> Result<Self, IdentifierError> {
         const WHAT: &str = "a UPU S10 postal item number";
         let b = s.as_bytes();
-        if b.len() != 13
+        if !s.is_ascii()
+            || b.len() != 13
             || !b[..2].iter().all(u8::is_ascii_uppercase)
             || !b[2..11].iter().all(u8::is_ascii_digit)
             || s[11..].parse::<Country>().is_err()
@@ -262,7 +263,8 @@ impl FromStr for UnLocode {
     fn from_str(s: &str) -> Result<Self, IdentifierError> {
         const WHAT: &str = "a UN/LOCODE";
         let b = s.as_bytes();
-        if b.len() != 5
+        if !s.is_ascii()
+            || b.len() != 5
             || s[..2].parse::<Country>().is_err()
             || !b[2..].iter().all(|c| c.is_ascii_uppercase() || (b'2'..=b'9').contains(c))
         {
@@ -588,7 +590,7 @@ mod tests {
     fn places_are_coded_by_un_locode_and_iata_airport() {
         let l: UnLocode = "KEMBA".parse().unwrap();
         assert_eq!(l.country().as_str(), "KE");
-        for bad in ["XXMBA", "KEMB1", "KEMB", "kemba"] {
+        for bad in ["XXMBA", "KEMB1", "KEMB", "kemba", "Aé12", "KÉNBO"] {
             assert!(bad.parse::<UnLocode>().is_err(), "{bad}");
         }
         let a: IataAirport = "NBO".parse().unwrap();

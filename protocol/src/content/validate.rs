@@ -490,6 +490,7 @@ pub(super) fn personal(p: &PersonalData) -> R {
         opt(F::Field(&f, "role"), &c.role, short)?;
         opt(F::Field(&f, "registration"), &c.registration, short)?;
     }
+    opt(F::Field(&root, "legal_basis"), &p.legal_basis, short)?;
     if p.persons.is_empty() && p.companies.is_empty() && p.permits.is_empty() {
         return fail(root, "an empty personal-data section must be left out");
     }
