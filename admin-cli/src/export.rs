@@ -52,17 +52,22 @@ pub fn export(
     let progress = indicatif::ProgressBar::new((reports.len() + amendments.len()) as u64)
         .with_message("seizure reports");
     let mut opened: Vec<(api::InboxItem, Body)> = Vec::new();
+    let mut withheld = 0;
     for i in reports {
         if let Response::Message(m) = client.ask(&Request::Show { id: i.id.to_string() })? {
-            if let Ok(body) = crate::inbox::decode(&m.body) {
-                opened.push((i.clone(), body));
+            match crate::inbox::decode(&m.body) {
+                Ok(body) if m.unopened.is_none() => opened.push((i.clone(), body)),
+                _ => withheld += 1,
             }
         }
         progress.inc(1);
     }
+    if withheld > 0 {
+        eprintln!("godwit: {withheld} seizure reports this account may not read are not in this export");
+    }
     for a in amendments {
         if let Response::Message(m) = client.ask(&Request::Show { id: a.id.to_string() })? {
-            let Ok(Body { content, grading, handling, statements, handling_note }) =
+            let Ok(Body { content, grading, handling, addressees, statements, handling_note }) =
                 crate::inbox::decode(&m.body)
             else {
                 continue;
@@ -73,7 +78,14 @@ pub fn export(
                     if let (Some((item, body)), Content::SeizureReport(_)) =
                         (opened.iter_mut().find(|(i, _)| i.id == c.target), c.corrected.as_ref())
                     {
-                        *body = Body { content: *c.corrected, grading, handling, statements, handling_note };
+                        *body = Body {
+                            content: *c.corrected,
+                            grading,
+                            handling,
+                            addressees,
+                            statements,
+                            handling_note,
+                        };
                         item.marking = stricter(&item.marking, &a.marking);
                     }
                 }

@@ -230,7 +230,11 @@ fn read_body(file: &Path, kind: Option<&str>) -> anyhow::Result<Body> {
 }
 
 /// Checks a body and encodes it for the node, with `--grading` if given.
-fn finish(mut body: Body, grading: Option<&str>, what: &str) -> anyhow::Result<Vec<u8>> {
+fn finish(mut body: Body, message: &Publication, what: &str) -> anyhow::Result<Vec<u8>> {
+    let grading = message.grading.as_deref();
+    if !message.addressees.is_empty() {
+        body.addressees = message.addressees.iter().map(|a| a.trim().to_string()).collect();
+    }
     if let Some(g) = grading {
         body.grading = Some(
             g.trim()
@@ -268,15 +272,11 @@ fn kind_body(cmd: &SendCommand) -> anyhow::Result<Vec<u8>> {
     match cmd {
         SendCommand::Alert { message, .. } => {
             let file = need_file(message)?;
-            finish(read_body(file, Some("warning"))?, message.grading.as_deref(), &file.display().to_string())
+            finish(read_body(file, Some("warning"))?, message, &file.display().to_string())
         }
         SendCommand::Seizure { message, .. } => {
             let file = need_file(message)?;
-            finish(
-                read_body(file, Some("seizure_report"))?,
-                message.grading.as_deref(),
-                &file.display().to_string(),
-            )
+            finish(read_body(file, Some("seizure_report"))?, message, &file.display().to_string())
         }
         SendCommand::Bulletin { message, title, summary, text, countries, reference, .. } => {
             let body = match (&message.file, title) {
@@ -300,7 +300,7 @@ fn kind_body(cmd: &SendCommand) -> anyhow::Result<Vec<u8>> {
                 }
                 (None, None) => return Err(bad("give the bulletin with --file, or at least --title".into())),
             };
-            finish(body, message.grading.as_deref(), "the bulletin")
+            finish(body, message, "the bulletin")
         }
         SendCommand::Feedback { message, warning, outcome, details, date, seizure, .. } => {
             let body = match (&message.file, warning) {
@@ -326,11 +326,11 @@ fn kind_body(cmd: &SendCommand) -> anyhow::Result<Vec<u8>> {
                     return Err(bad("give the feedback with --file, or with --warning and --outcome".into()));
                 }
             };
-            finish(body, message.grading.as_deref(), "the feedback")
+            finish(body, message, "the feedback")
         }
         SendCommand::Direct { message, .. } | SendCommand::Channel { message, .. } => {
             let file = need_file(message)?;
-            finish(read_body(file, None)?, message.grading.as_deref(), &file.display().to_string())
+            finish(read_body(file, None)?, message, &file.display().to_string())
         }
     }
 }
@@ -348,9 +348,15 @@ pub struct Publication {
     /// or - for JSON on standard input.
     #[arg(long)]
     file: Option<PathBuf>,
-    /// Admiralty grading of source and information, e.g. B2 (replaces the file's).
+    /// Grading of source and information (Admiralty B2, Europol 4x4:B3, UK 3x5x2:1AP; replaces
+    /// the file's).
     #[arg(long)]
     grading: Option<String>,
+    /// An officer or role at the recipient administration it is for (e.g. "head of the
+    /// intelligence unit"): its node shows it only to the accounts mapped to one. Repeat for
+    /// several.
+    #[arg(long = "addressee")]
+    addressees: Vec<String>,
     /// flash, immediate or routine.
     #[arg(long, default_value = "immediate")]
     priority: String,

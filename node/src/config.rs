@@ -113,6 +113,19 @@ pub struct Config {
     /// Prometheus metrics.
     #[serde(default)]
     pub metrics: MetricsSection,
+    /// Local accounts and the officers or roles messages may be addressed to.
+    #[serde(default)]
+    pub accounts: Vec<AccountSection>,
+}
+
+/// `[[accounts]]`: an OS user of the admin socket and what it is addressed as.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSection {
+    /// Its OS uid.
+    pub uid: u32,
+    /// The officers or roles it stands for, e.g. "head of the intelligence unit".
+    pub roles: Vec<String>,
 }
 
 /// `[metrics]`.
@@ -327,6 +340,11 @@ impl Config {
                 .then(|| u64::from(self.node.encryption_rotate_days) * 86_400_000),
             alert_command: self.alerts.command,
             metrics: self.metrics.listen,
+            accounts: self
+                .accounts
+                .into_iter()
+                .map(|a| crate::net::Account { uid: a.uid, roles: a.roles })
+                .collect(),
         })
     }
 }

@@ -991,3 +991,67 @@ async fn status_warns_before_the_disk_is_too_full_to_take_messages() {
     assert!(warnings.contains("the disk is filling") && warnings.contains("MiB free"), "{warnings}");
     net.stop(hub).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_addressed_to_named_officers_is_shown_only_to_their_accounts() {
+    use godwit_node::net::NodeEvent;
+    let mut net = Net::new();
+    let hub = net.add("RILO ESA", Role::Hub);
+    let a = net.add("Tanzania NCP", Role::Member);
+    let b = net.add("Uganda Revenue Authority", Role::Member);
+    let all = [hub, a, b];
+    net.start(hub, &[a, b], &all).await;
+    net.start(a, &[], &all).await;
+    // At b, the account running this test is the duty officer, and nobody the head of unit.
+    let me = nix::unistd::getuid().as_raw();
+    net.accounts = vec![godwit_node::net::Account { uid: me, roles: vec!["Duty officer".into()] }];
+    net.start(b, &[], &all).await;
+    let mut ea = net.members[a].node().events();
+    net.join(a, hub).await;
+    let mut eb = net.join(b, hub).await;
+    wait_for(&mut ea, "b's card at a", |e| *e == NodeEvent::Card(net.members[b].id())).await;
+    let (sa, sb) = (net.members[a].dir.join(api::SOCKET_NAME), net.members[b].dir.join(api::SOCKET_NAME));
+    let report =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/seizure_report.json");
+    let send = |to: &'static str| {
+        let (sa, report) = (sa.clone(), report.clone());
+        async move {
+            let args = args(
+                &sa,
+                &[
+                    "send",
+                    "seizure",
+                    "--to",
+                    "Uganda Revenue Authority",
+                    "--addressee",
+                    to,
+                    "--file",
+                    report.to_str().unwrap(),
+                ],
+            );
+            let o = godwit(args).await;
+            assert!(o.status.success(), "{}", stderr(&o));
+            id_of(stdout(&o).trim())
+        }
+    };
+    let for_head = send("head of the intelligence unit").await;
+    let for_duty = send("duty officer").await;
+    for m in [for_head, for_duty] {
+        wait_for(&mut eb, "the reports at b", |e| *e == NodeEvent::Delivered(m)).await;
+    }
+    let shown = json(&godwit(args(&sb, &["--json", "inbox", "show", &for_duty.to_string()])).await);
+    assert!(shown["body"]["content"]["seizure_report"].is_object(), "the duty officer reads it: {shown}");
+    let withheld = json(&godwit(args(&sb, &["--json", "inbox", "show", &for_head.to_string()])).await);
+    assert!(withheld["body"].is_null(), "not for this account: {withheld}");
+    let why = withheld["unopened"].as_str().unwrap();
+    assert!(
+        why.contains("addressed to head of the intelligence unit only") && why.contains(&format!("uid {me}")),
+        "{why}"
+    );
+    let listed = json(&godwit(args(&sb, &["--json", "inbox"])).await);
+    let entry = listed.as_array().unwrap().iter().find(|m| m["id"] == for_head.to_string()).unwrap();
+    assert_eq!(entry["kind"], "sealed", "the listing does not tell what it is about either: {entry}");
+    for ix in all {
+        net.stop(ix).await;
+    }
+}

@@ -136,6 +136,7 @@ async fn a_second_node_on_the_same_data_directory_is_refused_by_name() {
         alert_command: None,
         encryption_rotate_ms: None,
         metrics: None,
+        accounts: Vec::new(),
     };
     let e = godwit_node::net::Node::start(spec).await.unwrap_err();
     assert!(format!("{e:#}").contains("is another godwitd using this data directory?"), "{e:#}");

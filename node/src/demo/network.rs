@@ -468,6 +468,7 @@ async fn start(
         encryption_rotate_ms: None,
         alert_command: None,
         metrics: None,
+        accounts: Vec::new(),
     };
     Node::start(spec).await.with_context(|| format!("cannot start {}", s.name))
 }

@@ -27,7 +27,7 @@ use godwit_protocol::relay::{Mark, Write};
 
 mod view;
 
-use view::{item, open};
+use view::{item, open, readable};
 
 use super::{CoreMsg, NodeEvent, PeerSpec, Shared};
 use crate::certs::PeerCert;
@@ -117,6 +117,8 @@ pub(super) struct Ctx {
     pub(super) own: PeerCert,
     /// The channels whose keys this node holds.
     pub(super) channels: Vec<super::ChannelKeySpec>,
+    /// The local accounts (OS uids) and the officers or roles each is addressed as.
+    pub(super) accounts: Vec<super::Account>,
     pub(super) started: Instant,
     /// Dial loops started through the socket, ended with the node.
     pub(super) dials: super::Dials,
@@ -205,7 +207,7 @@ async fn client(mut stream: UnixStream, uid: Option<u32>, ctx: &Ctx) -> Result<(
             Err(_) => return Ok(()),
         };
         if let Request::Follow { journal, replay } = req {
-            return follow(stream, journal, replay, ctx).await;
+            return follow(stream, uid, journal, replay, ctx).await;
         }
         let resp = answer(req, uid, ctx).await;
         within(IO_DEADLINE, write(&mut stream, &resp)).await?;
@@ -216,6 +218,7 @@ async fn client(mut stream: UnixStream, uid: Option<u32>, ctx: &Ctx) -> Result<(
 /// is written within the deadline: a follower that does not read is dropped.
 async fn follow(
     mut stream: UnixStream,
+    uid: Option<u32>,
     journal: bool,
     replay: u32,
     ctx: &Ctx,
@@ -273,7 +276,7 @@ async fn follow(
                 let items: Vec<InboxItem> = entries
                     .iter()
                     .zip(&marks)
-                    .filter_map(|((_, id, env), mark)| item(ctx, *id, env, mark.as_ref()))
+                    .filter_map(|((_, id, env), mark)| item(ctx, uid, *id, env, mark.as_ref()))
                     .collect();
                 within(IO_DEADLINE, write(&mut stream, &Response::Inbox(items))).await?;
                 continue;
@@ -601,7 +604,7 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             Ok(Response::Inbox(
                 list.iter()
                     .zip(&marks)
-                    .filter_map(|((id, env), mark)| item(ctx, *id, env, mark.as_ref()))
+                    .filter_map(|((id, env), mark)| item(ctx, uid, *id, env, mark.as_ref()))
                     .collect(),
             ))
         }
@@ -661,11 +664,11 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
         Request::Show { id } => {
             let (mid, env) = find_one(ctx, &id).await?;
             let mark = marks(ctx, vec![mid]).await?.pop().flatten();
-            let item = item(ctx, mid, &env, mark.as_ref())
+            let item = item(ctx, uid, mid, &env, mark.as_ref())
                 .ok_or_else(|| refused("unavailable", "a stored envelope does not verify".into()))?;
             let (body, unopened) = match Envelope::verify(&env) {
                 Ok(e) if matches!(e.header().feed, Feed::Control(_)) => (e.sealed_body().to_vec(), None),
-                Ok(e) => match open(ctx, &e) {
+                Ok(e) => match open(ctx, &e).and_then(|b| readable(ctx, uid, b)) {
                     Ok(b) => (b.encode(), None),
                     Err(why) => (Vec::new(), Some(why)),
                 },

@@ -117,6 +117,18 @@ pub struct NodeSpec {
     pub alert_command: Option<PathBuf>,
     /// Where Prometheus metrics are served (a loopback address), if at all.
     pub metrics: Option<SocketAddr>,
+    /// The local accounts and the officers or roles each is addressed as.
+    pub accounts: Vec<Account>,
+}
+
+/// A local account (an OS user of the admin socket) and the officers or roles it is addressed
+/// as: messages addressed to named officers are shown only to their accounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Its OS uid.
+    pub uid: u32,
+    /// The officers or roles it stands for, e.g. "head of the intelligence unit".
+    pub roles: Vec<String>,
 }
 
 /// A channel this node holds the key of.
@@ -573,6 +585,7 @@ impl Node {
             shared: shared.clone(),
             own,
             channels: spec.channel_keys.clone(),
+            accounts: spec.accounts.clone(),
             started: std::time::Instant::now(),
             dials: dials.clone(),
         });

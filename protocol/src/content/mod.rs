@@ -67,6 +67,11 @@ pub struct Body {
     /// How the information may be used, beyond its TLP marking (Europol handling codes).
     #[serde(default, deserialize_with = "bounded::vec::<_, _, MAX_LIST_LEN>")]
     pub handling: Vec<HandlingCode>,
+    /// The officers or roles at the recipient administrations it is for, e.g. "head of the
+    /// intelligence unit" (TLP:RED's individual recipients): a node shows it only to the local
+    /// accounts its operator mapped to one of them. Empty: every operator of a recipient node.
+    #[serde(default, deserialize_with = "bounded::vec::<_, _, MAX_LIST_LEN>")]
+    pub addressees: Vec<String>,
     /// Statements graded one by one, where they differ from the grading of the whole.
     #[serde(default, deserialize_with = "bounded::vec::<_, _, MAX_LIST_LEN>")]
     pub statements: Vec<GradedStatement>,
@@ -114,7 +119,14 @@ pub struct GradedStatement {
 impl Body {
     /// A body without grading or handling codes.
     pub fn new(content: Content) -> Self {
-        Body { content, grading: None, handling: Vec::new(), statements: Vec::new(), handling_note: None }
+        Body {
+            content,
+            grading: None,
+            handling: Vec::new(),
+            addressees: Vec::new(),
+            statements: Vec::new(),
+            handling_note: None,
+        }
     }
 
     /// Checks every field against the limits and code lists.

@@ -78,6 +78,7 @@ fn all_bodies() -> Vec<Body> {
             content: Content::SeizureReport(samples::seizure_report()),
             grading: Some("B2".parse().unwrap()),
             handling: vec![HandlingCode::H1, HandlingCode::H3],
+            addressees: vec!["Head of the intelligence unit".into()],
             statements: vec![GradedStatement {
                 text: "The consignee is a front company.".into(),
                 grading: "4x4:B3".parse().unwrap(),

@@ -230,6 +230,7 @@ pub(super) fn body(b: &Body) -> R {
         (Some(_), false) => return fail(F::Field(&root, "handling_note"), "is for H3's restrictions only"),
         (None, false) => {}
     }
+    texts(F::Field(&root, "addressees"), &b.addressees)?;
     let statements = F::Field(&root, "statements");
     list(statements, &b.statements, LIMITS.max_list_len, false)?;
     for (i, st) in b.statements.iter().enumerate() {

@@ -60,6 +60,8 @@ pub struct Net {
     pub alert_command: Option<PathBuf>,
     /// The admin socket's group for the nodes started from now on.
     pub admin_group: Option<String>,
+    /// The local accounts of the nodes started from now on.
+    pub accounts: Vec<godwit_node::net::Account>,
     /// Where the next node started serves its metrics (taken by it).
     pub metrics: Option<SocketAddr>,
     serial: u64,
@@ -86,6 +88,7 @@ impl Net {
             limits: NetLimits { reconnect_min_ms: 50, reconnect_max_ms: 1_000, ..NetLimits::default() },
             alert_command: None,
             admin_group: None,
+            accounts: Vec::new(),
             metrics: None,
             serial: 1,
         }
@@ -176,6 +179,7 @@ impl Net {
             encryption_rotate_ms: None,
             alert_command: self.alert_command.clone(),
             metrics: self.metrics,
+            accounts: self.accounts.clone(),
         }
     }
 

@@ -27,6 +27,24 @@ pub(super) fn open(ctx: &Ctx, e: &Envelope) -> Result<Body, String> {
     }
 }
 
+/// A body for the caller: one addressed to named officers or roles only when the caller's
+/// account (its OS uid, `[[accounts]]`) is mapped to one of them.
+pub(super) fn readable(ctx: &Ctx, uid: Option<u32>, b: Body) -> Result<Body, String> {
+    if b.addressees.is_empty() {
+        return Ok(b);
+    }
+    let roles: Vec<&String> =
+        ctx.accounts.iter().filter(|a| Some(a.uid) == uid).flat_map(|a| a.roles.iter()).collect();
+    if b.addressees.iter().any(|want| roles.iter().any(|r| r.eq_ignore_ascii_case(want.trim()))) {
+        return Ok(b);
+    }
+    let who = uid.map_or_else(|| "this account".to_string(), |u| format!("account uid {u}"));
+    Err(format!(
+        "addressed to {} only: {who} is not mapped to them ([[accounts]] in godwitd.toml)",
+        b.addressees.join(", ")
+    ))
+}
+
 /// A coded value in words: `dna_origin` → "dna origin".
 fn words<T: Serialize>(v: &T) -> String {
     match ciborium::Value::serialized(v) {
@@ -83,7 +101,13 @@ fn headline(content: &Content) -> (String, Option<MessageId>) {
 
 /// What an inbox listing says of one message: its signed header (verified again here), what
 /// it is about when this node can open it, and the operators' mark.
-pub(super) fn item(ctx: &Ctx, id: MessageId, env: &[u8], mark: Option<&Mark>) -> Option<InboxItem> {
+pub(super) fn item(
+    ctx: &Ctx,
+    uid: Option<u32>,
+    id: MessageId,
+    env: &[u8],
+    mark: Option<&Mark>,
+) -> Option<InboxItem> {
     let e = Envelope::verify(env).ok()?;
     let h = e.header();
     let administration = ctx
@@ -102,7 +126,7 @@ pub(super) fn item(ctx: &Ctx, id: MessageId, env: &[u8], mark: Option<&Mark>) ->
         Feed::Direct(_) => ("direct", None, None),
         Feed::Control(_) => ("control", None, None),
     };
-    let (kind, title, refers_to) = match open(ctx, &e) {
+    let (kind, title, refers_to) = match open(ctx, &e).and_then(|b| readable(ctx, uid, b)) {
         Ok(body) => {
             let (title, refers) = headline(&body.content);
             (body.content.kind().to_string(), title, refers)
