@@ -242,6 +242,8 @@ pub struct Status {
     pub recovering: bool,
     /// Whether its store is full (new messages refused).
     pub storage_full: bool,
+    /// Bytes queued towards its peers now, in all (per peer: [`Request::Peers`]).
+    pub queued_bytes: u64,
     /// What needs the operator's attention (damage, certificate expiring, a full store, …).
     pub warnings: Vec<String>,
 }

@@ -747,6 +747,7 @@ fn print_with(resp: Response, json: bool, header: bool, out: &mut impl std::io::
                     "certificate_not_after": s.certificate_not_after,
                     "recovering": s.recovering,
                     "storage_full": s.storage_full,
+                    "queued_bytes": s.queued_bytes,
                     "warnings": s.warnings,
                 });
                 writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
@@ -759,6 +760,11 @@ fn print_with(resp: Response, json: bool, header: bool, out: &mut impl std::io::
                 writeln!(out, "godwitd         {}, up {} s", s.version, s.uptime_s)?;
                 writeln!(out, "peers connected {}", s.peers_connected)?;
                 writeln!(out, "inbox           {} messages", s.inbox)?;
+                writeln!(
+                    out,
+                    "queued          {} bytes towards peers (per peer: godwit peers)",
+                    s.queued_bytes
+                )?;
                 writeln!(
                     out,
                     "store           {} bytes{}",

@@ -57,6 +57,7 @@ async fn an_operator_sees_status_peers_and_journal_and_adds_a_peer_through_the_s
         (Some("member"), Some("ESA"), Some("KE"))
     );
     assert_eq!(s["peers_connected"], 1);
+    assert!(s["queued_bytes"].is_u64(), "queue depth in all: {s}");
     assert!(s["warnings"].as_array().unwrap().is_empty(), "{s}");
     let table = godwit(args(&socket, &["status"])).await;
     assert!(stdout(&table).contains("administration  Tanzania NCP"), "{}", stdout(&table));

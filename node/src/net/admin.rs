@@ -430,6 +430,7 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
                 certificate_not_after: ctx.own.not_after,
                 recovering,
                 storage_full,
+                queued_bytes: ctx.shared.queued.lock().map(|q| q.values().sum()).unwrap_or(0),
                 warnings,
             })))
         }

@@ -433,7 +433,7 @@ impl Core {
                 if matches!(q, super::admin::Query::Status) {
                     self.note_stale_gaps()?;
                 }
-                if matches!(q, super::admin::Query::Peers) {
+                if matches!(q, super::admin::Query::Peers | super::admin::Query::Status) {
                     let queued = self
                         .conns
                         .iter()
