@@ -535,7 +535,9 @@ impl Node {
             events: events.clone(),
             shared: shared.clone(),
             space_checked: None,
-            card_checked: None,
+            // The card was just published above: the first check is a minute from now (checking
+            // at once would publish a second card before the first one is in the directory).
+            card_checked: Some(std::time::Instant::now()),
             gaps: HashMap::new(),
             rotate_every_ms: spec.encryption_rotate_ms,
             addr,
