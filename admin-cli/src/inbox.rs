@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use godwit_admin_api::InboxItem;
+use godwit_protocol::Timestamp;
 use godwit_protocol::content::{
     Amount, Body, Content, Country, HsCode, Place, Route, SeizedItem, SeizureReport, TransportRef, UnitCode,
 };
@@ -86,34 +87,18 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 
 /// Today's date (UTC) as `YYYY-MM-DD`.
 pub fn today() -> String {
-    let days = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() / 86_400) as i64;
-    civil(days)
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    Timestamp(now as u64).to_string()[..10].to_string()
 }
 
-/// A time in ms since the epoch as `YYYY-MM-DD HH:MM` (UTC); `-` for 0 (never).
+/// A time in ms since the epoch as `YYYY-MM-DD HH:MM` (UTC), from the protocol's RFC 3339 form;
+/// `-` for 0 (never).
 pub fn utc_minute(ms: u64) -> String {
     if ms == 0 {
         return "-".into();
     }
-    let secs = ms / 1000;
-    let (h, m) = ((secs % 86_400) / 3_600, (secs % 3_600) / 60);
-    format!("{} {h:02}:{m:02}", civil((secs / 86_400) as i64))
-}
-
-/// `YYYY-MM-DD` of a day number since 1970-01-01 (H. Hinnant's algorithm).
-fn civil(days: i64) -> String {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    let t = Timestamp(ms).to_string();
+    format!("{} {}", &t[..10], &t[11..16])
 }
 
 fn country(c: &Country) -> String {
@@ -673,7 +658,7 @@ mod tests {
         assert_eq!(parse_since("2026-11-30").unwrap(), 1_795_996_800_000);
         assert_eq!(utc_minute(1_709_212_020_000), "2024-02-29 13:07");
         assert_eq!(utc_minute(0), "-");
-        assert_eq!(civil(0), "1970-01-01");
+        assert_eq!(utc_minute(1), "1970-01-01 00:00");
         let now =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
         let day_ago = parse_since("24h").unwrap();

@@ -34,6 +34,32 @@ fn json(o: &Output) -> serde_json::Value {
     serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
 }
 
+/// A hub and two members, "Tanzania NCP" and "Uganda Revenue Authority", joined, each member
+/// holding the other's card; with the members' event receivers.
+async fn region(
+    net: &mut Net,
+) -> (
+    [usize; 3],
+    tokio::sync::broadcast::Receiver<godwit_node::net::NodeEvent>,
+    tokio::sync::broadcast::Receiver<godwit_node::net::NodeEvent>,
+) {
+    use godwit_node::net::NodeEvent;
+    let hub = net.add("RILO ESA", Role::Hub);
+    let a = net.add("Tanzania NCP", Role::Member);
+    let b = net.add("Uganda Revenue Authority", Role::Member);
+    let all = [hub, a, b];
+    net.start(hub, &[a, b], &all).await;
+    net.start(a, &[], &all).await;
+    net.start(b, &[], &all).await;
+    let mut ea = net.members[a].node().events();
+    net.join(a, hub).await;
+    let mut eb = net.join(b, hub).await;
+    let (ida, idb) = (net.members[a].id(), net.members[b].id());
+    wait_for(&mut ea, "b's card at a", |e| *e == NodeEvent::Card(idb)).await;
+    wait_for(&mut eb, "a's card at b", |e| *e == NodeEvent::Card(ida)).await;
+    (all, ea, eb)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_sees_status_peers_and_journal_and_adds_a_peer_through_the_socket() {
     let mut net = Net::new();
@@ -601,18 +627,8 @@ fn id_of(hex: &str) -> godwit_protocol::ids::MessageId {
 async fn an_analyst_sends_filters_acknowledges_and_exports_with_godwit() {
     use godwit_node::net::NodeEvent;
     let mut net = Net::new();
-    let hub = net.add("RILO ESA", Role::Hub);
-    let a = net.add("Tanzania NCP", Role::Member);
-    let b = net.add("Uganda Revenue Authority", Role::Member);
+    let ([hub, a, b], mut ea, mut eb) = region(&mut net).await;
     let all = [hub, a, b];
-    net.start(hub, &[a, b], &all).await;
-    net.start(a, &[], &all).await;
-    net.start(b, &[], &all).await;
-    let mut ea = net.members[a].node().events();
-    net.join(a, hub).await;
-    let mut eb = net.join(b, hub).await;
-    wait_for(&mut ea, "b's card at a", |e| *e == NodeEvent::Card(net.members[b].id())).await;
-    wait_for(&mut eb, "a's card at b", |e| *e == NodeEvent::Card(net.members[a].id())).await;
     let (sa, sb) = (net.members[a].dir.join(api::SOCKET_NAME), net.members[b].dir.join(api::SOCKET_NAME));
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples");
     let file = |n: &str| examples.join(n).to_str().unwrap().to_string();
@@ -862,18 +878,9 @@ async fn an_analyst_sends_filters_acknowledges_and_exports_with_godwit() {
 async fn a_rotated_encryption_key_reaches_the_network_and_what_was_sealed_before_still_opens() {
     use godwit_node::net::NodeEvent;
     let mut net = Net::new();
-    let hub = net.add("RILO ESA", Role::Hub);
-    let a = net.add("Tanzania NCP", Role::Member);
-    let b = net.add("Uganda Revenue Authority", Role::Member);
+    let ([hub, a, b], mut ea, mut eb) = region(&mut net).await;
     let all = [hub, a, b];
-    net.start(hub, &[a, b], &all).await;
-    net.start(a, &[], &all).await;
-    net.start(b, &[], &all).await;
-    let mut ea = net.members[a].node().events();
-    net.join(a, hub).await;
-    let mut eb = net.join(b, hub).await;
     let bid = net.members[b].id();
-    wait_for(&mut ea, "b's card at a", |e| *e == NodeEvent::Card(bid)).await;
     let (sa, sb) = (net.members[a].dir.join(api::SOCKET_NAME), net.members[b].dir.join(api::SOCKET_NAME));
     let report =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/seizure_report.json");
@@ -997,20 +1004,11 @@ async fn status_warns_before_the_disk_is_too_full_to_take_messages() {
 async fn a_message_addressed_to_named_officers_is_shown_only_to_their_accounts() {
     use godwit_node::net::NodeEvent;
     let mut net = Net::new();
-    let hub = net.add("RILO ESA", Role::Hub);
-    let a = net.add("Tanzania NCP", Role::Member);
-    let b = net.add("Uganda Revenue Authority", Role::Member);
-    let all = [hub, a, b];
-    net.start(hub, &[a, b], &all).await;
-    net.start(a, &[], &all).await;
-    // At b, the account running this test is the duty officer, and nobody the head of unit.
+    // The account running this test is the duty officer, and nobody the head of unit.
     let me = nix::unistd::getuid().as_raw();
     net.accounts = vec![godwit_node::net::Account { uid: me, roles: vec!["Duty officer".into()] }];
-    net.start(b, &[], &all).await;
-    let mut ea = net.members[a].node().events();
-    net.join(a, hub).await;
-    let mut eb = net.join(b, hub).await;
-    wait_for(&mut ea, "b's card at a", |e| *e == NodeEvent::Card(net.members[b].id())).await;
+    let ([hub, a, b], _, mut eb) = region(&mut net).await;
+    let all = [hub, a, b];
     let (sa, sb) = (net.members[a].dir.join(api::SOCKET_NAME), net.members[b].dir.join(api::SOCKET_NAME));
     let report =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/seizure_report.json");
@@ -1055,4 +1053,20 @@ async fn a_message_addressed_to_named_officers_is_shown_only_to_their_accounts()
     for ix in all {
         net.stop(ix).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_starting_node_publishes_its_card_once() {
+    let mut net = Net::new();
+    let hub = net.add("RILO ESA", Role::Hub);
+    net.start(hub, &[], &[hub]).await;
+    let socket = net.members[hub].dir.join(api::SOCKET_NAME);
+    // Each request is answered by the core after a turn of its loop, so by the second answer
+    // whatever its first turns authored is committed.
+    for _ in 0..2 {
+        json(&godwit(args(&socket, &["--json", "status"])).await);
+    }
+    let journal = json(&godwit(args(&socket, &["--json", "journal", "tail", "-n", "50"])).await).to_string();
+    assert_eq!(journal.matches("Authored").count(), 1, "one card: {journal}");
+    net.stop(hub).await;
 }

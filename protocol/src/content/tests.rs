@@ -27,6 +27,28 @@ pub(crate) fn assert_canonical(v: &Value, path: &str) {
     }
 }
 
+/// Seals `body` as `author`'s first message to channel `[6; 32]` under `key`.
+fn seal_on_channel(
+    key: &crate::crypto::EpochKey,
+    author: &crate::identity::IdentityKey,
+    marking: Tlp,
+    body: &Body,
+    personal: Option<(&PersonalData, &[(crate::identity::NodeId, crate::identity::EncryptionPublicKey)])>,
+) -> Result<crate::message::SealedMessage, crate::message::SealError> {
+    let draft = crate::message::Draft {
+        audience: crate::message::Audience::Channel { id: crate::ids::ChannelId([6; 32]), epoch: 1, key },
+        seq: 1,
+        prev: None,
+        created: crate::Timestamp(2_000),
+        expires: crate::Timestamp(2_000 + 86_400_000),
+        priority: crate::envelope::Priority::Routine,
+        marking,
+        body,
+        personal,
+    };
+    crate::message::seal(&mut rand_core::OsRng, author, &draft)
+}
+
 /// A warning signed and sealed to a channel by `[9; 32]`, marked `marking`.
 fn original(marking: Tlp) -> crate::message::SealedMessage {
     let author = crate::identity::IdentityKey::from_seed(&[9; 32]);
@@ -493,22 +515,7 @@ fn a_forward_marked_less_strictly_than_its_original_does_not_open() {
     let author = crate::identity::IdentityKey::from_seed(&[3; 32]);
     let body = Body::new(Content::Forward(forward_of(Tlp::Green)));
     let seal_as = |marking| {
-        let draft = crate::message::Draft {
-            audience: crate::message::Audience::Channel {
-                id: crate::ids::ChannelId([6; 32]),
-                epoch: 1,
-                key: &key,
-            },
-            seq: 1,
-            prev: None,
-            created: crate::Timestamp(2_000),
-            expires: crate::Timestamp(2_000 + 86_400_000),
-            priority: crate::envelope::Priority::Routine,
-            marking,
-            body: &body,
-            personal: None,
-        };
-        let sealed = crate::message::seal(&mut rand_core::OsRng, &author, &draft).unwrap();
+        let sealed = seal_on_channel(&key, &author, marking, &body, None).unwrap();
         crate::envelope::Envelope::verify(&sealed.bytes).unwrap().open_channel(&key)
     };
     assert!(seal_as(Tlp::Green).is_ok());
@@ -553,22 +560,7 @@ fn a_personal_section_carries_its_own_stricter_marking_legal_basis_and_retention
     let seal_with = |personal: Option<Tlp>| {
         let mut p = samples::personal_data();
         p.marking = personal;
-        let draft = crate::message::Draft {
-            audience: crate::message::Audience::Channel {
-                id: crate::ids::ChannelId([6; 32]),
-                epoch: 1,
-                key: &key,
-            },
-            seq: 1,
-            prev: None,
-            created: crate::Timestamp(2_000),
-            expires: crate::Timestamp(2_000 + 86_400_000),
-            priority: crate::envelope::Priority::Routine,
-            marking: Tlp::Amber,
-            body: &body,
-            personal: Some((&p, &to)),
-        };
-        crate::message::seal(&mut rand_core::OsRng, &author, &draft)
+        seal_on_channel(&key, &author, Tlp::Amber, &body, Some((&p, &to)))
     };
     let sealed = seal_with(Some(Tlp::AmberStrict)).unwrap();
     let opened =

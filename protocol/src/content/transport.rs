@@ -10,6 +10,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::codes::text_form;
+
 use super::codes::{Country, Date};
 
 /// Why an identifier or place code was refused.
@@ -40,24 +42,11 @@ pub enum IdentifierError {
     },
 }
 
+/// `text_form!` (Display, Serialize, Deserialize through `FromStr`) and the canonical text and
+/// lenient parser of a `String`-backed identifier.
 macro_rules! ident_text {
     ($t:ty) => {
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-        impl Serialize for $t {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-        impl<'de> Deserialize<'de> for $t {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-                s.parse().map_err(serde::de::Error::custom)
-            }
-        }
+        text_form!($t);
         impl $t {
             /// The canonical text form.
             pub fn as_str(&self) -> &str {
@@ -144,22 +133,7 @@ impl AirWaybill {
     }
 }
 
-impl fmt::Display for AirWaybill {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl Serialize for AirWaybill {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-impl<'de> Deserialize<'de> for AirWaybill {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+text_form!(AirWaybill);
 
 /// An ISO 6346 freight container number: a 3-letter owner code, a category letter (U, J or Z),
 /// a 6-digit serial and a check digit. Canonical form `CSQU3054383`.
@@ -316,22 +290,7 @@ impl IataAirport {
     }
 }
 
-impl fmt::Display for IataAirport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
-impl Serialize for IataAirport {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.0)
-    }
-}
-impl<'de> Deserialize<'de> for IataAirport {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+text_form!(IataAirport);
 
 /// A flight: the airline's IATA (2 characters) or ICAO (3 letters) designator, the flight
 /// number (1-4 digits and an optional letter) and the date of departure.
