@@ -55,6 +55,14 @@ impl Filter {
 
 /// `2026-11-30` (midnight UTC), `36h` or `7d` (before now) as ms since the epoch.
 pub fn parse_since(s: &str) -> Result<u64, String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    parse_since_at(s, now)
+}
+
+/// [`parse_since`] with the current time given, `now_ms` since the epoch.
+fn parse_since_at(s: &str, now_ms: u64) -> Result<u64, String> {
     let s = s.trim();
     if let Ok(d) = s.parse::<godwit_protocol::content::Date>() {
         let (y, m, d) = d.ymd();
@@ -68,10 +76,7 @@ pub fn parse_since(s: &str) -> Result<u64, String> {
         _ => return Err(format!("{s:?} is not a date (2026-11-30) or a time back from now (36h, 7d)")),
     };
     let n: u64 = n.parse().map_err(|_| format!("{s:?} is not a number of hours (36h) or days (7d)"))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    Ok(now.saturating_sub(n.saturating_mul(hours * 3_600_000)))
+    Ok(now_ms.saturating_sub(n.saturating_mul(hours * 3_600_000)))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
@@ -659,10 +664,13 @@ mod tests {
         assert_eq!(utc_minute(1_709_212_020_000), "2024-02-29 13:07");
         assert_eq!(utc_minute(0), "-");
         assert_eq!(utc_minute(1), "1970-01-01 00:00");
-        let now =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+        let now = 1_795_996_800_000;
+        assert_eq!(parse_since_at("24h", now).unwrap(), now - 86_400_000);
+        assert_eq!(parse_since_at(" 7d ", now).unwrap(), now - 7 * 86_400_000);
+        assert_eq!(parse_since_at("99999999999d", now).unwrap(), 0);
+        // The clock is read: a day back is before now and after the epoch.
         let day_ago = parse_since("24h").unwrap();
-        assert!(now - day_ago >= 86_400_000 && now - day_ago < 86_460_000);
+        assert!(day_ago > now - 86_400_000);
         assert!(
             parse_since("2026-02-30").is_err() && parse_since("7w").is_err() && parse_since("7д").is_err()
         );
