@@ -32,6 +32,7 @@
 //! ```
 
 pub mod audit;
+pub mod channel;
 pub mod codec;
 pub mod content;
 pub mod control;
