@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// This API's version. A client of another version is refused with [`Welcome::VersionMismatch`].
-pub const API_VERSION: u16 = 2;
+pub const API_VERSION: u16 = 3;
 /// Largest request body in bytes.
 pub const MAX_REQUEST: usize = 1 << 20;
 /// Largest response body in bytes.
@@ -150,6 +150,99 @@ pub enum Request {
         /// The name, or `None` for all.
         name: Option<String>,
     },
+    /// The channels this node knows, with their members and whether it holds their key.
+    Channels,
+    /// A channel change by its owner or deputy (mutating: journalled): a new signed state and
+    /// a new epoch key sealed to every reader.
+    ChangeChannel(ChannelChange),
+}
+
+/// What an owner (or deputy) changes in a channel. Nodes are named as for [`Request::SendDirect`]
+/// (NodeId, country code, administration) and must each be one node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ChannelChange {
+    /// A new channel owned by this node (which reads and publishes in it).
+    Create {
+        /// Its name, unique among the channels this node knows.
+        name: String,
+        /// What it is for.
+        purpose: String,
+        /// A deputy owner (a member that reads and publishes).
+        deputy: Option<String>,
+        /// When an operation channel ends (ms since the epoch).
+        ends_ms: Option<u64>,
+        /// Days members keep its keys after it ends.
+        retain_days: u32,
+    },
+    /// Admit a node, or change its rights.
+    Admit {
+        /// The channel (name or id).
+        channel: String,
+        /// The node.
+        node: String,
+        /// Whether it reads.
+        read: bool,
+        /// Whether it publishes.
+        publish: bool,
+    },
+    /// Remove a node: it cannot read anything sent from now on.
+    Remove {
+        /// The channel.
+        channel: String,
+        /// The node.
+        node: String,
+    },
+    /// End an operation channel now: it refuses messages created after this.
+    Close {
+        /// The channel.
+        channel: String,
+    },
+    /// A new epoch key for the same members (after a suspected leak, or on a schedule).
+    Rekey {
+        /// The channel.
+        channel: String,
+    },
+}
+
+/// One channel as `godwit channels list|show` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelView {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// What it is for.
+    pub purpose: String,
+    /// The epoch this node holds.
+    pub epoch: u64,
+    /// Its owner.
+    pub owner: NodeId,
+    /// Its deputy owner.
+    pub deputy: Option<NodeId>,
+    /// When it ends (ms since the epoch), if it is an operation channel.
+    pub ends_ms: Option<u64>,
+    /// Its members and their rights.
+    pub members: Vec<ChannelMemberView>,
+    /// Whether this node holds the current epoch's key.
+    pub has_key: bool,
+    /// Whether the channel comes from static configuration (no signed state).
+    pub configured: bool,
+}
+
+/// A member of a channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelMemberView {
+    /// The node.
+    pub node: NodeId,
+    /// Its administration, from its card (empty when its card is not known).
+    pub administration: String,
+    /// Whether it reads.
+    pub read: bool,
+    /// Whether it publishes.
+    pub publish: bool,
 }
 
 /// A response.
@@ -195,6 +288,15 @@ pub enum Response {
         /// The new public encryption key (X25519).
         #[serde(with = "serde_bytes")]
         encryption_key: Vec<u8>,
+    },
+    /// Answer to [`Request::Channels`].
+    Channels(Vec<ChannelView>),
+    /// Answer to [`Request::ChangeChannel`]: the new state and key are published (durable here).
+    ChannelChanged {
+        /// The channel.
+        channel: String,
+        /// Its new epoch.
+        epoch: u64,
     },
     /// A mutating request was carried out.
     Done,

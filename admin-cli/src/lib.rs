@@ -77,6 +77,13 @@ pub enum Command {
         #[command(flatten)]
         filter: inbox::Filter,
     },
+    /// Channels: the network's subscriptions, owned by a node (normally a hub) that admits and
+    /// removes members.
+    Channels {
+        /// What to do (default: list).
+        #[command(subcommand)]
+        command: Option<node::ChannelsCommand>,
+    },
     /// This node's encryption key.
     Keys {
         /// What to do.
@@ -256,6 +263,9 @@ pub fn main() -> Result<()> {
         }
         Command::Send { command } => on_node(node::NodeCommand::Send(command)),
         Command::Keys { command } => on_node(node::NodeCommand::Keys(command)),
+        Command::Channels { command } => {
+            on_node(node::NodeCommand::Channels(command.unwrap_or(node::ChannelsCommand::List)))
+        }
         Command::Inbox { command, follow, filter } => {
             on_node(node::NodeCommand::Inbox(command.unwrap_or(node::InboxCommand::List { follow, filter })))
         }
@@ -319,6 +329,7 @@ pub fn run(command: Command, out: &mut impl std::io::Write) -> Result<()> {
         | Command::Directory { .. }
         | Command::Send { .. }
         | Command::Keys { .. }
+        | Command::Channels { .. }
         | Command::Inbox { .. } => {
             bail!("this command talks to a running node: use godwit_admin::main")
         }

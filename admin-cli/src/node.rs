@@ -422,6 +422,67 @@ pub enum InboxCommand {
 
 /// `godwit keys …`.
 #[derive(Debug, Subcommand)]
+pub enum ChannelsCommand {
+    /// Every channel this node knows (the default).
+    List,
+    /// One channel with its members and their rights.
+    Show {
+        /// Its name or id.
+        channel: String,
+    },
+    /// A new channel owned by this node: it signs the channel's states and seals each epoch key
+    /// to the members.
+    Create {
+        /// Its name, e.g. "RILO Asia-Pacific alerts".
+        name: String,
+        /// What it is for.
+        #[arg(long, default_value = "")]
+        purpose: String,
+        /// A deputy owner who may change the channel while this node is offline (a node name).
+        #[arg(long)]
+        deputy: Option<String>,
+        /// An operation channel's end (YYYY-MM-DD, UTC midnight): it refuses messages created
+        /// after it.
+        #[arg(long)]
+        ends: Option<String>,
+        /// Days members keep the channel's keys after it ends.
+        #[arg(long, default_value_t = 365)]
+        retain_days: u32,
+    },
+    /// Admit a node (or change its rights): a new epoch, whose key is sealed to it.
+    Admit {
+        /// The channel.
+        channel: String,
+        /// The node: NodeId, country code or administration.
+        node: String,
+        /// It reads but does not publish.
+        #[arg(long, conflicts_with = "publish_only")]
+        read_only: bool,
+        /// It publishes (e.g. seizure reports to the hub) but does not read.
+        #[arg(long)]
+        publish_only: bool,
+    },
+    /// Remove a node at once: it cannot read anything sent from now on.
+    Remove {
+        /// The channel.
+        channel: String,
+        /// The node.
+        node: String,
+    },
+    /// End an operation channel now.
+    Close {
+        /// The channel.
+        channel: String,
+    },
+    /// A new epoch key for the same members.
+    Rekey {
+        /// The channel.
+        channel: String,
+    },
+}
+
+/// `godwit keys …`.
+#[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Retire the encryption key for a new one now (e.g. after a suspected compromise) and
     /// publish a card announcing it; the old key is kept to open what was sealed to it.
@@ -566,6 +627,8 @@ pub enum NodeCommand {
     Inbox(InboxCommand),
     /// `godwit keys …`.
     Keys(KeysCommand),
+    /// `godwit channels …`.
+    Channels(ChannelsCommand),
 }
 
 /// Runs a node command over `socket`, printing a table, or JSON with `json`.
@@ -650,6 +713,8 @@ pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::
         }
         NodeCommand::Inbox(InboxCommand::Export { .. }) => unreachable!("answered above"),
         NodeCommand::Keys(KeysCommand::Rotate) => Request::RotateKey,
+        NodeCommand::Channels(ChannelsCommand::List | ChannelsCommand::Show { .. }) => Request::Channels,
+        NodeCommand::Channels(c) => Request::ChangeChannel(channel_change(c)?),
     };
     let follow = match &cmd {
         NodeCommand::Inbox(InboxCommand::List { follow: true, .. }) => Some((false, INBOX_REPLAY)),
@@ -698,6 +763,13 @@ pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::
             .map_err(|e| fail(EXIT_REFUSED, format!("cannot write {}: {e}", path.display())))?;
         writeln!(out, "{} bytes written to {}", m.envelope.len(), path.display())?;
         return Ok(());
+    }
+    if let (NodeCommand::Channels(c), Response::Channels(list)) = (&cmd, &resp) {
+        let only = match c {
+            ChannelsCommand::Show { channel } => Some(channel.clone()),
+            _ => None,
+        };
+        return print_channels(list, &only, json, out);
     }
     print(only(resp), json, out)
 }
@@ -973,6 +1045,14 @@ fn print_with(resp: Response, json: bool, header: bool, out: &mut impl std::io::
                 }
             }
         }
+        Response::Channels(list) => print_channels(&list, &None, json, out)?,
+        Response::ChannelChanged { channel, epoch } => {
+            if json {
+                writeln!(out, "{}", json!({ "channel": channel, "epoch": epoch }))?;
+            } else {
+                writeln!(out, "channel {channel} is at epoch {epoch}: its state and key are published")?;
+            }
+        }
         Response::Rotated { encryption_key } => {
             let hex: String = encryption_key.iter().map(|b| format!("{b:02x}")).collect();
             if json {
@@ -989,6 +1069,148 @@ fn print_with(resp: Response, json: bool, header: bool, out: &mut impl std::io::
             }
         }
         Response::Refused(r) => return Err(fail(EXIT_REFUSED, r.message)),
+    }
+    Ok(())
+}
+
+/// The change a `godwit channels` command asks for.
+fn channel_change(c: &ChannelsCommand) -> anyhow::Result<godwit_admin_api::ChannelChange> {
+    use godwit_admin_api::ChannelChange as C;
+    Ok(match c {
+        ChannelsCommand::List | ChannelsCommand::Show { .. } => {
+            return Err(fail(EXIT_REFUSED, "not a change".into()));
+        }
+        ChannelsCommand::Create { name, purpose, deputy, ends, retain_days } => {
+            let ends_ms = ends
+                .as_deref()
+                .map(|d| {
+                    d.trim()
+                        .parse::<godwit_protocol::content::Date>()
+                        .map_err(|e| fail(EXIT_REFUSED, format!("--ends {d:?}: {e}")))
+                        .and_then(|_| crate::inbox::parse_since(d).map_err(|e| fail(EXIT_REFUSED, e)))
+                })
+                .transpose()?;
+            C::Create {
+                name: name.clone(),
+                purpose: purpose.clone(),
+                deputy: deputy.clone(),
+                ends_ms,
+                retain_days: *retain_days,
+            }
+        }
+        ChannelsCommand::Admit { channel, node, read_only, publish_only } => C::Admit {
+            channel: channel.clone(),
+            node: node.clone(),
+            read: !publish_only,
+            publish: !read_only,
+        },
+        ChannelsCommand::Remove { channel, node } => {
+            C::Remove { channel: channel.clone(), node: node.clone() }
+        }
+        ChannelsCommand::Close { channel } => C::Close { channel: channel.clone() },
+        ChannelsCommand::Rekey { channel } => C::Rekey { channel: channel.clone() },
+    })
+}
+
+/// `godwit channels list|show`: a table, or JSON.
+fn print_channels(
+    list: &[godwit_admin_api::ChannelView],
+    only: &Option<String>,
+    json: bool,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    let shown: Vec<&godwit_admin_api::ChannelView> = match only {
+        None => list.iter().collect(),
+        Some(want) => {
+            let lower = want.trim().to_ascii_lowercase();
+            let found: Vec<_> = list
+                .iter()
+                .filter(|c| {
+                    c.name.eq_ignore_ascii_case(want.trim()) || (lower.len() >= 8 && c.id.starts_with(&lower))
+                })
+                .collect();
+            if found.is_empty() {
+                return Err(fail(EXIT_REFUSED, format!("no channel called {want:?} is known to this node")));
+            }
+            found
+        }
+    };
+    if json {
+        let v: Vec<_> = shown
+            .iter()
+            .map(|c| {
+                let members: Vec<_> = c
+                    .members
+                    .iter()
+                    .map(|m| {
+                        json!({
+                            "node": m.node.to_string(),
+                            "administration": m.administration,
+                            "read": m.read,
+                            "publish": m.publish,
+                        })
+                    })
+                    .collect();
+                json!({
+                    "id": c.id,
+                    "name": c.name,
+                    "purpose": c.purpose,
+                    "epoch": c.epoch,
+                    "owner": c.owner.to_string(),
+                    "deputy": c.deputy.map(|d| d.to_string()),
+                    "ends_ms": c.ends_ms,
+                    "members": members,
+                    "has_key": c.has_key,
+                    "configured": c.configured,
+                })
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        return Ok(());
+    }
+    if only.is_none() {
+        writeln!(out, "{:<14} {:>5} {:>7} {:<3} {:<14} name", "channel", "epoch", "members", "key", "owner")?;
+        for c in &shown {
+            writeln!(
+                out,
+                "{:<14} {:>5} {:>7} {:<3} {:<14} {}{}",
+                &c.id[..12],
+                c.epoch,
+                c.members.len(),
+                if c.has_key { "yes" } else { "no" },
+                if c.configured { "(configured)".to_string() } else { c.owner.short() },
+                c.name,
+                c.ends_ms.map(|t| format!(" (ends {})", crate::inbox::utc_minute(t))).unwrap_or_default()
+            )?;
+        }
+        return Ok(());
+    }
+    for c in shown {
+        writeln!(out, "channel  {}\nname     {}\nepoch    {}", c.id, c.name, c.epoch)?;
+        if !c.purpose.is_empty() {
+            writeln!(out, "purpose  {}", c.purpose)?;
+        }
+        writeln!(out, "owner    {}", c.owner)?;
+        if let Some(d) = c.deputy {
+            writeln!(out, "deputy   {d}")?;
+        }
+        if let Some(t) = c.ends_ms {
+            writeln!(out, "ends     {} UTC", crate::inbox::utc_minute(t))?;
+        }
+        writeln!(
+            out,
+            "key      {}",
+            if c.has_key { "held for this epoch" } else { "not held for this epoch" }
+        )?;
+        writeln!(out, "{:<14} {:<7} administration", "member", "rights")?;
+        for m in &c.members {
+            let rights = match (m.read, m.publish) {
+                (true, true) => "read+pub",
+                (true, false) => "read",
+                _ => "publish",
+            };
+            writeln!(out, "{:<14} {:<7} {}", m.node.short(), rights, m.administration)?;
+        }
     }
     Ok(())
 }

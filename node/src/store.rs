@@ -140,6 +140,7 @@ const CARDS: Table = Table(b'd', "directory");
 const DIALS: Table = Table(b'D', "dials");
 const BLOCKED: Table = Table(b'B', "blocked");
 const MARKS: Table = Table(b'k', "marks");
+const CHANNEL_STATES: Table = Table(b'C', "channel states");
 
 /// The key of `key` in table `t`.
 fn k(t: Table, key: &[u8]) -> Vec<u8> {
@@ -807,6 +808,18 @@ impl Store for SledStore {
     fn flash_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, MessageId)>, StoreError> {
         self.positions(FLASH, after, limit)
     }
+    fn channel_states(&self) -> Result<Vec<(Timestamp, Vec<u8>)>, StoreError> {
+        self.scan(CHANNEL_STATES)
+            .map(|item| {
+                let (_, v) = item?;
+                if v.len() < 8 {
+                    let detail = format!("an entry of {} bytes is shorter than its time", v.len());
+                    return Err(StoreError::Corrupt { tree: CHANNEL_STATES.1, detail });
+                }
+                Ok((Timestamp(be_u64(&v[..8])), v[8..].to_vec()))
+            })
+            .collect()
+    }
     fn log_last(&self) -> Result<u64, StoreError> {
         Ok(self.log_last)
     }
@@ -915,6 +928,10 @@ impl Store for SledStore {
                 }
                 Write::Card { node, record } => {
                     b.insert(k(CARDS, node.as_bytes()), &record[..]);
+                }
+                Write::ChannelState { local, at, record } => {
+                    let value = [&at.as_millis().to_be_bytes()[..], record].concat();
+                    b.insert(k(CHANNEL_STATES, &local.to_be_bytes()), value);
                 }
                 Write::Dial { node, address } => match address {
                     Some(a) => b.insert(k(DIALS, node.as_bytes()), a.as_bytes()),

@@ -115,4 +115,11 @@ pub enum Event {
         /// The peer it came from.
         from: NodeId,
     },
+    /// A channel state became its channel's head here: membership and rights changed.
+    ChannelState {
+        /// The channel.
+        channel: crate::ids::ChannelId,
+        /// Its epoch now.
+        epoch: u64,
+    },
 }

@@ -73,6 +73,10 @@ pub(super) enum Query {
     Marks(Vec<MessageId>),
     /// A new encryption key and a card announcing it (carried out by the core itself).
     RotateKey { uid: u32 },
+    /// The channels known here (answered by the core itself).
+    Channels,
+    /// An owner's change to a channel (`None`: a new one), carried out by the core itself.
+    ChangeChannel { uid: u32, channel: Option<String>, change: super::channels::Change },
 }
 
 /// The core's answer to a [`Query`].
@@ -104,6 +108,11 @@ pub(super) enum Answer {
         last: u64,
         entries: Vec<JournalView>,
     },
+    Channels(Vec<godwit_admin_api::ChannelView>),
+    ChannelChanged {
+        channel: String,
+        epoch: u64,
+    },
     Done,
     Failed(String),
 }
@@ -115,8 +124,6 @@ pub(super) struct Ctx {
     pub(super) events: broadcast::Sender<NodeEvent>,
     pub(super) shared: Arc<Shared>,
     pub(super) own: PeerCert,
-    /// The channels whose keys this node holds.
-    pub(super) channels: Vec<super::ChannelKeySpec>,
     /// The local accounts (OS uids) and the officers or roles each is addressed as.
     pub(super) accounts: Vec<super::Account>,
     pub(super) started: Instant,
@@ -565,26 +572,35 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             Ok(Response::Sent { id, to: nodes })
         }
         Request::SendChannel { channel, priority, marking, ttl_hours, body } => {
-            let c = ctx
-                .channels
-                .iter()
-                .find(|c| {
-                    c.name.eq_ignore_ascii_case(channel.trim())
-                        || c.id.to_string() == channel.trim().to_ascii_lowercase()
-                })
+            let c = channel_named(ctx, &channel).await?;
+            let me = ctx.shared.me;
+            if !c.configured && !c.members.iter().any(|m| m.node == me && m.publish) {
+                return Err(refused(
+                    "refused",
+                    format!("this node may not publish in channel {:?} (epoch {})", c.name, c.epoch),
+                ));
+            }
+            let id: godwit_protocol::ids::ChannelId =
+                c.id.parse().map_err(|e| refused("unavailable", format!("{e}")))?;
+            let key = ctx
+                .shared
+                .epoch_keys
+                .lock()
+                .map_err(|_| refused("unavailable", "key state poisoned".into()))?
+                .get(&id, c.epoch)
+                .cloned()
                 .ok_or_else(|| {
-                    let known: Vec<&str> = ctx.channels.iter().map(|c| c.name.as_str()).collect();
                     refused(
-                        "not_found",
+                        "unavailable",
                         format!(
-                            "this node holds the key of no channel called {channel:?} (it holds: {})",
-                            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                            "this node does not hold the key of epoch {} of channel {:?} yet: it comes from the channel's owner",
+                            c.epoch, c.name
                         ),
                     )
                 })?;
             let (priority, marking, ttl_ms, body) = publication(&priority, &marking, ttl_hours, &body)?;
             let req = super::PublishRequest {
-                target: super::Target::Channel { id: c.id, epoch: c.epoch, key: c.key.clone() },
+                target: super::Target::Channel { id, epoch: c.epoch, key },
                 priority,
                 marking,
                 ttl_ms,
@@ -595,6 +611,19 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             let action = format!("send channel {id} to {}", c.name);
             journal(ctx, uid, action, None).await?;
             Ok(Response::Sent { id, to: Vec::new() })
+        }
+        Request::Channels => match ask(ctx, Query::Channels).await? {
+            Answer::Channels(list) => Ok(Response::Channels(list)),
+            _ => Err(refused("unavailable", "unexpected answer".into())),
+        },
+        Request::ChangeChannel(change) => {
+            let uid = uid.unwrap_or(u32::MAX);
+            let (channel, change) = resolve_change(ctx, change)?;
+            match ask(ctx, Query::ChangeChannel { uid, channel, change }).await? {
+                Answer::ChannelChanged { channel, epoch } => Ok(Response::ChannelChanged { channel, epoch }),
+                Answer::Failed(e) => Err(refused("refused", e)),
+                _ => Err(refused("unavailable", "unexpected answer".into())),
+            }
         }
         Request::Follow { .. } => Err(refused("bad_request", "follow is answered as a stream".into())),
         Request::Inbox => {
@@ -747,6 +776,56 @@ fn crl_days_left(m: &crate::tls::TlsMaterial) -> Option<i64> {
     let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(der).ok()?;
     let next = crl.next_update()?.timestamp();
     Some((next - super::now().as_millis() as i64 / 1000) / 86_400)
+}
+
+/// The channel a name (or id) stands for, as the core sees it now.
+async fn channel_named(ctx: &Ctx, name: &str) -> Result<godwit_admin_api::ChannelView, Response> {
+    let Answer::Channels(list) = ask(ctx, Query::Channels).await? else {
+        return Err(refused("unavailable", "unexpected answer".into()));
+    };
+    let want = name.trim();
+    let lower = want.to_ascii_lowercase();
+    let mut found: Vec<godwit_admin_api::ChannelView> = list
+        .iter()
+        .filter(|c| c.name.eq_ignore_ascii_case(want) || (lower.len() >= 8 && c.id.starts_with(&lower)))
+        .cloned()
+        .collect();
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => {
+            let known: Vec<String> = list.iter().map(|c| format!("{:?}", c.name)).collect();
+            Err(refused(
+                "not_found",
+                format!(
+                    "no channel called {want:?} is known here (known: {})",
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                ),
+            ))
+        }
+        n => Err(refused("bad_request", format!("{want:?} names {n} channels: give its id"))),
+    }
+}
+
+/// A channel change with its nodes resolved (each name must stand for one node).
+fn resolve_change(
+    ctx: &Ctx,
+    change: godwit_admin_api::ChannelChange,
+) -> Result<(Option<String>, super::channels::Change), Response> {
+    use super::channels::Change;
+    use godwit_admin_api::ChannelChange as C;
+    Ok(match change {
+        C::Create { name, purpose, deputy, ends_ms, retain_days } => {
+            let deputy = deputy.map(|d| named(ctx, &d)).transpose()?;
+            let ends = ends_ms.map(godwit_protocol::Timestamp);
+            (None, Change::Create { name, purpose, deputy, ends, retain_days })
+        }
+        C::Admit { channel, node, read, publish } => {
+            (Some(channel), Change::Admit { node: named(ctx, &node)?, read, publish })
+        }
+        C::Remove { channel, node } => (Some(channel), Change::Remove { node: named(ctx, &node)? }),
+        C::Close { channel } => (Some(channel), Change::Close),
+        C::Rekey { channel } => (Some(channel), Change::Rekey),
+    })
 }
 
 /// The common fields of a message to send, checked.
@@ -914,7 +993,9 @@ pub(super) fn on_core(
             }
             Answer::Inbox(found.into_iter().map(|m| (m, Vec::new())).collect())
         }
-        Query::RotateKey { .. } => Answer::Failed("the core rotates keys itself".into()),
+        Query::RotateKey { .. } | Query::Channels | Query::ChangeChannel { .. } => {
+            Answer::Failed("the core answers this itself".into())
+        }
         Query::Marks(ids) => {
             let mut marks = Vec::with_capacity(ids.len());
             for id in &ids {

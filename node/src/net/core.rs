@@ -27,7 +27,7 @@ pub(super) struct Core {
     pub(super) published: HashMap<MessageId, oneshot::Sender<Result<MessageId, NodeError>>>,
     /// Operators' requests journalled (with their settings) but not committed yet: answered
     /// once their batch is durable.
-    pub(super) recorded: Vec<oneshot::Sender<super::admin::Answer>>,
+    pub(super) recorded: Vec<(oneshot::Sender<super::admin::Answer>, super::admin::Answer)>,
     pub(super) relay: Relay<SledStore>,
     pub(super) key: IdentityKey,
     pub(super) conns: HashMap<NodeId, ConnHandle>,
@@ -54,6 +54,10 @@ const STALE_GAPS_SHOWN: usize = 10;
 
 impl Core {
     pub(super) fn run(mut self, rx: mpsc::Receiver<CoreMsg>) {
+        let held: Vec<_> = self.relay.channels().channels().map(|(c, _)| *c).collect();
+        for channel in held {
+            self.channel_taken(channel);
+        }
         loop {
             let wait = self
                 .relay
@@ -135,8 +139,8 @@ impl Core {
         self.shared.committed.notify_waiters();
         self.relay.handle_committed().map_err(|e| format!("storage error: {e}"))?;
         if batch.sync {
-            for reply in self.recorded.drain(..) {
-                let _ = reply.send(super::admin::Answer::Done);
+            for (reply, answer) in self.recorded.drain(..) {
+                let _ = reply.send(answer);
             }
         }
         Ok(())
@@ -287,7 +291,7 @@ impl Core {
         for (_, reply) in self.published.drain() {
             let _ = reply.send(Err(NodeError::NotDurable(reason.to_owned())));
         }
-        for reply in self.recorded.drain(..) {
+        for (reply, _) in self.recorded.drain(..) {
             let _ = reply.send(super::admin::Answer::Failed(format!("not durable: {reason}")));
         }
         for (_, c) in self.conns.drain() {
@@ -443,11 +447,28 @@ impl Core {
                         *q = queued;
                     }
                 }
+                if let super::admin::Query::Channels = q {
+                    let _ = reply.send(super::admin::Answer::Channels(self.channel_views()));
+                    return Ok(());
+                }
+                if let super::admin::Query::ChangeChannel { uid, channel, change } = q {
+                    match self.change_channel(channel.as_deref(), &change) {
+                        Ok((id, epoch, action)) => {
+                            self.relay.record_admin(uid, action);
+                            let answer = super::admin::Answer::ChannelChanged { channel: id, epoch };
+                            self.recorded.push((reply, answer));
+                        }
+                        Err(e) => {
+                            let _ = reply.send(super::admin::Answer::Failed(e));
+                        }
+                    }
+                    return Ok(());
+                }
                 if let super::admin::Query::RotateKey { uid } = q {
                     match self.rotate_key() {
                         Ok(()) => {
                             self.relay.record_admin(uid, "keys rotate".into());
-                            self.recorded.push(reply);
+                            self.recorded.push((reply, super::admin::Answer::Done));
                         }
                         Err(e) => {
                             let _ = reply.send(super::admin::Answer::Failed(e));
@@ -469,7 +490,9 @@ impl Core {
                 let record = matches!(q, super::admin::Query::Record { .. });
                 match super::admin::on_core(&mut self.relay, q, queues) {
                     // Answered once durable (the journal entry made its batch one to sync).
-                    super::admin::Answer::Done if record => self.recorded.push(reply),
+                    super::admin::Answer::Done if record => {
+                        self.recorded.push((reply, super::admin::Answer::Done))
+                    }
                     a => {
                         let _ = reply.send(a);
                     }
@@ -496,6 +519,140 @@ impl Core {
         // Stored now, durable with this batch's group commit; the caller hears of it only then.
         let sealed = self.relay.publish(now(), &mut OsRng, &self.key, &p)?;
         Ok(sealed.id)
+    }
+
+    /// A channel state became a head: its name is noted, and key records waiting for it are
+    /// tried again.
+    fn channel_taken(&mut self, channel: godwit_protocol::ids::ChannelId) {
+        let me = self.shared.me;
+        let (Ok(ring), Ok(mut keys)) = (self.shared.keys.lock(), self.shared.epoch_keys.lock()) else {
+            return;
+        };
+        if let Some(head) = self.relay.channels().head(&channel) {
+            keys.set_name(channel, &head.state.name);
+        }
+        for (c, epoch) in keys.retry(self.relay.channels(), &me, &ring) {
+            info!(channel = %c.short(), epoch, "channel key taken");
+            let _ = self.events.send(NodeEvent::ChannelKey { channel: c, epoch });
+        }
+    }
+
+    /// A channel-key record: the key sealed to this node is kept.
+    fn channel_key(&mut self, id: MessageId, record: &[u8]) {
+        let me = self.shared.me;
+        let (Ok(ring), Ok(mut keys)) = (self.shared.keys.lock(), self.shared.epoch_keys.lock()) else {
+            return;
+        };
+        match keys.on_record(record, self.relay.channels(), &me, &ring) {
+            Ok(Some((c, epoch))) => {
+                info!(channel = %c.short(), epoch, "channel key taken");
+                let _ = self.events.send(NodeEvent::ChannelKey { channel: c, epoch });
+            }
+            Ok(None) => {}
+            Err(e) => warn!(id = %id.short(), "channel key not taken: {e}"),
+        }
+    }
+
+    /// The channels this node knows, for operators.
+    fn channel_views(&self) -> Vec<godwit_admin_api::ChannelView> {
+        let keys = self.shared.epoch_keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let dir = self.shared.directory.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let admin_of = |n: &NodeId| dir.get(n).map(|e| e.cert.administration.clone()).unwrap_or_default();
+        let mut out: Vec<godwit_admin_api::ChannelView> = keys
+            .configured()
+            .iter()
+            .map(|c| godwit_admin_api::ChannelView {
+                id: c.id.to_string(),
+                name: c.name.clone(),
+                purpose: String::new(),
+                epoch: c.epoch,
+                owner: self.shared.me,
+                deputy: None,
+                ends_ms: None,
+                members: Vec::new(),
+                has_key: true,
+                configured: true,
+            })
+            .collect();
+        for (id, head) in self.relay.channels().channels() {
+            let s = &head.state;
+            out.push(godwit_admin_api::ChannelView {
+                id: id.to_string(),
+                name: s.name.clone(),
+                purpose: s.purpose.clone(),
+                epoch: s.epoch,
+                owner: s.owner,
+                deputy: s.deputy,
+                ends_ms: s.ends.map(|t| t.as_millis()),
+                members: s
+                    .members
+                    .iter()
+                    .map(|m| godwit_admin_api::ChannelMemberView {
+                        node: m.node,
+                        administration: admin_of(&m.node),
+                        read: m.read,
+                        publish: m.publish,
+                    })
+                    .collect(),
+                has_key: keys.get(id, s.epoch).is_some(),
+                configured: false,
+            });
+        }
+        out
+    }
+
+    /// An owner's (or deputy's) change: the next state and a fresh epoch key sealed to its
+    /// readers, published; the key kept here first. Returns the channel, its new epoch and the
+    /// journal's words for it.
+    fn change_channel(
+        &mut self,
+        channel: Option<&str>,
+        change: &super::channels::Change,
+    ) -> Result<(String, u64, String), String> {
+        let t = now();
+        let book = self.relay.channels();
+        let head = match channel {
+            None => {
+                if let super::channels::Change::Create { name, .. } = change {
+                    if book.channels().any(|(_, h)| h.state.name.eq_ignore_ascii_case(name.trim())) {
+                        return Err(format!("a channel called {:?} exists already", name.trim()));
+                    }
+                }
+                None
+            }
+            Some(name) => Some(find_channel(book, name)?),
+        };
+        let state = super::channels::next_state(head, self.shared.me, change, t)?;
+        let (record, key_record, channel, epoch_key) = {
+            let dir = self.shared.directory.lock().map_err(|_| "state poisoned".to_string())?;
+            let mine =
+                self.shared.keys.lock().map_err(|_| "key state poisoned".to_string())?.current().public();
+            let me = self.shared.me;
+            super::channels::sign_change(
+                &mut OsRng,
+                &self.key,
+                &state,
+                |r| {
+                    godwit_protocol::channel::ChannelState::verify(r)
+                        .map(|v| v.channel)
+                        .map_err(|e| e.to_string())
+                },
+                |n| if *n == me { Some(mine) } else { dir.get(n).map(|e| e.card.encryption_key) },
+                t,
+            )?
+        };
+        // The key first: this node never publishes an epoch it could not read itself.
+        self.shared.epoch_keys.lock().map_err(|_| "key state poisoned".to_string())?.insert(
+            channel,
+            state.epoch,
+            epoch_key,
+        )?;
+        let flash = godwit_protocol::envelope::Priority::Flash;
+        let ttl = super::channels::CONTROL_TTL_MS;
+        self.relay.publish_control(t, &self.key, &record, ttl, flash).map_err(|e| e.to_string())?;
+        self.relay.publish_control(t, &self.key, &key_record, ttl, flash).map_err(|e| e.to_string())?;
+        let action = format!("channels {change:?} {channel} epoch {}", state.epoch);
+        Ok((channel.to_string(), state.epoch, action))
     }
 
     /// Carries out the relay's outputs, the group commit among them.
@@ -569,10 +726,17 @@ impl Core {
                 Output::Fork { author, seq } => {
                     error!(author = %author, seq, "author signed two messages for one place in a feed: feed frozen, evidence kept");
                 }
+                Output::ChannelHead { channel, epoch } => {
+                    info!(channel = %channel.short(), epoch, "channel state taken");
+                    self.channel_taken(channel);
+                    let _ = self.events.send(NodeEvent::ChannelState { channel, epoch });
+                }
                 Output::Control { id, record } => {
-                    if godwit_protocol::control::kind_of(&record).ok()
-                        == Some(godwit_protocol::control::Kind::NodeCard)
-                    {
+                    let kind = godwit_protocol::control::kind_of(&record).ok();
+                    if kind == Some(godwit_protocol::control::Kind::ChannelKey) {
+                        self.channel_key(id, &record);
+                    }
+                    if kind == Some(godwit_protocol::control::Kind::NodeCard) {
                         let material = self.shared.tls.lock().map(|m| m.clone());
                         let admitted = match (material, self.shared.directory.lock()) {
                             (Ok(m), Ok(mut d)) => d.admit(&record, &m, now()),
@@ -623,5 +787,35 @@ impl Core {
             }
         }
         Ok(())
+    }
+}
+
+/// The channel a name (or id, or a prefix of at least 8 hex digits) stands for.
+///
+/// # Errors
+/// No such channel, or more than one.
+pub(super) fn find_channel<'a>(
+    book: &'a godwit_protocol::channel::Book,
+    name: &str,
+) -> Result<(&'a godwit_protocol::ids::ChannelId, &'a godwit_protocol::channel::Taken), String> {
+    let want = name.trim();
+    let lower = want.to_ascii_lowercase();
+    let found: Vec<_> = book
+        .channels()
+        .filter(|(id, h)| {
+            h.state.name.eq_ignore_ascii_case(want)
+                || (lower.len() >= 8 && id.to_string().starts_with(&lower))
+        })
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(*one),
+        [] => {
+            let known: Vec<String> = book.channels().map(|(_, h)| format!("{:?}", h.state.name)).collect();
+            Err(format!(
+                "no channel called {want:?} is known here (known: {})",
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            ))
+        }
+        many => Err(format!("{want:?} names {} channels: give its id", many.len())),
     }
 }

@@ -103,6 +103,22 @@ impl KeyRing {
         }
     }
 
+    /// Opens the epoch key a channel-key record seals to `me`, with the current key or an
+    /// earlier one.
+    ///
+    /// # Errors
+    /// What the current key's attempt said, when no key opens it.
+    pub(super) fn unseal_channel_key(
+        &self,
+        ck: &godwit_protocol::crypto::ChannelKey,
+        me: &NodeId,
+    ) -> Result<godwit_protocol::crypto::EpochKey, godwit_protocol::crypto::CryptoError> {
+        match ck.unseal(me, &self.current) {
+            Ok(k) => Ok(k),
+            Err(first) => self.previous.iter().find_map(|k| ck.unseal(me, k).ok()).ok_or(first),
+        }
+    }
+
     /// Whether the current key has been in use for `every_ms` or longer.
     pub(super) fn due(&self, now_ms: u64, every_ms: u64) -> bool {
         now_ms.saturating_sub(self.since_ms) >= every_ms

@@ -9,6 +9,7 @@
 mod admin;
 mod admission;
 mod announce;
+mod channels;
 mod directory;
 mod error;
 mod keys;
@@ -197,6 +198,20 @@ pub enum NodeEvent {
     Repaired(MessageId),
     /// A node's card (new or newer) was taken into the directory.
     Card(NodeId),
+    /// A channel state became its channel's head here.
+    ChannelState {
+        /// The channel.
+        channel: ChannelId,
+        /// Its epoch.
+        epoch: u64,
+    },
+    /// The key of a channel epoch sealed to this node was taken (kept on disk).
+    ChannelKey {
+        /// The channel.
+        channel: ChannelId,
+        /// Its epoch.
+        epoch: u64,
+    },
     /// A message in the inbox was announced (the alert command run for a flash message): at
     /// least once, also after a crash.
     Announced(MessageId),
@@ -372,6 +387,8 @@ struct Shared {
     committed: Arc<tokio::sync::Notify>,
     /// This node's encryption keys: the current one and those it retired.
     keys: Mutex<keys::KeyRing>,
+    /// The channel epoch keys this node holds.
+    epoch_keys: Mutex<channels::EpochKeys>,
     /// Feed gaps no peer filled in time, described for `godwit status` (set by the core as it
     /// answers a status query).
     stale_gaps: Mutex<Vec<String>>,
@@ -439,8 +456,11 @@ impl Node {
         let (core_tx, core_rx) = mpsc::channel();
         let ring = keys::KeyRing::load(&spec.data_dir, &spec.encryption, now().as_millis())
             .map_err(NodeError::Keys)?;
+        let epoch_keys =
+            channels::EpochKeys::load(&spec.data_dir, spec.channel_keys.clone()).map_err(NodeError::Keys)?;
         let shared = Arc::new(Shared {
             me,
+            epoch_keys: Mutex::new(epoch_keys),
             limits: spec.limits.clone(),
             client: Mutex::new(client),
             tls: Mutex::new(spec.tls.clone()),
@@ -586,7 +606,6 @@ impl Node {
             events: events.clone(),
             shared: shared.clone(),
             own,
-            channels: spec.channel_keys.clone(),
             accounts: spec.accounts.clone(),
             started: std::time::Instant::now(),
             dials: dials.clone(),

@@ -62,7 +62,8 @@ fn the_channel_id_is_the_id_of_its_first_state_and_only_its_owner_signs_it() {
 #[test]
 fn a_state_names_what_is_wrong_with_its_fields() {
     let (hub, ncp) = (key(1), key(2));
-    let cases: Vec<(Box<dyn Fn(&mut ChannelState)>, &str)> = vec![
+    type Change = Box<dyn Fn(&mut ChannelState)>;
+    let cases: Vec<(Change, &str)> = vec![
         (Box::new(|s| s.members.reverse()), "ascending"),
         (Box::new(|s| s.members.retain(|m| !m.publish)), "owner"),
         (Box::new(|s| s.name.clear()), "name"),

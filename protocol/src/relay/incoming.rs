@@ -87,11 +87,50 @@ impl<S: Store> Relay<S> {
                 return self.refuse(peer, Some(id), RejectReason::Invalid, e.to_string());
             }
         }
+        if matches!(h.feed, Feed::Control(f) if f.kind == crate::control::Kind::ChannelState) {
+            let checked = crate::channel::ChannelState::verify(env.sealed_body()).and_then(|v| {
+                if v.signer != h.author {
+                    let detail =
+                        format!("signed by {} but published by {}", v.signer.short(), h.author.short());
+                    return Err(crate::channel::StateError::Invalid(detail));
+                }
+                self.membership.check_state(&v)
+            });
+            if let Err(e) = checked {
+                let reason = match e {
+                    crate::channel::StateError::NotOwner { .. } => RejectReason::NotAuthorized,
+                    crate::channel::StateError::Full(_) => RejectReason::OverQuota,
+                    _ => RejectReason::Invalid,
+                };
+                return self.refuse(peer, Some(id), reason, e.to_string());
+            }
+        }
         if let Feed::Channel(c) = &h.feed {
-            match self.membership.may_publish(&c.id, c.epoch, &h.author) {
+            match self.membership.may_publish(&c.id, c.epoch, &h.author, h.created, self.now) {
                 Err(membership::Denied::UnknownChannel) => {
                     let detail = format!("unknown channel {}", c.id.short());
                     return self.refuse_relayed(peer, Some(id), RejectReason::Unroutable, detail, relayed);
+                }
+                Err(membership::Denied::EpochAhead { head }) => {
+                    // Its channel state is on its way: the message is offered again later.
+                    let detail = format!(
+                        "epoch {} of channel {} is newer than the state held here (epoch {head})",
+                        c.epoch,
+                        c.id.short()
+                    );
+                    return self.refuse(peer, Some(id), RejectReason::TooEarly, detail);
+                }
+                Err(membership::Denied::StaleEpoch { head }) => {
+                    let detail = format!(
+                        "epoch {} of channel {} was superseded (now epoch {head}) longer ago than the grace window",
+                        c.epoch,
+                        c.id.short()
+                    );
+                    return self.refuse_relayed(peer, Some(id), RejectReason::NotAuthorized, detail, relayed);
+                }
+                Err(membership::Denied::Closed { ends }) => {
+                    let detail = format!("channel {} ended at {ends}", c.id.short());
+                    return self.refuse_relayed(peer, Some(id), RejectReason::NotAuthorized, detail, relayed);
                 }
                 Err(membership::Denied::NotMember) => {
                     let detail = format!(
@@ -250,6 +289,19 @@ impl<S: Store> Relay<S> {
             Vec::new()
         };
         let local = self.hot.insert(id, bytes.into(), meta, SlotRec { id, prev: h.prev }, inbox);
+        if matches!(h.feed, Feed::Control(f) if f.kind == crate::control::Kind::ChannelState) {
+            // Checked before: signed by its author, a move this book takes or holds.
+            if let Ok(v) = crate::channel::ChannelState::verify(env.sealed_body()) {
+                let record = v.record.clone();
+                if let Ok(heads) = self.membership.take_state(v, self.now) {
+                    self.hot.write(Write::ChannelState { local, at: self.now, record });
+                    for (channel, epoch) in heads {
+                        self.hot.record(Event::ChannelState { channel, epoch });
+                        self.out.push_back(Output::ChannelHead { channel, epoch });
+                    }
+                }
+            }
+        }
         self.park(local, id, unrouted);
         if new.top > head.top {
             self.prune_former_top(author, feed, &head)?;

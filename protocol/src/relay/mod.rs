@@ -123,6 +123,9 @@ pub struct RelayConfig {
     /// recognised by its id before any signature is checked; after it, a replay is still
     /// refused as expired once verified.
     pub forget_after_ms: u64,
+    /// How long after this node took a channel's newer epoch messages of the epoch before are
+    /// still accepted, in milliseconds (by this node's clock, never the author's).
+    pub epoch_grace_ms: u64,
 }
 
 impl RelayConfig {
@@ -154,6 +157,7 @@ impl RelayConfig {
             peer_bytes_burst: 16 << 30,
             prune_every_ms: 10_000,
             forget_after_ms: 7 * 86_400_000,
+            epoch_grace_ms: 3_600_000,
         }
     }
 }
@@ -268,6 +272,13 @@ pub enum Output {
         /// The control record.
         record: Vec<u8>,
     },
+    /// A channel state became the head of its channel here (stored with the next commit).
+    ChannelHead {
+        /// The channel.
+        channel: ChannelId,
+        /// Its epoch now.
+        epoch: u64,
+    },
     /// A hub peer vouched for members with their certificates (DER). The shell checks each
     /// against the network CA and its revocation list, keeps those of members (not hubs) whose
     /// region is the peer's own, and reports them with [`Relay::handle_vouched`].
@@ -306,6 +317,13 @@ pub enum PublishError<E: std::error::Error + 'static> {
     /// Sealing failed.
     #[error(transparent)]
     Seal(#[from] SealError),
+    /// This node may not publish there (not a member with publish rights, a superseded epoch,
+    /// a channel that ended).
+    #[error("this node may not publish here: {0}")]
+    NotPermitted(String),
+    /// A channel state this node may not take.
+    #[error(transparent)]
+    Channel(#[from] crate::channel::StateError),
     /// The store failed.
     #[error("storage: {0}")]
     Store(#[source] E),
@@ -410,7 +428,13 @@ impl<S: Store> Relay<S> {
     pub fn new(cfg: RelayConfig, store: S) -> Result<Self, RelayError<S::Error>> {
         let recovering = cfg.recovering;
         let hot = hot::Hot::new(&store, cfg.tail_bytes).map_err(RelayError::Store)?;
-        let membership = membership::Membership::new(&cfg.channels);
+        let mut membership = membership::Membership::new(&cfg.channels, cfg.epoch_grace_ms);
+        // The channel states taken before, in the order taken, each at the time it was taken.
+        for (at, record) in store.channel_states().map_err(RelayError::Store)? {
+            if let Ok(v) = crate::channel::ChannelState::verify(&record) {
+                let _ = membership.take_state(v, at);
+            }
+        }
         Ok(Relay {
             cfg,
             store,
@@ -1133,6 +1157,12 @@ impl<S: Store> Relay<S> {
         p: &Publication<'_>,
     ) -> Result<message::SealedMessage, PublishError<S::Error>> {
         self.now = now;
+        if let Audience::Channel { id, epoch, .. } = p.audience {
+            let me = self.cfg.me;
+            if let Err(d) = self.membership.may_publish(&id, epoch, &me, now, now) {
+                return Err(PublishError::NotPermitted(format!("channel {} epoch {epoch}: {d}", id.short())));
+            }
+        }
         let feed = match p.audience {
             Audience::Channel { id, .. } => FeedId(id.0),
             Audience::Direct(to) => {
@@ -1172,6 +1202,10 @@ impl<S: Store> Relay<S> {
     ) -> Result<message::SealedMessage, PublishError<S::Error>> {
         self.now = now;
         let kind = crate::control::kind_of(record).map_err(|e| PublishError::Seal(SealError::Control(e)))?;
+        if kind == crate::control::Kind::ChannelState {
+            let v = crate::channel::ChannelState::verify(record)?;
+            self.membership.check_state(&v)?;
+        }
         let (seq, prev) = self.next_place(&crate::envelope::control_feed_id(kind))?;
         let draft = message::ControlDraft {
             seq,
@@ -1183,6 +1217,11 @@ impl<S: Store> Relay<S> {
         };
         let sealed = message::seal_control(key, &draft)?;
         self.author(sealed)
+    }
+
+    /// The signed channel states this node holds.
+    pub fn channels(&self) -> &crate::channel::Book {
+        self.membership.book()
     }
 
     /// The next place in this node's feed `feed`: its seq and prev.

@@ -169,6 +169,16 @@ pub enum Write {
         /// The signed card (a control record).
         record: Vec<u8>,
     },
+    /// A channel state this node took (or holds until its predecessor arrives), at its log
+    /// position `local`, with the time this node took it: replayed in order at start.
+    ChannelState {
+        /// The control message's log position.
+        local: u64,
+        /// When this node took it (its own clock).
+        at: Timestamp,
+        /// The signed state (a control record).
+        record: Vec<u8>,
+    },
     /// The envelope of a held message whose stored copy was damaged, fetched again and checked
     /// against its id: it replaces the damaged copy.
     Repair {
@@ -252,6 +262,8 @@ pub trait Store {
         before: Timestamp,
         limit: usize,
     ) -> Result<Vec<(Timestamp, u64, MessageId)>, Self::Error>;
+    /// The channel states taken, in the order taken: when, and the signed record.
+    fn channel_states(&self) -> Result<Vec<(Timestamp, Vec<u8>)>, Self::Error>;
     /// Applies a batch atomically: after a crash either all of it is there or none of it.
     /// Durability is the shell's next step (see [`Batch::sync`]).
     fn write(&mut self, batch: &Batch) -> Result<(), Self::Error>;
@@ -288,6 +300,8 @@ pub struct MemoryStore {
     pub marks: BTreeMap<MessageId, Mark>,
     /// Fork evidence: author, feed and seq → the id held and the conflicting envelope.
     pub evidence: BTreeMap<(NodeId, FeedId, u64), Evidence>,
+    /// Channel states taken, by log position: when, and the record.
+    pub channel_states: BTreeMap<u64, (Timestamp, Vec<u8>)>,
     /// The audit journal, in order.
     pub journal: Vec<Event>,
     /// Batches written.
@@ -378,6 +392,9 @@ impl Store for MemoryStore {
             .map(|((t, l), id)| (*t, *l, *id))
             .collect())
     }
+    fn channel_states(&self) -> Result<Vec<(Timestamp, Vec<u8>)>, NoError> {
+        Ok(self.channel_states.values().cloned().collect())
+    }
     fn write(&mut self, batch: &Batch) -> Result<(), NoError> {
         self.commits += 1;
         for w in &batch.writes {
@@ -428,6 +445,9 @@ impl Store for MemoryStore {
                 }
                 Write::Card { node, record } => {
                     self.cards.insert(*node, record.clone());
+                }
+                Write::ChannelState { local, at, record } => {
+                    self.channel_states.insert(*local, (*at, record.clone()));
                 }
                 Write::Dial { node, address } => match address {
                     Some(a) => {

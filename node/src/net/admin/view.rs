@@ -19,10 +19,13 @@ pub(super) fn open(ctx: &Ctx, e: &Envelope) -> Result<Body, String> {
             let keys = ctx.shared.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             keys.open_direct(e, &ctx.shared.me).map_err(|err| format!("cannot open it: {err}"))
         }
-        Feed::Channel(c) => match ctx.channels.iter().find(|k| k.id == c.id && k.epoch == c.epoch) {
-            Some(k) => e.open_channel(&k.key).map_err(|err| format!("cannot open it: {err}")),
-            None => Err(format!("this node holds no key for channel {} epoch {}", c.id.short(), c.epoch)),
-        },
+        Feed::Channel(c) => {
+            let keys = ctx.shared.epoch_keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match keys.get(&c.id, c.epoch) {
+                Some(k) => e.open_channel(k).map_err(|err| format!("cannot open it: {err}")),
+                None => Err(format!("this node holds no key for channel {} epoch {}", c.id.short(), c.epoch)),
+            }
+        }
         Feed::Control(_) => Err("a control record, not a message".into()),
     }
 }
@@ -118,11 +121,9 @@ pub(super) fn item(
         .and_then(|d| d.get(&h.author).map(|x| x.cert.administration.clone()))
         .unwrap_or_default();
     let (mode, channel, channel_name) = match &h.feed {
-        Feed::Channel(c) => (
-            "channel",
-            Some(c.id.to_string()),
-            ctx.channels.iter().find(|k| k.id == c.id).map(|k| k.name.clone()),
-        ),
+        Feed::Channel(c) => {
+            ("channel", Some(c.id.to_string()), ctx.shared.epoch_keys.lock().ok().and_then(|k| k.name(&c.id)))
+        }
         Feed::Direct(_) => ("direct", None, None),
         Feed::Control(_) => ("control", None, None),
     };
