@@ -1219,3 +1219,103 @@ fn messages_held_for_a_member_go_to_its_newly_vouched_hub_a_window_at_a_time() {
     r.handle_frame(now, hub, &Frame::Ack(second).encode()).unwrap();
     assert_eq!(msgs(sends_to(&mut r, hub)).len(), 1, "and the rest");
 }
+
+#[test]
+fn channel_states_move_only_forward_and_rights_follow_the_epoch() {
+    use crate::channel::{CHANNEL_STATE_VERSION, ChannelState, Member};
+    let mut h = hub_with(61, |c| c.epoch_grace_ms = 60_000);
+    let (a, me) = (h.a.node_id(), h.me.node_id());
+    let mut members =
+        vec![Member { node: a, read: true, publish: true }, Member { node: me, read: true, publish: false }];
+    members.sort_by_key(|m| m.node);
+    let genesis = ChannelState {
+        format: CHANNEL_STATE_VERSION,
+        ends: None,
+        name: "operation Tusk".into(),
+        prev: None,
+        epoch: 1,
+        owner: a,
+        deputy: None,
+        retain: 30,
+        channel: None,
+        created: NOW,
+        members,
+        purpose: String::new(),
+    };
+    let control = |h: &mut Hub, seq: u64, prev: Option<MessageId>, record: &[u8]| {
+        let draft = message::ControlDraft {
+            seq,
+            prev,
+            created: NOW,
+            expires: NOW.plus_millis(86_400_000),
+            priority: Priority::Flash,
+            record,
+        };
+        message::seal_control(&h.a, &draft).unwrap()
+    };
+    let g = ChannelState::verify(&genesis.sign(&h.a)).unwrap();
+    let m1 = control(&mut h, 1, None, &g.record);
+    h.receive_from_a(&m1.bytes, 0);
+    h.commit();
+    assert!(h.outputs().iter().any(|(_, o)| matches!(o, Err(Output::ChannelHead { epoch: 1, .. }))));
+    let second = ChannelState { prev: Some(g.id), channel: Some(g.channel), epoch: 2, ..genesis.clone() };
+    let r2 = second.sign(&h.a);
+    let m2 = control(&mut h, 2, Some(m1.id), &r2);
+    h.receive_from_a(&m2.bytes, 0);
+    h.commit();
+    assert_eq!(h.relay.channels().head(&g.channel).unwrap().state.epoch, 2);
+    // A replay of an older move is refused and changes nothing.
+    let replay = ChannelState { prev: Some(g.id), channel: Some(g.channel), epoch: 9, ..genesis.clone() };
+    let r3 = replay.sign(&h.a);
+    let m3 = control(&mut h, 3, Some(m2.id), &r3);
+    h.receive_from_a(&m3.bytes, 0);
+    let frames = h.frames_to(a);
+    assert!(
+        frames.iter().any(|f| matches!(f, Frame::Reject(r) if r.id == Some(m3.id) && r.detail.contains("not a forward move"))),
+        "{frames:?}"
+    );
+    assert_eq!(h.relay.channels().head(&g.channel).unwrap().state.epoch, 2);
+    assert!(h.relay.store().meta(&m3.id).unwrap().is_none());
+
+    // Rights per epoch: epoch 2 is accepted, an epoch not held yet is "too early", and epoch
+    // 1 only within the grace window after epoch 2 was taken here.
+    let key = EpochKey::generate(&mut h.rng);
+    let b = body();
+    let msg = |h: &mut Hub, seq: u64, prev: Option<MessageId>, epoch: u64| {
+        let draft = Draft {
+            audience: Audience::Channel { id: g.channel, epoch, key: &key },
+            seq,
+            prev,
+            created: NOW,
+            expires: NOW.plus_millis(86_400_000),
+            priority: Priority::Routine,
+            marking: Tlp::Green,
+            body: &b,
+            personal: None,
+        };
+        message::seal(&mut h.rng, &h.a, &draft).unwrap()
+    };
+    let ok = msg(&mut h, 1, None, 2);
+    h.receive_from_a(&ok.bytes, 0);
+    h.commit();
+    assert!(h.relay.inbox().unwrap().contains(&ok.id), "the hub reads epoch 2");
+    let ahead = msg(&mut h, 2, Some(ok.id), 3);
+    h.receive_from_a(&ahead.bytes, 0);
+    let frames = h.frames_to(a);
+    assert!(frames.iter().any(
+        |f| matches!(f, Frame::Reject(r) if r.id == Some(ahead.id) && r.reason == RejectReason::TooEarly)
+    ));
+    let stale = msg(&mut h, 2, Some(ok.id), 1);
+    let f = Frame::Msg(Msg { env: stale.bytes.to_vec(), hop: 0 }).encode();
+    h.relay.handle_frame(NOW.plus_millis(120_000), a, &f).unwrap();
+    let frames = h.frames_to(a);
+    assert!(
+        frames.iter().any(|f| matches!(f, Frame::Reject(r) if r.id == Some(stale.id) && r.reason == RejectReason::NotAuthorized && r.detail.contains("grace"))),
+        "{frames:?}"
+    );
+    // The states survive a restart: taken again from the store, in order.
+    h.commit();
+    let store = h.relay.store().clone();
+    let again = Relay::new(h.relay.config().clone(), store).unwrap();
+    assert_eq!(again.channels().head(&g.channel).map(|t| t.state.epoch), Some(2));
+}
