@@ -152,6 +152,37 @@ pub enum Request {
     },
     /// The channels this node knows, with their members and whether it holds their key.
     Channels,
+    /// Withdraw (retract) or correct a message this node sent: to the same audience (the
+    /// channel's current members, or the same recipients), with the same marking (mutating:
+    /// journalled). Only its author may.
+    Withdraw {
+        /// The message's full id.
+        id: String,
+        /// Why.
+        reason: String,
+        /// For a correction: the corrected body (its content must be of the original's kind).
+        #[serde(with = "serde_bytes")]
+        corrected: Option<Vec<u8>>,
+    },
+    /// Ask a channel's owner to admit this node (its administrator decides), or leave a channel
+    /// (its owner's node removes this node at once): a direct message to the owner.
+    RequestChannel {
+        /// The channel (name or id).
+        channel: String,
+        /// `true` to leave, `false` to ask to join.
+        leave: bool,
+        /// Why, or who asks.
+        note: String,
+    },
+    /// Requests to join the channels this node owns (or deputises for) from nodes that are not
+    /// members yet, and not refused.
+    ChannelRequests,
+    /// Who has receipted a message: per expected recipient (a direct message's recipients, a
+    /// channel's readers) delivered / read / actioned, with times; missing ones too.
+    Receipts {
+        /// The message: its full id (also one this node sent), or a prefix of an inbox message.
+        id: String,
+    },
     /// A channel change by its owner or deputy (mutating: journalled): a new signed state and
     /// a new epoch key sealed to every reader.
     ChangeChannel(ChannelChange),
@@ -203,6 +234,56 @@ pub enum ChannelChange {
         /// The channel.
         channel: String,
     },
+}
+
+/// `godwit receipts MSG`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptsView {
+    /// The message.
+    pub id: MessageId,
+    /// One row per expected recipient (in order), then any other node that receipted it.
+    pub rows: Vec<ReceiptRow>,
+}
+
+/// What one node has receipted (times in ms since the epoch, by the receipting node's clock).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptRow {
+    /// The node.
+    pub node: NodeId,
+    /// Its administration, from its card.
+    pub administration: String,
+    /// Whether it was expected to receive the message.
+    pub expected: bool,
+    /// Stored at its node.
+    pub delivered_ms: Option<u64>,
+    /// Read by an officer.
+    pub read_ms: Option<u64>,
+    /// Acted upon.
+    pub actioned_ms: Option<u64>,
+    /// The newest note.
+    pub note: Option<String>,
+}
+
+/// A request to join a channel this node owns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelRequestView {
+    /// The request (an inbox message: `godwit inbox action ID --note "refused: …"` refuses it).
+    pub id: MessageId,
+    /// The channel's id.
+    pub channel: String,
+    /// Its name.
+    pub channel_name: String,
+    /// Who asks.
+    pub node: NodeId,
+    /// Its administration, from its certificate.
+    pub administration: String,
+    /// What it says.
+    pub note: String,
+    /// When it was sent (ms since the epoch).
+    pub created_ms: u64,
 }
 
 /// One channel as `godwit channels list|show` shows it.
@@ -291,6 +372,10 @@ pub enum Response {
     },
     /// Answer to [`Request::Channels`].
     Channels(Vec<ChannelView>),
+    /// Answer to [`Request::Receipts`].
+    Receipts(ReceiptsView),
+    /// Answer to [`Request::ChannelRequests`].
+    ChannelRequests(Vec<ChannelRequestView>),
     /// Answer to [`Request::ChangeChannel`]: the new state and key are published (durable here).
     ChannelChanged {
         /// The channel.

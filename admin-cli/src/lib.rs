@@ -84,6 +84,12 @@ pub enum Command {
         #[command(subcommand)]
         command: Option<node::ChannelsCommand>,
     },
+    /// Who has receipted a message this node sent: per recipient (a channel's readers, a direct
+    /// message's recipients) when it was delivered, read and actioned, or that it is missing.
+    Receipts {
+        /// The message id (full), or a prefix of an inbox message's id.
+        id: String,
+    },
     /// This node's encryption key.
     Keys {
         /// What to do.
@@ -263,6 +269,7 @@ pub fn main() -> Result<()> {
         }
         Command::Send { command } => on_node(node::NodeCommand::Send(command)),
         Command::Keys { command } => on_node(node::NodeCommand::Keys(command)),
+        Command::Receipts { id } => on_node(node::NodeCommand::Receipts(id)),
         Command::Channels { command } => {
             on_node(node::NodeCommand::Channels(command.unwrap_or(node::ChannelsCommand::List)))
         }
@@ -330,6 +337,7 @@ pub fn run(command: Command, out: &mut impl std::io::Write) -> Result<()> {
         | Command::Send { .. }
         | Command::Keys { .. }
         | Command::Channels { .. }
+        | Command::Receipts { .. }
         | Command::Inbox { .. } => {
             bail!("this command talks to a running node: use godwit_admin::main")
         }

@@ -91,6 +91,25 @@ pub struct Audience {
 /// `godwit send …`.
 #[derive(Debug, Subcommand)]
 pub enum SendCommand {
+    /// Retract a message this node sent: every holder shows it as retracted.
+    Retract {
+        /// Its full id.
+        id: String,
+        /// Why, e.g. "the container number was wrong".
+        #[arg(long)]
+        reason: String,
+    },
+    /// Correct a message this node sent with a new body of the same kind (JSON or TOML file).
+    Correct {
+        /// Its full id.
+        id: String,
+        /// What was wrong.
+        #[arg(long)]
+        reason: String,
+        /// The corrected body.
+        #[arg(long)]
+        file: PathBuf,
+    },
     /// A Warning (an alert: a risk profile to act on), from a JSON or TOML file.
     Alert {
         /// Where it goes.
@@ -270,6 +289,7 @@ fn kind_body(cmd: &SendCommand) -> anyhow::Result<Vec<u8>> {
     use godwit_protocol::content::{Feedback, IntelligenceBulletin, Outcome};
     let bad = |m: String| fail(EXIT_REFUSED, m);
     match cmd {
+        SendCommand::Retract { .. } | SendCommand::Correct { .. } => Err(bad("not a new message".into())),
         SendCommand::Alert { message, .. } => {
             let file = need_file(message)?;
             finish(read_body(file, Some("warning"))?, message, &file.display().to_string())
@@ -479,6 +499,29 @@ pub enum ChannelsCommand {
         /// The channel.
         channel: String,
     },
+    /// Ask a channel's owner to admit this node (its administrator decides).
+    Join {
+        /// The channel.
+        channel: String,
+        /// Why, or who asks.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Leave a channel: its owner's node removes this node at once.
+    Leave {
+        /// The channel.
+        channel: String,
+    },
+    /// Requests to join the channels this node owns, not yet answered.
+    Requests,
+    /// Refuse a request to join (the requester's node is told, with the reason).
+    Refuse {
+        /// The request's id (from `godwit channels requests`).
+        request: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 /// `godwit keys …`.
@@ -629,6 +672,8 @@ pub enum NodeCommand {
     Keys(KeysCommand),
     /// `godwit channels …`.
     Channels(ChannelsCommand),
+    /// `godwit receipts MSG`.
+    Receipts(String),
 }
 
 /// Runs a node command over `socket`, printing a table, or JSON with `json`.
@@ -663,6 +708,14 @@ pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::
         NodeCommand::Directory(DirectoryCommand::Show { node }) => {
             Request::Directory { name: Some(node.clone()) }
         }
+        NodeCommand::Send(SendCommand::Retract { id, reason }) => {
+            Request::Withdraw { id: id.clone(), reason: reason.clone(), corrected: None }
+        }
+        NodeCommand::Send(SendCommand::Correct { id, reason, file }) => Request::Withdraw {
+            id: id.clone(),
+            reason: reason.clone(),
+            corrected: Some(read_body(file, None)?.encode()),
+        },
         NodeCommand::Send(send @ SendCommand::Direct { to, marking, message }) => Request::SendDirect {
             to: to.clone(),
             priority: message.priority.clone(),
@@ -714,7 +767,20 @@ pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::
         NodeCommand::Inbox(InboxCommand::Export { .. }) => unreachable!("answered above"),
         NodeCommand::Keys(KeysCommand::Rotate) => Request::RotateKey,
         NodeCommand::Channels(ChannelsCommand::List | ChannelsCommand::Show { .. }) => Request::Channels,
+        NodeCommand::Channels(ChannelsCommand::Join { channel, note }) => {
+            Request::RequestChannel { channel: channel.clone(), leave: false, note: note.clone() }
+        }
+        NodeCommand::Channels(ChannelsCommand::Leave { channel }) => {
+            Request::RequestChannel { channel: channel.clone(), leave: true, note: String::new() }
+        }
+        NodeCommand::Channels(ChannelsCommand::Requests) => Request::ChannelRequests,
+        NodeCommand::Channels(ChannelsCommand::Refuse { request, reason }) => Request::Mark {
+            id: request.clone(),
+            actioned: true,
+            note: Some(format!("refused: {}", reason.trim())),
+        },
         NodeCommand::Channels(c) => Request::ChangeChannel(channel_change(c)?),
+        NodeCommand::Receipts(id) => Request::Receipts { id: id.clone() },
     };
     let follow = match &cmd {
         NodeCommand::Inbox(InboxCommand::List { follow: true, .. }) => Some((false, INBOX_REPLAY)),
@@ -1046,6 +1112,87 @@ fn print_with(resp: Response, json: bool, header: bool, out: &mut impl std::io::
             }
         }
         Response::Channels(list) => print_channels(&list, &None, json, out)?,
+        Response::ChannelRequests(list) => {
+            if json {
+                let v: Vec<_> = list
+                    .iter()
+                    .map(|r| {
+                        json!({
+                            "id": r.id.to_string(),
+                            "channel": r.channel,
+                            "channel_name": r.channel_name,
+                            "node": r.node.to_string(),
+                            "administration": r.administration,
+                            "note": r.note,
+                            "created_ms": r.created_ms,
+                        })
+                    })
+                    .collect();
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "{:<14} {:<16} {:<14} {:<24} {:<20} note",
+                    "request", "sent", "node", "administration", "channel"
+                )?;
+                for r in &list {
+                    writeln!(
+                        out,
+                        "{:<14} {:<16} {:<14} {:<24} {:<20} {}",
+                        r.id.short(),
+                        crate::inbox::utc_minute(r.created_ms),
+                        r.node.short(),
+                        r.administration,
+                        r.channel_name,
+                        r.note
+                    )?;
+                }
+            }
+        }
+        Response::Receipts(r) => {
+            let t = |ms: Option<u64>| ms.map_or_else(|| "-".to_string(), crate::inbox::utc_minute);
+            if json {
+                let rows: Vec<_> = r
+                    .rows
+                    .iter()
+                    .map(|x| {
+                        json!({
+                            "node": x.node.to_string(),
+                            "administration": x.administration,
+                            "expected": x.expected,
+                            "delivered_ms": x.delivered_ms,
+                            "read_ms": x.read_ms,
+                            "actioned_ms": x.actioned_ms,
+                            "note": x.note,
+                        })
+                    })
+                    .collect();
+                writeln!(out, "{}", json!({ "id": r.id.to_string(), "rows": rows }))?;
+            } else {
+                writeln!(
+                    out,
+                    "{:<14} {:<16} {:<16} {:<16} {:<24} note",
+                    "node", "delivered", "read", "actioned", "administration"
+                )?;
+                for x in &r.rows {
+                    let missing = x.delivered_ms.is_none() && x.read_ms.is_none() && x.actioned_ms.is_none();
+                    writeln!(
+                        out,
+                        "{:<14} {:<16} {:<16} {:<16} {:<24} {}",
+                        x.node.short(),
+                        if missing { "missing".to_string() } else { t(x.delivered_ms) },
+                        t(x.read_ms),
+                        t(x.actioned_ms),
+                        x.administration,
+                        match (&x.note, x.expected) {
+                            (Some(n), _) => n.clone(),
+                            (None, false) => "(not a recipient)".into(),
+                            (None, true) => String::new(),
+                        }
+                    )?;
+                }
+            }
+        }
         Response::ChannelChanged { channel, epoch } => {
             if json {
                 writeln!(out, "{}", json!({ "channel": channel, "epoch": epoch }))?;
@@ -1077,7 +1224,12 @@ fn print_with(resp: Response, json: bool, header: bool, out: &mut impl std::io::
 fn channel_change(c: &ChannelsCommand) -> anyhow::Result<godwit_admin_api::ChannelChange> {
     use godwit_admin_api::ChannelChange as C;
     Ok(match c {
-        ChannelsCommand::List | ChannelsCommand::Show { .. } => {
+        ChannelsCommand::List
+        | ChannelsCommand::Show { .. }
+        | ChannelsCommand::Join { .. }
+        | ChannelsCommand::Leave { .. }
+        | ChannelsCommand::Requests
+        | ChannelsCommand::Refuse { .. } => {
             return Err(fail(EXIT_REFUSED, "not a change".into()));
         }
         ChannelsCommand::Create { name, purpose, deputy, ends, retain_days } => {

@@ -71,6 +71,9 @@ pub struct NetLimits {
     /// How long a feed's gap stays open, its peers asked, before `godwit status` warns of it as
     /// one no peer fills, in milliseconds.
     pub gap_warn_after_ms: u64,
+    /// How long a flash message this node sent may go without a read receipt from a recipient
+    /// before it is flagged for escalation, in milliseconds.
+    pub escalate_after_ms: u64,
     /// Time allowed for the QUIC + TLS handshake, in milliseconds.
     pub handshake_timeout_ms: u64,
     /// Once a frame's length has arrived, time allowed for its body, in milliseconds.
@@ -113,6 +116,7 @@ impl Default for NetLimits {
             min_free_disk_bytes: 256 << 20,
             forget_expired_after_ms: 7 * 86_400_000,
             gap_warn_after_ms: 10 * 60_000,
+            escalate_after_ms: 30 * 60_000,
             handshake_timeout_ms: 10_000,
             frame_read_timeout_ms: 30_000,
             idle_timeout_ms: 5_000,

@@ -431,6 +431,47 @@ impl Sim {
         let audience = Audience::Channel { id: cfg.id, epoch: 1, key: &key };
         self.publish(ix, audience, priority)
     }
+    /// Node `ix` publishes a short alert to the signed channel `id` under `epoch` with `key`.
+    ///
+    /// # Errors
+    /// The publish error, as text.
+    pub fn publish_in(
+        &mut self,
+        ix: Ix,
+        id: ChannelId,
+        epoch: u64,
+        key: &EpochKey,
+    ) -> Result<MessageId, String> {
+        self.publish(ix, Audience::Channel { id, epoch, key }, Priority::Routine)
+    }
+
+    /// Node `ix` publishes a signed control record (a channel state, say) in its control feed.
+    ///
+    /// # Errors
+    /// The publish error, as text.
+    pub fn publish_control(&mut self, ix: Ix, record: &[u8]) -> Result<MessageId, String> {
+        let now = self.now;
+        let node = &mut self.nodes[ix];
+        if !node.up {
+            return Err(format!("node {ix} is down"));
+        }
+        let ttl = 30 * 86_400_000;
+        let sealed = node
+            .relay
+            .publish_control(now, &node.key, record, ttl, Priority::Flash)
+            .map_err(|e| e.to_string())?;
+        self.finish_commit(ix);
+        self.drain(ix);
+        self.finish_commit(ix);
+        self.drain(ix);
+        Ok(sealed.id)
+    }
+
+    /// The epoch of signed channel `id` that node `ix` holds.
+    pub fn channel_epoch(&self, ix: Ix, id: &ChannelId) -> Option<u64> {
+        self.nodes[ix].relay.channels().head(id).map(|t| t.state.epoch)
+    }
+
     /// Node `ix` sends a direct message to `to`; returns its id.
     ///
     /// # Errors

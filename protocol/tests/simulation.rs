@@ -328,3 +328,78 @@ fn a_flash_stored_behind_a_routine_backlog_reaches_a_returning_member_in_its_fir
         assert_eq!(sim.inbox(m3).len(), 601, "the backlog follows");
     }
 }
+
+#[test]
+fn a_deputy_changes_a_channel_while_its_owner_is_cut_off_and_every_node_converges() {
+    use godwit_protocol::channel::{CHANNEL_STATE_VERSION, ChannelState, Member};
+    use godwit_protocol::crypto::EpochKey;
+    let (mut sim, [ha, hb, m1, m2, m3, m4], _) = Sim::two_regions(31);
+    sim.run_for(2_000);
+    let all = [ha, hb, m1, m2, m3, m4];
+    let mut members: Vec<Member> =
+        all.iter().map(|i| Member { node: sim.id(*i), read: true, publish: true }).collect();
+    members.sort_by_key(|m| m.node);
+    let genesis = ChannelState {
+        format: CHANNEL_STATE_VERSION,
+        ends: None,
+        name: "Operation Tusk".into(),
+        prev: None,
+        epoch: 1,
+        owner: sim.id(ha),
+        deputy: Some(sim.id(hb)),
+        retain: 30,
+        channel: None,
+        created: sim.now(),
+        members,
+        purpose: String::new(),
+    };
+    let g = ChannelState::verify(&genesis.sign(sim.key(ha))).unwrap();
+    sim.publish_control(ha, &g.record).unwrap();
+    sim.run_for(5_000);
+    for ix in all {
+        assert_eq!(sim.channel_epoch(ix, &g.channel), Some(1), "node {ix} holds the first state");
+    }
+    let (k1, k2) = (EpochKey::from_bytes([1; 32]), EpochKey::from_bytes([2; 32]));
+    let first = sim.publish_in(m1, g.channel, 1, &k1).unwrap();
+    sim.run_for(5_000);
+    assert!(sim.inbox(m4).contains(&first));
+
+    // The owner is cut off; its deputy removes m4 from the other region.
+    sim.partition(&[ha]);
+    let without = genesis.members.iter().copied().filter(|m| m.node != sim.id(m4)).collect();
+    let second = ChannelState {
+        prev: Some(g.id),
+        channel: Some(g.channel),
+        epoch: 2,
+        members: without,
+        ..genesis.clone()
+    };
+    let s2 = ChannelState::verify(&second.sign(sim.key(hb))).unwrap();
+    sim.publish_control(hb, &s2.record).unwrap();
+    sim.run_for(5_000);
+    for ix in [hb, m1, m2, m3, m4] {
+        assert_eq!(sim.channel_epoch(ix, &g.channel), Some(2), "node {ix} took the deputy's state");
+    }
+    assert_eq!(sim.channel_epoch(ha, &g.channel), Some(1), "the owner is cut off");
+    // The removed member may no longer publish under the new epoch, nor is it sent it.
+    let refused = sim.publish_in(m4, g.channel, 2, &k2).unwrap_err();
+    assert!(refused.contains("not a member"), "{refused}");
+    let after = sim.publish_in(m3, g.channel, 2, &k2).unwrap();
+    sim.run_for(5_000);
+    assert!(sim.inbox(m1).contains(&after) && sim.inbox(hb).contains(&after));
+    assert!(!sim.inbox(m4).contains(&after), "a removed member is not entitled");
+
+    // Healed, the owner catches up: the state, then what was sent under it.
+    sim.heal();
+    sim.run_for(30_000);
+    assert_eq!(sim.channel_epoch(ha, &g.channel), Some(2));
+    assert!(sim.inbox(ha).contains(&after), "the owner gets the new epoch's messages");
+    assert!(unique(&sim.inbox(m1)));
+    // A replay of an older move is refused by the owner's own node, and changes nothing.
+    let replay = ChannelState { prev: Some(g.id), channel: Some(g.channel), epoch: 5, ..genesis };
+    let e = sim.publish_control(ha, &replay.sign(sim.key(ha))).unwrap_err();
+    assert!(e.contains("not a forward move"), "{e}");
+    for ix in all {
+        assert_eq!(sim.channel_epoch(ix, &g.channel), Some(2));
+    }
+}

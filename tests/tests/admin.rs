@@ -329,7 +329,7 @@ async fn a_direct_message_sent_with_godwit_is_read_with_godwit_by_its_recipient_
         .await;
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("holds the key of no channel called \"nope\" (it holds: test alerts)"),
+        stderr(&o).contains("no channel called \"nope\" is known here (known: \"test alerts\")"),
         "{}",
         stderr(&o)
     );

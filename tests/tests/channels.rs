@@ -50,6 +50,8 @@ async fn bulletin(socket: &std::path::Path, channel: &str, title: &str) -> Resul
             "ivory via NBO",
             "--text",
             "analysis",
+            "--priority",
+            "flash",
         ],
     )
     .await;
@@ -85,6 +87,8 @@ async fn key_at(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hub_admits_and_removes_members_and_only_current_members_read() {
     let mut net = Net::new();
+    // A flash alert not read by a recipient within two seconds is flagged for escalation.
+    net.limits.escalate_after_ms = 2_000;
     let hub = net.add("RILO ESA", Role::Hub);
     let ncps = [
         net.add("Kenya NCP", Role::Member),
@@ -100,9 +104,14 @@ async fn a_hub_admits_and_removes_members_and_only_current_members_read() {
         net.start(n, &[], &[]).await;
         events.push(net.join(n, hub).await);
     }
-    for n in ncps {
-        let id = net.members[n].id();
-        wait_for(&mut eh, "each NCP's card at the hub", |e| *e == NodeEvent::Card(id)).await;
+    // In whatever order they come.
+    let mut cards: std::collections::BTreeSet<_> = ncps.iter().map(|n| net.members[*n].id()).collect();
+    while !cards.is_empty() {
+        if let NodeEvent::Card(id) =
+            wait_for(&mut eh, "each NCP's card at the hub", |e| matches!(e, NodeEvent::Card(_))).await
+        {
+            cards.remove(&id);
+        }
     }
     let sockets: Vec<std::path::PathBuf> = net.members.iter().map(|m| m.dir.join(api::SOCKET_NAME)).collect();
     let socket = |ix: usize| sockets[ix].clone();
@@ -140,6 +149,42 @@ async fn a_hub_admits_and_removes_members_and_only_current_members_read() {
         assert_eq!(got, vec![(first, "bulletin".to_string())], "NCP {i} reads it");
     }
 
+    // Each NCP's node receipts the flash alert as delivered; an officer's ack adds "read".
+    wait_delivered(&mut eh, 3).await;
+    let o = godwit(&socket(ncps[0]), &["inbox", "ack", &first.to_string()]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    wait_delivered(&mut eh, 1).await;
+    let r = json(&hs, &["receipts", &first.to_string()]).await;
+    let rows = r["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "one row per reader but the hub: {r}");
+    for (i, id) in ids.iter().take(3).enumerate() {
+        let row = rows.iter().find(|x| x["node"] == id.as_str()).unwrap();
+        assert!(row["delivered_ms"].is_u64() && row["expected"] == true, "{row}");
+        assert_eq!(row["read_ms"].is_u64(), i == 0, "{row}");
+    }
+    let table = godwit(&hs, &["receipts", &first.to_string()]).await;
+    assert!(stdout(&table).contains("Kenya NCP"), "{}", stdout(&table));
+    // The two that never read it are flagged for escalation, in `godwit status` too.
+    let unread = match wait_for(
+        &mut eh,
+        "the escalation",
+        |e| matches!(e, NodeEvent::Escalation { id, .. } if *id == first),
+    )
+    .await
+    {
+        NodeEvent::Escalation { unread, .. } => unread,
+        _ => unreachable!(),
+    };
+    for n in &ncps[1..3] {
+        assert!(unread.contains(&net.members[*n].id()), "{unread:?}");
+    }
+    let status = json(&hs, &["status"]).await;
+    let warned = status["warnings"].as_array().unwrap().iter().any(|w| {
+        w.as_str()
+            .is_some_and(|w| w.contains(&first.short()) && w.contains("Uganda NCP") && w.contains("escalate"))
+    });
+    assert!(warned, "{status}");
+
     // A member removed: the next epoch's key is sealed to the two others only.
     let removed = ncps[2];
     let v = json(&hs, &["channels", "remove", "ESA alerts", &ids[2]]).await;
@@ -156,6 +201,25 @@ async fn a_hub_admits_and_removes_members_and_only_current_members_read() {
         wait_for(rx, &format!("NCP {i} receives the second alert"), |e| *e == NodeEvent::Delivered(second))
             .await;
     }
+    // Its author retracts it: every holder shows it so. Nobody else may retract it.
+    let o = godwit(&hs, &["--json", "send", "retract", &second.to_string(), "--reason", "wrong route"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let retraction: MessageId = serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    for (i, rx) in events.iter_mut().take(2).enumerate() {
+        wait_for(rx, &format!("NCP {i} receives the retraction"), |e| *e == NodeEvent::Delivered(retraction))
+            .await;
+        let list = json(&socket(ncps[i]), &["inbox", "list"]).await;
+        let item =
+            list.as_array().unwrap().iter().find(|x| x["id"] == second.to_string().as_str()).unwrap().clone();
+        assert_eq!(item["status"], "retracted", "{item}");
+    }
+    let o = godwit(&socket(ncps[0]), &["send", "retract", &first.to_string(), "--reason", "mine now"]).await;
+    assert!(!o.status.success() && stderr(&o).contains("only its author"), "{}", stderr(&o));
+
     // The removed NCP holds no key for epoch 5, and the alert is not its.
     let at_removed = json(&socket(removed), &["channels", "show", "ESA alerts"]).await;
     assert_eq!(
@@ -168,6 +232,32 @@ async fn a_hub_admits_and_removes_members_and_only_current_members_read() {
     // Nor may it publish there: its node refuses, and so would every other.
     let refused = bulletin(&socket(removed), "ESA alerts", "not a member").await.unwrap_err();
     assert!(refused.contains("may not publish"), "{refused}");
+
+    // A node asks to join; the owner's administrator sees the request, refuses the removed
+    // NCP's, and admits the other.
+    let mut asked = Vec::new();
+    for n in [ncps[3], removed] {
+        let v = json(&socket(n), &["channels", "join", "ESA alerts", "--note", "asking to join"]).await;
+        asked.push(v["id"].as_str().unwrap().parse::<MessageId>().unwrap());
+    }
+    let mut waiting: std::collections::BTreeSet<MessageId> = asked.iter().copied().collect();
+    while !waiting.is_empty() {
+        if let NodeEvent::Delivered(id) =
+            wait_for(&mut eh, "the join requests at the hub", |e| matches!(e, NodeEvent::Delivered(_))).await
+        {
+            waiting.remove(&id);
+        }
+    }
+    let pending = json(&hs, &["channels", "requests"]).await;
+    let from: Vec<&str> = pending.as_array().unwrap().iter().map(|r| r["node"].as_str().unwrap()).collect();
+    assert_eq!(from.len(), 2, "{pending}");
+    assert!(from.contains(&ids[3].as_str()) && from.contains(&ids[2].as_str()), "{pending}");
+    let o =
+        godwit(&hs, &["channels", "refuse", &asked[1].to_string(), "--reason", "removed last week"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A member asking to join again is told it is one already.
+    let o = godwit(&socket(ncps[0]), &["channels", "join", "ESA alerts"]).await;
+    assert!(!o.status.success() && stderr(&o).contains("is a member of"), "{}", stderr(&o));
 
     // A new member is not sent what came before it joined.
     let late = ncps[3];
@@ -189,24 +279,36 @@ async fn a_hub_admits_and_removes_members_and_only_current_members_read() {
     let o = godwit(&socket(ncps[0]), &["channels", "remove", "ESA alerts", &ids[1]]).await;
     assert!(!o.status.success() && stderr(&o).contains("only its owner"), "{}", stderr(&o));
 
+    // Answered requests are no longer pending.
+    let pending = json(&hs, &["channels", "requests"]).await;
+    assert!(pending.as_array().unwrap().is_empty(), "{pending}");
+
+    // A member leaves: the owner's node removes it at once.
+    let o = godwit(&socket(ncps[1]), &["channels", "leave", "ESA alerts"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    wait_for(&mut events[1], "the leaver's removal", |e| *e == NodeEvent::ChannelState { channel, epoch: 7 })
+        .await;
+    let shown = json(&hs, &["channels", "show", "ESA alerts"]).await;
+    assert!(!shown[0]["members"].as_array().unwrap().iter().any(|m| m["node"] == ids[1].as_str()), "{shown}");
+
     // Closed: no new messages, here or anywhere.
     let v = json(&hs, &["channels", "close", "ESA alerts"]).await;
-    assert_eq!(v["epoch"], 7);
+    assert_eq!(v["epoch"], 8);
     let after = bulletin(&hs, "ESA alerts", "too late").await.unwrap_err();
     assert!(after.contains("ended"), "{after}");
 
     // The keys and states survive a restart.
     wait_for(&mut events[0], "NCP 0 takes the closing state", |e| {
-        *e == NodeEvent::ChannelState { channel, epoch: 7 }
+        *e == NodeEvent::ChannelState { channel, epoch: 8 }
     })
     .await;
     net.stop(ncps[0]).await;
     net.members[ncps[0]].listen = "127.0.0.1:0".parse().unwrap();
     net.start(ncps[0], &[], &[]).await;
     let again = json(&socket(ncps[0]), &["channels", "show", "ESA alerts"]).await;
-    assert_eq!(again[0]["epoch"], 7, "{again}");
+    assert_eq!(again[0]["epoch"], 8, "{again}");
     let got = inbox(&socket(ncps[0])).await;
-    assert!(got.iter().all(|(_, kind)| kind == "bulletin") && got.len() == 3, "{got:?}");
+    assert_eq!(got.iter().filter(|(_, kind)| kind == "bulletin").count(), 3, "{got:?}");
     for ix in all {
         net.stop(ix).await;
     }

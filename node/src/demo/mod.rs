@@ -33,6 +33,7 @@ pub fn main(keep: bool) -> Result<()> {
         || !net.bulletin_crossed
         || !net.seizure_detail
         || !net.case_linked
+        || !net.channel_rotated
     {
         bail!("network demo outcome unexpected: {net:?}");
     }

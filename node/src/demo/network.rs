@@ -54,6 +54,9 @@ pub struct NetworkReport {
     pub seizure_detail: bool,
     /// Whether the forensic result and the case outcome reached the hub linked to the report.
     pub case_linked: bool,
+    /// Whether the operation channel's admitted members read its alert, and the member removed
+    /// afterwards held no key for the next one.
+    pub channel_rotated: bool,
 }
 
 /// Runs act 2.
@@ -359,6 +362,7 @@ pub async fn run(out: &mut impl Write, keep: bool) -> Result<NetworkReport> {
     writeln!(out, "  It waits at the ESA hub for Uganda, stored there and sealed.")?;
     let restarted = start(&sites, 3, &ids, &members, (channel, &epoch_key), &serves).await?;
     let mut e3 = restarted.events();
+    events[3] = restarted.events();
     let hub_addr = addr(&nodes, 0).context("hub running")?;
     let mut restarted = restarted;
     restarted.add_peer(PeerSpec { node_id: ids[0], address: hub_addr });
@@ -381,6 +385,10 @@ pub async fn run(out: &mut impl Write, keep: bool) -> Result<NetworkReport> {
     if hub_has || thailand_has {
         bail!("a TLP:RED message reached an inbox other than its recipient's");
     }
+
+    // 6. The ESA hub opens a closed operation channel, admits Tanzania and Uganda, broadcasts,
+    //    then removes Uganda: the next alert is sealed under a key Uganda never receives.
+    report.channel_rotated = operation_channel(out, &ops, &sites, &ids, &mut events, &at).await?;
 
     for (i, n) in nodes.iter().enumerate() {
         if let Some(n) = n {
@@ -430,9 +438,90 @@ pub async fn run(out: &mut impl Write, keep: bool) -> Result<NetworkReport> {
     )?;
     writeln!(
         out,
-        "Not shown yet: channel admission and epoch rotation, retractions, the witnessed audit log."
+        "An operation channel admitted two NCPs by signed state and removed one: the next alert's key"
     )?;
+    writeln!(out, "was sealed to the remaining members only.")?;
+    writeln!(out, "Not shown yet: retractions, receipts per member, the witnessed audit log.")?;
     Ok(report)
+}
+
+/// Step 6: an operation channel with signed state; returns whether it went as it should.
+async fn operation_channel(
+    out: &mut impl Write,
+    ops: &[Operator],
+    sites: &[Site],
+    ids: &[NodeId],
+    events: &mut [broadcast::Receiver<NodeEvent>],
+    at: &impl Fn() -> String,
+) -> Result<bool> {
+    use godwit_admin_api::ChannelChange as C;
+    const OP: &str = "Operation Tusk";
+    let (channel, epoch) = ops[0]
+        .change_channel(C::Create {
+            name: OP.into(),
+            purpose: "ivory through Dar es Salaam and Entebbe".into(),
+            deputy: None,
+            ends_ms: None,
+            retain_days: 365,
+        })
+        .await?;
+    writeln!(
+        out,
+        "\n{} RILO ESA: godwit channels create {OP:?} -> channel {} (epoch {epoch}, signed state)",
+        at(),
+        &channel[..12]
+    )?;
+    let channel_id: godwit_protocol::ids::ChannelId = channel.parse()?;
+    let mut last = epoch;
+    for i in [2, 3] {
+        let (_, e) = ops[0]
+            .change_channel(C::Admit {
+                channel: channel.clone(),
+                node: ids[i].to_string(),
+                read: true,
+                publish: true,
+            })
+            .await?;
+        writeln!(out, "{} RILO ESA: godwit channels admit {OP:?} {:?} -> epoch {e}", at(), sites[i].name)?;
+        last = e;
+    }
+    for i in [2, 3] {
+        wait(&mut events[i], |ev| *ev == NodeEvent::ChannelKey { channel: channel_id, epoch: last })
+            .await
+            .with_context(|| format!("{} did not receive the channel key", sites[i].name))?;
+    }
+    writeln!(out, "  Tanzania and Uganda each open the epoch key sealed to their own encryption key.")?;
+    let warning = Body::new(Content::Warning(samples::warning()));
+    let first = ops[0].send_channel(OP, "flash", "TLP:AMBER", &warning).await?;
+    let mut read = 0;
+    for i in [2, 3] {
+        wait(&mut events[i], |ev| *ev == NodeEvent::Delivered(first)).await.context("the operation alert")?;
+        if matches!(ops[i].show(first).await?.1.content, Content::Warning(_)) {
+            read += 1;
+        }
+    }
+    writeln!(out, "{} RILO ESA: alert {} to {OP:?}: read by {read} of 2 members", at(), first.short())?;
+    let (_, removed) =
+        ops[0].change_channel(C::Remove { channel: channel.clone(), node: ids[3].to_string() }).await?;
+    writeln!(out, "{} RILO ESA: godwit channels remove {OP:?} \"Uganda NCP\" -> epoch {removed}", at())?;
+    wait(&mut events[2], |ev| *ev == NodeEvent::ChannelKey { channel: channel_id, epoch: removed })
+        .await
+        .context("Tanzania did not receive the new key")?;
+    wait(&mut events[3], |ev| *ev == NodeEvent::ChannelState { channel: channel_id, epoch: removed })
+        .await
+        .context("Uganda did not learn of its removal")?;
+    let second = ops[0].send_channel(OP, "flash", "TLP:AMBER", &warning).await?;
+    wait(&mut events[2], |ev| *ev == NodeEvent::Delivered(second)).await.context("the second alert")?;
+    let uganda = ops[3].channel(OP).await?;
+    let uganda_has = ops[3].inbox().await?.iter().any(|m| m.id == second);
+    writeln!(
+        out,
+        "{} RILO ESA: alert {}: Tanzania reads it; Uganda holds the key of epoch {removed}? {}; has the alert? {uganda_has}",
+        at(),
+        second.short(),
+        uganda.has_key
+    )?;
+    Ok(read == 2 && !uganda.has_key && !uganda_has && uganda.epoch == removed)
 }
 
 async fn start(

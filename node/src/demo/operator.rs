@@ -73,6 +73,30 @@ impl Operator {
         }
     }
 
+    /// `godwit channels create|admit|remove|close|rekey`: the channel's new epoch.
+    ///
+    /// # Errors
+    /// As [`Operator::ask`].
+    pub async fn change_channel(&self, change: api::ChannelChange) -> Result<(String, u64)> {
+        match self.ask(Request::ChangeChannel(change)).await? {
+            Response::ChannelChanged { channel, epoch } => Ok((channel, epoch)),
+            other => bail!("unexpected answer {other:?}"),
+        }
+    }
+
+    /// `godwit channels show NAME`.
+    ///
+    /// # Errors
+    /// As [`Operator::ask`]; no channel of that name.
+    pub async fn channel(&self, name: &str) -> Result<api::ChannelView> {
+        match self.ask(Request::Channels).await? {
+            Response::Channels(list) => {
+                list.into_iter().find(|c| c.name == name).with_context(|| format!("no channel {name:?} here"))
+            }
+            other => bail!("unexpected answer {other:?}"),
+        }
+    }
+
     /// `godwit send … --to …`.
     ///
     /// # Errors

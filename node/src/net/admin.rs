@@ -75,6 +75,8 @@ pub(super) enum Query {
     RotateKey { uid: u32 },
     /// The channels known here (answered by the core itself).
     Channels,
+    /// A held message's envelope (also one this node authored).
+    Envelope(MessageId),
     /// An owner's change to a channel (`None`: a new one), carried out by the core itself.
     ChangeChannel { uid: u32, channel: Option<String>, change: super::channels::Change },
 }
@@ -418,6 +420,9 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             if let Ok(gaps) = ctx.shared.stale_gaps.lock() {
                 warnings.extend(gaps.iter().cloned());
             }
+            if let Ok(overdue) = ctx.shared.overdue.lock() {
+                warnings.extend(overdue.iter().cloned());
+            }
             if recovering {
                 warnings.push(
                     "recovering: this node authors nothing until its hubs told it its feed heads".into(),
@@ -612,6 +617,63 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             journal(ctx, uid, action, None).await?;
             Ok(Response::Sent { id, to: Vec::new() })
         }
+        Request::Receipts { id } => receipts(ctx, &id).await.map(Response::Receipts),
+        Request::RequestChannel { channel, leave, note } => {
+            let c = channel_named(ctx, &channel).await?;
+            if c.configured {
+                return Err(refused(
+                    "refused",
+                    format!("{:?} is a configured channel: it has no owner to ask", c.name),
+                ));
+            }
+            let me = ctx.shared.me;
+            let member = c.members.iter().any(|m| m.node == me);
+            if member != leave {
+                let why = if leave { "is not a member of" } else { "is a member of" };
+                return Err(refused("refused", format!("this node {why} channel {:?} already", c.name)));
+            }
+            if leave && (c.owner == me || c.deputy == Some(me)) {
+                return Err(refused("refused", "the owner or deputy does not leave its channel".into()));
+            }
+            let id: godwit_protocol::ids::ChannelId =
+                c.id.parse().map_err(|e| refused("unavailable", format!("{e}")))?;
+            let card = ctx.shared.directory.lock().ok().and_then(|d| d.get(&c.owner).map(|e| e.card.clone()));
+            let card = card.ok_or_else(|| {
+                refused("unavailable", format!("the owner {}'s card is not known here yet", c.owner.short()))
+            })?;
+            let note = note.trim().to_string();
+            let note = if note.is_empty() {
+                if leave { "leaving".to_string() } else { "please admit us".to_string() }
+            } else {
+                note
+            };
+            let body = Body::new(Content::ChannelRequest(godwit_protocol::content::ChannelRequest {
+                note,
+                leave,
+                channel: id,
+            }));
+            let body = Body::decode(&body.encode())
+                .map_err(|e| refused("bad_request", format!("the request is refused: {e}")))?;
+            let req = super::PublishRequest {
+                target: super::Target::Direct(vec![(c.owner, card.encryption_key)]),
+                priority: Priority::Routine,
+                marking: Tlp::Green,
+                ttl_ms: 30 * 86_400_000,
+                body,
+                personal: None,
+            };
+            let sent = publish(ctx, req).await?;
+            let verb = if leave { "leave" } else { "join" };
+            journal(ctx, uid, format!("channels {verb} {} ({sent})", c.id), None).await?;
+            Ok(Response::Sent { id: sent, to: vec![c.owner] })
+        }
+        Request::ChannelRequests => channel_requests(ctx, uid).await.map(Response::ChannelRequests),
+        Request::Withdraw { id, reason, corrected } => {
+            let (new, full, to) = withdraw(ctx, &id, &reason, corrected.as_deref()).await?;
+            let verb = if corrected.is_some() { "correct" } else { "retract" };
+            journal(ctx, uid, format!("send {verb} {full} ({new})"), None).await?;
+            Ok(Response::Sent { id: new, to })
+        }
         Request::Channels => match ask(ctx, Query::Channels).await? {
             Answer::Channels(list) => Ok(Response::Channels(list)),
             _ => Err(refused("unavailable", "unexpected answer".into())),
@@ -631,12 +693,13 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
                 return Err(refused("unavailable", "unexpected answer".into()));
             };
             let marks = marks(ctx, list.iter().map(|(id, _)| *id).collect()).await?;
-            Ok(Response::Inbox(
-                list.iter()
-                    .zip(&marks)
-                    .filter_map(|((id, env), mark)| item(ctx, uid, *id, env, mark.as_ref()))
-                    .collect(),
-            ))
+            let mut items: Vec<godwit_admin_api::InboxItem> = list
+                .iter()
+                .zip(&marks)
+                .filter_map(|((id, env), mark)| item(ctx, uid, *id, env, mark.as_ref()))
+                .collect();
+            withdrawn(&mut items);
+            Ok(Response::Inbox(items))
         }
         Request::Mark { id, actioned, note } => {
             let (mid, env) = find_one(ctx, &id).await?;
@@ -776,6 +839,274 @@ fn crl_days_left(m: &crate::tls::TlsMaterial) -> Option<i64> {
     let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(der).ok()?;
     let next = crl.next_update()?.timestamp();
     Some((next - super::now().as_millis() as i64 / 1000) / 86_400)
+}
+
+/// A retraction (or correction) of a message this node sent, to its audience: the new
+/// message's id, the original's, and the nodes it is sealed to (none for a channel).
+async fn withdraw(
+    ctx: &Ctx,
+    id: &str,
+    reason: &str,
+    corrected: Option<&[u8]>,
+) -> Result<(MessageId, MessageId, Vec<NodeId>), Response> {
+    use godwit_protocol::content::{Correction, Retraction};
+    let bad = |m: String| refused("bad_request", m);
+    let full: MessageId = id.trim().parse().map_err(|_| {
+        bad(format!("{id:?} is not a full message id (64 hex digits, as `godwit send` printed it)"))
+    })?;
+    let env = match ask(ctx, Query::Envelope(full)).await? {
+        Answer::Inbox(mut v) if v.len() == 1 => v.remove(0).1,
+        _ => return Err(refused("not_found", format!("no message {full} is held here"))),
+    };
+    let e = Envelope::verify(&env)
+        .map_err(|err| refused("unavailable", format!("a stored envelope does not verify: {err}")))?;
+    let h = e.header();
+    if h.author != ctx.shared.me {
+        return Err(refused(
+            "refused",
+            format!(
+                "only its author may retract or correct {}: it was sent by {}",
+                full.short(),
+                h.author.short()
+            ),
+        ));
+    }
+    let reason = reason.trim().to_string();
+    if reason.is_empty() {
+        return Err(bad("give the reason (--reason)".into()));
+    }
+    let content = match corrected {
+        None => Content::Retraction(Retraction { reason, target: full }),
+        Some(b) => {
+            let body =
+                Body::decode(b).map_err(|err| bad(format!("the corrected content is refused: {err}")))?;
+            // A channel message this node sent it can open: the correction keeps its kind.
+            if let Ok(original) = open(ctx, &e) {
+                if original.content.kind() != body.content.kind() {
+                    return Err(bad(format!(
+                        "{} is a {}: its correction must be one too, not a {}",
+                        full.short(),
+                        original.content.kind(),
+                        body.content.kind()
+                    )));
+                }
+            }
+            Content::Correction(Correction { reason, target: full, corrected: Box::new(body.content) })
+        }
+    };
+    let body = Body::decode(&Body::new(content).encode())
+        .map_err(|err| bad(format!("the retraction is refused: {err}")))?;
+    let (target, to) = match &h.feed {
+        Feed::Channel(c) => {
+            let view = channel_named(ctx, &c.id.to_string()).await?;
+            let key = ctx
+                .shared
+                .epoch_keys
+                .lock()
+                .map_err(|_| refused("unavailable", "key state poisoned".into()))?
+                .get(&c.id, view.epoch)
+                .cloned()
+                .ok_or_else(|| {
+                    refused(
+                        "unavailable",
+                        format!("no key of epoch {} of its channel is held here", view.epoch),
+                    )
+                })?;
+            (super::Target::Channel { id: c.id, epoch: view.epoch, key }, Vec::new())
+        }
+        Feed::Direct(sealed) => {
+            let d =
+                ctx.shared.directory.lock().map_err(|_| refused("unavailable", "state poisoned".into()))?;
+            let mut to = Vec::new();
+            for s in sealed.iter() {
+                let card = d.get(&s.to).ok_or_else(|| {
+                    refused("unavailable", format!("no card of recipient {} is known here", s.to.short()))
+                })?;
+                to.push((s.to, card.card.encryption_key));
+            }
+            let nodes = to.iter().map(|(n, _)| *n).collect();
+            (super::Target::Direct(to), nodes)
+        }
+        Feed::Control(_) => {
+            return Err(bad("a control record is not retracted: a newer one replaces it".into()));
+        }
+    };
+    let req = super::PublishRequest {
+        target,
+        priority: Priority::Immediate,
+        marking: h.marking,
+        ttl_ms: 30 * 86_400_000,
+        body,
+        personal: None,
+    };
+    Ok((publish(ctx, req).await?, full, to))
+}
+
+/// Messages their own author retracted or corrected show so (`retracted`, `corrected`); a
+/// retraction by anyone else changes nothing.
+fn withdrawn(items: &mut [godwit_admin_api::InboxItem]) {
+    let by: Vec<(MessageId, NodeId, &'static str)> = items
+        .iter()
+        .filter_map(|i| match i.kind.as_str() {
+            "retraction" => i.refers_to.map(|t| (t, i.author, "retracted")),
+            "correction" => i.refers_to.map(|t| (t, i.author, "corrected")),
+            _ => None,
+        })
+        .collect();
+    for (target, author, status) in by {
+        if let Some(original) = items.iter_mut().find(|i| i.id == target && i.author == author) {
+            if original.status != "retracted" {
+                original.status = status.to_string();
+            }
+        }
+    }
+}
+
+/// Requests to join the channels this node may change, from nodes not yet members, not refused
+/// (an operator marked a request actioned: it is answered).
+async fn channel_requests(
+    ctx: &Ctx,
+    uid: Option<u32>,
+) -> Result<Vec<godwit_admin_api::ChannelRequestView>, Response> {
+    let Answer::Channels(channels) = ask(ctx, Query::Channels).await? else {
+        return Err(refused("unavailable", "unexpected answer".into()));
+    };
+    let me = ctx.shared.me;
+    let Answer::Inbox(list) = ask(ctx, Query::Inbox { limit: RECEIPT_SCAN }).await? else {
+        return Err(refused("unavailable", "unexpected answer".into()));
+    };
+    let marks = marks(ctx, list.iter().map(|(id, _)| *id).collect()).await?;
+    let mut out = Vec::new();
+    for ((id, env), mark) in list.iter().zip(&marks) {
+        if mark.as_ref().is_some_and(|m| m.status == godwit_protocol::content::ReceiptStatus::Actioned) {
+            continue;
+        }
+        let Ok(e) = Envelope::verify(env) else { continue };
+        if !matches!(e.header().feed, Feed::Direct(_)) {
+            continue;
+        }
+        let Ok(Content::ChannelRequest(r)) =
+            open(ctx, &e).and_then(|b| readable(ctx, uid, b)).map(|b| b.content)
+        else {
+            continue;
+        };
+        let from = e.header().author;
+        let Some(c) = channels.iter().find(|c| c.id == r.channel.to_string()) else { continue };
+        let owns = c.owner == me || c.deputy == Some(me);
+        if r.leave || !owns || c.members.iter().any(|m| m.node == from) {
+            continue;
+        }
+        let administration = ctx
+            .shared
+            .directory
+            .lock()
+            .ok()
+            .and_then(|d| d.get(&from).map(|x| x.cert.administration.clone()))
+            .unwrap_or_default();
+        out.push(godwit_admin_api::ChannelRequestView {
+            id: *id,
+            channel: c.id.clone(),
+            channel_name: c.name.clone(),
+            node: from,
+            administration,
+            note: r.note,
+            created_ms: e.header().created.as_millis(),
+        });
+    }
+    Ok(out)
+}
+
+/// Most inbox messages `godwit receipts` looks through for receipts (the newest).
+const RECEIPT_SCAN: usize = 20_000;
+
+/// Who receipted a message, per expected recipient.
+async fn receipts(ctx: &Ctx, id: &str) -> Result<godwit_admin_api::ReceiptsView, Response> {
+    use godwit_admin_api::ReceiptRow;
+    let (mid, env) = match id.trim().parse::<MessageId>() {
+        Ok(full) => match ask(ctx, Query::Envelope(full)).await? {
+            Answer::Inbox(mut v) if v.len() == 1 => v.remove(0),
+            _ => return Err(refused("not_found", format!("no message {full} is held here"))),
+        },
+        Err(_) => find_one(ctx, id).await?,
+    };
+    let e = Envelope::verify(&env)
+        .map_err(|err| refused("unavailable", format!("a stored envelope does not verify: {err}")))?;
+    let me = ctx.shared.me;
+    let expected: Vec<NodeId> = match &e.header().feed {
+        Feed::Direct(to) => to.iter().map(|s| s.to).collect(),
+        Feed::Channel(c) => match ask(ctx, Query::Channels).await? {
+            Answer::Channels(list) => list
+                .into_iter()
+                .find(|v| v.id == c.id.to_string())
+                .map(|v| v.members.into_iter().filter(|m| m.read).map(|m| m.node).collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        },
+        Feed::Control(_) => Vec::new(),
+    };
+    let author = e.header().author;
+    let admin_of = |n: &NodeId| {
+        ctx.shared
+            .directory
+            .lock()
+            .ok()
+            .and_then(|d| d.get(n).map(|x| x.cert.administration.clone()))
+            .unwrap_or_default()
+    };
+    let mut rows: Vec<ReceiptRow> = expected
+        .iter()
+        .filter(|n| **n != author && **n != me)
+        .map(|n| ReceiptRow {
+            node: *n,
+            administration: admin_of(n),
+            expected: true,
+            delivered_ms: None,
+            read_ms: None,
+            actioned_ms: None,
+            note: None,
+        })
+        .collect();
+    let Answer::Inbox(list) = ask(ctx, Query::Inbox { limit: RECEIPT_SCAN }).await? else {
+        return Err(refused("unavailable", "unexpected answer".into()));
+    };
+    for (_, renv) in list {
+        let Ok(r) = Envelope::verify(&renv) else { continue };
+        if !matches!(r.header().feed, Feed::Direct(_)) {
+            continue;
+        }
+        let Ok(Content::Receipt(receipt)) = open(ctx, &r).map(|b| b.content) else { continue };
+        if receipt.message != mid {
+            continue;
+        }
+        let from = r.header().author;
+        let i = match rows.iter().position(|x| x.node == from) {
+            Some(i) => i,
+            None => {
+                rows.push(ReceiptRow {
+                    node: from,
+                    administration: admin_of(&from),
+                    expected: false,
+                    delivered_ms: None,
+                    read_ms: None,
+                    actioned_ms: None,
+                    note: None,
+                });
+                rows.len() - 1
+            }
+        };
+        let row = &mut rows[i];
+        let at = receipt.at.as_millis();
+        let slot = match receipt.status {
+            ReceiptStatus::Delivered => &mut row.delivered_ms,
+            ReceiptStatus::Read => &mut row.read_ms,
+            ReceiptStatus::Actioned => &mut row.actioned_ms,
+        };
+        *slot = Some(slot.map_or(at, |t| t.min(at)));
+        if receipt.note.is_some() {
+            row.note = receipt.note;
+        }
+    }
+    Ok(godwit_admin_api::ReceiptsView { id: mid, rows })
 }
 
 /// The channel a name (or id) stands for, as the core sees it now.
@@ -993,6 +1324,11 @@ pub(super) fn on_core(
             }
             Answer::Inbox(found.into_iter().map(|m| (m, Vec::new())).collect())
         }
+        Query::Envelope(id) => match relay.envelope(&id) {
+            Ok(Some(env)) => Answer::Inbox(vec![(id, env)]),
+            Ok(None) => Answer::Inbox(Vec::new()),
+            Err(e) => Answer::Failed(format!("cannot read the store: {e}")),
+        },
         Query::RotateKey { .. } | Query::Channels | Query::ChangeChannel { .. } => {
             Answer::Failed("the core answers this itself".into())
         }

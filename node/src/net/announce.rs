@@ -80,6 +80,21 @@ pub(super) async fn run(
     }
 }
 
+/// Runs the alert command for each flash message flagged for escalation (arguments: its id,
+/// `escalation`, and the NodeIds that have not read it, comma-separated), until the node stops.
+pub(super) async fn escalations(mut events: broadcast::Receiver<NodeEvent>, command: PathBuf) {
+    loop {
+        match events.recv().await {
+            Ok(NodeEvent::Escalation { id, unread }) => {
+                let who: Vec<String> = unread.iter().map(ToString::to_string).collect();
+                alert(&command, &id.to_string(), "escalation", &who.join(",")).await;
+            }
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
 /// Runs the alert command for one flash message.
 async fn alert(cmd: &PathBuf, id: &str, channel: &str, author: &str) {
     let child = tokio::process::Command::new(cmd)

@@ -44,6 +44,8 @@ pub(super) struct Core {
     /// Feeds with a gap peers were asked to fill, from when it was seen (at most
     /// [`MAX_GAPS_WATCHED`]).
     pub(super) gaps: HashMap<(NodeId, godwit_protocol::ids::FeedId), std::time::Instant>,
+    /// Flash messages sent here, watched for read receipts.
+    pub(super) escalations: super::escalate::Escalations,
 }
 
 /// Feed gaps watched at most for `godwit status` (a new one then replaces the oldest; every gap
@@ -250,6 +252,7 @@ impl Core {
         }
         self.space_checked = Some(t);
         self.count_gaps();
+        self.check_escalations();
         let limits = &self.shared.limits;
         let store = self.relay.store();
         let size = store.size_on_disk().unwrap_or(0);
@@ -399,9 +402,9 @@ impl Core {
                 let _ = reply.send(self.relay.envelope(&id)?);
             }
             CoreMsg::Revoke(serials) => {
-                if let Ok(mut d) = self.shared.directory.lock() {
-                    d.revoke(&serials);
-                }
+                let revoked_nodes =
+                    self.shared.directory.lock().map(|mut d| d.revoke(&serials)).unwrap_or_default();
+                self.remove_revoked(&revoked_nodes);
                 // The relay passes the list on to every peer: the newest list wins everywhere.
                 if let Some(der) =
                     self.shared.tls.lock().ok().and_then(|m| m.crl.as_ref().map(|c| c.to_vec()))
@@ -518,7 +521,124 @@ impl Core {
         };
         // Stored now, durable with this batch's group commit; the caller hears of it only then.
         let sealed = self.relay.publish(now(), &mut OsRng, &self.key, &p)?;
+        if req.priority == godwit_protocol::envelope::Priority::Flash {
+            let me = self.shared.me;
+            let readers: Vec<NodeId> = match &req.target {
+                Target::Direct(to) => to.iter().map(|(n, _)| *n).collect(),
+                Target::Channel { id, epoch, .. } => match self.relay.channels().at(id, *epoch) {
+                    Some((t, _)) => t.state.members.iter().filter(|m| m.read).map(|m| m.node).collect(),
+                    None => self
+                        .relay
+                        .config()
+                        .channels
+                        .iter()
+                        .filter(|c| c.id == *id)
+                        .flat_map(|c| c.members.iter().copied())
+                        .collect(),
+                },
+            };
+            self.escalations.sent(sealed.id, readers.into_iter().filter(|n| *n != me), now().as_millis());
+        }
         Ok(sealed.id)
+    }
+
+    /// Flash messages sent here that a recipient has not read in time: flagged once each (log,
+    /// metric, event, alert hook), and listed for `godwit status`.
+    fn check_escalations(&mut self) {
+        let after = self.shared.limits.escalate_after_ms;
+        for (id, unread) in self.escalations.newly_overdue(now().as_millis(), after) {
+            warn!(id = %id.short(), unread = unread.len(), "flash message not read in time by every recipient: escalate");
+            metrics::counter!("godwit_escalations_total", "node" => self.label.clone()).increment(1);
+            let _ = self.events.send(NodeEvent::Escalation { id, unread });
+        }
+        let overdue = self.escalations.overdue();
+        metrics::gauge!("godwit_escalations_open", "node" => self.label.clone()).set(overdue.len() as f64);
+        let dir = self.shared.directory.lock().ok();
+        let name = |n: &NodeId| {
+            dir.as_ref()
+                .and_then(|d| d.get(n).map(|e| e.cert.administration.clone()))
+                .unwrap_or_else(|| n.short())
+        };
+        let lines: Vec<String> = overdue
+            .iter()
+            .take(10)
+            .map(|(id, _, unread)| {
+                let who: Vec<String> = unread.iter().map(&name).collect();
+                format!("flash message {} not read in time by: {} (escalate)", id.short(), who.join(", "))
+            })
+            .collect();
+        drop(dir);
+        if let Ok(mut o) = self.shared.overdue.lock() {
+            *o = lines;
+        }
+    }
+
+    /// A flash or immediate message delivered here is receipted to its author ("delivered",
+    /// signed, sealed to the author's newest card); routine messages, receipts and this node's
+    /// own messages are not.
+    ///
+    /// # Errors
+    /// A storage error while publishing it.
+    fn delivered_receipt(&mut self, id: MessageId) -> Result<(), String> {
+        use godwit_protocol::content::{Body, Content, Receipt, ReceiptStatus, Tlp};
+        use godwit_protocol::envelope::{Envelope, Feed, Priority};
+        let Ok(Some(bytes)) = self.relay.envelope(&id) else { return Ok(()) };
+        let Ok(env) = Envelope::verify(&bytes) else { return Ok(()) };
+        let h = env.header();
+        if h.author == self.shared.me {
+            return Ok(());
+        }
+        if let Feed::Direct(_) = h.feed {
+            // Only direct messages can be receipts: a read receipt ends an escalation watch; a
+            // receipt is not receipted, nor a direct message that does not open.
+            let opened = self.shared.keys.lock().ok().and_then(|k| k.open_direct(&env, &self.shared.me).ok());
+            match opened.map(|b| b.content) {
+                Some(Content::ChannelRequest(r)) if r.leave => {
+                    self.leave(r.channel, h.author);
+                    return Ok(());
+                }
+                Some(Content::Receipt(r)) => {
+                    if r.status != ReceiptStatus::Delivered {
+                        self.escalations.read(&r.message, &h.author);
+                    }
+                    return Ok(());
+                }
+                None => return Ok(()),
+                Some(_) => {}
+            }
+        }
+        if h.priority == Priority::Routine {
+            return Ok(());
+        }
+        let Some(card) =
+            self.shared.directory.lock().ok().and_then(|d| d.get(&h.author).map(|e| e.card.clone()))
+        else {
+            debug!(id = %id.short(), "no card of its author known here: no delivered receipt");
+            return Ok(());
+        };
+        let body = Body::new(Content::Receipt(Receipt {
+            at: now(),
+            note: None,
+            status: ReceiptStatus::Delivered,
+            message: id,
+        }));
+        let to = [(h.author, card.encryption_key)];
+        let p = Publication {
+            audience: Audience::Direct(&to),
+            priority: Priority::Routine,
+            marking: if h.marking == Tlp::Clear { Tlp::Green } else { h.marking },
+            ttl_ms: 30 * 86_400_000,
+            body: &body,
+            personal: None,
+        };
+        match self.relay.publish(now(), &mut OsRng, &self.key, &p) {
+            Ok(_) => Ok(()),
+            Err(PublishError::Store(e)) => Err(format!("storage error: {e}")),
+            Err(e) => {
+                warn!(id = %id.short(), "cannot send its delivered receipt: {e}");
+                Ok(())
+            }
+        }
     }
 
     /// A channel state became a head: its name is noted, and key records waiting for it are
@@ -550,6 +670,55 @@ impl Core {
             }
             Ok(None) => {}
             Err(e) => warn!(id = %id.short(), "channel key not taken: {e}"),
+        }
+    }
+
+    /// A member asked to leave a channel this node owns (or deputises for): removed at once,
+    /// journalled.
+    fn leave(&mut self, channel: godwit_protocol::ids::ChannelId, node: NodeId) {
+        let me = self.shared.me;
+        let Some(head) = self.relay.channels().head(&channel) else { return };
+        if !head.state.may_change(&me) || head.state.member(&node).is_none() || head.state.may_change(&node) {
+            return;
+        }
+        let id = channel.to_string();
+        match self.change_channel(Some(&id), &super::channels::Change::Remove { node }) {
+            Ok((_, epoch, action)) => {
+                info!(channel = %channel.short(), node = %node.short(), epoch, "a member left the channel");
+                self.relay.record_admin(u32::MAX, format!("leave requested by {node}: {action}"));
+            }
+            Err(e) => {
+                warn!(channel = %channel.short(), node = %node.short(), "cannot remove a member that asked to leave: {e}")
+            }
+        }
+    }
+
+    /// Every channel this node owns (or deputises for) loses the members whose certificates
+    /// were revoked: a new state and epoch key without them, journalled.
+    fn remove_revoked(&mut self, revoked: &[NodeId]) {
+        let me = self.shared.me;
+        let changes: Vec<(String, NodeId)> = self
+            .relay
+            .channels()
+            .channels()
+            .filter(|(_, h)| h.state.may_change(&me))
+            .flat_map(|(id, h)| {
+                revoked
+                    .iter()
+                    .filter(|n| h.state.member(n).is_some() && !h.state.may_change(n))
+                    .map(move |n| (id.to_string(), *n))
+            })
+            .collect();
+        for (channel, node) in changes {
+            match self.change_channel(Some(&channel), &super::channels::Change::Remove { node }) {
+                Ok((_, epoch, action)) => {
+                    warn!(channel = %&channel[..12], node = %node.short(), epoch, "certificate revoked: removed from the channel");
+                    self.relay.record_admin(u32::MAX, format!("revocation: {action}"));
+                }
+                Err(e) => {
+                    error!(channel = %&channel[..12], node = %node.short(), "certificate revoked, but it stays a member: {e}")
+                }
+            }
         }
     }
 
@@ -705,6 +874,7 @@ impl Core {
                     let _ = self.events.send(NodeEvent::Delivered(id));
                     // Committed: the announcer reads it from the store.
                     self.shared.delivered.notify_waiters();
+                    self.delivered_receipt(id)?;
                 }
                 Output::Refused { peer, id, reason, detail } => {
                     metrics::counter!("godwit_messages_refused_total", "node" => self.label.clone(), "reason" => reason.code())

@@ -57,8 +57,15 @@ impl Directory {
     }
 
     /// Drops the entries whose certificate serial is revoked.
-    pub(super) fn revoke(&mut self, serials: &[Vec<u8>]) {
+    pub(super) fn revoke(&mut self, serials: &[Vec<u8>]) -> Vec<NodeId> {
+        let gone: Vec<NodeId> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| serials.contains(&e.cert.serial))
+            .map(|(id, _)| *id)
+            .collect();
         self.entries.retain(|_, e| !serials.contains(&e.cert.serial));
+        gone
     }
 
     /// Every entry, by NodeId.

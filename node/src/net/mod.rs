@@ -12,6 +12,7 @@ mod announce;
 mod channels;
 mod directory;
 mod error;
+mod escalate;
 mod keys;
 mod metrics;
 
@@ -198,6 +199,13 @@ pub enum NodeEvent {
     Repaired(MessageId),
     /// A node's card (new or newer) was taken into the directory.
     Card(NodeId),
+    /// A flash message this node sent was not read by these recipients in time.
+    Escalation {
+        /// The message.
+        id: MessageId,
+        /// Who has not read it.
+        unread: Vec<NodeId>,
+    },
     /// A channel state became its channel's head here.
     ChannelState {
         /// The channel.
@@ -392,6 +400,9 @@ struct Shared {
     /// Feed gaps no peer filled in time, described for `godwit status` (set by the core as it
     /// answers a status query).
     stale_gaps: Mutex<Vec<String>>,
+    /// Flash messages sent here that a recipient has not read in time, described for
+    /// `godwit status` (set by the core once a second).
+    overdue: Mutex<Vec<String>>,
     /// Bytes queued towards each connected peer (set by the core as it answers a peers query).
     queued: Mutex<HashMap<NodeId, u64>>,
     /// Why the last connection to or from each peer ended or failed, for `godwit peers` (only
@@ -477,6 +488,7 @@ impl Node {
             committed: Arc::new(tokio::sync::Notify::new()),
             keys: Mutex::new(ring),
             stale_gaps: Mutex::new(Vec::new()),
+            overdue: Mutex::new(Vec::new()),
             queued: Mutex::new(HashMap::new()),
             last_error: Mutex::new(HashMap::new()),
         });
@@ -559,6 +571,7 @@ impl Node {
             // at once would publish a second card before the first one is in the directory).
             card_checked: Some(std::time::Instant::now()),
             gaps: HashMap::new(),
+            escalations: escalate::Escalations::default(),
             rotate_every_ms: spec.encryption_rotate_ms,
             addr,
         };
@@ -581,6 +594,9 @@ impl Node {
             info!(%listen, "metrics served");
         }
         let wake = shared.delivered.clone();
+        if let Some(cmd) = spec.alert_command.clone() {
+            tasks.push(tokio::spawn(announce::escalations(events.subscribe(), cmd)));
+        }
         tasks.push(tokio::spawn(announce::run(
             core_tx.clone(),
             spec.alert_command.clone(),

@@ -41,6 +41,8 @@ pub enum Content {
     CaseFollowUp(CaseFollowUp),
     /// Samples taken from seized specimens for forensic analysis, and the result.
     ForensicSample(ForensicSample),
+    /// A node asks a channel's owner to admit it, or to let it leave.
+    ChannelRequest(ChannelRequest),
 }
 
 impl Content {
@@ -57,6 +59,7 @@ impl Content {
             Content::Receipt(_) => "receipt",
             Content::CaseFollowUp(_) => "case_follow_up",
             Content::ForensicSample(_) => "forensic_sample",
+            Content::ChannelRequest(_) => "channel_request",
         }
     }
 }
@@ -641,6 +644,19 @@ pub struct Consent {
     pub by: NodeId,
     /// The originator's message that gave it.
     pub message: MessageId,
+}
+
+/// A request to a channel's owner, sent to it directly: admit the sender (the owner's
+/// administrator decides), or remove it (its node does so at once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelRequest {
+    /// Why, or who asks, for the owner's administrator.
+    pub note: String,
+    /// `true`: the sender leaves the channel; `false`: it asks to join.
+    pub leave: bool,
+    /// The channel.
+    pub channel: crate::ids::ChannelId,
 }
 
 /// Withdrawal of an earlier message.

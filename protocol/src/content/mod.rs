@@ -24,11 +24,11 @@ pub use codes::{
     PurposeCode, SourceCode, TermCode, Tlp, UnitCode,
 };
 pub use kinds::{
-    AnalysisKind, Arrival, Attachment, CaseFollowUp, CaseOutcome, ConcealmentMethod, Consent, Content,
-    Conveyance, Correction, DetectionMethod, Disposal, DisposalKind, Feedback, ForensicSample, Forward,
-    Indicators, IntelligenceBulletin, IvoryPieces, Measure, Money, Outcome, Penalty, PenaltyKind, Place,
-    PlaceKind, Receipt, ReceiptStatus, Retraction, Route, RouteLocation, RoutePoint, RouteRole, SeizedItem,
-    SeizureReason, SeizureReport, Taxon, TransportMode, ValueBasis, Warning,
+    AnalysisKind, Arrival, Attachment, CaseFollowUp, CaseOutcome, ChannelRequest, ConcealmentMethod, Consent,
+    Content, Conveyance, Correction, DetectionMethod, Disposal, DisposalKind, Feedback, ForensicSample,
+    Forward, Indicators, IntelligenceBulletin, IvoryPieces, Measure, Money, Outcome, Penalty, PenaltyKind,
+    Place, PlaceKind, Receipt, ReceiptStatus, Retraction, Route, RouteLocation, RoutePoint, RouteRole,
+    SeizedItem, SeizureReason, SeizureReport, Taxon, TransportMode, ValueBasis, Warning,
 };
 pub use transport::{
     AirWaybill, Carrier, ContainerNumber, Coordinates, Flight, IataAirport, IdentifierError, ImoNumber,

@@ -275,6 +275,7 @@ fn content(f: F<'_>, c: &Content, depth: u8) -> R {
             nested(F::Field(&f, "corrected"), &c.corrected, depth)
         }
         Content::Receipt(r) => opt(F::Field(&f, "note"), &r.note, short),
+        Content::ChannelRequest(r) => short(F::Field(&f, "note"), &r.note),
         Content::CaseFollowUp(c) => {
             opt(F::Field(&f, "court"), &c.court, short)?;
             opt(F::Field(&f, "case_number"), &c.case_number, short)?;
@@ -370,6 +371,7 @@ fn nested(f: F<'_>, c: &Content, depth: u8) -> R {
                 | Content::Correction(_)
                 | Content::Retraction(_)
                 | Content::Receipt(_)
+                | Content::ChannelRequest(_)
                 | Content::CaseFollowUp(_)
                 | Content::ForensicSample(_)
         )

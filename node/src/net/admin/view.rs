@@ -86,6 +86,10 @@ fn headline(content: &Content) -> (String, Option<MessageId>) {
             (format!("{:?} {}{note}", r.status, r.message.short()).to_lowercase(), Some(r.message))
         }
         Content::Forward(f) => (format!("forward of {}", f.original.short()), Some(f.original)),
+        Content::ChannelRequest(r) => {
+            let what = if r.leave { "leaves" } else { "asks to join" };
+            (format!("{what} channel {}: {}", r.channel.short(), r.note), None)
+        }
         Content::Retraction(r) => (format!("retracts {}: {}", r.target.short(), r.reason), Some(r.target)),
         Content::Correction(c) => (format!("corrects {}: {}", c.target.short(), c.reason), Some(c.target)),
         Content::CaseFollowUp(c) => (
