@@ -118,7 +118,7 @@ fn benches(c: &mut Criterion) {
     let draft = |audience| Draft {
         audience,
         seq: 7,
-        prev: None,
+        prev: Some(godwit_protocol::ids::MessageId([2; 32])),
         created: NOW,
         expires: NOW.plus_hours(24),
         priority: Priority::Flash,

@@ -25,7 +25,7 @@ fn demo_runs_the_protocol_end_to_end_and_says_what_it_showed() {
     assert!(out.contains("Uganda NCP comes back, catches up from its hub, and opens the report"), "{out}");
     assert!(out.contains("in its inbox? false; Thailand's? false"), "{out}");
     // Operators act through the admin socket: receipts, linked feedback, a bulletin across regions.
-    assert!(out.contains("RILO ESA's inbox holds 4 signed receipts for the alert"), "{out}");
+    assert!(out.contains("RILO ESA's inbox holds 4 signed read receipts for the alert"), "{out}");
     assert!(out.contains("outcome seized, linked to alert") && out.contains(": true"), "{out}");
     assert_eq!(out.matches("received it from the other region").count(), 2, "{out}");
     // The report says how many tusks, which air waybill, which port; a forensic result and the
@@ -36,6 +36,10 @@ fn demo_runs_the_protocol_end_to_end_and_says_what_it_showed() {
         out.contains("forensic dna origin of seizure") && out.contains(": convicted, 2 arrested"),
         "{out}"
     );
+    // An operation channel by signed state: admitted members read, the removed one gets no key.
+    assert!(out.contains("godwit channels create \"Operation Tusk\""), "{out}");
+    assert!(out.contains("read by 2 of 2 members"), "{out}");
+    assert!(out.contains("Uganda holds the key of epoch 4? false; has the alert? false"), "{out}");
     for secret in ["John Example Doe", "passport X0000000"] {
         assert!(!out.contains(secret), "personal data printed: {secret}");
     }

@@ -206,9 +206,13 @@ pub async fn run(out: &mut impl Write, keep: bool) -> Result<NetworkReport> {
     let hub_inbox = ops[0].inbox().await?;
     let acked: Vec<&str> = hub_inbox
         .iter()
-        .filter(|m| m.kind == "receipt" && m.refers_to == Some(alert))
+        .filter(|m| m.kind == "receipt" && m.refers_to == Some(alert) && m.title.starts_with("read "))
         .map(|m| m.administration.as_str())
         .collect();
+    let delivered = hub_inbox
+        .iter()
+        .filter(|m| m.kind == "receipt" && m.refers_to == Some(alert) && m.title.starts_with("delivered "))
+        .count();
     report.receipts = acked.len();
     writeln!(
         out,
@@ -218,7 +222,7 @@ pub async fn run(out: &mut impl Write, keep: bool) -> Result<NetworkReport> {
     )?;
     writeln!(
         out,
-        "  RILO ESA's inbox holds {} signed receipts for the alert: {}",
+        "  RILO ESA's inbox holds {} signed read receipts for the alert ({}), and {delivered} \"delivered\" receipts their nodes sent themselves",
         acked.len(),
         acked.join(", ")
     )?;
@@ -441,7 +445,11 @@ pub async fn run(out: &mut impl Write, keep: bool) -> Result<NetworkReport> {
         "An operation channel admitted two NCPs by signed state and removed one: the next alert's key"
     )?;
     writeln!(out, "was sealed to the remaining members only.")?;
-    writeln!(out, "Not shown yet: retractions, receipts per member, the witnessed audit log.")?;
+    writeln!(
+        out,
+        "Receipts showed per member who had the alert and who read it; a retraction reached its holder."
+    )?;
+    writeln!(out, "Not shown yet: the witnessed audit log.")?;
     Ok(report)
 }
 
@@ -501,6 +509,36 @@ async fn operation_channel(
         }
     }
     writeln!(out, "{} RILO ESA: alert {} to {OP:?}: read by {read} of 2 members", at(), first.short())?;
+    // Tanzania's officer acknowledges it; the hub sees per member what its nodes and officers said.
+    let tz_ack = ops[2].ack(first, "duty officer").await?.context("no receipt sent")?;
+    wait(&mut events[0], |ev| *ev == NodeEvent::Delivered(tz_ack)).await.context("the receipt")?;
+    // Each member's node receipts the flash alert as delivered by itself: wait for both.
+    let rows = tokio::time::timeout(WAIT, async {
+        loop {
+            let mut next = events[0].resubscribe();
+            let rows = ops[0].receipts(first).await?;
+            if rows.rows.iter().filter(|r| r.delivered_ms.is_some()).count() >= 2 {
+                return Ok::<_, anyhow::Error>(rows);
+            }
+            wait(&mut next, |ev| matches!(ev, NodeEvent::Delivered(_))).await?;
+        }
+    })
+    .await
+    .context("the delivered receipts did not reach the hub")??;
+    writeln!(out, "{} RILO ESA: godwit receipts {}", at(), first.short())?;
+    let mut receipted = 0;
+    for r in &rows.rows {
+        let seen = |t: Option<u64>| if t.is_some() { "yes" } else { "-" };
+        writeln!(
+            out,
+            "  {:<32} delivered {:<3}  read {:<3}  actioned {}",
+            r.administration,
+            seen(r.delivered_ms),
+            seen(r.read_ms),
+            seen(r.actioned_ms)
+        )?;
+        receipted += usize::from(r.delivered_ms.is_some());
+    }
     let (_, removed) =
         ops[0].change_channel(C::Remove { channel: channel.clone(), node: ids[3].to_string() }).await?;
     writeln!(out, "{} RILO ESA: godwit channels remove {OP:?} \"Uganda NCP\" -> epoch {removed}", at())?;
@@ -521,7 +559,23 @@ async fn operation_channel(
         second.short(),
         uganda.has_key
     )?;
-    Ok(read == 2 && !uganda.has_key && !uganda_has && uganda.epoch == removed)
+    // The hub finds the second alert wrong and retracts it: Tanzania's inbox shows so.
+    let retraction = ops[0].retract(second, "wrong flight number").await?;
+    wait(&mut events[2], |ev| *ev == NodeEvent::Delivered(retraction)).await.context("the retraction")?;
+    let status =
+        ops[2].inbox().await?.into_iter().find(|m| m.id == second).map(|m| m.status).unwrap_or_default();
+    writeln!(
+        out,
+        "{} RILO ESA: godwit send retract {} --reason \"wrong flight number\" -> Tanzania's inbox shows it {status}",
+        at(),
+        second.short()
+    )?;
+    Ok(read == 2
+        && receipted == 2
+        && !uganda.has_key
+        && !uganda_has
+        && uganda.epoch == removed
+        && status == "retracted")
 }
 
 async fn start(

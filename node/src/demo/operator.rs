@@ -84,6 +84,29 @@ impl Operator {
         }
     }
 
+    /// `godwit receipts ID`.
+    ///
+    /// # Errors
+    /// As [`Operator::ask`].
+    pub async fn receipts(&self, id: MessageId) -> Result<api::ReceiptsView> {
+        match self.ask(Request::Receipts { id: id.to_string() }).await? {
+            Response::Receipts(r) => Ok(r),
+            other => bail!("unexpected answer {other:?}"),
+        }
+    }
+
+    /// `godwit send retract ID --reason …`: the retraction's id.
+    ///
+    /// # Errors
+    /// As [`Operator::ask`].
+    pub async fn retract(&self, id: MessageId, reason: &str) -> Result<MessageId> {
+        let req = Request::Withdraw { id: id.to_string(), reason: reason.into(), corrected: None };
+        match self.ask(req).await? {
+            Response::Sent { id, .. } => Ok(id),
+            other => bail!("unexpected answer {other:?}"),
+        }
+    }
+
     /// `godwit channels show NAME`.
     ///
     /// # Errors
