@@ -582,6 +582,15 @@ impl Core {
     fn delivered_receipt(&mut self, id: MessageId) -> Result<(), String> {
         use godwit_protocol::content::{Body, Content, Receipt, ReceiptStatus, Tlp};
         use godwit_protocol::envelope::{Envelope, Feed, Priority};
+        // Cheap first, from the stored metadata: routine channel messages (most traffic) need
+        // neither a receipt nor a look inside.
+        let Ok(Some(meta)) = self.relay.store().meta(&id) else { return Ok(()) };
+        if meta.author == self.shared.me
+            || meta.control
+            || (meta.channel.is_some() && meta.priority == Priority::Routine)
+        {
+            return Ok(());
+        }
         let Ok(Some(bytes)) = self.relay.envelope(&id) else { return Ok(()) };
         let Ok(env) = Envelope::verify(&bytes) else { return Ok(()) };
         let h = env.header();
