@@ -152,6 +152,23 @@ pub enum Request {
     },
     /// The channels this node knows, with their members and whether it holds their key.
     Channels,
+    /// Forward a message from this node's inbox to a new audience (mutating: journalled): it
+    /// carries the original envelope as signed and keeps its marking. TLP:RED and AMBER+STRICT
+    /// are never forwarded; TLP:AMBER only with its originator's consent.
+    Forward {
+        /// The original (full id, or a prefix of an inbox message's id).
+        id: String,
+        /// To a channel (name or id) …
+        channel: Option<String>,
+        /// … or to named recipients.
+        to: Vec<String>,
+        /// Why it is forwarded.
+        comment: Option<String>,
+        /// The originator's message consenting (needed for TLP:AMBER).
+        consent: Option<String>,
+        /// `flash`, `immediate` or `routine`.
+        priority: String,
+    },
     /// Withdraw (retract) or correct a message this node sent: to the same audience (the
     /// channel's current members, or the same recipients), with the same marking (mutating:
     /// journalled). Only its author may.
@@ -177,6 +194,13 @@ pub enum Request {
     /// Requests to join the channels this node owns (or deputises for) from nodes that are not
     /// members yet, and not refused.
     ChannelRequests,
+    /// The thread a message belongs to, across administrations: the messages it refers to
+    /// (a seizure's Warning, say) and those that refer to them (feedback, seizure reports, case
+    /// follow-ups, forensic results, retractions), oldest first; receipts left out.
+    Thread {
+        /// The message: a full id, or a prefix of an inbox message's id.
+        id: String,
+    },
     /// Who has receipted a message: per expected recipient (a direct message's recipients, a
     /// channel's readers) delivered / read / actioned, with times; missing ones too.
     Receipts {

@@ -91,6 +91,25 @@ pub struct Audience {
 /// `godwit send …`.
 #[derive(Debug, Subcommand)]
 pub enum SendCommand {
+    /// Forward a message from the inbox to a channel or to named recipients: it carries the
+    /// original as signed and keeps its marking (RED and AMBER+STRICT never; AMBER only with
+    /// the originator's consent).
+    Forward {
+        /// The original's id (or a unique prefix).
+        id: String,
+        /// Where it goes.
+        #[command(flatten)]
+        audience: Audience,
+        /// Why it is forwarded.
+        #[arg(long)]
+        comment: Option<String>,
+        /// The originator's message consenting to it (needed for TLP:AMBER).
+        #[arg(long)]
+        consent: Option<String>,
+        /// flash, immediate or routine.
+        #[arg(long, default_value = "routine")]
+        priority: String,
+    },
     /// Retract a message this node sent: every holder shows it as retracted.
     Retract {
         /// Its full id.
@@ -289,7 +308,9 @@ fn kind_body(cmd: &SendCommand) -> anyhow::Result<Vec<u8>> {
     use godwit_protocol::content::{Feedback, IntelligenceBulletin, Outcome};
     let bad = |m: String| fail(EXIT_REFUSED, m);
     match cmd {
-        SendCommand::Retract { .. } | SendCommand::Correct { .. } => Err(bad("not a new message".into())),
+        SendCommand::Retract { .. } | SendCommand::Correct { .. } | SendCommand::Forward { .. } => {
+            Err(bad("not a new message".into()))
+        }
         SendCommand::Alert { message, .. } => {
             let file = need_file(message)?;
             finish(read_body(file, Some("warning"))?, message, &file.display().to_string())
@@ -396,6 +417,12 @@ pub enum InboxCommand {
         /// Which messages.
         #[command(flatten)]
         filter: crate::inbox::Filter,
+    },
+    /// A thread across administrations: the Warning, its feedback and seizure reports, their
+    /// case follow-ups and forensic results, retractions — oldest first.
+    Thread {
+        /// Any message of it: a full id, or a prefix of an inbox message's id.
+        id: String,
     },
     /// One message: its signed header and, when this node can open it, its content.
     Show {
@@ -708,6 +735,16 @@ pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::
         NodeCommand::Directory(DirectoryCommand::Show { node }) => {
             Request::Directory { name: Some(node.clone()) }
         }
+        NodeCommand::Send(SendCommand::Forward { id, audience, comment, consent, priority }) => {
+            Request::Forward {
+                id: id.clone(),
+                channel: audience.channel.clone(),
+                to: audience.to.clone(),
+                comment: comment.clone(),
+                consent: consent.clone(),
+                priority: priority.clone(),
+            }
+        }
         NodeCommand::Send(SendCommand::Retract { id, reason }) => {
             Request::Withdraw { id: id.clone(), reason: reason.clone(), corrected: None }
         }
@@ -781,6 +818,7 @@ pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::
         },
         NodeCommand::Channels(c) => Request::ChangeChannel(channel_change(c)?),
         NodeCommand::Receipts(id) => Request::Receipts { id: id.clone() },
+        NodeCommand::Inbox(InboxCommand::Thread { id }) => Request::Thread { id: id.clone() },
     };
     let follow = match &cmd {
         NodeCommand::Inbox(InboxCommand::List { follow: true, .. }) => Some((false, INBOX_REPLAY)),

@@ -284,17 +284,20 @@ pub struct BookLimits {
     pub waiting: usize,
     /// Bytes of the states waiting.
     pub waiting_bytes: usize,
+    /// States of one signer waiting.
+    pub waiting_per_signer: usize,
 }
 
 impl Default for BookLimits {
     fn default() -> Self {
         BookLimits {
-            channels: 512,
+            channels: 256,
             per_owner: 64,
             states_per_channel: 16,
-            bytes_per_channel: 64 * 1024,
+            bytes_per_channel: 256 * 1024,
             waiting: 64,
             waiting_bytes: 1024 * 1024,
+            waiting_per_signer: 8,
         }
     }
 }
@@ -354,6 +357,9 @@ impl Book {
                 }
                 return Ok(Disposition::Apply);
             }
+            if !v.state.may_change(&v.signer) {
+                return Err(StateError::NotOwner { channel: v.channel.short(), signer: v.signer });
+            }
             return self.check_wait(v);
         };
         let head = chain.head();
@@ -369,11 +375,21 @@ impl Book {
             if !head.state.may_change(&v.signer) {
                 return Err(StateError::NotOwner { channel: v.channel.short(), signer: v.signer });
             }
-            let changes_owners = v.state.owner != head.state.owner || v.state.deputy != head.state.deputy;
-            if changes_owners && v.signer != head.state.owner {
+            if v.state.owner != head.state.owner {
+                return Err(StateError::Invalid(format!(
+                    "channel {}: its owner never changes (a succession is another record)",
+                    v.channel.short()
+                )));
+            }
+            // Naming the deputy, ending the channel and shortening how long its keys are kept
+            // are the owner's alone: a deputy cannot make every member destroy their keys.
+            let owners_only = v.state.deputy != head.state.deputy
+                || v.state.ends != head.state.ends
+                || v.state.retain < head.state.retain;
+            if owners_only && v.signer != head.state.owner {
                 return Err(StateError::NotOwner { channel: v.channel.short(), signer: v.signer });
             }
-            if v.state.epoch <= head.state.epoch {
+            if v.state.epoch != head.state.epoch + 1 {
                 return Err(not_forward());
             }
             return Ok(Disposition::Apply);
@@ -381,6 +397,10 @@ impl Book {
         // It names an older state, or one this node has not seen.
         if v.state.epoch <= head.state.epoch || chain.states.iter().any(|t| Some(t.id) == v.state.prev) {
             return Err(not_forward());
+        }
+        // Held only if its signer may change the channel as this node knows it.
+        if v.state.owner != head.state.owner || !head.state.may_change(&v.signer) {
+            return Err(StateError::NotOwner { channel: v.channel.short(), signer: v.signer });
         }
         self.check_wait(v)
     }
@@ -397,6 +417,14 @@ impl Book {
         if count >= self.limits.waiting || self.waiting_bytes + v.record.len() > self.limits.waiting_bytes {
             return Err(StateError::Full(format!(
                 "{count} channel states wait for their predecessor here already, the most"
+            )));
+        }
+        // One signer cannot fill the waiting room for everyone else.
+        let by_signer = self.waiting.values().flatten().filter(|w| w.signer == v.signer).count();
+        if by_signer >= self.limits.waiting_per_signer {
+            return Err(StateError::Full(format!(
+                "{by_signer} channel states signed by {} wait for their predecessor here already, the most",
+                v.signer.short()
             )));
         }
         Ok(Disposition::Hold)

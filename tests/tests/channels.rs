@@ -36,6 +36,15 @@ async fn json(socket: &std::path::Path, rest: &[&str]) -> serde_json::Value {
 }
 
 async fn bulletin(socket: &std::path::Path, channel: &str, title: &str) -> Result<MessageId, String> {
+    bulletin_marked(socket, channel, title, "amber").await
+}
+
+async fn bulletin_marked(
+    socket: &std::path::Path,
+    channel: &str,
+    title: &str,
+    marking: &str,
+) -> Result<MessageId, String> {
     let o = godwit(
         socket,
         &[
@@ -52,6 +61,8 @@ async fn bulletin(socket: &std::path::Path, channel: &str, title: &str) -> Resul
             "analysis",
             "--priority",
             "flash",
+            "--marking",
+            marking,
         ],
     )
     .await;
@@ -115,6 +126,7 @@ async fn a_hub_admits_and_removes_members_and_only_current_members_read() {
     }
     let sockets: Vec<std::path::PathBuf> = net.members.iter().map(|m| m.dir.join(api::SOCKET_NAME)).collect();
     let socket = |ix: usize| sockets[ix].clone();
+    let net_hub_id = net.members[hub].id().to_string();
     let (hs, ids): (_, Vec<String>) =
         (socket(hub), ncps.iter().map(|n| net.members[*n].id().to_string()).collect());
 
@@ -184,6 +196,40 @@ async fn a_hub_admits_and_removes_members_and_only_current_members_read() {
             .is_some_and(|w| w.contains(&first.short()) && w.contains("Uganda NCP") && w.contains("escalate"))
     });
     assert!(warned, "{status}");
+
+    // Kenya answers the alert with feedback: the hub sees the thread, across administrations.
+    let o = godwit(
+        &socket(ncps[0]),
+        &[
+            "--json",
+            "send",
+            "feedback",
+            "--to",
+            &net_hub_id,
+            "--warning",
+            &first.to_string(),
+            "--outcome",
+            "nothing_found",
+            "--details",
+            "two crates examined on arrival",
+        ],
+    )
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let feedback: MessageId = serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    wait_for(&mut eh, "the feedback at the hub", |e| *e == NodeEvent::Delivered(feedback)).await;
+    let thread = json(&hs, &["inbox", "thread", &first.to_string()]).await;
+    let kinds: Vec<(&str, &str)> = thread
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["kind"].as_str().unwrap(), i["refers_to"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(kinds, vec![("feedback", first.to_string().as_str())], "{thread}");
 
     // A member removed: the next epoch's key is sealed to the two others only.
     let removed = ncps[2];
@@ -264,12 +310,32 @@ async fn a_hub_admits_and_removes_members_and_only_current_members_read() {
     let v = json(&hs, &["channels", "admit", "ESA alerts", &ids[3], "--read-only"]).await;
     assert_eq!(v["epoch"], 6);
     key_at(&mut events[3], "the new member", channel, 6).await;
-    let third = bulletin(&hs, "ESA alerts", "Rhino horn via EBB").await.unwrap();
+    let third = bulletin_marked(&hs, "ESA alerts", "Rhino horn via EBB", "green").await.unwrap();
     wait_for(&mut events[3], "the new member receives the third alert", |e| {
         *e == NodeEvent::Delivered(third)
     })
     .await;
     assert_eq!(inbox(&socket(late)).await, vec![(third, "bulletin".to_string())], "only what came after it");
+    // A TLP:GREEN alert may be forwarded within the network (here to the NCP removed from the
+    // channel): it carries the original as signed. A TLP:AMBER one may not, without consent.
+    wait_for(&mut events[0], "NCP 0 receives the third alert", |e| *e == NodeEvent::Delivered(third)).await;
+    let o = godwit(
+        &socket(ncps[0]),
+        &["--json", "send", "forward", &third.to_string(), "--to", &ids[2], "--comment", "FYI"],
+    )
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let fwd: MessageId = serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    wait_for(&mut events[2], "the forward at the removed NCP", |e| *e == NodeEvent::Delivered(fwd)).await;
+    let got = inbox(&socket(removed)).await;
+    assert!(got.contains(&(fwd, "forward".to_string())), "{got:?}");
+    let o = godwit(&socket(ncps[0]), &["send", "forward", &first.to_string(), "--to", &ids[2]]).await;
+    assert!(!o.status.success() && stderr(&o).contains("originator's consent"), "{}", stderr(&o));
+
     // It reads only: its node refuses to publish.
     assert!(
         bulletin(&socket(late), "ESA alerts", "read only").await.unwrap_err().contains("may not publish")
@@ -291,22 +357,35 @@ async fn a_hub_admits_and_removes_members_and_only_current_members_read() {
     let shown = json(&hs, &["channels", "show", "ESA alerts"]).await;
     assert!(!shown[0]["members"].as_array().unwrap().iter().any(|m| m["node"] == ids[1].as_str()), "{shown}");
 
+    // A member whose certificate is revoked is removed by the owner's node: a new epoch.
+    let t = godwit_node::net::now().as_millis();
+    let crl = net.ca.crl(2, &[net.members[late].cert.serial], t - 1_000, t + 86_400_000).unwrap();
+    net.members[hub].node().reload_crl(crl).unwrap();
+    wait_for(&mut eh, "the revoked member's removal", |e| {
+        *e == NodeEvent::ChannelState { channel, epoch: 8 }
+    })
+    .await;
+    let shown = json(&hs, &["channels", "show", "ESA alerts"]).await;
+    assert!(!shown[0]["members"].as_array().unwrap().iter().any(|m| m["node"] == ids[3].as_str()), "{shown}");
+    let journal = json(&hs, &["journal", "tail", "-n", "30"]).await;
+    assert!(journal.to_string().contains("revocation: channels remove revoked"), "{journal}");
+
     // Closed: no new messages, here or anywhere.
     let v = json(&hs, &["channels", "close", "ESA alerts"]).await;
-    assert_eq!(v["epoch"], 8);
+    assert_eq!(v["epoch"], 9);
     let after = bulletin(&hs, "ESA alerts", "too late").await.unwrap_err();
     assert!(after.contains("ended"), "{after}");
 
     // The keys and states survive a restart.
     wait_for(&mut events[0], "NCP 0 takes the closing state", |e| {
-        *e == NodeEvent::ChannelState { channel, epoch: 8 }
+        *e == NodeEvent::ChannelState { channel, epoch: 9 }
     })
     .await;
     net.stop(ncps[0]).await;
     net.members[ncps[0]].listen = "127.0.0.1:0".parse().unwrap();
     net.start(ncps[0], &[], &[]).await;
     let again = json(&socket(ncps[0]), &["channels", "show", "ESA alerts"]).await;
-    assert_eq!(again[0]["epoch"], 8, "{again}");
+    assert_eq!(again[0]["epoch"], 9, "{again}");
     let got = inbox(&socket(ncps[0])).await;
     assert_eq!(got.iter().filter(|(_, kind)| kind == "bulletin").count(), 3, "{got:?}");
     for ix in all {

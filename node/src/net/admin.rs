@@ -618,6 +618,7 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             Ok(Response::Sent { id, to: Vec::new() })
         }
         Request::Receipts { id } => receipts(ctx, &id).await.map(Response::Receipts),
+        Request::Thread { id } => thread(ctx, uid, &id).await.map(Response::Inbox),
         Request::RequestChannel { channel, leave, note } => {
             let c = channel_named(ctx, &channel).await?;
             if c.configured {
@@ -668,6 +669,21 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             Ok(Response::Sent { id: sent, to: vec![c.owner] })
         }
         Request::ChannelRequests => channel_requests(ctx, uid).await.map(Response::ChannelRequests),
+        Request::Forward { id, channel, to, comment, consent, priority } => {
+            let (original, body, marking) = forward_body(ctx, &id, comment, consent.as_deref()).await?;
+            let marking = marking.to_string();
+            let send = match channel {
+                Some(channel) => {
+                    Request::SendChannel { channel, priority, marking, ttl_hours: 24 * 30, body }
+                }
+                None => Request::SendDirect { to, priority, marking, ttl_hours: 24 * 30, body },
+            };
+            let sent = Box::pin(handle(send, uid, ctx)).await?;
+            if let Response::Sent { id, .. } = &sent {
+                journal(ctx, uid, format!("send forward {original} as {id}"), None).await?;
+            }
+            Ok(sent)
+        }
         Request::Withdraw { id, reason, corrected } => {
             let (new, full, to) = withdraw(ctx, &id, &reason, corrected.as_deref()).await?;
             let verb = if corrected.is_some() { "correct" } else { "retract" };
@@ -839,6 +855,63 @@ fn crl_days_left(m: &crate::tls::TlsMaterial) -> Option<i64> {
     let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(der).ok()?;
     let next = crl.next_update()?.timestamp();
     Some((next - super::now().as_millis() as i64 / 1000) / 86_400)
+}
+
+/// The body of a forward of an inbox message: the original's id, the encoded body, and the
+/// original's marking (which the forward keeps).
+async fn forward_body(
+    ctx: &Ctx,
+    id: &str,
+    comment: Option<String>,
+    consent: Option<&str>,
+) -> Result<(MessageId, Vec<u8>, Tlp), Response> {
+    use godwit_protocol::content::{Consent, Forward};
+    let (original, env) = find_one(ctx, id).await?;
+    let e = Envelope::verify(&env)
+        .map_err(|err| refused("unavailable", format!("a stored envelope does not verify: {err}")))?;
+    let h = e.header();
+    let opened = open(ctx, &e)
+        .map_err(|why| refused("refused", format!("{} cannot be forwarded: {why}", original.short())))?;
+    if matches!(opened.content, Content::Forward(_) | Content::Receipt(_) | Content::ChannelRequest(_)) {
+        return Err(refused(
+            "bad_request",
+            format!("a {} is not forwarded", opened.content.kind().replace('_', " ")),
+        ));
+    }
+    let consent = match consent {
+        None => None,
+        Some(c) => {
+            let (cid, cenv) = find_one(ctx, c).await?;
+            let by = Envelope::verify(&cenv)
+                .map(|x| x.header().author)
+                .map_err(|err| refused("unavailable", format!("{err}")))?;
+            if by != h.author {
+                return Err(refused(
+                    "refused",
+                    format!(
+                        "consent must come from the original's author {}, not {}",
+                        h.author.short(),
+                        by.short()
+                    ),
+                ));
+            }
+            Some(Consent { by, message: cid })
+        }
+    };
+    let body = Body::new(Content::Forward(Forward {
+        author: h.author,
+        comment: comment.map(|c| c.trim().to_string()).filter(|c| !c.is_empty()),
+        consent,
+        content: Box::new(opened.content),
+        marking: h.marking,
+        envelope: env.clone(),
+        original,
+    }));
+    // The rules (never RED or AMBER+STRICT, AMBER only with consent) are the content's own.
+    let encoded = body.encode();
+    Body::decode(&encoded)
+        .map_err(|err| refused("refused", format!("{} cannot be forwarded: {err}", original.short())))?;
+    Ok((original, encoded, h.marking))
 }
 
 /// A retraction (or correction) of a message this node sent, to its audience: the new
@@ -1016,6 +1089,60 @@ async fn channel_requests(
     Ok(out)
 }
 
+/// The thread of a message: up through what it refers to while that is held here, then every
+/// inbox message that refers, directly or not, to one in the thread; receipts left out.
+async fn thread(ctx: &Ctx, uid: Option<u32>, id: &str) -> Result<Vec<godwit_admin_api::InboxItem>, Response> {
+    let start = match id.trim().parse::<MessageId>() {
+        Ok(full) => full,
+        Err(_) => find_one(ctx, id).await?.0,
+    };
+    let Answer::Inbox(list) = ask(ctx, Query::Inbox { limit: RECEIPT_SCAN }).await? else {
+        return Err(refused("unavailable", "unexpected answer".into()));
+    };
+    let marks = marks(ctx, list.iter().map(|(id, _)| *id).collect()).await?;
+    let items: Vec<godwit_admin_api::InboxItem> = list
+        .iter()
+        .zip(&marks)
+        .filter_map(|((id, env), mark)| item(ctx, uid, *id, env, mark.as_ref()))
+        .filter(|i| i.kind != "receipt")
+        .collect();
+    let by_id: std::collections::HashMap<MessageId, &godwit_admin_api::InboxItem> =
+        items.iter().map(|i| (i.id, i)).collect();
+    // Up to the root (bounded by the inbox: each step is a different message).
+    let mut root = start;
+    let mut seen = std::collections::HashSet::new();
+    while let Some(up) = by_id.get(&root).and_then(|i| i.refers_to) {
+        if !seen.insert(root) {
+            break;
+        }
+        root = up;
+    }
+    // Down from it, to a fixed point.
+    let mut thread: std::collections::HashSet<MessageId> = [root].into();
+    loop {
+        let before = thread.len();
+        for i in &items {
+            if i.refers_to.is_some_and(|r| thread.contains(&r)) {
+                thread.insert(i.id);
+            }
+        }
+        if thread.len() == before {
+            break;
+        }
+    }
+    let mut out: Vec<godwit_admin_api::InboxItem> =
+        items.into_iter().filter(|i| thread.contains(&i.id)).collect();
+    if out.is_empty() && !thread.contains(&start) {
+        return Err(refused(
+            "not_found",
+            format!("no message of the thread of {} is in this node's inbox", start.short()),
+        ));
+    }
+    withdrawn(&mut out);
+    out.sort_by_key(|i| i.created_ms);
+    Ok(out)
+}
+
 /// Most inbox messages `godwit receipts` looks through for receipts (the newest).
 const RECEIPT_SCAN: usize = 20_000;
 
@@ -1116,11 +1243,15 @@ async fn channel_named(ctx: &Ctx, name: &str) -> Result<godwit_admin_api::Channe
     };
     let want = name.trim();
     let lower = want.to_ascii_lowercase();
-    let mut found: Vec<godwit_admin_api::ChannelView> = list
-        .iter()
-        .filter(|c| c.name.eq_ignore_ascii_case(want) || (lower.len() >= 8 && c.id.starts_with(&lower)))
-        .cloned()
-        .collect();
+    // An exact id first (a channel may be named like another's id), then a name, then a prefix.
+    let mut found: Vec<godwit_admin_api::ChannelView> =
+        list.iter().filter(|c| c.id == lower).cloned().collect();
+    if found.is_empty() {
+        found = list.iter().filter(|c| c.name.eq_ignore_ascii_case(want)).cloned().collect();
+    }
+    if found.is_empty() && lower.len() >= 8 {
+        found = list.iter().filter(|c| c.id.starts_with(&lower)).cloned().collect();
+    }
     match found.len() {
         1 => Ok(found.remove(0)),
         0 => {

@@ -17,8 +17,9 @@ use godwit_protocol::crypto::{ChannelKey, EpochKey};
 use godwit_protocol::identity::{EncryptionPublicKey, IdentityKey, NodeId};
 use godwit_protocol::ids::ChannelId;
 
-/// Key records waiting for their epoch's state, at most.
+/// Key records waiting for their epoch's state, at most, and their bytes at most.
 const MAX_WAITING: usize = 256;
+const MAX_WAITING_BYTES: usize = 1 << 20;
 
 /// The epoch keys this node holds: from channel-key records, and from configuration.
 pub(super) struct EpochKeys {
@@ -71,9 +72,15 @@ impl EpochKeys {
             else {
                 continue;
             };
-            let key = godwit_certs::keyfile::read_channel_key(&path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            keys.insert((channel, epoch), EpochKey::from_bytes(*key));
+            // A file a crash left half-written costs that one epoch, not the node's start.
+            match godwit_certs::keyfile::read_channel_key(&path) {
+                Ok(key) => {
+                    keys.insert((channel, epoch), EpochKey::from_bytes(*key));
+                }
+                Err(e) => {
+                    tracing::error!(path = %path.display(), "a channel key file cannot be read, its epoch stays sealed: {e}")
+                }
+            }
         }
         Ok(EpochKeys { dir, keys, configured, waiting: VecDeque::new(), names: BTreeMap::new() })
     }
@@ -120,6 +127,22 @@ impl EpochKeys {
         Ok(())
     }
 
+    /// Keeps the key of a new epoch this node (the owner or deputy) is about to publish,
+    /// replacing one an earlier attempt left behind that was never published.
+    ///
+    /// # Errors
+    /// Why the file could not be written.
+    pub(super) fn replace(&mut self, channel: ChannelId, epoch: u64, key: EpochKey) -> Result<(), String> {
+        let path = self.dir.join(format!("{channel}-{epoch}.key"));
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+        self.keys.remove(&(channel, epoch));
+        self.insert(channel, epoch, key)
+    }
+
     /// A channel-key record: the key sealed to `me` is taken if its issuer owns (or deputises
     /// for) that epoch's state in `book`; it waits if the state is not here yet. Returns the
     /// channel and epoch of a key taken.
@@ -146,7 +169,11 @@ impl EpochKeys {
                     ck.channel.short()
                 ));
             }
-            if self.waiting.len() >= MAX_WAITING {
+            // The oldest give way: bounded in count and bytes.
+            while !self.waiting.is_empty()
+                && (self.waiting.len() >= MAX_WAITING
+                    || self.waiting.iter().map(Vec::len).sum::<usize>() + record.len() > MAX_WAITING_BYTES)
+            {
                 self.waiting.pop_front();
             }
             self.waiting.push_back(record.to_vec());
@@ -163,6 +190,42 @@ impl EpochKeys {
         let key = ring.unseal_channel_key(&ck, me).map_err(|e| e.to_string())?;
         self.insert(ck.channel, ck.epoch, key)?;
         Ok(Some((ck.channel, ck.epoch)))
+    }
+
+    /// Destroys the keys of every channel that ended more than its retention ago (its files
+    /// first; a file that cannot be removed keeps its key, to be tried again). Returns each
+    /// channel and how many keys went.
+    pub(super) fn destroy_ended(&mut self, book: &Book, now: Timestamp) -> Vec<(ChannelId, usize)> {
+        let ended: Vec<ChannelId> = book
+            .channels()
+            .filter(|(_, h)| {
+                h.state.ends.is_some_and(|e| now > e.plus_millis(u64::from(h.state.retain) * 86_400_000))
+            })
+            .map(|(c, _)| *c)
+            .collect();
+        let mut out = Vec::new();
+        for channel in ended {
+            let epochs: Vec<u64> =
+                self.keys.range((channel, 0)..=(channel, u64::MAX)).map(|((_, e), _)| *e).collect();
+            let mut n = 0;
+            for epoch in epochs {
+                let path = self.dir.join(format!("{channel}-{epoch}.key"));
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), "cannot destroy a channel key: {e}");
+                        continue;
+                    }
+                }
+                self.keys.remove(&(channel, epoch));
+                n += 1;
+            }
+            if n > 0 {
+                out.push((channel, n));
+            }
+        }
+        out
     }
 
     /// The waiting key records, tried again (a state arrived): the keys taken.
@@ -227,13 +290,10 @@ pub(super) fn next_state(
             s.name
         ));
     }
-    let mut next = ChannelState {
-        prev: Some(head.id),
-        channel: Some(*channel),
-        epoch: s.epoch + 1,
-        created: now,
-        ..s.clone()
-    };
+    let epoch =
+        s.epoch.checked_add(1).ok_or_else(|| format!("channel {:?} has used up its epochs", s.name))?;
+    let mut next =
+        ChannelState { prev: Some(head.id), channel: Some(*channel), epoch, created: now, ..s.clone() };
     if let Some(ends) = s.ends {
         if now > ends {
             return Err(format!("channel {:?} ended at {ends}: it takes no changes", s.name));
@@ -267,6 +327,18 @@ pub(super) fn next_state(
                 return Err(format!("{} is not a member of channel {:?}", node.short(), s.name));
             }
         }
+        Change::Revoked { nodes } => {
+            if nodes.contains(&s.owner) {
+                return Err("the owner's own certificate was revoked: it cannot change the channel".into());
+            }
+            next.members.retain(|m| !nodes.contains(&m.node));
+            if next.deputy.is_some_and(|d| nodes.contains(&d)) {
+                next.deputy = None;
+            }
+            if next.members.len() == s.members.len() {
+                return Err("none of them is a member".into());
+            }
+        }
         Change::Close => next.ends = Some(now),
         Change::Rekey => {}
     }
@@ -292,8 +364,42 @@ pub(super) enum Change {
     Remove {
         node: NodeId,
     },
+    /// Members whose certificates were revoked, all at once (a revoked deputy is no longer one).
+    Revoked {
+        nodes: Vec<NodeId>,
+    },
     Close,
     Rekey,
+}
+
+impl Change {
+    /// The change in the journal's words, e.g. `admit <NodeId> read,publish`.
+    pub(super) fn words(&self) -> String {
+        match self {
+            Change::Create { name, deputy, ends, .. } => format!(
+                "create {name:?}{}{}",
+                deputy.map(|d| format!(" deputy {d}")).unwrap_or_default(),
+                ends.map(|e| format!(" ends {e}")).unwrap_or_default()
+            ),
+            Change::Admit { node, read, publish } => {
+                let rights = match (read, publish) {
+                    (true, true) => "read,publish",
+                    (true, false) => "read",
+                    _ => "publish",
+                };
+                format!("admit {node} {rights}")
+            }
+            Change::Remove { node } => format!("remove {node}"),
+            Change::Revoked { nodes } => {
+                format!(
+                    "remove revoked {}",
+                    nodes.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+                )
+            }
+            Change::Close => "close".into(),
+            Change::Rekey => "rekey".into(),
+        }
+    }
 }
 
 /// Lifetime of channel-state and channel-key messages: as long as a message may live.
@@ -324,4 +430,80 @@ pub(super) fn sign_change(
     let key_record = ChannelKey::issue(rng, key, channel, state.epoch, &epoch_key, &readers, now)
         .map_err(|e| e.to_string())?;
     Ok((record, key_record, channel, epoch_key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use godwit_protocol::channel::BookLimits;
+
+    fn state(owner: &IdentityKey, name: &str, ends: Option<Timestamp>) -> godwit_protocol::channel::Verified {
+        let me = owner.node_id();
+        let s = next_state(
+            None,
+            me,
+            &Change::Create { name: name.into(), purpose: String::new(), deputy: None, ends, retain_days: 0 },
+            Timestamp(1_000),
+        )
+        .unwrap();
+        ChannelState::verify(&s.sign(owner)).unwrap()
+    }
+
+    #[test]
+    fn keys_are_kept_in_private_files_and_destroyed_after_an_ended_channels_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let owner = IdentityKey::from_seed(&[4; 32]);
+        let mut book = Book::new(BookLimits::default());
+        let op = state(&owner, "Operation Tusk", Some(Timestamp(5_000)));
+        let standing = state(&owner, "RILO ESA alerts", None);
+        let (op_id, standing_id) = (op.channel, standing.channel);
+        book.take(op, Timestamp(1_000)).unwrap();
+        book.take(standing, Timestamp(1_000)).unwrap();
+        let mut keys = EpochKeys::load(dir.path(), Vec::new()).unwrap();
+        keys.insert(op_id, 1, EpochKey::from_bytes([1; 32])).unwrap();
+        keys.insert(standing_id, 1, EpochKey::from_bytes([2; 32])).unwrap();
+        let file = dir.path().join("channel-keys").join(format!("{op_id}-1.key"));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        // Kept across a restart.
+        let mut keys = EpochKeys::load(dir.path(), Vec::new()).unwrap();
+        assert_eq!(keys.get(&op_id, 1).map(|k| *k.expose()), Some([1; 32]));
+        // Before its end nothing goes; after it (retention 0 days) the operation's key goes.
+        assert!(keys.destroy_ended(&book, Timestamp(5_000)).is_empty());
+        assert_eq!(keys.destroy_ended(&book, Timestamp(5_001)), vec![(op_id, 1)]);
+        assert!(keys.get(&op_id, 1).is_none() && !file.exists());
+        assert!(keys.get(&standing_id, 1).is_some(), "a channel that has not ended keeps its keys");
+        assert!(EpochKeys::load(dir.path(), Vec::new()).unwrap().get(&op_id, 1).is_none());
+    }
+
+    #[test]
+    fn only_the_owner_or_deputy_changes_a_channel_and_each_change_names_what_is_wrong() {
+        let owner = IdentityKey::from_seed(&[4; 32]);
+        let other = IdentityKey::from_seed(&[5; 32]).node_id();
+        let mut book = Book::new(BookLimits::default());
+        let g = state(&owner, "RILO ESA alerts", None);
+        let id = g.channel;
+        book.take(g, Timestamp(1_000)).unwrap();
+        let head = book.channels().next().unwrap();
+        let t = Timestamp(2_000);
+        let e = next_state(Some(head), other, &Change::Rekey, t).unwrap_err();
+        assert!(e.contains("only its owner"), "{e}");
+        let admit = Change::Admit { node: other, read: true, publish: false };
+        let s = next_state(Some(head), owner.node_id(), &admit, t).unwrap();
+        assert_eq!(
+            (s.epoch, s.prev, s.channel, s.reads(&other), s.publishes(&other)),
+            (2, Some(head.1.id), Some(id), true, false)
+        );
+        let e = next_state(Some(head), owner.node_id(), &Change::Remove { node: other }, t).unwrap_err();
+        assert!(e.contains("is not a member"), "{e}");
+        let e = next_state(Some(head), owner.node_id(), &Change::Remove { node: owner.node_id() }, t)
+            .unwrap_err();
+        assert!(e.contains("cannot be removed"), "{e}");
+        let none = Change::Admit { node: other, read: false, publish: false };
+        assert!(
+            next_state(Some(head), owner.node_id(), &none, t)
+                .unwrap_err()
+                .contains("reads, publishes or both")
+        );
+    }
 }

@@ -157,6 +157,7 @@ impl Core {
             return;
         }
         self.card_checked = Some(t);
+        self.destroy_ended_keys();
         if let Some(every) = self.rotate_every_ms {
             let due = self.shared.keys.lock().is_ok_and(|k| k.due(now().as_millis(), every));
             if due {
@@ -507,8 +508,29 @@ impl Core {
     }
 
     fn publish(&mut self, req: &PublishRequest) -> Result<MessageId, NodeError> {
+        // A signed channel's epoch is the one it is at now, picked here on the core thread: a
+        // member removed after the caller looked is sealed nothing sent from now on.
+        let current;
         let audience = match &req.target {
-            Target::Channel { id, epoch, key } => Audience::Channel { id: *id, epoch: *epoch, key },
+            Target::Channel { id, epoch, key } => match self.relay.channels().head(id).map(|h| h.state.epoch)
+            {
+                Some(head) if head != *epoch => {
+                    current = self
+                        .shared
+                        .epoch_keys
+                        .lock()
+                        .ok()
+                        .and_then(|k| k.get(id, head).cloned())
+                        .ok_or_else(|| {
+                            NodeError::Publish(PublishError::NotPermitted(format!(
+                                "channel {} is at epoch {head}, whose key this node does not hold yet",
+                                id.short()
+                            )))
+                        })?;
+                    Audience::Channel { id: *id, epoch: head, key: &current }
+                }
+                _ => Audience::Channel { id: *id, epoch: *epoch, key },
+            },
             Target::Direct(to) => Audience::Direct(to),
         };
         let p = Publication {
@@ -687,7 +709,8 @@ impl Core {
     fn leave(&mut self, channel: godwit_protocol::ids::ChannelId, node: NodeId) {
         let me = self.shared.me;
         let Some(head) = self.relay.channels().head(&channel) else { return };
-        if !head.state.may_change(&me) || head.state.member(&node).is_none() || head.state.may_change(&node) {
+        // The owner acts (its deputy too would fork the channel).
+        if head.state.owner != me || head.state.member(&node).is_none() || head.state.may_change(&node) {
             return;
         }
         let id = channel.to_string();
@@ -705,29 +728,43 @@ impl Core {
     /// Every channel this node owns (or deputises for) loses the members whose certificates
     /// were revoked: a new state and epoch key without them, journalled.
     fn remove_revoked(&mut self, revoked: &[NodeId]) {
+        // The owner acts, not its deputy too: two successors of one state would fork it.
         let me = self.shared.me;
-        let changes: Vec<(String, NodeId)> = self
-            .relay
-            .channels()
-            .channels()
-            .filter(|(_, h)| h.state.may_change(&me))
-            .flat_map(|(id, h)| {
-                revoked
-                    .iter()
-                    .filter(|n| h.state.member(n).is_some() && !h.state.may_change(n))
-                    .map(move |n| (id.to_string(), *n))
-            })
-            .collect();
-        for (channel, node) in changes {
-            match self.change_channel(Some(&channel), &super::channels::Change::Remove { node }) {
+        let mut changes: Vec<(String, Vec<NodeId>)> = Vec::new();
+        for (id, h) in self.relay.channels().channels() {
+            let nodes: Vec<NodeId> =
+                revoked.iter().filter(|n| h.state.member(n).is_some()).copied().collect();
+            if h.state.owner == me && !nodes.is_empty() {
+                changes.push((id.to_string(), nodes));
+            }
+        }
+        for (channel, nodes) in changes {
+            let n = nodes.len();
+            match self.change_channel(Some(&channel), &super::channels::Change::Revoked { nodes }) {
                 Ok((_, epoch, action)) => {
-                    warn!(channel = %&channel[..12], node = %node.short(), epoch, "certificate revoked: removed from the channel");
+                    warn!(channel = %&channel[..12], removed = n, epoch, "certificates revoked: their nodes are removed from the channel");
                     self.relay.record_admin(u32::MAX, format!("revocation: {action}"));
                 }
                 Err(e) => {
-                    error!(channel = %&channel[..12], node = %node.short(), "certificate revoked, but it stays a member: {e}")
+                    error!(channel = %&channel[..12], "certificates revoked, but their nodes stay members: {e}")
                 }
             }
+        }
+    }
+
+    /// The keys of channels that ended longer ago than they are retained are destroyed
+    /// (memory and files), journalled.
+    fn destroy_ended_keys(&mut self) {
+        let destroyed = match self.shared.epoch_keys.lock() {
+            Ok(mut k) => k.destroy_ended(self.relay.channels(), now()),
+            Err(_) => return,
+        };
+        for (channel, n) in destroyed {
+            info!(channel = %channel.short(), keys = n, "channel ended and its retention passed: its keys are destroyed");
+            self.relay.record_admin(
+                u32::MAX,
+                format!("channel {channel} keys destroyed ({n}) after its retention"),
+            );
         }
     }
 
@@ -819,8 +856,17 @@ impl Core {
                 t,
             )?
         };
+        // Everything that could refuse the state, checked before anything is kept: a key is
+        // never kept for an epoch that is not published.
+        let verified = godwit_protocol::channel::ChannelState::verify(&record).map_err(|e| e.to_string())?;
+        if self.relay.channels().check(&verified) != Ok(godwit_protocol::channel::Disposition::Apply) {
+            return Err(format!("the new state of epoch {} is not a forward move here", state.epoch));
+        }
+        if self.relay.is_recovering() || self.relay.is_storage_full() {
+            return Err("this node is recovering or its store is full: it publishes nothing now".into());
+        }
         // The key first: this node never publishes an epoch it could not read itself.
-        self.shared.epoch_keys.lock().map_err(|_| "key state poisoned".to_string())?.insert(
+        self.shared.epoch_keys.lock().map_err(|_| "key state poisoned".to_string())?.replace(
             channel,
             state.epoch,
             epoch_key,
@@ -829,7 +875,7 @@ impl Core {
         let ttl = super::channels::CONTROL_TTL_MS;
         self.relay.publish_control(t, &self.key, &record, ttl, flash).map_err(|e| e.to_string())?;
         self.relay.publish_control(t, &self.key, &key_record, ttl, flash).map_err(|e| e.to_string())?;
-        let action = format!("channels {change:?} {channel} epoch {}", state.epoch);
+        let action = format!("channels {} {channel} -> epoch {}", change.words(), state.epoch);
         Ok((channel.to_string(), state.epoch, action))
     }
 
@@ -979,13 +1025,17 @@ pub(super) fn find_channel<'a>(
 ) -> Result<(&'a godwit_protocol::ids::ChannelId, &'a godwit_protocol::channel::Taken), String> {
     let want = name.trim();
     let lower = want.to_ascii_lowercase();
-    let found: Vec<_> = book
-        .channels()
-        .filter(|(id, h)| {
-            h.state.name.eq_ignore_ascii_case(want)
-                || (lower.len() >= 8 && id.to_string().starts_with(&lower))
-        })
-        .collect();
+    // An exact id first (a channel may be named like another's id), then a name, then a prefix.
+    if let Ok(id) = lower.parse::<godwit_protocol::ids::ChannelId>() {
+        if let Some((c, h)) = book.channels().find(|(c, _)| **c == id) {
+            return Ok((c, h));
+        }
+    }
+    let mut found: Vec<_> =
+        book.channels().filter(|(_, h)| h.state.name.eq_ignore_ascii_case(want)).collect();
+    if found.is_empty() && lower.len() >= 8 {
+        found = book.channels().filter(|(id, _)| id.to_string().starts_with(&lower)).collect();
+    }
     match found.as_slice() {
         [one] => Ok(*one),
         [] => {

@@ -119,7 +119,12 @@ fn the_book_takes_only_forward_moves_signed_by_the_owner_or_deputy() {
         }),
         &deputy,
     );
-    assert!(matches!(book.check(&grab), Err(StateError::NotOwner { .. })));
+    assert!(matches!(book.check(&grab), Err(StateError::Invalid(d)) if d.contains("owner never changes")));
+    // Nor end the channel (every member would destroy its keys), nor skip epochs.
+    let close = signed(&next(&s2, |s| s.ends = Some(Timestamp(5))), &deputy);
+    assert!(matches!(book.check(&close), Err(StateError::NotOwner { .. })));
+    let skip = signed(&next(&s2, |s| s.epoch = u64::MAX), &hub);
+    assert!(matches!(book.check(&skip), Err(StateError::NotForward { .. })));
     let s3 = signed(&next(&s2, |s| s.members.retain(|m| m.node != ncp.node_id())), &deputy);
     assert_eq!(book.take(s3.clone(), Timestamp(30)).unwrap(), vec![(g.channel, 3)]);
     assert!(!book.head(&g.channel).unwrap().state.reads(&ncp.node_id()));

@@ -75,7 +75,11 @@ impl Membership {
     /// What taking a channel state would do (changes nothing).
     pub(super) fn check_state(&self, v: &Verified) -> Result<Disposition, StateError> {
         if self.configured.contains_key(&v.channel) {
-            return Err(StateError::NotForward { channel: v.channel.short(), epoch: v.state.epoch, head: 0 });
+            let detail = format!(
+                "channel {} is configured statically here: it takes no signed state",
+                v.channel.short()
+            );
+            return Err(StateError::Invalid(detail));
         }
         self.book.check(v)
     }

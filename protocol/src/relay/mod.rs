@@ -1162,6 +1162,15 @@ impl<S: Store> Relay<S> {
             if let Err(d) = self.membership.may_publish(&id, epoch, &me, now, now) {
                 return Err(PublishError::NotPermitted(format!("channel {} epoch {epoch}: {d}", id.short())));
             }
+            // Its own messages go under the current epoch: the grace window is for others.
+            if let Some(head) = self.membership.book().head(&id).map(|h| h.state.epoch) {
+                if head != epoch {
+                    return Err(PublishError::NotPermitted(format!(
+                        "channel {} is at epoch {head}, not {epoch}",
+                        id.short()
+                    )));
+                }
+            }
         }
         let feed = match p.audience {
             Audience::Channel { id, .. } => FeedId(id.0),

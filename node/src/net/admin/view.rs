@@ -76,7 +76,7 @@ fn headline(content: &Content) -> (String, Option<MessageId>) {
             } else {
                 String::new()
             };
-            (format!("seizure {} at {} ({}){first}{more}", r.date, r.place.name, r.place.country), None)
+            (format!("seizure {} at {} ({}){first}{more}", r.date, r.place.name, r.place.country), r.warning)
         }
         Content::Feedback(f) => {
             (format!("feedback on {}: {:?}", f.warning.short(), f.outcome).to_lowercase(), Some(f.warning))
