@@ -98,6 +98,9 @@ pub enum Request {
         /// The body (content and grading), as Godwit's deterministic CBOR.
         #[serde(with = "serde_bytes")]
         body: Vec<u8>,
+        /// Personal data, sealed to named recipients only.
+        #[serde(default)]
+        personal: Option<PersonalPart>,
     },
     /// Send a message to a channel this node holds the key of (mutating: journalled).
     SendChannel {
@@ -112,6 +115,9 @@ pub enum Request {
         /// The body, as Godwit's deterministic CBOR.
         #[serde(with = "serde_bytes")]
         body: Vec<u8>,
+        /// Personal data, sealed only to the named readers of the channel.
+        #[serde(default)]
+        personal: Option<PersonalPart>,
     },
     /// The inbox, oldest first.
     Inbox,
@@ -152,6 +158,12 @@ pub enum Request {
     },
     /// The channels this node knows, with their members and whether it holds their key.
     Channels,
+    /// Never open a message's personal-data section here again (mutating: journalled). The
+    /// sealed bytes stay inside the signed envelope until the message expires.
+    PurgePersonal {
+        /// The message (an id or a prefix of at least 8 hex digits).
+        id: String,
+    },
     /// Forward a message from this node's inbox to a new audience (mutating: journalled): it
     /// carries the original envelope as signed and keeps its marking. TLP:RED and AMBER+STRICT
     /// are never forwarded; TLP:AMBER only with its originator's consent.
@@ -258,6 +270,18 @@ pub enum ChannelChange {
         /// The channel.
         channel: String,
     },
+}
+
+/// Personal data (persons, companies, pseudonymised permits) for a message, sealed only to the
+/// named recipients: other readers see that it exists, not what it says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonalPart {
+    /// The section (Godwit's CBOR of `PersonalData`).
+    #[serde(with = "serde_bytes")]
+    pub data: Vec<u8>,
+    /// Who may open it, named as recipients are (empty for a direct message: every recipient).
+    pub to: Vec<String>,
 }
 
 /// `godwit receipts MSG`.
@@ -529,6 +553,12 @@ pub struct MessageView {
     pub body: Vec<u8>,
     /// Why it could not be opened, when it could not.
     pub unopened: Option<String>,
+    /// Its personal-data section, opened (Godwit's CBOR), when this node may see it.
+    #[serde(default, with = "serde_bytes")]
+    pub personal: Vec<u8>,
+    /// `none`, `opened`, `sealed to others`, `purged` or `retention passed`.
+    #[serde(default)]
+    pub personal_status: String,
 }
 
 /// One node in `godwit directory`.

@@ -404,6 +404,33 @@ pub struct Publication {
     /// Lifetime in hours.
     #[arg(long, default_value_t = 24 * 30)]
     ttl_hours: u32,
+    /// Personal data (persons, companies, pseudonymised permits) as JSON or TOML, sealed only
+    /// to --personal-to (a direct message's recipients by default); other readers see that it
+    /// exists, not what it says.
+    #[arg(long)]
+    personal: Option<PathBuf>,
+    /// Who may open the personal data (a node name); repeat for several.
+    #[arg(long = "personal-to", requires = "personal")]
+    personal_to: Vec<String>,
+}
+
+/// The personal-data section a send command names, read and encoded.
+fn personal_of(message: &Publication) -> anyhow::Result<Option<api::PersonalPart>> {
+    let Some(file) = &message.personal else { return Ok(None) };
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| fail(EXIT_REFUSED, format!("cannot read {}: {e}", file.display())))?;
+    let bad = |e: String| fail(EXIT_REFUSED, format!("{} is not personal data: {e}", file.display()));
+    let data: godwit_protocol::content::PersonalData =
+        if file.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml")) {
+            toml::from_str(&text).map_err(|e| bad(e.to_string()))?
+        } else {
+            serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?
+        };
+    data.validate().map_err(|e| bad(e.to_string()))?;
+    Ok(Some(api::PersonalPart {
+        data: godwit_protocol::codec::to_vec(&data),
+        to: message.personal_to.clone(),
+    }))
 }
 
 /// `godwit inbox …`.
@@ -417,6 +444,12 @@ pub enum InboxCommand {
         /// Which messages.
         #[command(flatten)]
         filter: crate::inbox::Filter,
+    },
+    /// Never open a message's personal-data section on this node again (journalled): for data
+    /// no longer needed, or whose legal basis ended.
+    PurgePersonal {
+        /// The message's id (or a unique prefix).
+        id: String,
     },
     /// A thread across administrations: the Warning, its feedback and seizure reports, their
     /// case follow-ups and forensic results, retractions — oldest first.
@@ -682,6 +715,7 @@ impl Client {
 
 /// What a node command asks for.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per command run: boxing buys nothing
 pub enum NodeCommand {
     /// `godwit status`.
     Status,
@@ -759,6 +793,7 @@ pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::
             marking: tlp(marking),
             ttl_hours: message.ttl_hours,
             body: kind_body(send)?,
+            personal: personal_of(message)?,
         },
         NodeCommand::Send(send @ SendCommand::Channel { channel, marking, message }) => {
             Request::SendChannel {
@@ -767,6 +802,7 @@ pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::
                 marking: tlp(marking),
                 ttl_hours: message.ttl_hours,
                 body: kind_body(send)?,
+                personal: personal_of(message)?,
             }
         }
         NodeCommand::Send(
@@ -783,6 +819,7 @@ pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::
                     marking: tlp(marking.as_deref().unwrap_or("amber")),
                     ttl_hours: message.ttl_hours,
                     body,
+                    personal: personal_of(message)?,
                 },
                 None => Request::SendDirect {
                     to: audience.to.clone(),
@@ -790,11 +827,13 @@ pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::
                     marking: tlp(marking.as_deref().unwrap_or("red")),
                     ttl_hours: message.ttl_hours,
                     body,
+                    personal: personal_of(message)?,
                 },
             }
         }
         NodeCommand::Inbox(InboxCommand::List { .. }) => Request::Inbox,
         NodeCommand::Inbox(InboxCommand::Show { id, .. }) => Request::Show { id: id.clone() },
+        NodeCommand::Inbox(InboxCommand::PurgePersonal { id }) => Request::PurgePersonal { id: id.clone() },
         NodeCommand::Inbox(InboxCommand::Ack { id, note }) => {
             Request::Mark { id: id.clone(), actioned: false, note: note.clone() }
         }
@@ -1112,7 +1151,22 @@ fn print_with(resp: Response, json: bool, header: bool, out: &mut impl std::io::
                 None => serde_json::Value::Null,
             };
             if json {
-                let v = json!({ "message": item_json(&m.item), "body": content, "unopened": m.unopened });
+                let personal = if m.personal_status == "opened" {
+                    let p: godwit_protocol::content::PersonalData =
+                        godwit_protocol::codec::from_slice("personal data", &m.personal).map_err(|e| {
+                            fail(EXIT_REFUSED, format!("personal data that does not decode: {e}"))
+                        })?;
+                    serde_json::to_value(p)?
+                } else {
+                    serde_json::Value::Null
+                };
+                let v = json!({
+                    "message": item_json(&m.item),
+                    "body": content,
+                    "unopened": m.unopened,
+                    "personal": personal,
+                    "personal_status": m.personal_status,
+                });
                 writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
             } else {
                 writeln!(out, "id            {}", m.item.id)?;
@@ -1130,6 +1184,26 @@ fn print_with(resp: Response, json: bool, header: bool, out: &mut impl std::io::
                     (Some(b), _) => crate::inbox::render(b, out)?,
                     (None, Some(why)) => writeln!(out, "content   not shown: {why}")?,
                     (None, None) => writeln!(out, "content   (a control record)")?,
+                }
+                match m.personal_status.as_str() {
+                    "" | "none" => {}
+                    "opened" => {
+                        let p: godwit_protocol::content::PersonalData =
+                            godwit_protocol::codec::from_slice("personal data", &m.personal).map_err(
+                                |e| {
+                                    fail(
+                                        EXIT_REFUSED,
+                                        format!("the node sent personal data that does not decode: {e}"),
+                                    )
+                                },
+                            )?;
+                        writeln!(out, "personal data (sealed to named recipients; do not copy beyond them)")?;
+                        let v = serde_json::to_string_pretty(&p)?;
+                        for line in v.lines() {
+                            writeln!(out, "  {line}")?;
+                        }
+                    }
+                    other => writeln!(out, "personal data {other}")?,
                 }
             }
         }

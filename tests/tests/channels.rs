@@ -392,3 +392,96 @@ async fn a_hub_admits_and_removes_members_and_only_current_members_read() {
         net.stop(ix).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_data_in_a_channel_message_opens_only_for_its_named_recipient_and_can_be_purged() {
+    let mut net = Net::new();
+    let hub = net.add("RILO ESA", Role::Hub);
+    let (ke, tz) = (net.add("Kenya NCP", Role::Member), net.add("Tanzania NCP", Role::Member));
+    net.start(hub, &[ke, tz], &[]).await;
+    let mut eh = net.members[hub].node().events();
+    net.start(ke, &[], &[]).await;
+    net.start(tz, &[], &[]).await;
+    let mut eke = net.join(ke, hub).await;
+    let mut etz = net.join(tz, hub).await;
+    let mut cards: std::collections::BTreeSet<_> = [ke, tz].iter().map(|n| net.members[*n].id()).collect();
+    while !cards.is_empty() {
+        if let NodeEvent::Card(id) =
+            wait_for(&mut eh, "the NCPs' cards", |e| matches!(e, NodeEvent::Card(_))).await
+        {
+            cards.remove(&id);
+        }
+    }
+    let s = |ix: usize| net.members[ix].dir.join(api::SOCKET_NAME);
+    let (ke_id, tz_id) = (net.members[ke].id().to_string(), net.members[tz].id().to_string());
+    let made = json(&s(hub), &["channels", "create", "ESA seizures"]).await;
+    let channel: ChannelId = made["channel"].as_str().unwrap().parse().unwrap();
+    for id in [&ke_id, &tz_id] {
+        json(&s(hub), &["channels", "admit", "ESA seizures", id]).await;
+    }
+    key_at(&mut eke, "Kenya", channel, 3).await;
+    key_at(&mut etz, "Tanzania", channel, 3).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("persons.json");
+    std::fs::write(&file, serde_json::to_string(&godwit_protocol::samples::personal_data()).unwrap())
+        .unwrap();
+    let file = file.to_str().unwrap();
+    // Sealed to someone who does not read the channel: refused before anything is sent.
+    let base = [
+        "--json",
+        "send",
+        "bulletin",
+        "--channel",
+        "ESA seizures",
+        "--title",
+        "Courier network",
+        "--summary",
+        "s",
+        "--text",
+        "t",
+    ];
+    let mut args: Vec<&str> = base.to_vec();
+    args.extend(["--personal", file, "--personal-to", "nobody-here"]);
+    let o = godwit(&s(hub), &args).await;
+    assert!(!o.status.success() && stderr(&o).contains("nobody-here"), "{}", stderr(&o));
+    let mut args: Vec<&str> = base.to_vec();
+    args.extend(["--personal", file, "--personal-to", &ke_id]);
+    let o = godwit(&s(hub), &args).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let id: MessageId = serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    wait_for(&mut eke, "Kenya receives it", |e| *e == NodeEvent::Delivered(id)).await;
+    wait_for(&mut etz, "Tanzania receives it", |e| *e == NodeEvent::Delivered(id)).await;
+
+    // Kenya opens the personal data; Tanzania reads the bulletin but sees only that it exists.
+    let shown = json(&s(ke), &["inbox", "show", &id.to_string()]).await;
+    assert_eq!(shown["personal_status"], "opened", "{shown}");
+    assert_eq!(shown["personal"]["persons"][0]["name"], "John Example Doe", "{shown}");
+    let shown = json(&s(tz), &["inbox", "show", &id.to_string()]).await;
+    assert_eq!(shown["personal_status"], "sealed to others", "{shown}");
+    assert!(shown["body"].is_object() && shown["personal"].is_null(), "{shown}");
+    assert!(!shown.to_string().contains("John Example Doe"));
+    let table = godwit(&s(tz), &["inbox", "show", &id.to_string()]).await;
+    assert!(stdout(&table).contains("personal data sealed to others"), "{}", stdout(&table));
+
+    // Kenya purges it: never shown again, and the journal says so.
+    let o = godwit(&s(ke), &["inbox", "purge-personal", &id.to_string()]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let shown = json(&s(ke), &["inbox", "show", &id.to_string()]).await;
+    assert_eq!(shown["personal_status"], "purged", "{shown}");
+    assert!(!shown.to_string().contains("John Example Doe"));
+    let journal = json(&s(ke), &["journal", "tail", "-n", "20"]).await;
+    assert!(journal.to_string().contains(&format!("inbox purge-personal {id}")), "{journal}");
+    // The mark stays when the message is acknowledged afterwards.
+    let o = godwit(&s(ke), &["inbox", "ack", &id.to_string()]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let shown = json(&s(ke), &["inbox", "show", &id.to_string()]).await;
+    assert_eq!(shown["personal_status"], "purged", "{shown}");
+    for ix in [hub, ke, tz] {
+        net.stop(ix).await;
+    }
+}

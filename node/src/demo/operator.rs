@@ -66,6 +66,7 @@ impl Operator {
             marking: marking.into(),
             ttl_hours: 24 * 30,
             body: body.encode(),
+            personal: None,
         };
         match self.ask(req).await? {
             Response::Sent { id, .. } => Ok(id),
@@ -137,6 +138,7 @@ impl Operator {
             marking: marking.into(),
             ttl_hours: 24 * 30,
             body: body.encode(),
+            personal: None,
         };
         match self.ask(req).await? {
             Response::Sent { id, .. } => Ok(id),

@@ -537,7 +537,7 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             Answer::Journal(entries) => Ok(Response::Journal(entries)),
             _ => Err(refused("unavailable", "unexpected answer".into())),
         },
-        Request::SendDirect { to, priority, marking, ttl_hours, body } => {
+        Request::SendDirect { to, priority, marking, ttl_hours, body, personal } => {
             let bad = |m: String| refused("bad_request", m);
             let (priority, marking, ttl_ms, body) = publication(&priority, &marking, ttl_hours, &body)?;
             let recipients: Vec<(NodeId, godwit_protocol::identity::EncryptionPublicKey)> = {
@@ -560,13 +560,14 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
                 return Err(bad("no recipient other than this node itself".into()));
             }
             let nodes: Vec<NodeId> = recipients.iter().map(|(n, _)| *n).collect();
+            let personal = personal_part(ctx, personal, Some(&recipients), marking)?;
             let req = super::PublishRequest {
                 target: super::Target::Direct(recipients),
                 priority,
                 marking,
                 ttl_ms,
                 body,
-                personal: None,
+                personal,
             };
             let id = publish(ctx, req).await?;
             let action = format!(
@@ -576,7 +577,7 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             journal(ctx, uid, action, None).await?;
             Ok(Response::Sent { id, to: nodes })
         }
-        Request::SendChannel { channel, priority, marking, ttl_hours, body } => {
+        Request::SendChannel { channel, priority, marking, ttl_hours, body, personal } => {
             let c = channel_named(ctx, &channel).await?;
             let me = ctx.shared.me;
             if !c.configured && !c.members.iter().any(|m| m.node == me && m.publish) {
@@ -604,13 +605,28 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
                     )
                 })?;
             let (priority, marking, ttl_ms, body) = publication(&priority, &marking, ttl_hours, &body)?;
+            let personal = personal_part(ctx, personal, None, marking)?;
+            if let Some((_, to)) = &personal {
+                // Named readers of the channel only: a non-member would never receive it.
+                let reads = |n: &NodeId| c.configured || c.members.iter().any(|m| m.node == *n && m.read);
+                if let Some((n, _)) = to.iter().find(|(n, _)| !reads(n)) {
+                    return Err(refused(
+                        "bad_request",
+                        format!(
+                            "{} does not read channel {:?}: it cannot be sealed its personal data",
+                            n.short(),
+                            c.name
+                        ),
+                    ));
+                }
+            }
             let req = super::PublishRequest {
                 target: super::Target::Channel { id, epoch: c.epoch, key },
                 priority,
                 marking,
                 ttl_ms,
                 body,
-                personal: None,
+                personal,
             };
             let id = publish(ctx, req).await?;
             let action = format!("send channel {id} to {}", c.name);
@@ -618,6 +634,30 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             Ok(Response::Sent { id, to: Vec::new() })
         }
         Request::Receipts { id } => receipts(ctx, &id).await.map(Response::Receipts),
+        Request::PurgePersonal { id } => {
+            let (mid, env) = find_one(ctx, &id).await?;
+            let has = Envelope::verify(&env).is_ok_and(|e| e.header().personal.is_some());
+            if !has {
+                return Err(refused("bad_request", format!("{} has no personal-data section", mid.short())));
+            }
+            let before = marks(ctx, vec![mid]).await?.pop().flatten();
+            if before.as_ref().is_some_and(|m| m.purged) {
+                return Ok(Response::Done);
+            }
+            let mark = match before {
+                Some(m) => Mark { purged: true, ..m },
+                None => Mark {
+                    status: ReceiptStatus::Delivered,
+                    at: super::now(),
+                    uid: uid.unwrap_or(u32::MAX),
+                    note: None,
+                    purged: true,
+                },
+            };
+            journal(ctx, uid, format!("inbox purge-personal {mid}"), Some(Write::Mark { id: mid, mark }))
+                .await?;
+            Ok(Response::Done)
+        }
         Request::Thread { id } => thread(ctx, uid, &id).await.map(Response::Inbox),
         Request::RequestChannel { channel, leave, note } => {
             let c = channel_named(ctx, &channel).await?;
@@ -673,10 +713,17 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             let (original, body, marking) = forward_body(ctx, &id, comment, consent.as_deref()).await?;
             let marking = marking.to_string();
             let send = match channel {
-                Some(channel) => {
-                    Request::SendChannel { channel, priority, marking, ttl_hours: 24 * 30, body }
+                Some(channel) => Request::SendChannel {
+                    channel,
+                    priority,
+                    marking,
+                    ttl_hours: 24 * 30,
+                    body,
+                    personal: None,
+                },
+                None => {
+                    Request::SendDirect { to, priority, marking, ttl_hours: 24 * 30, body, personal: None }
                 }
-                None => Request::SendDirect { to, priority, marking, ttl_hours: 24 * 30, body },
             };
             let sent = Box::pin(handle(send, uid, ctx)).await?;
             if let Response::Sent { id, .. } = &sent {
@@ -766,7 +813,8 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
                 Some(r) => format!("inbox {verb} {mid} (receipt {r} to {})", author.short()),
                 None => format!("inbox {verb} {mid}"),
             };
-            let mark = Mark { status, at: super::now(), uid: uid.unwrap_or(u32::MAX), note };
+            let purged = before.as_ref().is_some_and(|m| m.purged);
+            let mark = Mark { status, at: super::now(), uid: uid.unwrap_or(u32::MAX), note, purged };
             journal(ctx, uid, action, Some(Write::Mark { id: mid, mark })).await?;
             Ok(Response::Marked { id: mid, receipt })
         }
@@ -783,7 +831,15 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
                 },
                 Err(err) => (Vec::new(), Some(format!("it does not verify: {err}"))),
             };
-            Ok(Response::Message(Box::new(MessageView { item, envelope: env, body, unopened })))
+            let (personal, personal_status) = personal_view(ctx, &env, mark.as_ref());
+            Ok(Response::Message(Box::new(MessageView {
+                item,
+                envelope: env,
+                body,
+                unopened,
+                personal,
+                personal_status,
+            })))
         }
         Request::Directory { name } => {
             let d =
@@ -1143,6 +1199,34 @@ async fn thread(ctx: &Ctx, uid: Option<u32>, id: &str) -> Result<Vec<godwit_admi
     Ok(out)
 }
 
+/// A message's personal-data section as this node may show it: opened (CBOR) when it is sealed
+/// to this node, not purged and within its retention; otherwise why not.
+fn personal_view(ctx: &Ctx, env: &[u8], mark: Option<&Mark>) -> (Vec<u8>, String) {
+    let Ok(e) = Envelope::verify(env) else { return (Vec::new(), "none".into()) };
+    if e.header().personal.is_none() {
+        return (Vec::new(), "none".into());
+    }
+    if mark.is_some_and(|m| m.purged) {
+        return (Vec::new(), "purged".into());
+    }
+    let keys = ctx.shared.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    match keys.open_personal(&e, &ctx.shared.me) {
+        Ok(p) => {
+            // The day (UTC) from the node's clock: `2026-12-01T…`.
+            let today = super::now()
+                .to_string()
+                .get(..10)
+                .and_then(|d| d.parse::<godwit_protocol::content::Date>().ok());
+            if p.retain_until.is_some_and(|d| today.is_some_and(|t| d < t)) {
+                return (Vec::new(), "retention passed".into());
+            }
+            (godwit_protocol::codec::to_vec(&p), "opened".into())
+        }
+        Err(godwit_protocol::message::OpenError::NotARecipient(_)) => (Vec::new(), "sealed to others".into()),
+        Err(err) => (Vec::new(), format!("cannot open it: {err}")),
+    }
+}
+
 /// Most inbox messages `godwit receipts` looks through for receipts (the newest).
 const RECEIPT_SCAN: usize = 20_000;
 
@@ -1288,6 +1372,57 @@ fn resolve_change(
         C::Close { channel } => (Some(channel), Change::Close),
         C::Rekey { channel } => (Some(channel), Change::Rekey),
     })
+}
+
+/// Who may open a personal-data section: its recipients with their encryption keys.
+type PersonalRecipients = Vec<(NodeId, godwit_protocol::identity::EncryptionPublicKey)>;
+
+/// A message's personal-data section, checked, with who may open it: the named nodes, or for
+/// a direct message with none named, every recipient.
+fn personal_part(
+    ctx: &Ctx,
+    part: Option<godwit_admin_api::PersonalPart>,
+    recipients: Option<&[(NodeId, godwit_protocol::identity::EncryptionPublicKey)]>,
+    marking: Tlp,
+) -> Result<Option<(godwit_protocol::content::PersonalData, PersonalRecipients)>, Response> {
+    let bad = |m: String| refused("bad_request", m);
+    let Some(part) = part else { return Ok(None) };
+    let data = godwit_protocol::content::PersonalData::decode(&part.data)
+        .map_err(|e| bad(format!("the personal data is refused: {e}")))?;
+    if data.marking.is_some_and(|m| m > marking) {
+        return Err(bad(format!(
+            "the personal data may not be marked more loosely than the message ({marking})"
+        )));
+    }
+    let mut to: PersonalRecipients = Vec::new();
+    if part.to.is_empty() {
+        match recipients {
+            Some(r) => to.extend_from_slice(r),
+            None => return Err(bad("name who may open the personal data (--personal-to)".into())),
+        }
+    } else {
+        let d = ctx.shared.directory.lock().map_err(|_| refused("unavailable", "state poisoned".into()))?;
+        for name in &part.to {
+            for e in d.find(name).map_err(|e| refused("not_found", e))? {
+                if e.card.id != ctx.shared.me && !to.iter().any(|(n, _)| *n == e.card.id) {
+                    to.push((e.card.id, e.card.encryption_key));
+                }
+            }
+        }
+    }
+    if let Some(r) = recipients {
+        if let Some((n, _)) = to.iter().find(|(n, _)| !r.iter().any(|(x, _)| x == n)) {
+            return Err(bad(format!(
+                "{} is not a recipient of the message: it cannot be sealed its personal data",
+                n.short()
+            )));
+        }
+    }
+    if to.is_empty() {
+        return Err(bad("nobody other than this node would open the personal data".into()));
+    }
+    to.sort_by_key(|(n, _)| *n);
+    Ok(Some((data, to)))
 }
 
 /// The common fields of a message to send, checked.

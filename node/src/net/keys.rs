@@ -103,6 +103,21 @@ impl KeyRing {
         }
     }
 
+    /// Opens the personal-data section sealed to `me`, with the current key or an earlier one.
+    ///
+    /// # Errors
+    /// What the current key's attempt said, when no key opens it.
+    pub(super) fn open_personal(
+        &self,
+        e: &Envelope,
+        me: &NodeId,
+    ) -> Result<godwit_protocol::content::PersonalData, OpenError> {
+        match e.open_personal(me, &self.current) {
+            Ok(p) => Ok(p),
+            Err(first) => self.previous.iter().find_map(|k| e.open_personal(me, k).ok()).ok_or(first),
+        }
+    }
+
     /// Opens the epoch key a channel-key record seals to `me`, with the current key or an
     /// earlier one.
     ///

@@ -203,6 +203,9 @@ pub struct Mark {
     pub uid: u32,
     /// The operator's note, e.g. what was done.
     pub note: Option<String>,
+    /// An operator purged the message's personal-data section here: it is never opened again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub purged: bool,
 }
 
 /// Every state change of one group commit, in order, with its journal entries: the store
