@@ -1319,3 +1319,73 @@ fn channel_states_move_only_forward_and_rights_follow_the_epoch() {
     let again = Relay::new(h.relay.config().clone(), store).unwrap();
     assert_eq!(again.channels().head(&g.channel).map(|t| t.state.epoch), Some(2));
 }
+
+#[test]
+fn a_channel_past_its_end_refuses_what_is_created_after_it() {
+    use crate::channel::{CHANNEL_STATE_VERSION, ChannelState, Member};
+    let mut h = hub_with(62, |c| c.epoch_grace_ms = 60_000);
+    let (a, me) = (h.a.node_id(), h.me.node_id());
+    let mut members =
+        vec![Member { node: a, read: true, publish: true }, Member { node: me, read: true, publish: true }];
+    members.sort_by_key(|m| m.node);
+    let ends = NOW.plus_millis(10_000);
+    let state = ChannelState {
+        format: CHANNEL_STATE_VERSION,
+        ends: Some(ends),
+        name: "operation Scales".into(),
+        prev: None,
+        epoch: 1,
+        owner: a,
+        deputy: None,
+        retain: 0,
+        channel: None,
+        created: NOW,
+        members,
+        purpose: String::new(),
+    };
+    let g = ChannelState::verify(&state.sign(&h.a)).unwrap();
+    let draft = message::ControlDraft {
+        seq: 1,
+        prev: None,
+        created: NOW,
+        expires: NOW.plus_millis(86_400_000),
+        priority: Priority::Flash,
+        record: &g.record,
+    };
+    let m = message::seal_control(&h.a, &draft).unwrap();
+    h.receive_from_a(&m.bytes, 0);
+    h.commit();
+    let key = EpochKey::generate(&mut h.rng);
+    let b = body();
+    let at = |h: &mut Hub, seq: u64, prev: Option<MessageId>, created: Timestamp| {
+        let draft = Draft {
+            audience: Audience::Channel { id: g.channel, epoch: 1, key: &key },
+            seq,
+            prev,
+            created,
+            expires: created.plus_millis(86_400_000),
+            priority: Priority::Routine,
+            marking: Tlp::Green,
+            body: &b,
+            personal: None,
+        };
+        message::seal(&mut h.rng, &h.a, &draft).unwrap()
+    };
+    // Created before the end, received just after it: still within the grace window.
+    let before = at(&mut h, 1, None, NOW.plus_millis(5_000));
+    let f = Frame::Msg(Msg { env: before.bytes.to_vec(), hop: 0 }).encode();
+    h.relay.handle_frame(ends.plus_millis(1_000), a, &f).unwrap();
+    h.commit();
+    assert!(h.relay.inbox().unwrap().contains(&before.id));
+    // Created after the end: refused, named.
+    let after = at(&mut h, 2, Some(before.id), ends.plus_millis(2_000));
+    let f = Frame::Msg(Msg { env: after.bytes.to_vec(), hop: 0 }).encode();
+    h.relay.handle_frame(ends.plus_millis(2_000), a, &f).unwrap();
+    let frames = h.frames_to(a);
+    assert!(
+        frames.iter().any(|f| matches!(f, Frame::Reject(r) if r.id == Some(after.id)
+            && r.reason == RejectReason::NotAuthorized && r.detail.contains("ended"))),
+        "{frames:?}"
+    );
+    assert!(h.relay.store().meta(&after.id).unwrap().is_none());
+}
