@@ -96,8 +96,8 @@ pub enum Command {
         #[command(subcommand)]
         command: node::KeysCommand,
     },
-    /// Make a channel epoch key file (mode 0600) to give the channel's members out of band, for
-    /// `[[channels]] key_file` (until channel management distributes keys itself).
+    /// Make a channel epoch key file (mode 0600) to give a statically configured channel's
+    /// members out of band, for `[[channels]] key_file` (signed channels distribute their own).
     ChannelKey {
         /// Where to write it.
         #[arg(long)]

@@ -101,7 +101,7 @@ pub struct Config {
     /// Peers to dial.
     #[serde(default)]
     pub peers: Vec<PeerSection>,
-    /// Channels (static membership until channel state lands).
+    /// Statically configured channels, for closed test networks (signed channels need none).
     #[serde(default)]
     pub channels: Vec<ChannelSection>,
     /// For hubs: the members served.

@@ -99,7 +99,8 @@ pub struct NodeSpec {
     /// Rotate the encryption key once it has been in use this long (a new card announces the
     /// new key); `None`: only when an operator asks (`godwit keys rotate`).
     pub encryption_rotate_ms: Option<u64>,
-    /// Keys of the channels this node reads and writes (static until channel management).
+    /// Keys of the statically configured channels this node reads and writes (signed channels'
+    /// keys arrive in channel-key records).
     pub channel_keys: Vec<ChannelKeySpec>,
     /// Certificates and CRL.
     pub tls: TlsMaterial,
