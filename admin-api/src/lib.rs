@@ -360,6 +360,28 @@ pub struct ChannelView {
     pub configured: bool,
 }
 
+/// The channels a name stands for, in this order of precedence: the one whose id it is (a
+/// channel may be named like another's id), else those of that name (any case), else those
+/// whose id starts with it (8 hex digits or more). `id` and `name` give each item's.
+pub fn select_channels<'a, T>(
+    items: &'a [T],
+    want: &str,
+    id: impl Fn(&T) -> String,
+    name: impl Fn(&T) -> &str,
+) -> Vec<&'a T> {
+    let want = want.trim();
+    let lower = want.to_ascii_lowercase();
+    let exact: Vec<&T> = items.iter().filter(|c| id(c) == lower).collect();
+    if !exact.is_empty() {
+        return exact;
+    }
+    let named: Vec<&T> = items.iter().filter(|c| name(c).eq_ignore_ascii_case(want)).collect();
+    if !named.is_empty() || lower.len() < 8 {
+        return named;
+    }
+    items.iter().filter(|c| id(c).starts_with(&lower)).collect()
+}
+
 /// A member of a channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -672,6 +694,25 @@ pub fn read<T: DeserializeOwned + Serialize>(r: &mut impl Read, max: usize) -> R
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_channel_is_named_by_exact_id_before_name_before_id_prefix() {
+        let id_a = "a".repeat(64);
+        let id_b = "b".repeat(64);
+        // Channel b is named like channel a's id: the exact id still names a.
+        let list = [(id_a.clone(), "ESA alerts".to_string()), (id_b.clone(), id_a.clone())];
+        let pick = |want: &str| -> Vec<String> {
+            select_channels(&list, want, |c| c.0.clone(), |c| c.1.as_str())
+                .into_iter()
+                .map(|c| c.0.clone())
+                .collect()
+        };
+        assert_eq!(pick(&id_a), vec![id_a.clone()]);
+        assert_eq!(pick(" esa ALERTS "), vec![id_a.clone()]);
+        assert_eq!(pick("bbbbbbbb"), vec![id_b.clone()]);
+        assert!(pick("bbbb").is_empty(), "a prefix is at least 8 hex digits");
+        assert!(pick("nope").is_empty());
+    }
 
     #[test]
     fn messages_round_trip_and_oversized_ones_are_refused_before_reading_them() {

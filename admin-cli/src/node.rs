@@ -1386,13 +1386,7 @@ fn print_channels(
     let shown: Vec<&godwit_admin_api::ChannelView> = match only {
         None => list.iter().collect(),
         Some(want) => {
-            let lower = want.trim().to_ascii_lowercase();
-            let found: Vec<_> = list
-                .iter()
-                .filter(|c| {
-                    c.name.eq_ignore_ascii_case(want.trim()) || (lower.len() >= 8 && c.id.starts_with(&lower))
-                })
-                .collect();
+            let found = godwit_admin_api::select_channels(list, want, |c| c.id.clone(), |c| c.name.as_str());
             if found.is_empty() {
                 return Err(fail(EXIT_REFUSED, format!("no channel called {want:?} is known to this node")));
             }

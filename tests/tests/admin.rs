@@ -247,20 +247,8 @@ async fn every_nodes_card_reaches_the_directory_and_nodes_are_named_by_country_o
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_direct_message_sent_with_godwit_is_read_with_godwit_by_its_recipient_only() {
     let mut net = Net::new();
-    let hub = net.add("RILO ESA", Role::Hub);
-    let a = net.add("Tanzania NCP", Role::Member);
-    let b = net.add("Uganda Revenue Authority", Role::Member);
-    let all = [hub, a, b];
-    net.start(hub, &[a, b], &all).await;
-    net.start(a, &[], &all).await;
-    net.start(b, &[], &all).await;
-    let mut ea = net.members[a].node().events();
-    net.join(a, hub).await;
-    let mut eb = net.join(b, hub).await;
-    wait_for(&mut ea, "b's card at a", |e| *e == godwit_node::net::NodeEvent::Card(net.members[b].id()))
-        .await;
-    wait_for(&mut eb, "a's card at b", |e| *e == godwit_node::net::NodeEvent::Card(net.members[a].id()))
-        .await;
+    let (all, _, mut eb) = region(&mut net).await;
+    let [hub, a, b] = all;
     let (sa, sb) = (net.members[a].dir.join(api::SOCKET_NAME), net.members[b].dir.join(api::SOCKET_NAME));
     let example =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/seizure_report.json");

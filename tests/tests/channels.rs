@@ -83,6 +83,22 @@ async fn inbox(socket: &std::path::Path) -> Vec<(MessageId, String)> {
         .collect()
 }
 
+/// Waits (bounded) until each of `want` has been seen, in whatever order they come; `pick` says
+/// which one an event is, if any.
+async fn wait_each<T: Ord>(
+    rx: &mut tokio::sync::broadcast::Receiver<NodeEvent>,
+    what: &str,
+    mut want: std::collections::BTreeSet<T>,
+    pick: impl Fn(&NodeEvent) -> Option<T>,
+) {
+    while !want.is_empty() {
+        let e = wait_for(rx, what, |e| pick(e).is_some_and(|x| want.contains(&x))).await;
+        if let Some(x) = pick(&e) {
+            want.remove(&x);
+        }
+    }
+}
+
 async fn key_at(
     rx: &mut tokio::sync::broadcast::Receiver<NodeEvent>,
     who: &str,
@@ -115,15 +131,12 @@ async fn a_hub_admits_and_removes_members_and_only_current_members_read() {
         net.start(n, &[], &[]).await;
         events.push(net.join(n, hub).await);
     }
-    // In whatever order they come.
-    let mut cards: std::collections::BTreeSet<_> = ncps.iter().map(|n| net.members[*n].id()).collect();
-    while !cards.is_empty() {
-        if let NodeEvent::Card(id) =
-            wait_for(&mut eh, "each NCP's card at the hub", |e| matches!(e, NodeEvent::Card(_))).await
-        {
-            cards.remove(&id);
-        }
-    }
+    let cards = ncps.iter().map(|n| net.members[*n].id()).collect();
+    wait_each(&mut eh, "each NCP's card at the hub", cards, |e| match e {
+        NodeEvent::Card(id) => Some(*id),
+        _ => None,
+    })
+    .await;
     let sockets: Vec<std::path::PathBuf> = net.members.iter().map(|m| m.dir.join(api::SOCKET_NAME)).collect();
     let socket = |ix: usize| sockets[ix].clone();
     let net_hub_id = net.members[hub].id().to_string();
@@ -286,14 +299,11 @@ async fn a_hub_admits_and_removes_members_and_only_current_members_read() {
         let v = json(&socket(n), &["channels", "join", "ESA alerts", "--note", "asking to join"]).await;
         asked.push(v["id"].as_str().unwrap().parse::<MessageId>().unwrap());
     }
-    let mut waiting: std::collections::BTreeSet<MessageId> = asked.iter().copied().collect();
-    while !waiting.is_empty() {
-        if let NodeEvent::Delivered(id) =
-            wait_for(&mut eh, "the join requests at the hub", |e| matches!(e, NodeEvent::Delivered(_))).await
-        {
-            waiting.remove(&id);
-        }
-    }
+    wait_each(&mut eh, "the join requests at the hub", asked.iter().copied().collect(), |e| match e {
+        NodeEvent::Delivered(id) => Some(*id),
+        _ => None,
+    })
+    .await;
     let pending = json(&hs, &["channels", "requests"]).await;
     let from: Vec<&str> = pending.as_array().unwrap().iter().map(|r| r["node"].as_str().unwrap()).collect();
     assert_eq!(from.len(), 2, "{pending}");
@@ -404,14 +414,12 @@ async fn personal_data_in_a_channel_message_opens_only_for_its_named_recipient_a
     net.start(tz, &[], &[]).await;
     let mut eke = net.join(ke, hub).await;
     let mut etz = net.join(tz, hub).await;
-    let mut cards: std::collections::BTreeSet<_> = [ke, tz].iter().map(|n| net.members[*n].id()).collect();
-    while !cards.is_empty() {
-        if let NodeEvent::Card(id) =
-            wait_for(&mut eh, "the NCPs' cards", |e| matches!(e, NodeEvent::Card(_))).await
-        {
-            cards.remove(&id);
-        }
-    }
+    let cards = [ke, tz].iter().map(|n| net.members[*n].id()).collect();
+    wait_each(&mut eh, "the NCPs' cards", cards, |e| match e {
+        NodeEvent::Card(id) => Some(*id),
+        _ => None,
+    })
+    .await;
     let s = |ix: usize| net.members[ix].dir.join(api::SOCKET_NAME);
     let (ke_id, tz_id) = (net.members[ke].id().to_string(), net.members[tz].id().to_string());
     let made = json(&s(hub), &["channels", "create", "ESA seizures"]).await;

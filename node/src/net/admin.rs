@@ -1326,19 +1326,10 @@ async fn channel_named(ctx: &Ctx, name: &str) -> Result<godwit_admin_api::Channe
         return Err(refused("unavailable", "unexpected answer".into()));
     };
     let want = name.trim();
-    let lower = want.to_ascii_lowercase();
-    // An exact id first (a channel may be named like another's id), then a name, then a prefix.
-    let mut found: Vec<godwit_admin_api::ChannelView> =
-        list.iter().filter(|c| c.id == lower).cloned().collect();
-    if found.is_empty() {
-        found = list.iter().filter(|c| c.name.eq_ignore_ascii_case(want)).cloned().collect();
-    }
-    if found.is_empty() && lower.len() >= 8 {
-        found = list.iter().filter(|c| c.id.starts_with(&lower)).cloned().collect();
-    }
-    match found.len() {
-        1 => Ok(found.remove(0)),
-        0 => {
+    let found = godwit_admin_api::select_channels(&list, want, |c| c.id.clone(), |c| c.name.as_str());
+    match found.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => {
             let known: Vec<String> = list.iter().map(|c| format!("{:?}", c.name)).collect();
             Err(refused(
                 "not_found",
@@ -1348,7 +1339,7 @@ async fn channel_named(ctx: &Ctx, name: &str) -> Result<godwit_admin_api::Channe
                 ),
             ))
         }
-        n => Err(refused("bad_request", format!("{want:?} names {n} channels: give its id"))),
+        many => Err(refused("bad_request", format!("{want:?} names {} channels: give its id", many.len()))),
     }
 }
 

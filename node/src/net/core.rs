@@ -575,6 +575,10 @@ impl Core {
         }
         let overdue = self.escalations.overdue();
         metrics::gauge!("godwit_escalations_open", "node" => self.label.clone()).set(overdue.len() as f64);
+        // Nothing overdue, nothing to name: the directory is not locked once a second for it.
+        if overdue.is_empty() && self.shared.overdue.lock().is_ok_and(|o| o.is_empty()) {
+            return;
+        }
         let dir = self.shared.directory.lock().ok();
         let name = |n: &NodeId| {
             dir.as_ref()
@@ -859,8 +863,15 @@ impl Core {
         // Everything that could refuse the state, checked before anything is kept: a key is
         // never kept for an epoch that is not published.
         let verified = godwit_protocol::channel::ChannelState::verify(&record).map_err(|e| e.to_string())?;
-        if self.relay.channels().check(&verified) != Ok(godwit_protocol::channel::Disposition::Apply) {
-            return Err(format!("the new state of epoch {} is not a forward move here", state.epoch));
+        match self.relay.channels().check(&verified) {
+            Ok(godwit_protocol::channel::Disposition::Apply) => {}
+            Ok(_) => {
+                return Err(format!(
+                    "channel {:?} changed meanwhile (epoch {} is taken already): look again with godwit channels show, then repeat",
+                    state.name, state.epoch
+                ));
+            }
+            Err(e) => return Err(e.to_string()),
         }
         if self.relay.is_recovering() || self.relay.is_storage_full() {
             return Err("this node is recovering or its store is full: it publishes nothing now".into());
@@ -1024,20 +1035,11 @@ pub(super) fn find_channel<'a>(
     name: &str,
 ) -> Result<(&'a godwit_protocol::ids::ChannelId, &'a godwit_protocol::channel::Taken), String> {
     let want = name.trim();
-    let lower = want.to_ascii_lowercase();
-    // An exact id first (a channel may be named like another's id), then a name, then a prefix.
-    if let Ok(id) = lower.parse::<godwit_protocol::ids::ChannelId>() {
-        if let Some((c, h)) = book.channels().find(|(c, _)| **c == id) {
-            return Ok((c, h));
-        }
-    }
-    let mut found: Vec<_> =
-        book.channels().filter(|(_, h)| h.state.name.eq_ignore_ascii_case(want)).collect();
-    if found.is_empty() && lower.len() >= 8 {
-        found = book.channels().filter(|(id, _)| id.to_string().starts_with(&lower)).collect();
-    }
+    let all: Vec<_> = book.channels().collect();
+    let found =
+        godwit_admin_api::select_channels(&all, want, |(id, _)| id.to_string(), |(_, h)| &h.state.name);
     match found.as_slice() {
-        [one] => Ok(*one),
+        [one] => Ok(**one),
         [] => {
             let known: Vec<String> = book.channels().map(|(_, h)| format!("{:?}", h.state.name)).collect();
             Err(format!(
