@@ -2,6 +2,9 @@
 //! change it records, never carrying message bodies, personal data or keys. (The Merkle log and
 //! its checkpoints build on these entries.)
 
+pub mod merkle;
+pub mod note;
+
 use serde::{Deserialize, Serialize};
 
 use crate::identity::NodeId;
