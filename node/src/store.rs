@@ -47,6 +47,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sled::Tree;
 
+mod audit;
+
+pub use audit::{CheckpointRec, GenerationRec, GenerationReport};
+
 /// Bytes of sled's page cache (sled's default is 1 GiB).
 const CACHE_BYTES: u64 = 64 << 20;
 
@@ -102,6 +106,9 @@ pub struct JournalEntry {
     pub prev: [u8; 32],
     /// The event.
     pub event: Event,
+    /// When it was written (ms since the epoch, UTC; 0 in entries of older versions).
+    #[serde(default)]
+    pub at: u64,
 }
 
 /// What checking the store on open found.
@@ -277,6 +284,8 @@ pub struct SledStore {
     journal_head: (u64, [u8; 32]),
     /// The last log position written.
     log_last: u64,
+    /// The audit log's current generation.
+    audit: audit::AuditHead,
     #[cfg(feature = "fault-injection")]
     faults: std::sync::Arc<StoreFaults>,
 }
@@ -318,6 +327,7 @@ impl SledStore {
             tree,
             journal_head: (0, [0; 32]),
             log_last: 0,
+            audit: audit::AuditHead::default(),
             #[cfg(feature = "fault-injection")]
             faults: std::sync::Arc::default(),
         };
@@ -347,6 +357,7 @@ impl SledStore {
             }
         }
         store.log_last = store.get(STATE, b"log_last")?.map_or(0, |v| be_u64(&v));
+        store.open_audit()?;
         let mut report = store.check()?;
         store.quarantine(&mut report)?;
         Ok((store, report))
@@ -462,6 +473,7 @@ impl SledStore {
         self.check_journal(&mut r)?;
         self.check_messages(&mut r)?;
         self.check_references(&mut r.damage)?;
+        self.check_audit(&mut r.damage);
         Ok(r)
     }
 
@@ -864,6 +876,10 @@ impl Store for SledStore {
         let mut b = sled::Batch::default();
         let (mut seq, mut prev) = self.journal_head;
         let mut log_last = self.log_last;
+        let mut audit = self.audit.clone();
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         for w in &batch.writes {
             match w {
                 Write::Message { id, env, meta, slot, inbox } => {
@@ -953,14 +969,16 @@ impl Store for SledStore {
                 }
                 Write::Event(event) => {
                     seq += 1;
-                    let bytes = codec::to_vec(&JournalEntry { seq, prev, event: event.clone() });
+                    let bytes = codec::to_vec(&JournalEntry { seq, prev, event: event.clone(), at });
                     prev = chain(&prev, &bytes);
+                    Self::audit_append(&mut audit, &bytes, &mut b);
                     b.insert(k(JOURNAL, &seq.to_be_bytes()), bytes);
                 }
             }
         }
         if seq != self.journal_head.0 {
             b.insert(k(STATE, b"journal_head"), [seq.to_be_bytes().as_slice(), &prev].concat());
+            b.insert(k(STATE, b"audit"), Self::audit_state(&audit));
         }
         if log_last != self.log_last {
             b.insert(k(STATE, b"log_last"), &log_last.to_be_bytes());
@@ -968,6 +986,7 @@ impl Store for SledStore {
         self.tree.apply_batch(b).map_err(|e| self.sled_err(e))?;
         self.journal_head = (seq, prev);
         self.log_last = log_last;
+        self.audit = audit;
         Ok(())
     }
 }
@@ -1131,7 +1150,7 @@ mod tests {
         s.write(&events).unwrap();
         s.tree.insert(k(MSGS, id.as_bytes()), &env[..env.len() - 1]).unwrap();
         // Rewrite entry 2 with a different event: the chain breaks at entry 3.
-        let e = JournalEntry { seq: 2, prev: [9; 32], event: Event::Authored { id } };
+        let e = JournalEntry { seq: 2, prev: [9; 32], event: Event::Authored { id }, at: 0 };
         s.tree.insert(k(JOURNAL, &2u64.to_be_bytes()), codec::to_vec(&e)).unwrap();
         let r = s.check().unwrap();
         assert!(r.damage.iter().any(|d| d.contains("journal entry 2 does not chain")), "{:?}", r.damage);

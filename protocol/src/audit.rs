@@ -118,6 +118,16 @@ pub enum Event {
         /// The peer it came from.
         from: NodeId,
     },
+    /// A new generation of this node's audit log starts after the operator repaired a damaged
+    /// one: its first entry, naming the old generation's last good checkpoint.
+    Generation {
+        /// The generation that ended.
+        previous: u64,
+        /// The size of its last good checkpoint.
+        size: u64,
+        /// That checkpoint, as signed (note text; empty if it had none).
+        checkpoint: String,
+    },
     /// A channel state became its channel's head here: membership and rights changed.
     ChannelState {
         /// The channel.

@@ -183,6 +183,14 @@ fn range_hash<N: Nodes>(nodes: &N, lo: u64, hi: u64) -> Result<Hash, N::Error> {
     Ok(it.fold(last, |acc, left| node_hash(&left, &acc)))
 }
 
+/// The root of the first `size` leaves, from stored nodes.
+///
+/// # Errors
+/// A node missing from storage.
+pub fn root<N: Nodes>(nodes: &N, size: u64) -> Result<Hash, N::Error> {
+    range_hash(nodes, 0, size)
+}
+
 /// The largest power of two below `n` (n ≥ 2).
 fn split(n: u64) -> u64 {
     1 << (63 - (n - 1).leading_zeros())

@@ -1,0 +1,697 @@
+//! The audit log: an RFC 6962 Merkle tree whose leaves are the journal's entries, exactly as
+//! stored. Each entry's leaf and the tree nodes it completes are written in the same sled batch
+//! as the entry (and so as the state change it records); the tree's right edge (its frontier)
+//! is kept in `state`, so an append costs O(log n) and no reads.
+//!
+//! | table | prefix | key | value |
+//! | --- | --- | --- | --- |
+//! | `audit tree` | `t` | generation (BE) ‖ level ‖ index (BE) | the node's hash |
+//! | `checkpoints` | `K` | generation (BE) ‖ size (BE) | [`CheckpointRec`]: the signed note with its cosignatures, the frontier at that size |
+//! | `generations` | `g` | generation (BE) | [`GenerationRec`]: the journal seq of its first entry, and its last size once ended |
+//! | `witnessed` | `W` | NodeId | the newest checkpoint of that node's log this node cosigned (note text) |
+//!
+//! A generation's leaf `i` is journal entry `start + i`. A node whose log is found damaged
+//! stops signing; after the operator's repair a new generation starts, whose first entry names
+//! the old generation's last good checkpoint. Entries are never deleted.
+
+use godwit_protocol::audit::merkle::{self, Frontier, Hash, MerkleError, Nodes};
+use godwit_protocol::audit::note::{self, Checkpoint, SignedCheckpoint};
+use serde_bytes::ByteBuf;
+
+use super::{JOURNAL, JournalEntry, STATE, SledStore, StoreError, Table, be_u64, chain, k};
+use godwit_protocol::codec;
+use godwit_protocol::identity::NodeId;
+use serde::{Deserialize, Serialize};
+
+pub(super) const TREE: Table = Table(b't', "audit tree");
+pub(super) const CHECKPOINTS: Table = Table(b'K', "checkpoints");
+pub(super) const GENERATIONS: Table = Table(b'g', "generations");
+pub(super) const WITNESSED: Table = Table(b'W', "witnessed");
+
+/// The current generation's state, as kept in memory and in `state`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct AuditHead {
+    /// The generation.
+    pub generation: u64,
+    /// The journal seq of its leaf 0.
+    pub start: u64,
+    /// Its right edge.
+    pub frontier: Frontier,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditStateRec {
+    generation: u64,
+    start: u64,
+    size: u64,
+    frontier: Vec<ByteBuf>,
+}
+
+/// A signed checkpoint of this node's log, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointRec {
+    /// The signed note, with the cosignatures collected so far.
+    pub note: String,
+    /// The frontier at its size (where the next checkpoint's recomputation starts).
+    pub frontier: Vec<ByteBuf>,
+    /// When it was signed (ms since the epoch).
+    pub at: u64,
+}
+
+/// A generation of the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerationRec {
+    /// The journal seq of its first entry.
+    pub start: u64,
+    /// Its size when it ended (absent for the current one).
+    pub ended: Option<u64>,
+}
+
+/// What `godwit audit verify` found in one generation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenerationReport {
+    /// The generation.
+    pub generation: u64,
+    /// Entries read.
+    pub entries: u64,
+    /// The size the store records for it.
+    pub size: u64,
+    /// Checkpoints checked (root and signature).
+    pub checkpoints: u64,
+    /// Valid cosignatures found on them.
+    pub cosignatures: u64,
+    /// The first bad leaf index and what is wrong, if any.
+    pub first_bad: Option<(u64, String)>,
+    /// Problems with checkpoints (a root or signature that does not hold).
+    pub bad_checkpoints: Vec<String>,
+}
+
+fn tree_key(generation: u64, level: u8, index: u64) -> [u8; 17] {
+    let mut key = [0u8; 17];
+    key[..8].copy_from_slice(&generation.to_be_bytes());
+    key[8] = level;
+    key[9..].copy_from_slice(&index.to_be_bytes());
+    key
+}
+
+fn pair_key(a: u64, b: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&a.to_be_bytes());
+    key[8..].copy_from_slice(&b.to_be_bytes());
+    key
+}
+
+fn hashes(v: &[ByteBuf]) -> Result<Vec<Hash>, StoreError> {
+    v.iter()
+        .map(|h| {
+            h.as_slice()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt { tree: "state", detail: "a frontier hash is not 32 bytes".into() })
+        })
+        .collect()
+}
+
+fn bufs(v: &[Hash]) -> Vec<ByteBuf> {
+    v.iter().map(|h| ByteBuf::from(h.to_vec())).collect()
+}
+
+impl From<MerkleError> for StoreError {
+    fn from(e: MerkleError) -> Self {
+        StoreError::Corrupt { tree: "audit tree", detail: e.to_string() }
+    }
+}
+
+/// One generation's stored nodes, for proofs.
+struct GenNodes<'a> {
+    store: &'a SledStore,
+    generation: u64,
+}
+
+impl Nodes for GenNodes<'_> {
+    type Error = StoreError;
+    fn node(&self, level: u8, index: u64) -> Result<Option<Hash>, StoreError> {
+        Ok(self.store.get(TREE, &tree_key(self.generation, level, index))?.and_then(|v| v.as_ref().try_into().ok()))
+    }
+}
+
+impl SledStore {
+    /// Reads the audit state, or builds the tree over an older store's journal (generation 0).
+    pub(super) fn open_audit(&mut self) -> Result<(), StoreError> {
+        if let Some(v) = self.get(STATE, b"audit")? {
+            let rec: AuditStateRec = Self::decode(STATE, &v)?;
+            let frontier = Frontier::from_parts(rec.size, hashes(&rec.frontier)?)?;
+            self.audit = AuditHead { generation: rec.generation, start: rec.start, frontier };
+            return Ok(());
+        }
+        // A store from before the audit log: its journal becomes generation 0.
+        let mut head = AuditHead { generation: 0, start: 1, frontier: Frontier::new() };
+        let mut batch = sled::Batch::default();
+        let mut pending = 0usize;
+        for item in self.scan(JOURNAL) {
+            let (_, bytes) = item?;
+            head.frontier.push(merkle::leaf_hash(&bytes), |level, index, h| {
+                batch.insert(k(TREE, &tree_key(0, level, index)), &h[..]);
+            });
+            pending += 1;
+            if pending == 10_000 {
+                self.tree.apply_batch(std::mem::take(&mut batch)).map_err(|e| self.sled_err(e))?;
+                pending = 0;
+            }
+        }
+        batch.insert(k(GENERATIONS, &0u64.to_be_bytes()), codec::to_vec(&GenerationRec { start: 1, ended: None }));
+        batch.insert(k(STATE, b"audit"), Self::audit_state(&head));
+        self.tree.apply_batch(batch).map_err(|e| self.sled_err(e))?;
+        self.commit()?;
+        self.audit = head;
+        Ok(())
+    }
+
+    pub(super) fn audit_state(head: &AuditHead) -> Vec<u8> {
+        codec::to_vec(&AuditStateRec {
+            generation: head.generation,
+            start: head.start,
+            size: head.frontier.size(),
+            frontier: bufs(head.frontier.hashes()),
+        })
+    }
+
+    /// Appends a journal entry's bytes as the next leaf of the current generation: the leaf and
+    /// the nodes it completes go into `batch`.
+    pub(super) fn audit_append(head: &mut AuditHead, bytes: &[u8], batch: &mut sled::Batch) {
+        let generation = head.generation;
+        head.frontier.push(merkle::leaf_hash(bytes), |level, index, h| {
+            batch.insert(k(TREE, &tree_key(generation, level, index)), &h[..]);
+        });
+    }
+
+    /// Whether the log's recorded size agrees with the journal (checked on open).
+    pub(super) fn check_audit(&self, damage: &mut Vec<String>) {
+        let want = self.journal_head.0.saturating_sub(self.audit.start - 1);
+        if self.audit.frontier.size() != want {
+            damage.push(format!(
+                "the audit log records {} entries in generation {} but the journal holds {want}",
+                self.audit.frontier.size(),
+                self.audit.generation
+            ));
+        }
+    }
+
+    /// The current generation, its size and its root (from the frontier).
+    pub fn audit_head(&self) -> (u64, u64, Hash) {
+        (self.audit.generation, self.audit.frontier.size(), self.audit.frontier.root())
+    }
+
+    /// Every generation, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn generations(&self) -> Result<Vec<(u64, GenerationRec)>, StoreError> {
+        self.scan(GENERATIONS)
+            .map(|item| {
+                let (key, v) = item?;
+                Ok((be_u64(&key), Self::decode(GENERATIONS, &v)?))
+            })
+            .collect()
+    }
+
+    fn generation(&self, generation: u64) -> Result<GenerationRec, StoreError> {
+        match self.get(GENERATIONS, &generation.to_be_bytes())? {
+            Some(v) => Self::decode(GENERATIONS, &v),
+            None => Err(StoreError::Corrupt { tree: "generations", detail: format!("no generation {generation}") }),
+        }
+    }
+
+    /// The size of `generation` (its last size once ended).
+    ///
+    /// # Errors
+    /// [`StoreError`] for a generation that does not exist.
+    pub fn generation_size(&self, generation: u64) -> Result<u64, StoreError> {
+        if generation == self.audit.generation {
+            return Ok(self.audit.frontier.size());
+        }
+        Ok(self.generation(generation)?.ended.unwrap_or(0))
+    }
+
+    /// Leaf `index` of `generation`: its exact bytes and the entry they hold.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn audit_entry(&self, generation: u64, index: u64) -> Result<Option<(Vec<u8>, JournalEntry)>, StoreError> {
+        let g = self.generation(generation)?;
+        if index >= self.generation_size(generation)? {
+            return Ok(None);
+        }
+        match self.get(JOURNAL, &(g.start + index).to_be_bytes())? {
+            Some(v) => Ok(Some((v.to_vec(), Self::decode(JOURNAL, &v)?))),
+            None => Ok(None),
+        }
+    }
+
+    /// Up to `limit` leaves of `generation` from `from`: index, exact bytes, entry.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn audit_entries(
+        &self,
+        generation: u64,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>, JournalEntry)>, StoreError> {
+        let g = self.generation(generation)?;
+        let size = self.generation_size(generation)?;
+        let end = g.start + size;
+        self.tree
+            .range(k(JOURNAL, &(g.start + from).to_be_bytes())..k(JOURNAL, &end.to_be_bytes()))
+            .take(limit)
+            .map(|item| {
+                let (key, v) = item.map_err(|e| self.sled_err(e))?;
+                let seq = be_u64(&key[1..]);
+                Ok((seq - g.start, v.to_vec(), Self::decode(JOURNAL, &v)?))
+            })
+            .collect()
+    }
+
+    /// The root of the first `size` leaves of `generation`, from stored nodes.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn audit_root(&self, generation: u64, size: u64) -> Result<Hash, StoreError> {
+        merkle::root(&GenNodes { store: self, generation }, size)
+    }
+
+    /// The inclusion proof of leaf `index` in the first `size` leaves of `generation`.
+    ///
+    /// # Errors
+    /// [`StoreError`], including a proof outside the tree.
+    pub fn audit_inclusion(&self, generation: u64, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
+        self.within(generation, size)?;
+        merkle::inclusion_proof(&GenNodes { store: self, generation }, index, size)
+    }
+
+    /// The consistency proof between sizes `old` and `new` of `generation`.
+    ///
+    /// # Errors
+    /// [`StoreError`], including sizes outside the tree.
+    pub fn audit_consistency(&self, generation: u64, old: u64, new: u64) -> Result<Vec<Hash>, StoreError> {
+        self.within(generation, new)?;
+        merkle::consistency_proof(&GenNodes { store: self, generation }, old, new)
+    }
+
+    fn within(&self, generation: u64, size: u64) -> Result<(), StoreError> {
+        let have = self.generation_size(generation)?;
+        if size > have {
+            return Err(MerkleError::IndexOutOfRange { index: size, size: have }.into());
+        }
+        Ok(())
+    }
+
+    /// The checkpoints of `generation`, oldest first: size and record.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn checkpoints(&self, generation: u64) -> Result<Vec<(u64, CheckpointRec)>, StoreError> {
+        self.tree
+            .scan_prefix(k(CHECKPOINTS, &generation.to_be_bytes()))
+            .map(|item| {
+                let (key, v) = item.map_err(|e| self.sled_err(e))?;
+                Ok((be_u64(&key[9..]), Self::decode(CHECKPOINTS, &v)?))
+            })
+            .collect()
+    }
+
+    /// The newest checkpoint of `generation`.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn last_checkpoint(&self, generation: u64) -> Result<Option<(u64, CheckpointRec)>, StoreError> {
+        match self.tree.scan_prefix(k(CHECKPOINTS, &generation.to_be_bytes())).next_back() {
+            Some(item) => {
+                let (key, v) = item.map_err(|e| self.sled_err(e))?;
+                Ok(Some((be_u64(&key[9..]), Self::decode(CHECKPOINTS, &v)?)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The checkpoint of `generation` at `size`, if one was signed.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn checkpoint_at(&self, generation: u64, size: u64) -> Result<Option<CheckpointRec>, StoreError> {
+        match self.get(CHECKPOINTS, &pair_key(generation, size))? {
+            Some(v) => Ok(Some(Self::decode(CHECKPOINTS, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// What the next checkpoint would say, recomputed: the root over the entries added since
+    /// the last checkpoint, started from that checkpoint's frontier (itself checked against
+    /// its signed root), and compared with the tree the store keeps. `node` names the origin.
+    ///
+    /// # Errors
+    /// `Err(Ok(reason))` when the log is damaged (nothing must be signed); `Err(Err(_))` for
+    /// storage errors.
+    pub fn next_checkpoint(&self, node: &NodeId) -> Result<(Checkpoint, Vec<Hash>), Result<String, StoreError>> {
+        let generation = self.audit.generation;
+        let size = self.audit.frontier.size();
+        let mut frontier = Frontier::new();
+        if let Some((at, rec)) = self.last_checkpoint(generation).map_err(Err)? {
+            let f = hashes(&rec.frontier).and_then(|h| Ok(Frontier::from_parts(at, h)?)).map_err(Err)?;
+            let signed = SignedCheckpoint::open(&rec.note).map_err(|e| Ok(format!("checkpoint {at} is damaged: {e}")))?;
+            if f.root() != signed.checkpoint.root {
+                return Err(Ok(format!("the stored frontier of checkpoint {at} does not match its signed root")));
+            }
+            if at > size {
+                return Err(Ok(format!("checkpoint {at} is beyond the log's {size} entries")));
+            }
+            frontier = f;
+        }
+        let g = self.generation(generation).map_err(Err)?;
+        let mut prev: Option<[u8; 32]> = None;
+        let from = frontier.size();
+        for item in self.tree.range(
+            k(JOURNAL, &(g.start + from).to_be_bytes())..k(JOURNAL, &(g.start + size).to_be_bytes()),
+        ) {
+            let (key, v) = item.map_err(|e| Err(self.sled_err(e)))?;
+            let index = be_u64(&key[1..]) - g.start;
+            if index != frontier.size() {
+                return Err(Ok(format!("entry {} of generation {generation} is missing", frontier.size())));
+            }
+            let entry: JournalEntry = codec::from_slice("journal entry", &v)
+                .map_err(|e| Ok(format!("entry {index} of generation {generation} is unreadable: {e}")))?;
+            if let Some(p) = prev {
+                if entry.prev != p {
+                    return Err(Ok(format!("entry {} of generation {generation} was changed", index - 1)));
+                }
+            }
+            prev = Some(chain(&entry.prev, &v));
+            frontier.push(merkle::leaf_hash(&v), |_, _, _| ());
+        }
+        if frontier.size() != size {
+            return Err(Ok(format!("entry {} of generation {generation} is missing", frontier.size())));
+        }
+        if frontier.root() != self.audit.frontier.root() {
+            return Err(Ok(format!(
+                "the entries since checkpoint {from} do not hash to the tree's root: the log was changed"
+            )));
+        }
+        let checkpoint =
+            Checkpoint { origin: note::origin(node, generation), size, root: frontier.root(), extensions: Vec::new() };
+        Ok((checkpoint, frontier.hashes().to_vec()))
+    }
+
+    /// Stores a signed checkpoint of the current generation (or its cosignatures, added later),
+    /// durably.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn put_checkpoint(&self, generation: u64, size: u64, rec: &CheckpointRec) -> Result<(), StoreError> {
+        self.tree.insert(k(CHECKPOINTS, &pair_key(generation, size)), codec::to_vec(rec)).map_err(|e| self.sled_err(e))?;
+        self.commit()
+    }
+
+    /// Ends the current generation and starts the next: its first entry is `first` (which names
+    /// the old generation's last good checkpoint), written durably.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn start_generation(&mut self, first: godwit_protocol::audit::Event) -> Result<u64, StoreError> {
+        let old = self.audit.generation;
+        let ended = GenerationRec { start: self.audit.start, ended: Some(self.audit.frontier.size()) };
+        let generation = old + 1;
+        let start = self.journal_head.0 + 1;
+        let mut b = sled::Batch::default();
+        b.insert(k(GENERATIONS, &old.to_be_bytes()), codec::to_vec(&ended));
+        b.insert(k(GENERATIONS, &generation.to_be_bytes()), codec::to_vec(&GenerationRec { start, ended: None }));
+        let head = AuditHead { generation, start, frontier: Frontier::new() };
+        b.insert(k(STATE, b"audit"), Self::audit_state(&head));
+        self.tree.apply_batch(b).map_err(|e| self.sled_err(e))?;
+        self.audit = head;
+        use godwit_protocol::relay::Store as _;
+        self.write(&godwit_protocol::relay::Batch {
+            writes: vec![godwit_protocol::relay::Write::Event(first)],
+            sync: true,
+        })?;
+        self.commit()?;
+        Ok(generation)
+    }
+
+    /// Rebuilds every generation's tree from its entries and checks each against the stored
+    /// tree, the journal's hash chain and every checkpoint (root, the node's signature, the
+    /// cosignatures of `witnesses`). `progress(done, total)` is called now and then.
+    ///
+    /// # Errors
+    /// [`StoreError`] for storage failures (damage is reported, not returned).
+    pub fn verify_audit(
+        &self,
+        node: &NodeId,
+        witnesses: &[NodeId],
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<Vec<GenerationReport>, StoreError> {
+        let gens = self.generations()?;
+        let total: u64 = gens.iter().map(|(g, _)| self.generation_size(*g).unwrap_or(0)).sum();
+        let mut done = 0u64;
+        let mut out = Vec::new();
+        for (generation, g) in gens {
+            let size = self.generation_size(generation)?;
+            let mut r = GenerationReport { generation, size, ..GenerationReport::default() };
+            let checkpoints = self.checkpoints(generation)?;
+            let mut cps = checkpoints.iter().peekable();
+            let mut frontier = Frontier::new();
+            let mut prev: Option<[u8; 32]> = None;
+            let mut leaves = self.tree.range(
+                k(TREE, &tree_key(generation, 0, 0))..k(TREE, &tree_key(generation, 0, size)),
+            );
+            let bad = |r: &mut GenerationReport, i: u64, why: String| {
+                if r.first_bad.is_none() {
+                    r.first_bad = Some((i, why));
+                }
+            };
+            let entries = self.tree.range(
+                k(JOURNAL, &g.start.to_be_bytes())..k(JOURNAL, &(g.start + size).to_be_bytes()),
+            );
+            for item in entries {
+                let (key, v) = item.map_err(|e| self.sled_err(e))?;
+                let index = be_u64(&key[1..]) - g.start;
+                if index != frontier.size() {
+                    let i = frontier.size();
+                    bad(&mut r, i, format!("entry {i} is missing"));
+                    break;
+                }
+                let leaf = merkle::leaf_hash(&v);
+                let stored = leaves.next().transpose().map_err(|e| self.sled_err(e))?;
+                if stored.as_ref().is_none_or(|(_, h)| h.as_ref() != leaf) {
+                    bad(&mut r, index, format!("entry {index} does not match the leaf logged for it"));
+                }
+                match codec::from_slice::<JournalEntry>("journal entry", &v) {
+                    Ok(e) => {
+                        if prev.is_some_and(|p| p != e.prev) {
+                            bad(&mut r, index - 1, format!("entry {} was changed (the next entry's chain breaks)", index - 1));
+                        }
+                        prev = Some(chain(&e.prev, &v));
+                    }
+                    Err(e) => {
+                        bad(&mut r, index, format!("entry {index} is unreadable: {e}"));
+                        prev = None;
+                    }
+                }
+                frontier.push(leaf, |_, _, _| ());
+                r.entries += 1;
+                done += 1;
+                if done % 65_536 == 0 {
+                    progress(done, total);
+                }
+                while let Some((at, rec)) = cps.next_if(|(at, _)| *at <= frontier.size()) {
+                    r.checkpoints += 1;
+                    self.check_checkpoint(node, witnesses, generation, *at, rec, &frontier, &mut r);
+                }
+            }
+            if r.entries < size {
+                let i = r.entries;
+                bad(&mut r, i, format!("entries {i} to {} are missing", size - 1));
+            }
+            for (at, _) in cps {
+                r.bad_checkpoints.push(format!("checkpoint {at} is beyond the entries held"));
+            }
+            out.push(r);
+        }
+        progress(done, total);
+        Ok(out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn check_checkpoint(
+        &self,
+        node: &NodeId,
+        witnesses: &[NodeId],
+        generation: u64,
+        at: u64,
+        rec: &CheckpointRec,
+        frontier: &Frontier,
+        r: &mut GenerationReport,
+    ) {
+        match SignedCheckpoint::open(&rec.note) {
+            Ok(s) if s.node != *node || s.generation != generation || s.checkpoint.size != at => {
+                r.bad_checkpoints.push(format!("checkpoint {at} names another log or size"));
+            }
+            Ok(s) if frontier.size() != at || s.checkpoint.root != frontier.root() => {
+                r.bad_checkpoints.push(format!("checkpoint {at}'s root does not match the entries"));
+            }
+            Ok(s) => {
+                let claimed = s.claimed_cosigners();
+                let valid = s.cosigners(witnesses.iter().chain(claimed.iter()));
+                let mut seen: Vec<NodeId> = valid.iter().map(|(w, _)| *w).collect();
+                seen.dedup();
+                r.cosignatures += seen.len() as u64;
+                for c in claimed {
+                    if !seen.contains(&c) {
+                        r.bad_checkpoints.push(format!("checkpoint {at} carries a cosignature of {c} that does not verify"));
+                    }
+                }
+            }
+            Err(e) => r.bad_checkpoints.push(format!("checkpoint {at}: {e}")),
+        }
+    }
+
+    /// The newest checkpoint of `node`'s log this node cosigned, as note text.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn witnessed(&self) -> Result<Vec<(NodeId, String)>, StoreError> {
+        self.scan(WITNESSED)
+            .filter_map(|item| {
+                let (key, v) = match item {
+                    Ok(kv) => kv,
+                    Err(e) => return Some(Err(e)),
+                };
+                let id: [u8; 32] = key.as_ref().try_into().ok()?;
+                Some(Ok((NodeId::from_bytes(id).ok()?, String::from_utf8_lossy(&v).into_owned())))
+            })
+            .collect()
+    }
+
+    /// Records the newest checkpoint of `node`'s log this node cosigned, durably: a witness
+    /// must never cosign an inconsistent one after a restart either.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn put_witnessed(&self, node: &NodeId, note: &str) -> Result<(), StoreError> {
+        self.tree.insert(k(WITNESSED, node.as_bytes()), note.as_bytes()).map_err(|e| self.sled_err(e))?;
+        self.commit()
+    }
+
+    /// Overwrites a stored journal entry's bytes, as a failing disk or an intruder would (tests).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn tamper_entry(&self, seq: u64, bytes: Option<&[u8]>) -> Result<(), StoreError> {
+        match bytes {
+            Some(b) => self.tree.insert(k(JOURNAL, &seq.to_be_bytes()), b).map(|_| ()),
+            None => self.tree.remove(k(JOURNAL, &seq.to_be_bytes())).map(|_| ()),
+        }
+        .map_err(|e| self.sled_err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use godwit_protocol::audit::Event;
+    use godwit_protocol::identity::IdentityKey;
+    use godwit_protocol::relay::{Batch, Store, Write};
+
+    fn store_with(n: u64) -> (tempfile::TempDir, SledStore, IdentityKey) {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut s, _) = SledStore::open(dir.path()).unwrap();
+        let key = IdentityKey::from_seed(&[5; 32]);
+        let writes = (0..n).map(|i| Write::Event(Event::Pruned { count: i })).collect();
+        s.write(&Batch { writes, sync: true }).unwrap();
+        (dir, s, key)
+    }
+
+    fn sign(s: &SledStore, key: &IdentityKey) -> String {
+        let (cp, frontier) = s.next_checkpoint(&key.node_id()).unwrap();
+        let size = cp.size;
+        let signed = SignedCheckpoint::sign(key, cp).unwrap();
+        let note = signed.note.to_text();
+        s.put_checkpoint(s.audit_head().0, size, &CheckpointRec { note: note.clone(), frontier: bufs(&frontier), at: 0 })
+            .unwrap();
+        note
+    }
+
+    #[test]
+    fn entries_are_leaves_written_with_them_and_proofs_check_against_signed_checkpoints() {
+        let (dir, mut s, key) = store_with(37);
+        let first = SignedCheckpoint::open(&sign(&s, &key)).unwrap();
+        assert_eq!(first.checkpoint.size, 37);
+        s.write(&Batch { writes: vec![Write::Event(Event::Pruned { count: 99 }); 30], sync: true }).unwrap();
+        let second = SignedCheckpoint::open(&sign(&s, &key)).unwrap();
+        assert_eq!(second.checkpoint.size, 67);
+        assert_eq!(s.audit_root(0, 67).unwrap(), second.checkpoint.root);
+        let p = s.audit_consistency(0, 37, 67).unwrap();
+        merkle::verify_consistency(37, 67, &first.checkpoint.root, &second.checkpoint.root, &p).unwrap();
+        let (bytes, entry) = s.audit_entry(0, 40).unwrap().unwrap();
+        assert_eq!(entry.seq, 41);
+        let p = s.audit_inclusion(0, 40, 67).unwrap();
+        merkle::verify_inclusion(40, 67, &merkle::leaf_hash(&bytes), &p, &second.checkpoint.root).unwrap();
+        // Reopened, the log goes on from its stored frontier.
+        drop(s);
+        let (s, report) = SledStore::open(dir.path()).unwrap();
+        assert!(report.damage.is_empty(), "{:?}", report.damage);
+        assert_eq!(s.audit_head().1, 67);
+        let r = s.verify_audit(&key.node_id(), &[], |_, _| ()).unwrap();
+        assert_eq!((r[0].entries, r[0].checkpoints, &r[0].first_bad), (67, 2, &None));
+        assert!(r[0].bad_checkpoints.is_empty(), "{:?}", r[0].bad_checkpoints);
+    }
+
+    #[test]
+    fn verify_names_the_first_bad_index_for_any_flipped_byte_or_truncation() {
+        // Signed at 20; then 20 more. Signing rechecks only what came after the last
+        // checkpoint; verify checks everything.
+        let (_dir, mut s, key) = store_with(20);
+        sign(&s, &key);
+        s.write(&Batch { writes: vec![Write::Event(Event::Pruned { count: 7 }); 20], sync: true }).unwrap();
+        let node = key.node_id();
+        for index in [0u64, 1, 17, 38, 39] {
+            let (orig, _) = s.audit_entry(0, index).unwrap().unwrap();
+            for at in [0, orig.len() / 2, orig.len() - 1] {
+                let mut bad = orig.clone();
+                bad[at] ^= 0x10;
+                s.tamper_entry(index + 1, Some(&bad)).unwrap();
+                let r = s.verify_audit(&node, &[], |_, _| ()).unwrap();
+                assert_eq!(r[0].first_bad.as_ref().map(|b| b.0), Some(index), "byte {at} of entry {index}");
+                if index >= 20 {
+                    assert!(matches!(s.next_checkpoint(&node), Err(Ok(_))), "a damaged log is not signed");
+                }
+                s.tamper_entry(index + 1, Some(&orig)).unwrap();
+            }
+        }
+        assert!(s.verify_audit(&node, &[], |_, _| ()).unwrap()[0].first_bad.is_none());
+        // Truncated below the checkpoint: the last 25 entries removed.
+        for seq in 16..=40 {
+            s.tamper_entry(seq, None).unwrap();
+        }
+        let r = s.verify_audit(&node, &[], |_, _| ()).unwrap();
+        assert_eq!(r[0].first_bad.as_ref().map(|b| b.0), Some(15));
+        assert!(r[0].bad_checkpoints.iter().any(|b| b.contains("beyond")), "{:?}", r[0].bad_checkpoints);
+    }
+
+    #[test]
+    fn a_new_generation_starts_empty_and_names_the_old_ones_last_checkpoint() {
+        let (_dir, mut s, key) = store_with(10);
+        let note = sign(&s, &key);
+        let g = s.start_generation(Event::Generation { previous: 0, size: 10, checkpoint: note.clone() }).unwrap();
+        assert_eq!((g, s.audit_head().1), (1, 1));
+        let (_, first) = s.audit_entry(1, 0).unwrap().unwrap();
+        assert_eq!(first.event, Event::Generation { previous: 0, size: 10, checkpoint: note });
+        let cp = SignedCheckpoint::open(&sign(&s, &key)).unwrap();
+        assert_eq!((cp.generation, cp.checkpoint.size), (1, 1));
+        let r = s.verify_audit(&key.node_id(), &[], |_, _| ()).unwrap();
+        assert_eq!(r.len(), 2);
+        assert!(r.iter().all(|g| g.first_bad.is_none() && g.bad_checkpoints.is_empty()), "{r:?}");
+    }
+}
