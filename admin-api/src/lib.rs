@@ -6,6 +6,8 @@
 //! allocated for it ([`MAX_REQUEST`], [`MAX_RESPONSE`]). The node and the `godwit` CLI share this
 //! crate; the CLI does not link the node.
 
+pub mod audit;
+
 use std::io::{Read, Write};
 
 use godwit_protocol::codec;
@@ -84,6 +86,8 @@ pub enum Request {
     },
     /// Recompute the journal's hash chain.
     VerifyJournal,
+    /// The audit log (`godwit audit`); `new_generation` is mutating and journalled.
+    Audit(audit::AuditRequest),
     /// Send a direct message to named recipients (mutating: journalled with the caller's uid).
     /// The node seals it to each recipient's newest card.
     SendDirect {
@@ -415,6 +419,8 @@ pub enum Response {
     },
     /// Answer to [`Request::Directory`].
     Directory(Vec<DirectoryView>),
+    /// Answer to [`Request::Audit`].
+    Audit(Box<audit::AuditAnswer>),
     /// A message was authored and is stored durably here.
     Sent {
         /// Its id.

@@ -195,7 +195,7 @@ fn pieces(p: Option<u32>, kg: &Option<Amount>) -> String {
     }
 }
 
-fn utc(ms: u64) -> String {
+pub(crate) fn utc(ms: u64) -> String {
     format!("{} UTC", utc_minute(ms))
 }
 

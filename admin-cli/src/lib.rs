@@ -5,6 +5,7 @@
 //! messages use, and inspecting an envelope file. Commands that talk to a node over its admin
 //! socket follow with the operator CLI.
 
+pub mod audit;
 pub mod export;
 pub mod inbox;
 pub mod misp;
@@ -46,6 +47,12 @@ pub enum Command {
         /// What to do (default: list).
         #[command(subcommand)]
         command: Option<node::PeersCommand>,
+    },
+    /// The node's audit log: a Merkle tree over the journal, checkpoints its peers cosign.
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        command: audit::AuditCommand,
     },
     /// The node's audit journal.
     Journal {
@@ -264,6 +271,7 @@ pub fn main() -> Result<()> {
             on_node(node::NodeCommand::Peers(command.unwrap_or(node::PeersCommand::List)))
         }
         Command::Journal { command } => on_node(node::NodeCommand::Journal(command)),
+        Command::Audit { command } => audit::run(&cli.socket, cli.json, command, &mut out),
         Command::Directory { command } => {
             on_node(node::NodeCommand::Directory(command.unwrap_or(node::DirectoryCommand::List)))
         }
@@ -333,6 +341,7 @@ pub fn run(command: Command, out: &mut impl std::io::Write) -> Result<()> {
         Command::Status
         | Command::Peers { .. }
         | Command::Journal { .. }
+        | Command::Audit { .. }
         | Command::Directory { .. }
         | Command::Send { .. }
         | Command::Keys { .. }

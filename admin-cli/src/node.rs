@@ -1036,6 +1036,7 @@ fn print_with(resp: Response, json: bool, header: bool, out: &mut impl std::io::
                 }
             }
         }
+        Response::Audit(a) => writeln!(out, "{}", serde_json::to_string_pretty(&*a)?)?,
         Response::Journal(entries) => {
             if json {
                 let v: Vec<_> = entries.iter().map(|e| json!({ "seq": e.seq, "event": e.event })).collect();

@@ -74,6 +74,11 @@ pub struct NetLimits {
     /// How long a flash message this node sent may go without a read receipt from a recipient
     /// before it is flagged for escalation, in milliseconds.
     pub escalate_after_ms: u64,
+    /// How often this node signs a checkpoint of its audit log (when entries were added) and
+    /// shows it to its peers, in milliseconds.
+    pub checkpoint_every_ms: u64,
+    /// Cosignatures from peers a checkpoint needs to count as witnessed.
+    pub audit_cosignatures: u32,
     /// Time allowed for the QUIC + TLS handshake, in milliseconds.
     pub handshake_timeout_ms: u64,
     /// Once a frame's length has arrived, time allowed for its body, in milliseconds.
@@ -117,6 +122,8 @@ impl Default for NetLimits {
             forget_expired_after_ms: 7 * 86_400_000,
             gap_warn_after_ms: 10 * 60_000,
             escalate_after_ms: 30 * 60_000,
+            checkpoint_every_ms: 60_000,
+            audit_cosignatures: 1,
             handshake_timeout_ms: 10_000,
             frame_read_timeout_ms: 30_000,
             idle_timeout_ms: 5_000,

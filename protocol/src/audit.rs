@@ -4,6 +4,7 @@
 
 pub mod merkle;
 pub mod note;
+pub mod witness;
 
 use serde::{Deserialize, Serialize};
 
@@ -127,6 +128,20 @@ pub enum Event {
         size: u64,
         /// That checkpoint, as signed (note text; empty if it had none).
         checkpoint: String,
+    },
+    /// A peer's audit log misbehaved: the checkpoint held and the one presented, both signed by
+    /// that log, kept as evidence.
+    AuditAlarm {
+        /// The log's node.
+        node: NodeId,
+        /// What was seen.
+        kind: witness::AlarmKind,
+        /// Sizes and roots, in words.
+        detail: String,
+        /// The checkpoint held (note text).
+        held: String,
+        /// The checkpoint presented (note text).
+        presented: String,
     },
     /// A channel state became its channel's head here: membership and rights changed.
     ChannelState {

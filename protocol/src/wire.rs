@@ -44,6 +44,62 @@ pub enum Frame {
     /// only for members whose certificate, checked against the network CA, names the sending
     /// hub's region.
     Vouch(#[serde(deserialize_with = "bounded::vec::<_, _, MAX_RECIPIENTS>")] Vec<serde_bytes::ByteBuf>),
+    /// Witnessing of audit logs (checkpoints, proofs, cosignatures).
+    Audit(AuditFrame),
+}
+
+/// Witnessing between peers: a node shows its checkpoints, its peers cosign those consistent
+/// with what they cosigned before and pass them on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditFrame {
+    /// A checkpoint of the sender's own log (C2SP signed note), with a consistency proof from
+    /// `from`, the size the receiver last cosigned as far as the sender knows (0: none).
+    Checkpoint {
+        /// The signed note.
+        note: String,
+        /// The older size the proof starts from.
+        from: u64,
+        /// The proof's hashes.
+        #[serde(deserialize_with = "bounded::vec::<_, _, { crate::audit::merkle::MAX_PROOF }>")]
+        proof: Vec<serde_bytes::ByteBuf>,
+    },
+    /// Please prove that sizes `from` and `to` of your log are one history.
+    Prove {
+        /// The log's origin line.
+        origin: String,
+        /// The smaller size.
+        from: u64,
+        /// The larger size.
+        to: u64,
+    },
+    /// The answer to [`AuditFrame::Prove`].
+    Proof {
+        /// The log's origin line.
+        origin: String,
+        /// The smaller size.
+        from: u64,
+        /// The larger size.
+        to: u64,
+        /// The proof's hashes.
+        #[serde(deserialize_with = "bounded::vec::<_, _, { crate::audit::merkle::MAX_PROOF }>")]
+        proof: Vec<serde_bytes::ByteBuf>,
+    },
+    /// The sender cosigned the receiver's checkpoint of `size`: the signature line.
+    Cosigned {
+        /// The log's origin line.
+        origin: String,
+        /// The checkpoint's size.
+        size: u64,
+        /// The C2SP cosignature line.
+        line: String,
+    },
+    /// A checkpoint of a third node's log that the sender cosigned, passed on (note text with
+    /// the log's signature and the sender's cosignature).
+    Witnessed {
+        /// The signed note.
+        note: String,
+    },
 }
 
 /// The opening frame.

@@ -79,6 +79,8 @@ pub(super) enum Query {
     Envelope(MessageId),
     /// An owner's change to a channel (`None`: a new one), carried out by the core itself.
     ChangeChannel { uid: u32, channel: Option<String>, change: super::channels::Change },
+    /// `godwit audit`, answered by the core itself.
+    Audit { uid: u32, req: godwit_admin_api::audit::AuditRequest },
 }
 
 /// The core's answer to a [`Query`].
@@ -117,6 +119,8 @@ pub(super) enum Answer {
     },
     Done,
     Failed(String),
+    /// A `godwit audit` answer.
+    Audit(Box<godwit_admin_api::audit::AuditAnswer>),
 }
 
 /// What the admin tasks share.
@@ -422,6 +426,9 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             }
             if let Ok(overdue) = ctx.shared.overdue.lock() {
                 warnings.extend(overdue.iter().cloned());
+            }
+            if let Ok(audit) = ctx.shared.audit_warnings.lock() {
+                warnings.extend(audit.iter().cloned());
             }
             if recovering {
                 warnings.push(
@@ -869,6 +876,14 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             let key =
                 ctx.shared.keys.lock().map(|k| k.current().public().as_bytes().to_vec()).unwrap_or_default();
             Ok(Response::Rotated { encryption_key: key })
+        }
+        Request::Audit(req) => {
+            let uid = uid.unwrap_or(u32::MAX);
+            match ask(ctx, Query::Audit { uid, req }).await? {
+                Answer::Audit(a) => Ok(Response::Audit(a)),
+                Answer::Failed(e) => Err(refused("refused", e)),
+                _ => Err(refused("unavailable", "unexpected answer".into())),
+            }
         }
         Request::VerifyJournal => match ask(ctx, Query::VerifyJournal).await? {
             Answer::Verified { entries, problems } => Ok(Response::JournalVerified { entries, problems }),
@@ -1586,7 +1601,7 @@ pub(super) fn on_core(
             Ok(None) => Answer::Inbox(Vec::new()),
             Err(e) => Answer::Failed(format!("cannot read the store: {e}")),
         },
-        Query::RotateKey { .. } | Query::Channels | Query::ChangeChannel { .. } => {
+        Query::RotateKey { .. } | Query::Channels | Query::ChangeChannel { .. } | Query::Audit { .. } => {
             Answer::Failed("the core answers this itself".into())
         }
         Query::Marks(ids) => {

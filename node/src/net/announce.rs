@@ -89,6 +89,9 @@ pub(super) async fn escalations(mut events: broadcast::Receiver<NodeEvent>, comm
                 let who: Vec<String> = unread.iter().map(ToString::to_string).collect();
                 alert(&command, &id.to_string(), "escalation", &who.join(",")).await;
             }
+            Ok(NodeEvent::AuditAlarm { node, kind }) => {
+                alert(&command, &node.to_string(), "audit", kind.name()).await;
+            }
             Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
             Err(broadcast::error::RecvError::Closed) => return,
         }

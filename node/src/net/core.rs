@@ -46,6 +46,8 @@ pub(super) struct Core {
     pub(super) gaps: HashMap<(NodeId, godwit_protocol::ids::FeedId), std::time::Instant>,
     /// Flash messages sent here, watched for read receipts.
     pub(super) escalations: super::escalate::Escalations,
+    /// The audit log's checkpoints and the witness of the peers' logs.
+    pub(super) audit: super::audit::AuditState,
 }
 
 /// Feed gaps watched at most for `godwit status` (a new one then replaces the oldest; every gap
@@ -254,6 +256,7 @@ impl Core {
         self.space_checked = Some(t);
         self.count_gaps();
         self.check_escalations();
+        self.check_audit();
         let limits = &self.shared.limits;
         let store = self.relay.store();
         let size = store.size_on_disk().unwrap_or(0);
@@ -450,6 +453,21 @@ impl Core {
                     if let Ok(mut q) = self.shared.queued.lock() {
                         *q = queued;
                     }
+                }
+                if let super::admin::Query::Audit { uid, req } = q {
+                    let mutating = matches!(req, godwit_admin_api::audit::AuditRequest::NewGeneration);
+                    match self.audit_query(uid, req) {
+                        Ok(a) if mutating => {
+                            self.recorded.push((reply, super::admin::Answer::Audit(Box::new(a))))
+                        }
+                        Ok(a) => {
+                            let _ = reply.send(super::admin::Answer::Audit(Box::new(a)));
+                        }
+                        Err(e) => {
+                            let _ = reply.send(super::admin::Answer::Failed(e));
+                        }
+                    }
+                    return Ok(());
                 }
                 if let super::admin::Query::Channels = q {
                     let _ = reply.send(super::admin::Answer::Channels(self.channel_views()));
@@ -989,6 +1007,7 @@ impl Core {
                         }
                     }
                 }
+                Output::Audit { from, frame } => self.handle_audit(from, frame),
                 Output::Crl { from, der } => {
                     if self.crl_tx.try_send((from, der)).is_err() {
                         debug!(from = %from.short(), "revocation list dropped: the check queue is full");

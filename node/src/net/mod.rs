@@ -9,6 +9,7 @@
 mod admin;
 mod admission;
 mod announce;
+mod audit;
 mod channels;
 mod directory;
 mod error;
@@ -200,6 +201,20 @@ pub enum NodeEvent {
     Repaired(MessageId),
     /// A node's card (new or newer) was taken into the directory.
     Card(NodeId),
+    /// A peer's audit log misbehaved (rollback, split view, inconsistent proof).
+    AuditAlarm {
+        /// The log's node.
+        node: NodeId,
+        /// What was seen.
+        kind: godwit_protocol::audit::witness::AlarmKind,
+    },
+    /// A witness cosigned this node's checkpoint of `size`.
+    Cosigned {
+        /// The witness.
+        witness: NodeId,
+        /// The checkpoint's size.
+        size: u64,
+    },
     /// A flash message this node sent was not read by these recipients in time.
     Escalation {
         /// The message.
@@ -404,6 +419,8 @@ struct Shared {
     /// Flash messages sent here that a recipient has not read in time, described for
     /// `godwit status` (set by the core once a second).
     overdue: Mutex<Vec<String>>,
+    /// Audit alarms and a damaged own log, described for `godwit status` (set by the core).
+    audit_warnings: Mutex<Vec<String>>,
     /// Bytes queued towards each connected peer (set by the core as it answers a peers query).
     queued: Mutex<HashMap<NodeId, u64>>,
     /// Why the last connection to or from each peer ended or failed, for `godwit peers` (only
@@ -490,6 +507,7 @@ impl Node {
             keys: Mutex::new(ring),
             stale_gaps: Mutex::new(Vec::new()),
             overdue: Mutex::new(Vec::new()),
+            audit_warnings: Mutex::new(Vec::new()),
             queued: Mutex::new(HashMap::new()),
             last_error: Mutex::new(HashMap::new()),
         });
@@ -530,6 +548,7 @@ impl Node {
         for node in store.blocked()? {
             shared.admission.set_blocked(node, true);
         }
+        let witnessed = store.witnessed().unwrap_or_default();
         let mut relay = Relay::new(relay_cfg, store)?;
         for (id, rec) in known {
             relay.add_known(id);
@@ -573,6 +592,7 @@ impl Node {
             card_checked: Some(std::time::Instant::now()),
             gaps: HashMap::new(),
             escalations: escalate::Escalations::default(),
+            audit: audit::AuditState::restore(&witnessed),
             rotate_every_ms: spec.encryption_rotate_ms,
             addr,
         };

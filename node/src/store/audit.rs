@@ -107,9 +107,10 @@ fn pair_key(a: u64, b: u64) -> [u8; 16] {
 fn hashes(v: &[ByteBuf]) -> Result<Vec<Hash>, StoreError> {
     v.iter()
         .map(|h| {
-            h.as_slice()
-                .try_into()
-                .map_err(|_| StoreError::Corrupt { tree: "state", detail: "a frontier hash is not 32 bytes".into() })
+            h.as_slice().try_into().map_err(|_| StoreError::Corrupt {
+                tree: "state",
+                detail: "a frontier hash is not 32 bytes".into(),
+            })
         })
         .collect()
 }
@@ -133,7 +134,10 @@ struct GenNodes<'a> {
 impl Nodes for GenNodes<'_> {
     type Error = StoreError;
     fn node(&self, level: u8, index: u64) -> Result<Option<Hash>, StoreError> {
-        Ok(self.store.get(TREE, &tree_key(self.generation, level, index))?.and_then(|v| v.as_ref().try_into().ok()))
+        Ok(self
+            .store
+            .get(TREE, &tree_key(self.generation, level, index))?
+            .and_then(|v| v.as_ref().try_into().ok()))
     }
 }
 
@@ -161,7 +165,10 @@ impl SledStore {
                 pending = 0;
             }
         }
-        batch.insert(k(GENERATIONS, &0u64.to_be_bytes()), codec::to_vec(&GenerationRec { start: 1, ended: None }));
+        batch.insert(
+            k(GENERATIONS, &0u64.to_be_bytes()),
+            codec::to_vec(&GenerationRec { start: 1, ended: None }),
+        );
         batch.insert(k(STATE, b"audit"), Self::audit_state(&head));
         self.tree.apply_batch(batch).map_err(|e| self.sled_err(e))?;
         self.commit()?;
@@ -220,7 +227,10 @@ impl SledStore {
     fn generation(&self, generation: u64) -> Result<GenerationRec, StoreError> {
         match self.get(GENERATIONS, &generation.to_be_bytes())? {
             Some(v) => Self::decode(GENERATIONS, &v),
-            None => Err(StoreError::Corrupt { tree: "generations", detail: format!("no generation {generation}") }),
+            None => Err(StoreError::Corrupt {
+                tree: "generations",
+                detail: format!("no generation {generation}"),
+            }),
         }
     }
 
@@ -239,7 +249,11 @@ impl SledStore {
     ///
     /// # Errors
     /// [`StoreError`].
-    pub fn audit_entry(&self, generation: u64, index: u64) -> Result<Option<(Vec<u8>, JournalEntry)>, StoreError> {
+    pub fn audit_entry(
+        &self,
+        generation: u64,
+        index: u64,
+    ) -> Result<Option<(Vec<u8>, JournalEntry)>, StoreError> {
         let g = self.generation(generation)?;
         if index >= self.generation_size(generation)? {
             return Ok(None);
@@ -354,15 +368,21 @@ impl SledStore {
     /// # Errors
     /// `Err(Ok(reason))` when the log is damaged (nothing must be signed); `Err(Err(_))` for
     /// storage errors.
-    pub fn next_checkpoint(&self, node: &NodeId) -> Result<(Checkpoint, Vec<Hash>), Result<String, StoreError>> {
+    pub fn next_checkpoint(
+        &self,
+        node: &NodeId,
+    ) -> Result<(Checkpoint, Vec<Hash>), Result<String, StoreError>> {
         let generation = self.audit.generation;
         let size = self.audit.frontier.size();
         let mut frontier = Frontier::new();
         if let Some((at, rec)) = self.last_checkpoint(generation).map_err(Err)? {
             let f = hashes(&rec.frontier).and_then(|h| Ok(Frontier::from_parts(at, h)?)).map_err(Err)?;
-            let signed = SignedCheckpoint::open(&rec.note).map_err(|e| Ok(format!("checkpoint {at} is damaged: {e}")))?;
+            let signed = SignedCheckpoint::open(&rec.note)
+                .map_err(|e| Ok(format!("checkpoint {at} is damaged: {e}")))?;
             if f.root() != signed.checkpoint.root {
-                return Err(Ok(format!("the stored frontier of checkpoint {at} does not match its signed root")));
+                return Err(Ok(format!(
+                    "the stored frontier of checkpoint {at} does not match its signed root"
+                )));
             }
             if at > size {
                 return Err(Ok(format!("checkpoint {at} is beyond the log's {size} entries")));
@@ -372,9 +392,10 @@ impl SledStore {
         let g = self.generation(generation).map_err(Err)?;
         let mut prev: Option<[u8; 32]> = None;
         let from = frontier.size();
-        for item in self.tree.range(
-            k(JOURNAL, &(g.start + from).to_be_bytes())..k(JOURNAL, &(g.start + size).to_be_bytes()),
-        ) {
+        for item in self
+            .tree
+            .range(k(JOURNAL, &(g.start + from).to_be_bytes())..k(JOURNAL, &(g.start + size).to_be_bytes()))
+        {
             let (key, v) = item.map_err(|e| Err(self.sled_err(e)))?;
             let index = be_u64(&key[1..]) - g.start;
             if index != frontier.size() {
@@ -398,8 +419,12 @@ impl SledStore {
                 "the entries since checkpoint {from} do not hash to the tree's root: the log was changed"
             )));
         }
-        let checkpoint =
-            Checkpoint { origin: note::origin(node, generation), size, root: frontier.root(), extensions: Vec::new() };
+        let checkpoint = Checkpoint {
+            origin: note::origin(node, generation),
+            size,
+            root: frontier.root(),
+            extensions: Vec::new(),
+        };
         Ok((checkpoint, frontier.hashes().to_vec()))
     }
 
@@ -409,7 +434,9 @@ impl SledStore {
     /// # Errors
     /// [`StoreError`].
     pub fn put_checkpoint(&self, generation: u64, size: u64, rec: &CheckpointRec) -> Result<(), StoreError> {
-        self.tree.insert(k(CHECKPOINTS, &pair_key(generation, size)), codec::to_vec(rec)).map_err(|e| self.sled_err(e))?;
+        self.tree
+            .insert(k(CHECKPOINTS, &pair_key(generation, size)), codec::to_vec(rec))
+            .map_err(|e| self.sled_err(e))?;
         self.commit()
     }
 
@@ -425,7 +452,10 @@ impl SledStore {
         let start = self.journal_head.0 + 1;
         let mut b = sled::Batch::default();
         b.insert(k(GENERATIONS, &old.to_be_bytes()), codec::to_vec(&ended));
-        b.insert(k(GENERATIONS, &generation.to_be_bytes()), codec::to_vec(&GenerationRec { start, ended: None }));
+        b.insert(
+            k(GENERATIONS, &generation.to_be_bytes()),
+            codec::to_vec(&GenerationRec { start, ended: None }),
+        );
         let head = AuditHead { generation, start, frontier: Frontier::new() };
         b.insert(k(STATE, b"audit"), Self::audit_state(&head));
         self.tree.apply_batch(b).map_err(|e| self.sled_err(e))?;
@@ -462,17 +492,17 @@ impl SledStore {
             let mut cps = checkpoints.iter().peekable();
             let mut frontier = Frontier::new();
             let mut prev: Option<[u8; 32]> = None;
-            let mut leaves = self.tree.range(
-                k(TREE, &tree_key(generation, 0, 0))..k(TREE, &tree_key(generation, 0, size)),
-            );
+            let mut leaves = self
+                .tree
+                .range(k(TREE, &tree_key(generation, 0, 0))..k(TREE, &tree_key(generation, 0, size)));
             let bad = |r: &mut GenerationReport, i: u64, why: String| {
                 if r.first_bad.is_none() {
                     r.first_bad = Some((i, why));
                 }
             };
-            let entries = self.tree.range(
-                k(JOURNAL, &g.start.to_be_bytes())..k(JOURNAL, &(g.start + size).to_be_bytes()),
-            );
+            let entries = self
+                .tree
+                .range(k(JOURNAL, &g.start.to_be_bytes())..k(JOURNAL, &(g.start + size).to_be_bytes()));
             for item in entries {
                 let (key, v) = item.map_err(|e| self.sled_err(e))?;
                 let index = be_u64(&key[1..]) - g.start;
@@ -489,7 +519,11 @@ impl SledStore {
                 match codec::from_slice::<JournalEntry>("journal entry", &v) {
                     Ok(e) => {
                         if prev.is_some_and(|p| p != e.prev) {
-                            bad(&mut r, index - 1, format!("entry {} was changed (the next entry's chain breaks)", index - 1));
+                            bad(
+                                &mut r,
+                                index - 1,
+                                format!("entry {} was changed (the next entry's chain breaks)", index - 1),
+                            );
                         }
                         prev = Some(chain(&e.prev, &v));
                     }
@@ -548,7 +582,9 @@ impl SledStore {
                 r.cosignatures += seen.len() as u64;
                 for c in claimed {
                     if !seen.contains(&c) {
-                        r.bad_checkpoints.push(format!("checkpoint {at} carries a cosignature of {c} that does not verify"));
+                        r.bad_checkpoints.push(format!(
+                            "checkpoint {at} carries a cosignature of {c} that does not verify"
+                        ));
                     }
                 }
             }
@@ -618,8 +654,12 @@ mod tests {
         let size = cp.size;
         let signed = SignedCheckpoint::sign(key, cp).unwrap();
         let note = signed.note.to_text();
-        s.put_checkpoint(s.audit_head().0, size, &CheckpointRec { note: note.clone(), frontier: bufs(&frontier), at: 0 })
-            .unwrap();
+        s.put_checkpoint(
+            s.audit_head().0,
+            size,
+            &CheckpointRec { note: note.clone(), frontier: bufs(&frontier), at: 0 },
+        )
+        .unwrap();
         note
     }
 
@@ -684,7 +724,9 @@ mod tests {
     fn a_new_generation_starts_empty_and_names_the_old_ones_last_checkpoint() {
         let (_dir, mut s, key) = store_with(10);
         let note = sign(&s, &key);
-        let g = s.start_generation(Event::Generation { previous: 0, size: 10, checkpoint: note.clone() }).unwrap();
+        let g = s
+            .start_generation(Event::Generation { previous: 0, size: 10, checkpoint: note.clone() })
+            .unwrap();
         assert_eq!((g, s.audit_head().1), (1, 1));
         let (_, first) = s.audit_entry(1, 0).unwrap().unwrap();
         assert_eq!(first.event, Event::Generation { previous: 0, size: 10, checkpoint: note });

@@ -253,6 +253,13 @@ pub enum Output {
         /// The peer.
         from: NodeId,
     },
+    /// A peer's audit-log witnessing frame, for the shell's audit log and witness.
+    Audit {
+        /// The peer.
+        from: NodeId,
+        /// The frame.
+        frame: crate::wire::AuditFrame,
+    },
     /// A peer passed on a revocation list (DER); the shell checks it and installs it if newer.
     Crl {
         /// The peer.
@@ -613,6 +620,21 @@ impl<S: Store> Relay<S> {
     /// `node`, in the batch being built.
     pub fn record_card(&mut self, node: NodeId, record: Vec<u8>) {
         self.hot.write(Write::Card { node, record });
+    }
+
+    /// Sends an audit-log witnessing frame to a connected peer (after its hello: before it,
+    /// the peer would refuse it as too early).
+    pub fn send_audit(&mut self, peer: NodeId, frame: crate::wire::AuditFrame) {
+        if self.peers.get(&peer).is_some_and(|p| p.hello) {
+            self.send(peer, Class::Urgent, &Frame::Audit(frame));
+        }
+    }
+
+    /// Journals an event the shell observed (audit-log alarms and generations), in the batch
+    /// being built, durably.
+    pub fn record_event(&mut self, event: Event) {
+        self.hot.record(event);
+        self.hot.batch.sync = true;
     }
 
     /// Journals an operator's request (from the admin socket) with the caller's uid, in the batch
@@ -1078,6 +1100,10 @@ impl<S: Store> Relay<S> {
             Frame::Want(w) => self.handle_want(peer, w),
             Frame::Crl(der) => {
                 self.out.push_back(Output::Crl { from: peer, der });
+                Ok(())
+            }
+            Frame::Audit(frame) => {
+                self.out.push_back(Output::Audit { from: peer, frame });
                 Ok(())
             }
         }
