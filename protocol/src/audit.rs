@@ -129,6 +129,14 @@ pub enum Event {
         /// That checkpoint, as signed (note text; empty if it had none).
         checkpoint: String,
     },
+    /// Something the node's operation depends on was loaded or changed: its configuration at
+    /// start, a revocation list, a node card, a key.
+    Loaded {
+        /// What: `configuration`, `revocation list`, `node card`, `encryption key`.
+        what: String,
+        /// Which, in words (never a secret).
+        detail: String,
+    },
     /// A peer's audit log misbehaved: the checkpoint held and the one presented, both signed by
     /// that log, kept as evidence.
     AuditAlarm {

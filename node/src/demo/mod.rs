@@ -34,6 +34,7 @@ pub fn main(keep: bool) -> Result<()> {
         || !net.seizure_detail
         || !net.case_linked
         || !net.channel_rotated
+        || !net.audit_witnessed
     {
         bail!("network demo outcome unexpected: {net:?}");
     }

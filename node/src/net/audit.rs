@@ -26,6 +26,11 @@ use crate::store::CheckpointRec;
 
 /// Alarms kept for `godwit status` and `godwit audit witnesses`.
 const ALARMS_KEPT: usize = 32;
+/// Witnessing frames taken from one peer per window: an honest peer sends a handful per
+/// checkpoint interval (each costs a signature check or a proof); more are ignored.
+const FRAMES_PER_WINDOW: u32 = 256;
+/// The window of that budget.
+const WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The audit log's state on the core thread.
 #[derive(Debug, Default)]
@@ -39,6 +44,8 @@ pub(super) struct AuditState {
     damaged: Option<String>,
     alarms: VecDeque<Alarm>,
     raised: HashSet<(NodeId, AlarmKind, String)>,
+    /// Per peer: the start of its budget window and the frames taken in it.
+    budget: HashMap<NodeId, (Instant, u32)>,
 }
 
 impl AuditState {
@@ -148,6 +155,22 @@ impl Core {
     /// A peer's witnessing frame.
     pub(super) fn handle_audit(&mut self, from: NodeId, frame: AuditFrame) {
         let me = self.key.node_id();
+        if self.audit.budget.len() > 4 * self.conns.len() + 64 {
+            // Bounded by the peers: entries of peers long gone are dropped.
+            let conns = &self.conns;
+            self.audit.budget.retain(|p, _| conns.contains_key(p));
+        }
+        let (start, n) = self.audit.budget.entry(from).or_insert((Instant::now(), 0));
+        if start.elapsed() > WINDOW {
+            (*start, *n) = (Instant::now(), 0);
+        }
+        *n += 1;
+        if *n > FRAMES_PER_WINDOW {
+            if *n == FRAMES_PER_WINDOW + 1 {
+                warn!(peer = %from.short(), "over its budget of witnessing frames: ignored for now");
+            }
+            return;
+        }
         match frame {
             AuditFrame::Checkpoint { note, from: pfrom, proof } => {
                 let Ok(c) = SignedCheckpoint::open(&note) else {

@@ -58,6 +58,16 @@ const STALE_GAPS_SHOWN: usize = 10;
 
 impl Core {
     pub(super) fn run(mut self, rx: mpsc::Receiver<CoreMsg>) {
+        let detail = format!(
+            "godwitd {}, {:?} {}, listening on {}, {} peers configured",
+            env!("CARGO_PKG_VERSION"),
+            self.relay.config().role,
+            self.key.node_id(),
+            self.addr,
+            self.relay.peers().count(),
+        );
+        self.relay
+            .record_event(godwit_protocol::audit::Event::Loaded { what: "configuration".into(), detail });
         let held: Vec<_> = self.relay.channels().channels().map(|(c, _)| *c).collect();
         for channel in held {
             self.channel_taken(channel);
@@ -236,6 +246,10 @@ impl Core {
     pub(super) fn rotate_key(&mut self) -> Result<(), String> {
         self.shared.keys.lock().map_err(|_| "key state poisoned".to_string())?.rotate(now().as_millis())?;
         info!("encryption key rotated: a new card announces it");
+        self.relay.record_event(godwit_protocol::audit::Event::Loaded {
+            what: "encryption key".into(),
+            detail: "rotated; the retired key is kept to open what was sealed to it".into(),
+        });
         self.publish_card();
         Ok(())
     }
@@ -406,6 +420,10 @@ impl Core {
                 let _ = reply.send(self.relay.envelope(&id)?);
             }
             CoreMsg::Revoke(serials) => {
+                self.relay.record_event(godwit_protocol::audit::Event::Loaded {
+                    what: "revocation list".into(),
+                    detail: format!("{} certificates revoked", serials.len()),
+                });
                 let revoked_nodes =
                     self.shared.directory.lock().map(|mut d| d.revoke(&serials)).unwrap_or_default();
                 self.remove_revoked(&revoked_nodes);
@@ -1000,6 +1018,10 @@ impl Core {
                             Ok(Some(node)) => {
                                 info!(node = %node.short(), "node card taken into the directory");
                                 self.relay.record_card(node, record);
+                                self.relay.record_event(godwit_protocol::audit::Event::Loaded {
+                                    what: "node card".into(),
+                                    detail: node.to_string(),
+                                });
                                 let _ = self.events.send(NodeEvent::Card(node));
                             }
                             Ok(None) => {}

@@ -577,8 +577,7 @@ impl SledStore {
             Ok(s) => {
                 let claimed = s.claimed_cosigners();
                 let valid = s.cosigners(witnesses.iter().chain(claimed.iter()));
-                let mut seen: Vec<NodeId> = valid.iter().map(|(w, _)| *w).collect();
-                seen.dedup();
+                let seen: std::collections::BTreeSet<NodeId> = valid.iter().map(|(w, _)| *w).collect();
                 r.cosignatures += seen.len() as u64;
                 for c in claimed {
                     if !seen.contains(&c) {
