@@ -99,6 +99,10 @@ pub enum StoreError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JournalEntry {
+    /// When it was written (ms since the epoch, UTC; 0 in entries of older versions, which do
+    /// not carry it). First: deterministic CBOR orders the key `at` before the others.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub at: u64,
     /// Position in the journal, from 1.
     pub seq: u64,
     /// Hash of the previous entry (zeros for the first).
@@ -106,9 +110,6 @@ pub struct JournalEntry {
     pub prev: [u8; 32],
     /// The event.
     pub event: Event,
-    /// When it was written (ms since the epoch, UTC; 0 in entries of older versions).
-    #[serde(default)]
-    pub at: u64,
 }
 
 /// What checking the store on open found.
@@ -978,6 +979,7 @@ impl Store for SledStore {
         }
         if seq != self.journal_head.0 {
             b.insert(k(STATE, b"journal_head"), [seq.to_be_bytes().as_slice(), &prev].concat());
+            Self::audit_flush(&audit, &mut b);
             b.insert(k(STATE, b"audit"), Self::audit_state(&audit));
         }
         if log_last != self.log_last {
@@ -989,6 +991,10 @@ impl Store for SledStore {
         self.audit = audit;
         Ok(())
     }
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 fn chain(prev: &[u8; 32], entry: &[u8]) -> [u8; 32] {

@@ -5,7 +5,8 @@
 //!
 //! | table | prefix | key | value |
 //! | --- | --- | --- | --- |
-//! | `audit tree` | `t` | generation (BE) ‖ level ‖ index (BE) | the node's hash |
+//! | `audit leaves` | `L` | generation (BE) ‖ tile (BE) | the leaf hashes of 16 consecutive entries (a tile; the last one partial) |
+//! | `audit tree` | `t` | generation (BE) ‖ level ‖ index (BE) | a node's hash, for levels 4 and up (below, computed from its tile) |
 //! | `checkpoints` | `K` | generation (BE) ‖ size (BE) | [`CheckpointRec`]: the signed note with its cosignatures, the frontier at that size |
 //! | `generations` | `g` | generation (BE) | [`GenerationRec`]: the journal seq of its first entry, and its last size once ended |
 //! | `witnessed` | `W` | NodeId | the newest checkpoint of that node's log this node cosigned (note text) |
@@ -24,6 +25,13 @@ use godwit_protocol::identity::NodeId;
 use serde::{Deserialize, Serialize};
 
 pub(super) const TREE: Table = Table(b't', "audit tree");
+pub(super) const LEAVES: Table = Table(b'L', "audit leaves");
+
+/// Nodes below this level are not stored: they are computed from their tile of leaf hashes
+/// (one value per 16 entries instead of three keys per entry).
+const TILE_LEVEL: u8 = 4;
+/// Leaves per tile.
+const TILE: u64 = 1 << TILE_LEVEL;
 pub(super) const CHECKPOINTS: Table = Table(b'K', "checkpoints");
 pub(super) const GENERATIONS: Table = Table(b'g', "generations");
 pub(super) const WITNESSED: Table = Table(b'W', "witnessed");
@@ -37,6 +45,8 @@ pub(crate) struct AuditHead {
     pub start: u64,
     /// Its right edge.
     pub frontier: Frontier,
+    /// The leaf hashes of its last, partial tile.
+    pub tile: Vec<Hash>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -134,11 +144,65 @@ struct GenNodes<'a> {
 impl Nodes for GenNodes<'_> {
     type Error = StoreError;
     fn node(&self, level: u8, index: u64) -> Result<Option<Hash>, StoreError> {
-        Ok(self
-            .store
-            .get(TREE, &tree_key(self.generation, level, index))?
-            .and_then(|v| v.as_ref().try_into().ok()))
+        if level >= TILE_LEVEL {
+            return Ok(self
+                .store
+                .get(TREE, &tree_key(self.generation, level, index))?
+                .and_then(|v| v.as_ref().try_into().ok()));
+        }
+        let first = index << level;
+        let Some(tile) = self.store.tile(self.generation, first / TILE)? else { return Ok(None) };
+        let at = (first % TILE) as usize;
+        let Some(leaves) = tile.get(at..at + (1 << level)) else { return Ok(None) };
+        Ok(Some(perfect(leaves)))
     }
+}
+
+/// The root of a perfect subtree over `leaves` (a power of two of them).
+fn perfect(leaves: &[Hash]) -> Hash {
+    let mut level: Vec<Hash> = leaves.to_vec();
+    while level.len() > 1 {
+        level = level.chunks(2).map(|p| merkle::node_hash(&p[0], &p[1])).collect();
+    }
+    level[0]
+}
+
+/// `seq` and `prev` of a stored journal entry, read from its deterministic CBOR without
+/// decoding the event: `{ ? "at": uint, "seq": uint, "prev": bstr .size 32, "event": … }`.
+fn seq_prev(b: &[u8]) -> Option<(u64, [u8; 32])> {
+    fn uint(b: &[u8], at: &mut usize) -> Option<u64> {
+        let first = *b.get(*at)?;
+        if first >> 5 != 0 {
+            return None;
+        }
+        *at += 1;
+        let n = match first & 0x1f {
+            v @ 0..=23 => return Some(u64::from(v)),
+            24 => 1,
+            25 => 2,
+            26 => 4,
+            27 => 8,
+            _ => return None,
+        };
+        let bytes = b.get(*at..*at + n)?;
+        *at += n;
+        Some(bytes.iter().fold(0u64, |a, x| (a << 8) | u64::from(*x)))
+    }
+    let mut at = 1; // the map's header
+    if b.get(at..at + 3) == Some(&[0x62, b'a', b't'][..]) {
+        at += 3;
+        uint(b, &mut at)?;
+    }
+    if b.get(at..at + 4) != Some(&[0x63, b's', b'e', b'q'][..]) {
+        return None;
+    }
+    at += 4;
+    let seq = uint(b, &mut at)?;
+    if b.get(at..at + 7) != Some(&[0x64, b'p', b'r', b'e', b'v', 0x58, 0x20][..]) {
+        return None;
+    }
+    at += 7;
+    Some((seq, b.get(at..at + 32)?.try_into().ok()?))
 }
 
 impl SledStore {
@@ -147,18 +211,21 @@ impl SledStore {
         if let Some(v) = self.get(STATE, b"audit")? {
             let rec: AuditStateRec = Self::decode(STATE, &v)?;
             let frontier = Frontier::from_parts(rec.size, hashes(&rec.frontier)?)?;
-            self.audit = AuditHead { generation: rec.generation, start: rec.start, frontier };
+            let tile = if rec.size % TILE == 0 {
+                Vec::new()
+            } else {
+                self.tile(rec.generation, rec.size / TILE)?.unwrap_or_default()
+            };
+            self.audit = AuditHead { generation: rec.generation, start: rec.start, frontier, tile };
             return Ok(());
         }
         // A store from before the audit log: its journal becomes generation 0.
-        let mut head = AuditHead { generation: 0, start: 1, frontier: Frontier::new() };
+        let mut head = AuditHead { generation: 0, start: 1, ..AuditHead::default() };
         let mut batch = sled::Batch::default();
         let mut pending = 0usize;
         for item in self.scan(JOURNAL) {
             let (_, bytes) = item?;
-            head.frontier.push(merkle::leaf_hash(&bytes), |level, index, h| {
-                batch.insert(k(TREE, &tree_key(0, level, index)), &h[..]);
-            });
+            Self::audit_append(&mut head, &bytes, &mut batch);
             pending += 1;
             if pending == 10_000 {
                 self.tree.apply_batch(std::mem::take(&mut batch)).map_err(|e| self.sled_err(e))?;
@@ -169,11 +236,27 @@ impl SledStore {
             k(GENERATIONS, &0u64.to_be_bytes()),
             codec::to_vec(&GenerationRec { start: 1, ended: None }),
         );
+        Self::audit_flush(&head, &mut batch);
         batch.insert(k(STATE, b"audit"), Self::audit_state(&head));
         self.tree.apply_batch(batch).map_err(|e| self.sled_err(e))?;
         self.commit()?;
         self.audit = head;
         Ok(())
+    }
+
+    /// The leaf hashes of tile `tile` of `generation`.
+    fn tile(&self, generation: u64, tile: u64) -> Result<Option<Vec<Hash>>, StoreError> {
+        Ok(self.get(LEAVES, &pair_key(generation, tile))?.map(|v| {
+            v.chunks_exact(32).map(|c| c.try_into().unwrap_or([0; 32])).collect()
+        }))
+    }
+
+    /// Writes the current partial tile (at the end of a batch).
+    pub(super) fn audit_flush(head: &AuditHead, batch: &mut sled::Batch) {
+        if !head.tile.is_empty() {
+            let key = pair_key(head.generation, head.frontier.size() / TILE);
+            batch.insert(k(LEAVES, &key), head.tile.concat());
+        }
     }
 
     pub(super) fn audit_state(head: &AuditHead) -> Vec<u8> {
@@ -189,9 +272,18 @@ impl SledStore {
     /// the nodes it completes go into `batch`.
     pub(super) fn audit_append(head: &mut AuditHead, bytes: &[u8], batch: &mut sled::Batch) {
         let generation = head.generation;
-        head.frontier.push(merkle::leaf_hash(bytes), |level, index, h| {
-            batch.insert(k(TREE, &tree_key(generation, level, index)), &h[..]);
+        let leaf = merkle::leaf_hash(bytes);
+        head.frontier.push(leaf, |level, index, h| {
+            if level >= TILE_LEVEL {
+                batch.insert(k(TREE, &tree_key(generation, level, index)), &h[..]);
+            }
         });
+        head.tile.push(leaf);
+        if head.tile.len() as u64 == TILE {
+            let key = pair_key(generation, (head.frontier.size() - 1) / TILE);
+            batch.insert(k(LEAVES, &key), head.tile.concat());
+            head.tile.clear();
+        }
     }
 
     /// Whether the log's recorded size agrees with the journal (checked on open).
@@ -456,7 +548,7 @@ impl SledStore {
             k(GENERATIONS, &generation.to_be_bytes()),
             codec::to_vec(&GenerationRec { start, ended: None }),
         );
-        let head = AuditHead { generation, start, frontier: Frontier::new() };
+        let head = AuditHead { generation, start, ..AuditHead::default() };
         b.insert(k(STATE, b"audit"), Self::audit_state(&head));
         self.tree.apply_batch(b).map_err(|e| self.sled_err(e))?;
         self.audit = head;
@@ -492,9 +584,8 @@ impl SledStore {
             let mut cps = checkpoints.iter().peekable();
             let mut frontier = Frontier::new();
             let mut prev: Option<[u8; 32]> = None;
-            let mut leaves = self
-                .tree
-                .range(k(TREE, &tree_key(generation, 0, 0))..k(TREE, &tree_key(generation, 0, size)));
+            let mut tile: Vec<Hash> = Vec::new();
+            let mut last: Option<(u64, [u8; 32])> = None;
             let bad = |r: &mut GenerationReport, i: u64, why: String| {
                 if r.first_bad.is_none() {
                     r.first_bad = Some((i, why));
@@ -512,27 +603,44 @@ impl SledStore {
                     break;
                 }
                 let leaf = merkle::leaf_hash(&v);
-                let stored = leaves.next().transpose().map_err(|e| self.sled_err(e))?;
-                if stored.as_ref().is_none_or(|(_, h)| h.as_ref() != leaf) {
+                if index % TILE == 0 {
+                    tile = self.tile(generation, index / TILE)?.unwrap_or_default();
+                }
+                if tile.get((index % TILE) as usize) != Some(&leaf) {
                     bad(&mut r, index, format!("entry {index} does not match the leaf logged for it"));
                 }
-                match codec::from_slice::<JournalEntry>("journal entry", &v) {
-                    Ok(e) => {
-                        if prev.is_some_and(|p| p != e.prev) {
+                match seq_prev(&v) {
+                    Some((seq, p)) => {
+                        if seq != g.start + index {
+                            bad(&mut r, index, format!("entry {index} says it is journal entry {seq}"));
+                        }
+                        if prev.is_some_and(|c| c != p) {
                             bad(
                                 &mut r,
                                 index - 1,
                                 format!("entry {} was changed (the next entry's chain breaks)", index - 1),
                             );
                         }
-                        prev = Some(chain(&e.prev, &v));
+                        prev = Some(chain(&p, &v));
                     }
-                    Err(e) => {
-                        bad(&mut r, index, format!("entry {index} is unreadable: {e}"));
+                    None => {
+                        bad(&mut r, index, format!("entry {index} is unreadable"));
                         prev = None;
                     }
                 }
-                frontier.push(leaf, |_, _, _| ());
+                last = prev.map(|p| (index, p));
+                let mut stored_bad = None;
+                frontier.push(leaf, |level, i, h| {
+                    if level >= TILE_LEVEL && stored_bad.is_none() {
+                        let stored = self.get(TREE, &tree_key(generation, level, i)).ok().flatten();
+                        if stored.is_none_or(|s| s.as_ref() != h) {
+                            stored_bad = Some(i << level);
+                        }
+                    }
+                });
+                if let Some(first) = stored_bad {
+                    bad(&mut r, first, format!("the tree node over entries {first} to {index} was changed"));
+                }
                 r.entries += 1;
                 done += 1;
                 if done % 65_536 == 0 {
@@ -546,6 +654,13 @@ impl SledStore {
             if r.entries < size {
                 let i = r.entries;
                 bad(&mut r, i, format!("entries {i} to {} are missing", size - 1));
+            } else if generation == self.audit.generation {
+                // The last entry has no successor to chain to it: the journal's head does.
+                if let Some((i, c)) = last {
+                    if c != self.journal_head.1 {
+                        bad(&mut r, i, format!("entry {i} was changed (the journal's head does not chain to it)"));
+                    }
+                }
             }
             for (at, _) in cps {
                 r.bad_checkpoints.push(format!("checkpoint {at} is beyond the entries held"));
@@ -616,6 +731,20 @@ impl SledStore {
     pub fn put_witnessed(&self, node: &NodeId, note: &str) -> Result<(), StoreError> {
         self.tree.insert(k(WITNESSED, node.as_bytes()), note.as_bytes()).map_err(|e| self.sled_err(e))?;
         self.commit()
+    }
+
+    /// Reads every journal entry's bytes, nothing else (benchmarks: the floor under verify).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn scan_journal_bytes(&self) -> Result<(u64, u64), StoreError> {
+        let (mut n, mut bytes) = (0u64, 0u64);
+        for item in self.scan(JOURNAL) {
+            let (_, v) = item?;
+            n += 1;
+            bytes += v.len() as u64;
+        }
+        Ok((n, bytes))
     }
 
     /// Overwrites a stored journal entry's bytes, as a failing disk or an intruder would (tests).
@@ -710,6 +839,20 @@ mod tests {
             }
         }
         assert!(s.verify_audit(&node, &[], |_, _| ()).unwrap()[0].first_bad.is_none());
+        // A stored tree node or tile changed (proofs would not hold): named by its first entry.
+        let key = k(TREE, &tree_key(0, 4, 1));
+        let orig = s.tree.get(&key).unwrap().unwrap();
+        s.tree.insert(&key, &[0u8; 32][..]).unwrap();
+        assert_eq!(s.verify_audit(&node, &[], |_, _| ()).unwrap()[0].first_bad.as_ref().map(|b| b.0), Some(16));
+        s.tree.insert(&key, orig).unwrap();
+        let key = k(LEAVES, &pair_key(0, 2));
+        let orig = s.tree.get(&key).unwrap().unwrap();
+        let mut bad = orig.to_vec();
+        bad[3 * 32] ^= 1;
+        s.tree.insert(&key, bad).unwrap();
+        assert_eq!(s.verify_audit(&node, &[], |_, _| ()).unwrap()[0].first_bad.as_ref().map(|b| b.0), Some(35));
+        s.tree.insert(&key, orig).unwrap();
+        assert!(s.verify_audit(&node, &[], |_, _| ()).unwrap()[0].first_bad.is_none());
         // Truncated below the checkpoint: the last 25 entries removed.
         for seq in 16..=40 {
             s.tamper_entry(seq, None).unwrap();
@@ -717,6 +860,19 @@ mod tests {
         let r = s.verify_audit(&node, &[], |_, _| ()).unwrap();
         assert_eq!(r[0].first_bad.as_ref().map(|b| b.0), Some(15));
         assert!(r[0].bad_checkpoints.iter().any(|b| b.contains("beyond")), "{:?}", r[0].bad_checkpoints);
+    }
+
+    #[test]
+    fn entries_of_older_versions_without_a_time_are_read_and_verified() {
+        // An entry as an older version wrote it: no `at`.
+        let old = JournalEntry { at: 0, seq: 1, prev: [0; 32], event: Event::Pruned { count: 1 } };
+        let bytes = codec::to_vec(&old);
+        assert_eq!(codec::from_slice::<JournalEntry>("journal entry", &bytes).unwrap(), old);
+        assert_eq!(seq_prev(&bytes), Some((1, [0; 32])));
+        let new = JournalEntry { at: 1_795_000_000_000, ..old };
+        let b2 = codec::to_vec(&new);
+        assert_eq!(codec::from_slice::<JournalEntry>("journal entry", &b2).unwrap(), new);
+        assert_eq!(seq_prev(&b2), Some((1, [0; 32])));
     }
 
     #[test]
