@@ -246,9 +246,9 @@ impl SledStore {
 
     /// The leaf hashes of tile `tile` of `generation`.
     fn tile(&self, generation: u64, tile: u64) -> Result<Option<Vec<Hash>>, StoreError> {
-        Ok(self.get(LEAVES, &pair_key(generation, tile))?.map(|v| {
-            v.chunks_exact(32).map(|c| c.try_into().unwrap_or([0; 32])).collect()
-        }))
+        Ok(self
+            .get(LEAVES, &pair_key(generation, tile))?
+            .map(|v| v.chunks_exact(32).map(|c| c.try_into().unwrap_or([0; 32])).collect()))
     }
 
     /// Writes the current partial tile (at the end of a batch).
@@ -658,7 +658,11 @@ impl SledStore {
                 // The last entry has no successor to chain to it: the journal's head does.
                 if let Some((i, c)) = last {
                     if c != self.journal_head.1 {
-                        bad(&mut r, i, format!("entry {i} was changed (the journal's head does not chain to it)"));
+                        bad(
+                            &mut r,
+                            i,
+                            format!("entry {i} was changed (the journal's head does not chain to it)"),
+                        );
                     }
                 }
             }
@@ -843,14 +847,20 @@ mod tests {
         let key = k(TREE, &tree_key(0, 4, 1));
         let orig = s.tree.get(&key).unwrap().unwrap();
         s.tree.insert(&key, &[0u8; 32][..]).unwrap();
-        assert_eq!(s.verify_audit(&node, &[], |_, _| ()).unwrap()[0].first_bad.as_ref().map(|b| b.0), Some(16));
+        assert_eq!(
+            s.verify_audit(&node, &[], |_, _| ()).unwrap()[0].first_bad.as_ref().map(|b| b.0),
+            Some(16)
+        );
         s.tree.insert(&key, orig).unwrap();
         let key = k(LEAVES, &pair_key(0, 2));
         let orig = s.tree.get(&key).unwrap().unwrap();
         let mut bad = orig.to_vec();
         bad[3 * 32] ^= 1;
         s.tree.insert(&key, bad).unwrap();
-        assert_eq!(s.verify_audit(&node, &[], |_, _| ()).unwrap()[0].first_bad.as_ref().map(|b| b.0), Some(35));
+        assert_eq!(
+            s.verify_audit(&node, &[], |_, _| ()).unwrap()[0].first_bad.as_ref().map(|b| b.0),
+            Some(35)
+        );
         s.tree.insert(&key, orig).unwrap();
         assert!(s.verify_audit(&node, &[], |_, _| ()).unwrap()[0].first_bad.is_none());
         // Truncated below the checkpoint: the last 25 entries removed.
