@@ -49,7 +49,7 @@ use sled::Tree;
 
 mod audit;
 
-pub use audit::{CheckpointRec, GenerationRec, GenerationReport};
+pub use audit::{AuditReader, CheckpointRec, GenerationRec, GenerationReport};
 
 /// Bytes of sled's page cache (sled's default is 1 GiB).
 const CACHE_BYTES: u64 = 64 << 20;

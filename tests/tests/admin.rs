@@ -110,17 +110,22 @@ async fn an_operator_sees_status_peers_and_journal_and_adds_a_peer_through_the_s
     let journal = json(&godwit(args(&socket, &["--json", "journal", "tail", "-n", "50"])).await);
     let uid =
         std::fs::metadata(&net.members[a].dir).map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap();
-    let admin = journal
+    let admin: Vec<&str> = journal
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["event"].as_str().unwrap().contains("Admin"))
-        .expect("journalled");
-    let event = admin["event"].as_str().unwrap();
+        .map(|e| e["event"].as_str().unwrap())
+        .filter(|e| e.contains("Admin"))
+        .collect();
+    let added = admin.iter().find(|e| e.contains("peers add")).expect("the change journalled");
     assert!(
-        event.contains(&format!("uid: {uid}")) && event.contains(&format!("peers add {b_id}")),
-        "{event}"
+        added.contains(&format!("uid: {uid}")) && added.contains(&format!("peers add {b_id}")),
+        "{added}"
     );
+    // What only reads is journalled too, with who asked.
+    let read =
+        admin.iter().find(|e| e.contains("action: \"status\"")).expect("the status request journalled");
+    assert!(read.contains(&format!("uid: {uid}")), "{read}");
     let v = godwit(args(&socket, &["journal", "verify"])).await;
     assert!(stdout(&v).contains("journal sound"), "{}", stdout(&v));
 

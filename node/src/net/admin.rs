@@ -53,6 +53,8 @@ pub(super) enum Query {
     /// A mutating request was carried out: journal it with the caller's uid, with the setting it
     /// changed (if any).
     Record { uid: u32, action: String, setting: Option<Box<Write>> },
+    /// Journal a request that changed nothing (in the next commit, not forced to disk).
+    Read { uid: u32, action: String },
     /// The inbox's ids and envelopes, oldest first (at most `limit`, the newest).
     Inbox { limit: usize },
     /// The inbox messages whose id starts with `prefix` (hex): with the envelope when there is
@@ -121,6 +123,8 @@ pub(super) enum Answer {
     Failed(String),
     /// A `godwit audit` answer.
     Audit(Box<godwit_admin_api::audit::AuditAnswer>),
+    /// `godwit audit verify`: what the admin task verifies off the core thread.
+    AuditVerify(Box<super::audit::VerifyJob>),
 }
 
 /// What the admin tasks share.
@@ -219,6 +223,11 @@ async fn client(mut stream: UnixStream, uid: Option<u32>, ctx: &Ctx) -> Result<(
             Ok(r) => r?,
             Err(_) => return Ok(()),
         };
+        // Every request is journalled with the caller's uid: those that change something with
+        // their change, the others here, as what was asked.
+        if let Some(action) = read_action(&req) {
+            let _ = ask(ctx, Query::Read { uid: uid.unwrap_or(u32::MAX), action }).await;
+        }
         if let Request::Follow { journal, replay } = req {
             return follow(stream, uid, journal, replay, ctx).await;
         }
@@ -362,6 +371,30 @@ async fn ask(ctx: &Ctx, q: Query) -> Result<Answer, Response> {
         Answer::Failed(e) => Err(refused("unavailable", e)),
         a => Ok(a),
     }
+}
+
+/// What a request that changes nothing asked, for the journal (no content: ids and names as
+/// the operator gave them, cut short); `None` for requests that journal their change themselves.
+fn read_action(req: &Request) -> Option<String> {
+    let cut = |s: &str| s.chars().take(80).collect::<String>();
+    Some(match req {
+        Request::Status => "status".into(),
+        Request::Peers => "peers".into(),
+        Request::Journal { last } => format!("journal tail {last}"),
+        Request::VerifyJournal => "journal verify".into(),
+        Request::Audit(godwit_admin_api::audit::AuditRequest::NewGeneration) => return None,
+        Request::Audit(a) => cut(&format!("audit {a:?}")),
+        Request::Inbox => "inbox list".into(),
+        Request::Follow { journal: true, .. } => "journal follow".into(),
+        Request::Follow { journal: false, .. } => "inbox follow".into(),
+        Request::Show { id } => format!("inbox show {}", cut(id)),
+        Request::Directory { name } => format!("directory {}", cut(name.as_deref().unwrap_or("list"))),
+        Request::Channels => "channels list".into(),
+        Request::ChannelRequests => "channels requests".into(),
+        Request::Thread { id } => format!("inbox thread {}", cut(id)),
+        Request::Receipts { id } => format!("receipts {}", cut(id)),
+        _ => return None,
+    })
 }
 
 async fn answer(req: Request, uid: Option<u32>, ctx: &Ctx) -> Response {
@@ -881,6 +914,15 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
             let uid = uid.unwrap_or(u32::MAX);
             match ask(ctx, Query::Audit { uid, req }).await? {
                 Answer::Audit(a) => Ok(Response::Audit(a)),
+                Answer::AuditVerify(job) => {
+                    let r = tokio::task::spawn_blocking(move || {
+                        job.reader.verify(&job.me, &job.witnesses, |_, _| ())
+                    })
+                    .await
+                    .map_err(|e| refused("unavailable", format!("the verification stopped: {e}")))?
+                    .map_err(|e| refused("unavailable", format!("cannot read the audit log: {e}")))?;
+                    Ok(Response::Audit(Box::new(super::audit::verified(r))))
+                }
                 Answer::Failed(e) => Err(refused("refused", e)),
                 _ => Err(refused("unavailable", "unexpected answer".into())),
             }
@@ -1536,6 +1578,10 @@ pub(super) fn on_core(
             Ok((entries, problems)) => Answer::Verified { entries, problems },
             Err(e) => failed(e),
         },
+        Query::Read { uid, action } => {
+            relay.record_read(uid, action);
+            Answer::Done
+        }
         Query::Record { uid, action, setting } => {
             match setting {
                 Some(s) => relay.record_setting(uid, action, *s),

@@ -5,7 +5,7 @@
 //! alarm (log, metric, `godwit status`, the alert hook, the journal with both checkpoints) on a
 //! rollback, a split view or an inconsistent proof.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 use godwit_admin_api::audit::{
@@ -29,6 +29,11 @@ const ALARMS_KEPT: usize = 32;
 /// Witnessing frames taken from one peer per window: an honest peer sends a handful per
 /// checkpoint interval (each costs a signature check or a proof); more are ignored.
 const FRAMES_PER_WINDOW: u32 = 256;
+/// An alarm of one kind about one log is journalled, told to the hook and shown again at most
+/// this often (it is counted in the metric every time).
+const ALARM_REPEAT: std::time::Duration = std::time::Duration::from_secs(3600);
+/// Logs whose alarms are remembered at most.
+const ALARMS_REMEMBERED: usize = 4096;
 /// The window of that budget.
 const WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -43,7 +48,9 @@ pub(super) struct AuditState {
     /// Why the log is not signed any more, once found damaged.
     damaged: Option<String>,
     alarms: VecDeque<Alarm>,
-    raised: HashSet<(NodeId, AlarmKind, String)>,
+    /// When each log's alarm of each kind was last journalled and told: at most once per
+    /// `ALARM_REPEAT`, so that a hostile log cannot grow the journal with alarms.
+    raised: HashMap<(NodeId, AlarmKind), Instant>,
     /// Per peer: the start of its budget window and the frames taken in it.
     budget: HashMap<NodeId, (Instant, u32)>,
 }
@@ -69,6 +76,31 @@ fn bufs(v: &[Hash]) -> Vec<ByteBuf> {
 
 fn unbufs(v: &[ByteBuf]) -> Option<Vec<Hash>> {
     v.iter().map(|b| b.as_slice().try_into().ok()).collect()
+}
+
+/// `verify`'s reports as the admin API's answer.
+pub(super) fn verified(r: Vec<crate::store::GenerationReport>) -> AuditAnswer {
+    AuditAnswer::Verified(
+        r.into_iter()
+            .map(|g| GenerationCheck {
+                generation: g.generation,
+                entries: g.entries,
+                size: g.size,
+                checkpoints: g.checkpoints,
+                cosignatures: g.cosignatures,
+                first_bad: g.first_bad,
+                bad_checkpoints: g.bad_checkpoints,
+            })
+            .collect(),
+    )
+}
+
+/// What verifying the log off the core thread needs: a view of it, this node, its peers.
+#[derive(Debug)]
+pub(super) struct VerifyJob {
+    pub(super) reader: crate::store::AuditReader,
+    pub(super) me: NodeId,
+    pub(super) witnesses: Vec<NodeId>,
 }
 
 fn now_secs() -> u64 {
@@ -286,12 +318,21 @@ impl Core {
     }
 
     fn raise(&mut self, peer: NodeId, a: Alarm) {
-        if !self.audit.raised.insert((a.node, a.kind, a.detail.clone())) {
-            return;
-        }
-        warn!(log = %a.node.short(), via = %peer.short(), kind = a.kind.name(), "audit log misbehaviour: {}", a.detail);
         metrics::counter!("godwit_audit_alarms_total", "node" => self.label.clone(), "kind" => a.kind.name())
             .increment(1);
+        let key = (a.node, a.kind);
+        if self.audit.raised.get(&key).is_some_and(|t| t.elapsed() < ALARM_REPEAT) {
+            debug!(log = %a.node.short(), kind = a.kind.name(), "audit alarm repeated: {}", a.detail);
+            return;
+        }
+        if self.audit.raised.len() >= ALARMS_REMEMBERED {
+            self.audit.raised.retain(|_, t| t.elapsed() < ALARM_REPEAT);
+            if self.audit.raised.len() >= ALARMS_REMEMBERED {
+                return;
+            }
+        }
+        self.audit.raised.insert(key, Instant::now());
+        warn!(log = %a.node.short(), via = %peer.short(), kind = a.kind.name(), "audit log misbehaviour: {}", a.detail);
         self.relay.record_event(Event::AuditAlarm {
             node: a.node,
             kind: a.kind,
@@ -362,21 +403,10 @@ impl Core {
                 Ok(AuditAnswer::Entries(v.into_iter().map(|e| entry(g, e)).collect()))
             }
             AuditRequest::Verify => {
+                // Normally verified off this thread (`verify_off_core`); answered here too.
                 let witnesses: Vec<NodeId> = self.conns.keys().copied().collect();
                 let r = self.relay.store().verify_audit(&me, &witnesses, |_, _| ()).map_err(failed)?;
-                Ok(AuditAnswer::Verified(
-                    r.into_iter()
-                        .map(|g| GenerationCheck {
-                            generation: g.generation,
-                            entries: g.entries,
-                            size: g.size,
-                            checkpoints: g.checkpoints,
-                            cosignatures: g.cosignatures,
-                            first_bad: g.first_bad,
-                            bad_checkpoints: g.bad_checkpoints,
-                        })
-                        .collect(),
-                ))
+                Ok(verified(r))
             }
             AuditRequest::ProveInclusion { generation, index, size } => {
                 let g = generation.unwrap_or(current);

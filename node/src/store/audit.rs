@@ -561,9 +561,8 @@ impl SledStore {
         Ok(generation)
     }
 
-    /// Rebuilds every generation's tree from its entries and checks each against the stored
-    /// tree, the journal's hash chain and every checkpoint (root, the node's signature, the
-    /// cosignatures of `witnesses`). `progress(done, total)` is called now and then.
+    /// Rebuilds every generation's tree from its entries and checks it (see
+    /// [`AuditReader::verify`]).
     ///
     /// # Errors
     /// [`StoreError`] for storage failures (damage is reported, not returned).
@@ -571,16 +570,158 @@ impl SledStore {
         &self,
         node: &NodeId,
         witnesses: &[NodeId],
+        progress: impl FnMut(u64, u64),
+    ) -> Result<Vec<GenerationReport>, StoreError> {
+        self.audit_reader().verify(node, witnesses, progress)
+    }
+
+    /// A read-only view of the log as it is now, for verifying it on another thread while the
+    /// node goes on appending.
+    pub fn audit_reader(&self) -> AuditReader {
+        AuditReader {
+            tree: self.tree.clone(),
+            path: self.path.clone(),
+            current: self.audit.generation,
+            size: self.audit.frontier.size(),
+            head: self.journal_head.1,
+        }
+    }
+
+    /// The newest checkpoint of `node`'s log this node cosigned, as note text.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn witnessed(&self) -> Result<Vec<(NodeId, String)>, StoreError> {
+        self.scan(WITNESSED)
+            .filter_map(|item| {
+                let (key, v) = match item {
+                    Ok(kv) => kv,
+                    Err(e) => return Some(Err(e)),
+                };
+                let id: [u8; 32] = key.as_ref().try_into().ok()?;
+                Some(Ok((NodeId::from_bytes(id).ok()?, String::from_utf8_lossy(&v).into_owned())))
+            })
+            .collect()
+    }
+
+    /// Records the newest checkpoint of `node`'s log this node cosigned, durably: a witness
+    /// must never cosign an inconsistent one after a restart either.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn put_witnessed(&self, node: &NodeId, note: &str) -> Result<(), StoreError> {
+        self.tree.insert(k(WITNESSED, node.as_bytes()), note.as_bytes()).map_err(|e| self.sled_err(e))?;
+        self.commit()
+    }
+
+    /// Reads every journal entry's bytes, nothing else (benchmarks: the floor under verify).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn scan_journal_bytes(&self) -> Result<(u64, u64), StoreError> {
+        let (mut n, mut bytes) = (0u64, 0u64);
+        for item in self.scan(JOURNAL) {
+            let (_, v) = item?;
+            n += 1;
+            bytes += v.len() as u64;
+        }
+        Ok((n, bytes))
+    }
+
+    /// Overwrites a stored journal entry's bytes, as a failing disk or an intruder would (tests).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn tamper_entry(&self, seq: u64, bytes: Option<&[u8]>) -> Result<(), StoreError> {
+        match bytes {
+            Some(b) => self.tree.insert(k(JOURNAL, &seq.to_be_bytes()), b).map(|_| ()),
+            None => self.tree.remove(k(JOURNAL, &seq.to_be_bytes())).map(|_| ()),
+        }
+        .map_err(|e| self.sled_err(e))
+    }
+}
+
+/// A read-only view of the audit log at one moment (see [`SledStore::audit_reader`]): entries
+/// appended later are beyond its size and not looked at.
+#[derive(Debug, Clone)]
+pub struct AuditReader {
+    tree: sled::Tree,
+    path: std::path::PathBuf,
+    current: u64,
+    size: u64,
+    head: [u8; 32],
+}
+
+impl AuditReader {
+    fn sled_err(&self, source: sled::Error) -> StoreError {
+        StoreError::Sled { path: self.path.clone(), source }
+    }
+
+    fn get(&self, t: Table, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
+        self.tree.get(k(t, key)).map_err(|e| self.sled_err(e))
+    }
+
+    fn generations(&self) -> Result<Vec<(u64, GenerationRec)>, StoreError> {
+        self.tree
+            .scan_prefix([GENERATIONS.0])
+            .map(|item| {
+                let (key, v) = item.map_err(|e| self.sled_err(e))?;
+                Ok((be_u64(&key[1..]), SledStore::decode(GENERATIONS, &v)?))
+            })
+            .collect()
+    }
+
+    fn generation_size(&self, generation: u64) -> Result<u64, StoreError> {
+        if generation == self.current {
+            return Ok(self.size);
+        }
+        let g = self.get(GENERATIONS, &generation.to_be_bytes())?;
+        Ok(match g {
+            Some(v) => SledStore::decode::<GenerationRec>(GENERATIONS, &v)?.ended.unwrap_or(0),
+            None => 0,
+        })
+    }
+
+    fn checkpoints(&self, generation: u64) -> Result<Vec<(u64, CheckpointRec)>, StoreError> {
+        self.tree
+            .scan_prefix(k(CHECKPOINTS, &generation.to_be_bytes()))
+            .map(|item| {
+                let (key, v) = item.map_err(|e| self.sled_err(e))?;
+                Ok((be_u64(&key[9..]), SledStore::decode(CHECKPOINTS, &v)?))
+            })
+            .collect()
+    }
+
+    fn tile(&self, generation: u64, tile: u64) -> Result<Option<Vec<Hash>>, StoreError> {
+        Ok(self
+            .get(LEAVES, &pair_key(generation, tile))?
+            .map(|v| v.chunks_exact(32).map(|c| c.try_into().unwrap_or([0; 32])).collect()))
+    }
+
+    /// Rebuilds every generation's tree from its entries and checks each against the stored
+    /// tree, the journal's hash chain and every checkpoint (root, the node's signature, the
+    /// cosignatures of `witnesses`). `progress(done, total)` is called now and then.
+    ///
+    /// # Errors
+    /// [`StoreError`] for storage failures (damage is reported, not returned).
+    pub fn verify(
+        &self,
+        node: &NodeId,
+        witnesses: &[NodeId],
         mut progress: impl FnMut(u64, u64),
     ) -> Result<Vec<GenerationReport>, StoreError> {
-        let gens = self.generations()?;
+        let gens: Vec<(u64, GenerationRec)> =
+            self.generations()?.into_iter().filter(|(g, _)| *g <= self.current).collect();
         let total: u64 = gens.iter().map(|(g, _)| self.generation_size(*g).unwrap_or(0)).sum();
         let mut done = 0u64;
         let mut out = Vec::new();
         for (generation, g) in gens {
             let size = self.generation_size(generation)?;
             let mut r = GenerationReport { generation, size, ..GenerationReport::default() };
-            let checkpoints = self.checkpoints(generation)?;
+            let mut checkpoints = self.checkpoints(generation)?;
+            // Checkpoints signed after this view was taken are not its business.
+            checkpoints.retain(|(at, _)| generation != self.current || *at <= self.size);
             let mut cps = checkpoints.iter().peekable();
             let mut frontier = Frontier::new();
             let mut prev: Option<[u8; 32]> = None;
@@ -654,10 +795,10 @@ impl SledStore {
             if r.entries < size {
                 let i = r.entries;
                 bad(&mut r, i, format!("entries {i} to {} are missing", size - 1));
-            } else if generation == self.audit.generation {
+            } else if generation == self.current {
                 // The last entry has no successor to chain to it: the journal's head does.
                 if let Some((i, c)) = last {
-                    if c != self.journal_head.1 {
+                    if c != self.head {
                         bad(
                             &mut r,
                             i,
@@ -708,60 +849,6 @@ impl SledStore {
             }
             Err(e) => r.bad_checkpoints.push(format!("checkpoint {at}: {e}")),
         }
-    }
-
-    /// The newest checkpoint of `node`'s log this node cosigned, as note text.
-    ///
-    /// # Errors
-    /// [`StoreError`].
-    pub fn witnessed(&self) -> Result<Vec<(NodeId, String)>, StoreError> {
-        self.scan(WITNESSED)
-            .filter_map(|item| {
-                let (key, v) = match item {
-                    Ok(kv) => kv,
-                    Err(e) => return Some(Err(e)),
-                };
-                let id: [u8; 32] = key.as_ref().try_into().ok()?;
-                Some(Ok((NodeId::from_bytes(id).ok()?, String::from_utf8_lossy(&v).into_owned())))
-            })
-            .collect()
-    }
-
-    /// Records the newest checkpoint of `node`'s log this node cosigned, durably: a witness
-    /// must never cosign an inconsistent one after a restart either.
-    ///
-    /// # Errors
-    /// [`StoreError`].
-    pub fn put_witnessed(&self, node: &NodeId, note: &str) -> Result<(), StoreError> {
-        self.tree.insert(k(WITNESSED, node.as_bytes()), note.as_bytes()).map_err(|e| self.sled_err(e))?;
-        self.commit()
-    }
-
-    /// Reads every journal entry's bytes, nothing else (benchmarks: the floor under verify).
-    ///
-    /// # Errors
-    /// [`StoreError`].
-    pub fn scan_journal_bytes(&self) -> Result<(u64, u64), StoreError> {
-        let (mut n, mut bytes) = (0u64, 0u64);
-        for item in self.scan(JOURNAL) {
-            let (_, v) = item?;
-            n += 1;
-            bytes += v.len() as u64;
-        }
-        Ok((n, bytes))
-    }
-
-    /// Overwrites a stored journal entry's bytes, as a failing disk or an intruder would (tests).
-    ///
-    /// # Errors
-    /// [`StoreError`].
-    #[cfg(any(test, feature = "fault-injection"))]
-    pub fn tamper_entry(&self, seq: u64, bytes: Option<&[u8]>) -> Result<(), StoreError> {
-        match bytes {
-            Some(b) => self.tree.insert(k(JOURNAL, &seq.to_be_bytes()), b).map(|_| ()),
-            None => self.tree.remove(k(JOURNAL, &seq.to_be_bytes())).map(|_| ()),
-        }
-        .map_err(|e| self.sled_err(e))
     }
 }
 

@@ -637,6 +637,12 @@ impl<S: Store> Relay<S> {
         self.hot.batch.sync = true;
     }
 
+    /// Journals an operator's request that changed nothing (what was read), in the batch being
+    /// built; it does not make the batch wait for the disk.
+    pub fn record_read(&mut self, uid: u32, action: String) {
+        self.hot.record(Event::Admin { uid, action });
+    }
+
     /// Journals an operator's request (from the admin socket) with the caller's uid, in the batch
     /// being built.
     pub fn record_admin(&mut self, uid: u32, action: String) {
