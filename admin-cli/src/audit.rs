@@ -12,6 +12,9 @@ use serde_json::json;
 
 use crate::node::{Client, EXIT_REFUSED, fail};
 
+/// Entries asked for at once by `export`.
+const EXPORT_PAGE: u32 = 10_000;
+
 /// `godwit audit …`.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -280,7 +283,7 @@ pub fn run(socket: &Path, json: bool, cmd: AuditCommand, out: &mut impl Write) -
                 loop {
                     let a = ask(
                         &mut client,
-                        AuditRequest::Entries { generation: Some(generation), from, limit: 10_000 },
+                        AuditRequest::Entries { generation: Some(generation), from, limit: EXPORT_PAGE },
                     );
                     let v = match a {
                         Ok(AuditAnswer::Entries(v)) => v,
@@ -294,6 +297,11 @@ pub fn run(socket: &Path, json: bool, cmd: AuditCommand, out: &mut impl Write) -
                     from = v.last().map_or(from, |e| e.index + 1);
                     for e in &v {
                         writeln!(out, "{}", serde_json::to_string(&entry_json(e))?)?;
+                    }
+                    // A short page is the end as it was when asked: every request is journalled,
+                    // so asking on would always find the entry of the last request.
+                    if v.len() < EXPORT_PAGE as usize {
+                        break;
                     }
                 }
                 if let Ok(AuditAnswer::Checkpoints(cps)) =

@@ -874,7 +874,13 @@ impl Store for SledStore {
             .collect()
     }
     fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
-        let mut b = sled::Batch::default();
+        self.write_with(sled::Batch::default(), batch)
+    }
+}
+
+impl SledStore {
+    /// [`Store::write`], adding to `b` (written in the same atomic sled batch).
+    fn write_with(&mut self, mut b: sled::Batch, batch: &Batch) -> Result<(), StoreError> {
         let (mut seq, mut prev) = self.journal_head;
         let mut log_last = self.log_last;
         let mut audit = self.audit.clone();

@@ -24,6 +24,8 @@ use super::core::Core;
 use super::{NodeEvent, now};
 use crate::store::CheckpointRec;
 
+/// Cosignatures kept with one checkpoint (C2SP asks every verifier to take at least 16).
+const MAX_COSIGNATURES: usize = 16;
 /// Alarms kept for `godwit status` and `godwit audit witnesses`.
 const ALARMS_KEPT: usize = 32;
 /// Witnessing frames taken from one peer per window: an honest peer sends a handful per
@@ -51,6 +53,8 @@ pub(super) struct AuditState {
     /// When each log's alarm of each kind was last journalled and told: at most once per
     /// `ALARM_REPEAT`, so that a hostile log cannot grow the journal with alarms.
     raised: HashMap<(NodeId, AlarmKind), Instant>,
+    /// Why keeping audit state failed: the node stops (as for any failed commit).
+    pub(super) storage_failed: Option<String>,
     /// Per peer: the start of its budget window and the frames taken in it.
     budget: HashMap<NodeId, (Instant, u32)>,
 }
@@ -142,7 +146,11 @@ impl Core {
                     frontier: bufs(&frontier),
                     at: now().as_millis(),
                 };
-                store.put_checkpoint(generation, size, &rec).map_err(|e| e.to_string())?;
+                if let Err(e) = store.put_checkpoint(generation, size, &rec) {
+                    // Never show a checkpoint that may not survive a crash.
+                    self.audit.storage_failed = Some(format!("cannot keep a signed checkpoint: {e}"));
+                    return Err(e.to_string());
+                }
                 debug!(generation, size, "audit checkpoint signed");
                 Ok(size)
             }
@@ -175,7 +183,17 @@ impl Core {
             let proof = if from == 0 {
                 Vec::new()
             } else {
-                store.audit_consistency(generation, from, size).unwrap_or_default()
+                match store.audit_consistency(generation, from, size) {
+                    Ok(p) => p,
+                    // No proof: shown without one, the witness asks for it.
+                    Err(_) => {
+                        frames.push((
+                            peer,
+                            AuditFrame::Checkpoint { note: rec.note.clone(), from: 0, proof: vec![] },
+                        ));
+                        continue;
+                    }
+                }
             };
             frames.push((peer, AuditFrame::Checkpoint { note: rec.note.clone(), from, proof: bufs(&proof) }));
         }
@@ -221,6 +239,13 @@ impl Core {
             AuditFrame::Witnessed { note } => {
                 let Ok(c) = SignedCheckpoint::open(&note) else { return };
                 if c.node == me || c.node == from {
+                    return;
+                }
+                // Only logs of nodes this node knows (connected, or in its directory of
+                // CA-checked cards): made-up logs would fill the witness.
+                let known = self.conns.contains_key(&c.node)
+                    || self.shared.directory.lock().is_ok_and(|d| d.get(&c.node).is_some());
+                if !known {
                     return;
                 }
                 let v = self.audit.witness.check(&self.key, c.clone(), false, None, now_secs());
@@ -271,11 +296,18 @@ impl Core {
             warn!(peer = %witness.short(), size, "a cosignature that does not verify was refused");
             return;
         }
-        signed.note.add(sig);
-        rec.note = signed.note.to_text();
-        if let Err(e) = store.put_checkpoint(generation, size, &rec) {
-            warn!("cannot keep a cosignature: {e}");
-            return;
+        let before = signed.note.signatures.len();
+        // At most `MAX_COSIGNATURES` are kept with a checkpoint: a note must stay within the
+        // signed-note limits for every reader (and a hub has more peers than a note has room).
+        if before <= MAX_COSIGNATURES {
+            signed.note.add(sig);
+        }
+        if signed.note.signatures.len() > before {
+            rec.note = signed.note.to_text();
+            if let Err(e) = store.put_checkpoint(generation, size, &rec) {
+                self.audit.storage_failed = Some(format!("cannot keep a cosignature: {e}"));
+                return;
+            }
         }
         let had = self.audit.cosigned.insert(witness, size);
         if had.is_none_or(|h| h < size) {
@@ -291,7 +323,7 @@ impl Core {
                 let text = held.filter(|(n, ..)| **n == c.node).map(|(.., t)| t.to_string()).next();
                 if let Some(text) = text {
                     if let Err(e) = self.relay.store().put_witnessed(&c.node, &text) {
-                        warn!("cannot keep a witnessed checkpoint: {e}");
+                        self.audit.storage_failed = Some(format!("cannot keep a witnessed checkpoint: {e}"));
                         return;
                     }
                 }
@@ -307,6 +339,10 @@ impl Core {
                 for p in others {
                     self.relay.send_audit(p, AuditFrame::Witnessed { note: note.clone() });
                 }
+            }
+            Verdict::CosignAgain(sig) => {
+                let (origin, size) = (c.checkpoint.origin.clone(), c.checkpoint.size);
+                self.relay.send_audit(c.node, AuditFrame::Cosigned { origin, size, line: sig.line() });
             }
             Verdict::NeedProof { from, to } => {
                 let f = AuditFrame::Prove { origin: c.checkpoint.origin.clone(), from, to };

@@ -112,6 +112,10 @@ impl Core {
                 self.fail(&reason);
                 return;
             }
+            if let Some(reason) = self.audit.storage_failed.take() {
+                self.fail(&reason);
+                return;
+            }
             if let Some(tx) = stop {
                 for (_, c) in self.conns.drain() {
                     c.close("shutting down");

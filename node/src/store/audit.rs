@@ -368,6 +368,9 @@ impl SledStore {
     ) -> Result<Vec<(u64, Vec<u8>, JournalEntry)>, StoreError> {
         let g = self.generation(generation)?;
         let size = self.generation_size(generation)?;
+        if from >= size {
+            return Ok(Vec::new());
+        }
         let end = g.start + size;
         self.tree
             .range(k(JOURNAL, &(g.start + from).to_be_bytes())..k(JOURNAL, &end.to_be_bytes()))
@@ -538,25 +541,27 @@ impl SledStore {
     /// # Errors
     /// [`StoreError`].
     pub fn start_generation(&mut self, first: godwit_protocol::audit::Event) -> Result<u64, StoreError> {
-        let old = self.audit.generation;
-        let ended = GenerationRec { start: self.audit.start, ended: Some(self.audit.frontier.size()) };
-        let generation = old + 1;
+        let old = self.audit.clone();
+        let ended = GenerationRec { start: old.start, ended: Some(old.frontier.size()) };
+        let generation = old.generation + 1;
         let start = self.journal_head.0 + 1;
         let mut b = sled::Batch::default();
-        b.insert(k(GENERATIONS, &old.to_be_bytes()), codec::to_vec(&ended));
+        b.insert(k(GENERATIONS, &old.generation.to_be_bytes()), codec::to_vec(&ended));
         b.insert(
             k(GENERATIONS, &generation.to_be_bytes()),
             codec::to_vec(&GenerationRec { start, ended: None }),
         );
-        let head = AuditHead { generation, start, ..AuditHead::default() };
-        b.insert(k(STATE, b"audit"), Self::audit_state(&head));
-        self.tree.apply_batch(b).map_err(|e| self.sled_err(e))?;
-        self.audit = head;
-        use godwit_protocol::relay::Store as _;
-        self.write(&godwit_protocol::relay::Batch {
+        // The new generation and its first entry in one atomic batch: the entry's write appends
+        // it to the head set here and writes the new state.
+        self.audit = AuditHead { generation, start, ..AuditHead::default() };
+        let entry = godwit_protocol::relay::Batch {
             writes: vec![godwit_protocol::relay::Write::Event(first)],
             sync: true,
-        })?;
+        };
+        if let Err(e) = self.write_with(b, &entry) {
+            self.audit = old;
+            return Err(e);
+        }
         self.commit()?;
         Ok(generation)
     }

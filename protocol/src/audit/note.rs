@@ -288,7 +288,10 @@ pub fn parse_origin(origin: &str) -> Result<(NodeId, u64), NoteError> {
     let rest = origin.strip_prefix("godwit/").ok_or_else(bad)?;
     let (node, gen_) = rest.split_once("/log/").ok_or_else(bad)?;
     let node: NodeId = node.parse().map_err(|_| bad())?;
-    if gen_.is_empty() || (gen_.len() > 1 && gen_.starts_with('0')) {
+    if gen_.is_empty()
+        || (gen_.len() > 1 && gen_.starts_with('0'))
+        || !gen_.bytes().all(|b| b.is_ascii_digit())
+    {
         return Err(bad());
     }
     Ok((node, gen_.parse().map_err(|_| bad())?))
@@ -452,5 +455,6 @@ mod tests {
         }
         assert!(matches!(parse_origin("godwit/xyz/log/0"), Err(NoteError::Origin(_))));
         assert!(matches!(parse_origin(&format!("godwit/{}/log/01", k.node_id())), Err(NoteError::Origin(_))));
+        assert!(matches!(parse_origin(&format!("godwit/{}/log/+1", k.node_id())), Err(NoteError::Origin(_))));
     }
 }

@@ -60,6 +60,9 @@ pub enum Verdict {
     /// Consistent with what was held and now held: cosign it (this cosignature), keep it
     /// durably, send the cosignature to the log and pass the checkpoint on.
     Cosign(NoteSignature),
+    /// The very checkpoint held, shown again by the log: only the cosignature goes back
+    /// (nothing new to keep or pass on).
+    CosignAgain(NoteSignature),
     /// Taken as the first checkpoint seen of this log from a third party (nothing to check it
     /// against, nothing to cosign): keep it.
     Noted,
@@ -181,6 +184,10 @@ impl Witness {
         let (ps, pr) = size_root(&c);
         let (hg, pg) = (held.checkpoint.generation, c.generation);
         if pg < hg {
+            // Passed on by a third party, an old generation's checkpoint is history, not a claim.
+            if !direct {
+                return Verdict::Same;
+            }
             let detail = format!("generation {pg} shown after generation {hg} was cosigned");
             return self.alarm(AlarmKind::Rollback, held, &c, detail);
         }
@@ -194,16 +201,30 @@ impl Witness {
                 let detail = format!("two roots for size {ps}");
                 return self.alarm(AlarmKind::SplitView, held, &c, detail);
             }
-            return if direct { self.take(key, c, now_secs) } else { Verdict::Same };
+            if !direct {
+                return Verdict::Same;
+            }
+            return match cosign(key, &key_name(&key.node_id()), now_secs, &c.note.text) {
+                Ok(sig) => Verdict::CosignAgain(sig),
+                Err(_) => Verdict::Same,
+            };
         }
         if ps < hs {
             if direct {
                 let detail = format!("size {ps} shown after size {hs} was cosigned");
                 return self.alarm(AlarmKind::Rollback, held, &c, detail);
             }
-            // An older checkpoint passed on: it must be a prefix of the one held.
+            // An older checkpoint passed on: it must be a prefix of the one held. It never
+            // displaces one the log showed itself.
+            if self.pending.get(&c.node).is_some_and(|p| p.checkpoint.size > hs) {
+                return Verdict::Same;
+            }
             self.pending.insert(c.node, c);
             return Verdict::NeedProof { from: ps, to: hs };
+        }
+        if !direct {
+            // A newer checkpoint passed on waits until the log shows it itself.
+            return Verdict::Same;
         }
         match proof {
             Some((from, p)) if from == hs => match merkle::verify_consistency(hs, ps, &hr, &pr, p) {
@@ -362,6 +383,20 @@ mod tests {
         );
         let p = consistency_proof(&t, 6, 16).unwrap();
         assert!(matches!(wit.proved(&w, &log.node_id(), 6, 16, &p, 3), Verdict::Alarm(_)));
+    }
+
+    #[test]
+    fn what_third_parties_pass_on_raises_no_rollback_and_cosigns_nothing() {
+        let (log, w) = (key(1), key(2));
+        let t = tree(20, 0);
+        let mut wit = Witness::new();
+        wit.check(&w, cp(&log, &t, 10, 1), true, None, 1);
+        // An old generation's checkpoint replayed, or a newer one passed on: nothing happens.
+        assert_eq!(wit.check(&w, cp(&log, &t, 15, 0), false, None, 2), Verdict::Same);
+        assert_eq!(wit.check(&w, cp(&log, &t, 15, 1), false, None, 2), Verdict::Same);
+        assert_eq!(wit.held_of(&log.node_id()).unwrap().checkpoint.size, 10);
+        // The log showing the same checkpoint again gets its cosignature, nothing more.
+        assert!(matches!(wit.check(&w, cp(&log, &t, 10, 1), true, None, 3), Verdict::CosignAgain(_)));
     }
 
     #[test]
