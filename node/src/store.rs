@@ -13,7 +13,7 @@
 //! | `flash` | `f` | local position (BE) of a flash message | message id (sent first on catch-up) |
 //! | `inbox` | `i` | local position (BE) | message id |
 //! | `cursors` | `c` | peer NodeId | cursor (BE u64) |
-//! | `journal` | `j` | journal seq (BE) | [`JournalEntry`] |
+//! | `journal` | `J` | seq / 16 (BE) | 16 consecutive [`JournalEntry`]s, each length-prefixed (a pack; the last one partial; see `journal.rs`) |
 //! | `state` | `S` | name | value (schema version, journal head, last log position) |
 //! | `peers` | `p` | peer NodeId | [`PeerRecord`]: who it is, when it was last connected |
 //! | `expiry` | `x` | expires (BE) ‖ local position (BE) | message id, until pruned (inbox messages are not indexed) |
@@ -48,6 +48,7 @@ use sha2::{Digest, Sha256};
 use sled::Tree;
 
 mod audit;
+mod journal;
 
 pub use audit::{AuditReader, CheckpointRec, GenerationRec, GenerationReport};
 
@@ -55,7 +56,7 @@ pub use audit::{AuditReader, CheckpointRec, GenerationRec, GenerationReport};
 const CACHE_BYTES: u64 = 64 << 20;
 
 /// The storage schema version this code reads and writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 const JOURNAL_CONTEXT: &[u8] = b"godwit/v1 journal\0";
 
@@ -136,7 +137,7 @@ const HEADS: Table = Table(b'h', "heads");
 const LOG: Table = Table(b'l', "log");
 const INBOX: Table = Table(b'i', "inbox");
 const CURSORS: Table = Table(b'c', "cursors");
-const JOURNAL: Table = Table(b'j', "journal");
+const JOURNAL: Table = Table(b'J', "journal");
 const STATE: Table = Table(b'S', "state");
 const PEERS: Table = Table(b'p', "peers");
 const FLASH: Table = Table(b'f', "flash");
@@ -287,6 +288,8 @@ pub struct SledStore {
     log_last: u64,
     /// The audit log's current generation.
     audit: audit::AuditHead,
+    /// The journal's last pack while it is partial: its value as stored.
+    journal_pack: Vec<u8>,
     #[cfg(feature = "fault-injection")]
     faults: std::sync::Arc<StoreFaults>,
 }
@@ -329,6 +332,7 @@ impl SledStore {
             journal_head: (0, [0; 32]),
             log_last: 0,
             audit: audit::AuditHead::default(),
+            journal_pack: Vec::new(),
             #[cfg(feature = "fault-injection")]
             faults: std::sync::Arc::default(),
         };
@@ -347,7 +351,15 @@ impl SledStore {
             }
             Some(v) => {
                 let found = u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0xff; 4]));
-                if found != SCHEMA_VERSION {
+                if found == 2 {
+                    // Schema 2 kept one journal entry per key: moved into packs, then marked.
+                    journal::migrate(&store.tree, 4096).map_err(sled_err)?;
+                    store
+                        .tree
+                        .insert(k(STATE, b"schema"), &SCHEMA_VERSION.to_be_bytes())
+                        .map_err(sled_err)?;
+                    store.commit()?;
+                } else if found != SCHEMA_VERSION {
                     return Err(StoreError::Schema { found });
                 }
             }
@@ -358,6 +370,12 @@ impl SledStore {
             }
         }
         store.log_last = store.get(STATE, b"log_last")?.map_or(0, |v| be_u64(&v));
+        // The pack the next entry goes into, if it is already begun.
+        let next = store.journal_head.0 + 1;
+        if next % journal::PACK != 0 {
+            store.journal_pack =
+                store.get(JOURNAL, &(next / journal::PACK).to_be_bytes())?.map_or(Vec::new(), |v| v.to_vec());
+        }
         store.open_audit()?;
         let mut report = store.check()?;
         store.quarantine(&mut report)?;
@@ -481,10 +499,9 @@ impl SledStore {
     /// The journal's hash chain and its recorded head.
     fn check_journal(&self, r: &mut IntegrityReport) -> Result<(), StoreError> {
         let mut prev = [0u8; 32];
-        for item in self.scan(JOURNAL) {
-            let (key, v) = item?;
+        for item in self.journal_entries(1, u64::MAX) {
+            let (seq, v) = item?;
             r.journal += 1;
-            let seq = be_u64(&key);
             match codec::from_slice::<JournalEntry>("journal entry", &v) {
                 Ok(e) if e.seq == seq && e.prev == prev => prev = chain(&prev, &v),
                 Ok(e) => {
@@ -652,12 +669,21 @@ impl SledStore {
     /// # Errors
     /// [`StoreError`].
     pub fn journal(&self) -> Result<Vec<JournalEntry>, StoreError> {
-        self.scan(JOURNAL)
+        self.journal_entries(1, u64::MAX)
             .map(|item| {
                 let (_, v) = item?;
                 Self::decode(JOURNAL, &v)
             })
             .collect()
+    }
+
+    /// The journal entries with seq in `from..to`, in order: seq and exact bytes.
+    fn journal_entries(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> impl Iterator<Item = Result<(u64, sled::IVec), StoreError>> + '_ {
+        journal::entries(&self.tree, from, to).map(|item| item.map_err(|e| self.sled_err(e)))
     }
 
     /// Peers the operator added, with their addresses.
@@ -720,16 +746,16 @@ impl SledStore {
     /// # Errors
     /// [`StoreError`].
     pub fn journal_tail(&self, n: usize) -> Result<Vec<JournalEntry>, StoreError> {
-        let mut v: Vec<JournalEntry> = self
-            .tree
-            .scan_prefix([JOURNAL.0])
-            .rev()
-            .take(n)
-            .map(|item| {
-                let (_, v) = item.map_err(|e| self.sled_err(e))?;
-                Self::decode(JOURNAL, &v)
-            })
-            .collect::<Result<_, _>>()?;
+        let mut v: Vec<JournalEntry> = Vec::with_capacity(n.min(4096));
+        'packs: for item in self.tree.scan_prefix([JOURNAL.0]).rev() {
+            let (key, value) = item.map_err(|e| self.sled_err(e))?;
+            for (_, entry) in journal::unpack(be_u64(&key[1..]), &value).iter().rev() {
+                if v.len() == n {
+                    break 'packs;
+                }
+                v.push(Self::decode(JOURNAL, entry)?);
+            }
+        }
         v.reverse();
         Ok(v)
     }
@@ -739,11 +765,10 @@ impl SledStore {
     /// # Errors
     /// [`StoreError`].
     pub fn journal_after(&self, seq: u64, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
-        self.tree
-            .range(k(JOURNAL, &(seq + 1).to_be_bytes())..vec![JOURNAL.0 + 1])
+        self.journal_entries(seq + 1, u64::MAX)
             .take(limit)
             .map(|item| {
-                let (_, v) = item.map_err(|e| self.sled_err(e))?;
+                let (_, v) = item?;
                 Self::decode(JOURNAL, &v)
             })
             .collect()
@@ -884,6 +909,7 @@ impl SledStore {
         let (mut seq, mut prev) = self.journal_head;
         let mut log_last = self.log_last;
         let mut audit = self.audit.clone();
+        let mut pack = self.journal_pack.clone();
         let at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
@@ -979,12 +1005,13 @@ impl SledStore {
                     let bytes = codec::to_vec(&JournalEntry { seq, prev, event: event.clone(), at });
                     prev = chain(&prev, &bytes);
                     Self::audit_append(&mut audit, &bytes, &mut b);
-                    b.insert(k(JOURNAL, &seq.to_be_bytes()), bytes);
+                    journal::push(&mut pack, seq, &bytes, &mut b);
                 }
             }
         }
         if seq != self.journal_head.0 {
             b.insert(k(STATE, b"journal_head"), [seq.to_be_bytes().as_slice(), &prev].concat());
+            journal::flush(&pack, seq, &mut b);
             Self::audit_flush(&audit, &mut b);
             b.insert(k(STATE, b"audit"), Self::audit_state(&audit));
         }
@@ -995,6 +1022,7 @@ impl SledStore {
         self.journal_head = (seq, prev);
         self.log_last = log_last;
         self.audit = audit;
+        self.journal_pack = pack;
         Ok(())
     }
 }
@@ -1163,7 +1191,7 @@ mod tests {
         s.tree.insert(k(MSGS, id.as_bytes()), &env[..env.len() - 1]).unwrap();
         // Rewrite entry 2 with a different event: the chain breaks at entry 3.
         let e = JournalEntry { seq: 2, prev: [9; 32], event: Event::Authored { id }, at: 0 };
-        s.tree.insert(k(JOURNAL, &2u64.to_be_bytes()), codec::to_vec(&e)).unwrap();
+        s.tamper_entry(2, Some(&codec::to_vec(&e))).unwrap();
         let r = s.check().unwrap();
         assert!(r.damage.iter().any(|d| d.contains("journal entry 2 does not chain")), "{:?}", r.damage);
         assert!(r.damage.iter().any(|d| d.contains("does not hash to its id")), "{:?}", r.damage);

@@ -19,7 +19,7 @@ use godwit_protocol::audit::merkle::{self, Frontier, Hash, MerkleError, Nodes};
 use godwit_protocol::audit::note::{self, Checkpoint, SignedCheckpoint};
 use serde_bytes::ByteBuf;
 
-use super::{JOURNAL, JournalEntry, STATE, SledStore, StoreError, Table, be_u64, chain, k};
+use super::{JOURNAL, JournalEntry, STATE, SledStore, StoreError, Table, be_u64, chain, journal, k};
 use godwit_protocol::codec;
 use godwit_protocol::identity::NodeId;
 use serde::{Deserialize, Serialize};
@@ -223,7 +223,7 @@ impl SledStore {
         let mut head = AuditHead { generation: 0, start: 1, ..AuditHead::default() };
         let mut batch = sled::Batch::default();
         let mut pending = 0usize;
-        for item in self.scan(JOURNAL) {
+        for item in self.journal_entries(1, u64::MAX) {
             let (_, bytes) = item?;
             Self::audit_append(&mut head, &bytes, &mut batch);
             pending += 1;
@@ -350,8 +350,8 @@ impl SledStore {
         if index >= self.generation_size(generation)? {
             return Ok(None);
         }
-        match self.get(JOURNAL, &(g.start + index).to_be_bytes())? {
-            Some(v) => Ok(Some((v.to_vec(), Self::decode(JOURNAL, &v)?))),
+        match self.journal_entries(g.start + index, g.start + index + 1).next().transpose()? {
+            Some((_, v)) => Ok(Some((v.to_vec(), Self::decode(JOURNAL, &v)?))),
             None => Ok(None),
         }
     }
@@ -371,13 +371,10 @@ impl SledStore {
         if from >= size {
             return Ok(Vec::new());
         }
-        let end = g.start + size;
-        self.tree
-            .range(k(JOURNAL, &(g.start + from).to_be_bytes())..k(JOURNAL, &end.to_be_bytes()))
+        self.journal_entries(g.start + from, g.start + size)
             .take(limit)
             .map(|item| {
-                let (key, v) = item.map_err(|e| self.sled_err(e))?;
-                let seq = be_u64(&key[1..]);
+                let (seq, v) = item?;
                 Ok((seq - g.start, v.to_vec(), Self::decode(JOURNAL, &v)?))
             })
             .collect()
@@ -487,12 +484,9 @@ impl SledStore {
         let g = self.generation(generation).map_err(Err)?;
         let mut prev: Option<[u8; 32]> = None;
         let from = frontier.size();
-        for item in self
-            .tree
-            .range(k(JOURNAL, &(g.start + from).to_be_bytes())..k(JOURNAL, &(g.start + size).to_be_bytes()))
-        {
-            let (key, v) = item.map_err(|e| Err(self.sled_err(e)))?;
-            let index = be_u64(&key[1..]) - g.start;
+        for item in self.journal_entries(g.start + from, g.start + size) {
+            let (seq, v) = item.map_err(Err)?;
+            let index = seq - g.start;
             if index != frontier.size() {
                 return Err(Ok(format!("entry {} of generation {generation} is missing", frontier.size())));
             }
@@ -625,7 +619,7 @@ impl SledStore {
     /// [`StoreError`].
     pub fn scan_journal_bytes(&self) -> Result<(u64, u64), StoreError> {
         let (mut n, mut bytes) = (0u64, 0u64);
-        for item in self.scan(JOURNAL) {
+        for item in self.journal_entries(1, u64::MAX) {
             let (_, v) = item?;
             n += 1;
             bytes += v.len() as u64;
@@ -638,11 +632,22 @@ impl SledStore {
     /// # Errors
     /// [`StoreError`].
     #[cfg(any(test, feature = "fault-injection"))]
-    pub fn tamper_entry(&self, seq: u64, bytes: Option<&[u8]>) -> Result<(), StoreError> {
-        match bytes {
-            Some(b) => self.tree.insert(k(JOURNAL, &seq.to_be_bytes()), b).map(|_| ()),
-            None => self.tree.remove(k(JOURNAL, &seq.to_be_bytes())).map(|_| ()),
+    ///
+    /// With `None`, the entry and every later one of its pack of 16 are removed (truncation).
+    pub fn tamper_entry(&mut self, seq: u64, bytes: Option<&[u8]>) -> Result<(), StoreError> {
+        let pack = seq / journal::PACK;
+        let Some(value) = self.get(JOURNAL, &pack.to_be_bytes())? else { return Ok(()) };
+        let new = journal::rewrite(pack, &value, seq, bytes);
+        if pack == (self.journal_head.0 + 1) / journal::PACK && (self.journal_head.0 + 1) % journal::PACK != 0
+        {
+            self.journal_pack.clone_from(&new);
         }
+        if new.is_empty() {
+            self.tree.remove(journal::key(pack))
+        } else {
+            self.tree.insert(journal::key(pack), new)
+        }
+        .map(|_| ())
         .map_err(|e| self.sled_err(e))
     }
 }
@@ -737,12 +742,9 @@ impl AuditReader {
                     r.first_bad = Some((i, why));
                 }
             };
-            let entries = self
-                .tree
-                .range(k(JOURNAL, &g.start.to_be_bytes())..k(JOURNAL, &(g.start + size).to_be_bytes()));
-            for item in entries {
-                let (key, v) = item.map_err(|e| self.sled_err(e))?;
-                let index = be_u64(&key[1..]) - g.start;
+            for item in journal::entries(&self.tree, g.start, g.start + size) {
+                let (seq, v) = item.map_err(|e| self.sled_err(e))?;
+                let index = seq - g.start;
                 if index != frontier.size() {
                     let i = frontier.size();
                     bad(&mut r, i, format!("entry {i} is missing"));
