@@ -86,6 +86,10 @@ pub enum Event {
     Disconnected {
         /// The peer.
         peer: NodeId,
+        /// Why, as the transport or this node said it (at most 200 characters; absent in entries
+        /// of older versions).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        reason: String,
     },
     /// The envelopes of expired messages were dropped (their ids stay known).
     Pruned {

@@ -754,8 +754,8 @@ impl Sim {
     fn link_down(&mut self, a: Ix, b: Ix) {
         if self.links.insert((a, b), LinkState::Down) == Some(LinkState::Up) {
             // The in-memory store never fails.
-            let _ = self.nodes[a].relay.disconnect(&self.ids[b]);
-            let _ = self.nodes[b].relay.disconnect(&self.ids[a]);
+            let _ = self.nodes[a].relay.disconnect(&self.ids[b], "partition");
+            let _ = self.nodes[b].relay.disconnect(&self.ids[a], "partition");
             // Frames still in flight on the old connection are dropped with it.
             *self.epochs.entry((a, b)).or_insert(0) += 1;
         }

@@ -70,7 +70,23 @@ async fn a_peer_over_its_rate_is_refused_and_an_abusive_one_disconnected() {
     assert!(closed.contains("abusive"), "{closed}");
     let err = tokio::time::timeout(WAIT, raw.conn.closed()).await.unwrap();
     assert!(err.to_string().contains("abusive"), "{err}");
+    wait_for(&mut eh, "the link down", |e| matches!(e, NodeEvent::PeerDown(p) if *p == net.members[m].id()))
+        .await;
     net.stop(hub).await;
+    // The hub's journal says why the link went down.
+    let (store, _) = godwit_node::store::SledStore::open(&net.members[hub].dir.join("store")).unwrap();
+    let why: Vec<String> = store
+        .journal()
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e.event {
+            godwit_protocol::audit::Event::Disconnected { peer, reason } if peer == net.members[m].id() => {
+                Some(reason)
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(why.iter().any(|r| r.starts_with("closed by this node") && r.contains("abusive")), "{why:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

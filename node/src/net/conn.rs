@@ -243,8 +243,18 @@ async fn run_conn(
         let since = std::time::Instant::now();
         let serial = peer.serial.clone();
         let region = peer.region.clone();
-        let handle =
-            ConnHandle { id, since, serial, region, dialer, conn: conn.clone(), tx, queued, queue_cap };
+        let handle = ConnHandle {
+            id,
+            since,
+            serial,
+            region,
+            dialer,
+            conn: conn.clone(),
+            tx,
+            queued,
+            queue_cap,
+            closed: std::sync::OnceLock::new(),
+        };
         if core.send(CoreMsg::Connected { peer: Box::new(peer), handle }).is_err() {
             expiry.abort();
             return Ok(());
@@ -255,14 +265,14 @@ async fn run_conn(
         let mut readers = tokio::task::JoinSet::new();
         readers.spawn(read_stream(first, node_id, id, core.clone(), limits.clone(), credit.clone()));
         let mut streams_opened = 1;
-        loop {
+        let reason = loop {
             match conn.accept_uni().await {
                 Ok(recv) => {
                     streams_opened += 1;
                     if streams_opened > MAX_STREAMS_PER_CONN {
                         warn!("closing: the peer opened more than {MAX_STREAMS_PER_CONN} streams");
                         conn.close(8u32.into(), b"too many streams");
-                        break;
+                        break format!("the peer opened more than {MAX_STREAMS_PER_CONN} streams");
                     }
                     while readers.try_join_next().is_some() {}
                     readers.spawn(read_stream(
@@ -276,14 +286,14 @@ async fn run_conn(
                 }
                 Err(e) => {
                     info!("disconnected: {e}");
-                    break;
+                    break e.to_string();
                 }
             }
-        }
+        };
         writers.abort_all();
         expiry.abort();
         readers.abort_all();
-        let _ = core.send(CoreMsg::Disconnected { peer: node_id, conn: id });
+        let _ = core.send(CoreMsg::Disconnected { peer: node_id, conn: id, reason });
         Ok(())
     }
     .instrument(span)

@@ -365,7 +365,7 @@ impl Core {
                     }
                     debug!(old = old.id, "replacing a connection to the same peer");
                     old.close("duplicate connection");
-                    self.relay.disconnect(&id)?;
+                    self.relay.disconnect(&id, "replaced by a newer connection")?;
                 }
                 if let Ok(mut c) = self.shared.connected.lock() {
                     c.insert(id);
@@ -377,14 +377,17 @@ impl Core {
                 self.relay.record_peer(id, peer.administration.clone(), peer.der.clone());
                 let _ = self.events.send(NodeEvent::PeerUp(id));
             }
-            CoreMsg::Disconnected { peer, conn } => {
+            CoreMsg::Disconnected { peer, conn, reason } => {
                 if self.conns.get(&peer).is_some_and(|c| c.id == conn) {
-                    self.conns.remove(&peer);
+                    let reason = match self.conns.remove(&peer).and_then(|c| c.closed.into_inner()) {
+                        Some(ours) => format!("closed by this node: {ours}"),
+                        None => reason,
+                    };
                     if let Ok(mut c) = self.shared.connected.lock() {
                         c.remove(&peer);
                     }
                     self.shared.changed.notify_waiters();
-                    self.relay.disconnect(&peer)?;
+                    self.relay.disconnect(&peer, &reason)?;
                     let _ = self.events.send(NodeEvent::PeerDown(peer));
                 }
             }

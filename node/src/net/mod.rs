@@ -305,6 +305,8 @@ struct ConnHandle {
     /// Frame bytes queued towards the peer and not yet handed to QUIC, and the cap on them.
     queued: Arc<AtomicUsize>,
     queue_cap: usize,
+    /// Why this node closed it, if it did (journalled with the disconnection).
+    closed: std::sync::OnceLock<String>,
 }
 
 impl ConnHandle {
@@ -314,10 +316,12 @@ impl ConnHandle {
         let len = frame.len();
         let queued = self.queued.fetch_add(len, std::sync::atomic::Ordering::Relaxed) + len;
         if queued > self.queue_cap || self.tx[class as usize].try_send(frame).is_err() {
+            let _ = self.closed.set("the peer is not reading".into());
             self.conn.close(6u32.into(), b"peer is not reading");
         }
     }
     fn close(&self, reason: &str) {
+        let _ = self.closed.set(reason.into());
         self.conn.close(2u32.into(), reason.as_bytes());
     }
 }
@@ -330,6 +334,8 @@ enum CoreMsg {
     Disconnected {
         peer: NodeId,
         conn: u64,
+        /// Why, as the transport said it.
+        reason: String,
     },
     /// The members a hub peer's certificates vouched for, checked.
     Vouched {

@@ -966,14 +966,15 @@ impl<S: Store> Relay<S> {
         Ok(())
     }
 
-    /// The link to `peer` is down. Unacknowledged messages are resent from its cursor on the
-    /// next connect; its refusals so far are journalled.
+    /// The link to `peer` is down, for `reason` (journalled, cut to 200 characters without
+    /// control characters). Unacknowledged messages are resent from its cursor on the next
+    /// connect; its refusals so far are journalled.
     ///
     /// # Errors
     /// Storage errors only.
-    pub fn disconnect(&mut self, peer: &NodeId) -> R<S> {
+    pub fn disconnect(&mut self, peer: &NodeId, reason: &str) -> R<S> {
         if self.peers.contains_key(peer) {
-            self.hot.record(Event::Disconnected { peer: *peer });
+            self.hot.record(Event::Disconnected { peer: *peer, reason: journal_text(reason) });
         }
         self.drop_link(peer);
         self.pending_acks.remove(peer);
@@ -1054,8 +1055,7 @@ impl<S: Store> Relay<S> {
                         h.v
                     );
                     self.refuse(peer, None, RejectReason::UnsupportedVersion, detail.clone())?;
-                    self.drop_link(&peer);
-                    self.out.push_back(Output::Close { peer, reason: detail, abusive: false });
+                    self.close_link(peer, detail, false);
                     return Ok(());
                 }
                 let Some(p) = self.peer(&peer) else { return Ok(()) };
@@ -1158,9 +1158,8 @@ impl<S: Store> Relay<S> {
                 p.due(now).into_iter().map(|(l, f)| (l, f.id, f.sends)).collect();
             if stale.iter().any(|(_, _, tries)| *tries >= MAX_SENDS) {
                 // A peer that never acknowledges would pin its cursor and grow its state.
-                self.drop_link(&peer);
                 let reason = format!("peer did not acknowledge a message after {MAX_SENDS} sends");
-                self.out.push_back(Output::Close { peer, reason, abusive: false });
+                self.close_link(peer, reason, false);
                 continue;
             }
             for (local, id, _) in stale {
@@ -1407,8 +1406,7 @@ impl<S: Store> Relay<S> {
         let Some(p) = self.peers.get_mut(&peer) else { return Ok(()) };
         if p.strike(now, weight, limit) {
             let reason = format!("abusive: more than {limit} refused messages' worth within a minute");
-            self.drop_link(&peer);
-            self.out.push_back(Output::Close { peer, reason, abusive: true });
+            self.close_link(peer, reason, true);
         }
         Ok(())
     }
@@ -1418,6 +1416,17 @@ impl<S: Store> Relay<S> {
     }
 
     /// Ends the link to `peer`, keeping what carries over to its next one.
+    /// Ends the link to `peer` for `reason`, journalled with its disconnection (the shell's
+    /// later notice of the closed connection then finds no link and records nothing more).
+    fn close_link(&mut self, peer: NodeId, reason: String, abusive: bool) {
+        if self.peers.contains_key(&peer) {
+            let why = journal_text(&format!("closed by this node: {reason}"));
+            self.hot.record(Event::Disconnected { peer, reason: why });
+        }
+        self.drop_link(&peer);
+        self.out.push_back(Output::Close { peer, reason, abusive });
+    }
+
     fn drop_link(&mut self, peer: &NodeId) {
         if let Some(link) = self.peers.remove(peer) {
             self.retired.insert(*peer, (self.now, link.into_standing()));
@@ -1427,6 +1436,12 @@ impl<S: Store> Relay<S> {
     fn peer(&mut self, peer: &NodeId) -> Option<&mut Link> {
         self.peers.get_mut(peer)
     }
+}
+
+/// A reason as journalled: control characters dropped, at most 200 characters (a peer's
+/// close reason is its own text).
+fn journal_text(reason: &str) -> String {
+    reason.chars().filter(|c| !c.is_control()).take(200).collect()
 }
 
 /// Refusals of one peer for one reason, counted until they are journalled.

@@ -552,7 +552,7 @@ fn refusals_from_one_link_are_journalled_in_aggregate() {
     h.receive_from_a(&m1.bytes, MAX_HOPS);
     h.commit();
     let before = h.relay.store().journal.len();
-    h.relay.disconnect(&a).unwrap();
+    h.relay.disconnect(&a, "link lost").unwrap();
     h.commit();
     let entries: Vec<&Event> =
         h.relay.store().journal[before..].iter().filter(|e| matches!(e, Event::Rejected { .. })).collect();
@@ -661,7 +661,7 @@ fn budgets_and_strikes_carry_over_a_reconnection() {
         h.relay.handle_frame(NOW, a, &garbage).unwrap();
     }
     // A fresh connection does not start the strikes afresh: the third refusal ends it.
-    h.relay.disconnect(&a).unwrap();
+    h.relay.disconnect(&a, "link lost").unwrap();
     h.relay.connect(NOW, a, Role::Member).unwrap();
     h.relay.handle_frame(NOW, a, &hello(false)).unwrap();
     h.relay.handle_frame(NOW, a, &garbage).unwrap();
@@ -701,7 +701,7 @@ fn messages_that_left_the_memory_tail_are_served_from_the_store() {
     let _ = h.outputs();
     assert_eq!(h.relay.tail_bytes(), 0, "nothing committed stays in memory");
     // b comes back without having acknowledged anything: its backlog is read from the store.
-    h.relay.disconnect(&h.b).unwrap();
+    h.relay.disconnect(&h.b, "link lost").unwrap();
     h.relay.connect(NOW, h.b, Role::Member).unwrap();
     h.relay.handle_frame(NOW, h.b, &Frame::Reach(vec![h.b]).encode()).unwrap();
     h.relay.handle_frame(NOW, h.b, &hello(false)).unwrap();
@@ -888,7 +888,7 @@ fn expired_messages_lose_their_envelopes_except_a_feeds_top_and_catch_up_steps_o
     assert!(store.journal.iter().any(|e| matches!(e, Event::Pruned { count: 2 })));
     assert!(store.expired(later, 10).unwrap().is_empty(), "nothing left to prune");
     // b never acknowledged them: on its return nothing expired is sent, and its cursor passes.
-    h.relay.disconnect(&h.b).unwrap();
+    h.relay.disconnect(&h.b, "link lost").unwrap();
     h.relay.connect(later, h.b, Role::Member).unwrap();
     h.relay.handle_frame(later, h.b, &Frame::Reach(vec![h.b]).encode()).unwrap();
     h.relay.handle_frame(later, h.b, &hello(false)).unwrap();
@@ -1080,13 +1080,13 @@ fn a_peer_whose_messages_used_up_its_storage_budget_is_refused_as_over_quota() {
 fn a_peers_record_and_its_links_coming_and_going_are_written_with_the_journal() {
     let mut h = hub_with(46, |_| {});
     h.relay.record_peer(h.b, "Uganda Revenue Authority".into(), vec![0x30]);
-    h.relay.disconnect(&h.b).unwrap();
+    h.relay.disconnect(&h.b, "link lost").unwrap();
     h.commit();
     let store = h.relay.store();
     assert_eq!(store.peers.get(&h.b), Some(&(Role::Member, "Uganda Revenue Authority".to_string(), NOW)));
     let tail: Vec<&Event> = store.journal.iter().rev().take(2).collect();
     assert!(
-        matches!(tail[..], [Event::Disconnected { peer: d }, Event::Connected { peer: c }] if *d == h.b && *c == h.b),
+        matches!(tail[..], [Event::Disconnected { peer: d, reason }, Event::Connected { peer: c }] if *d == h.b && *c == h.b && reason == "link lost"),
         "{tail:?}"
     );
     // Nothing is recorded for a peer that is not connected.
