@@ -39,6 +39,16 @@ pub enum CodeError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// An HS code of the right form that the HS 2022 nomenclature does not have.
+    #[error("{value:?} is not in the HS 2022 nomenclature: it has no {level} {missing}")]
+    HsUnknown {
+        /// The refused value.
+        value: String,
+        /// `chapter`, `heading` or `subheading`.
+        level: &'static str,
+        /// The first part of the code that does not exist.
+        missing: String,
+    },
     /// Not a TLP 2.0 label.
     #[error("{0:?} is not a TLP 2.0 label: use TLP:RED, TLP:AMBER+STRICT, TLP:AMBER, TLP:GREEN or TLP:CLEAR")]
     Tlp(String),
@@ -246,9 +256,12 @@ impl HsCode {
     /// [`CodeError::Hs`] if what remains is not a valid HS code.
     pub fn parse_lenient(s: &str) -> Result<Self, CodeError> {
         let digits: String = s.chars().filter(|c| *c != '.' && *c != ' ').collect();
-        digits.parse().map_err(|_| CodeError::Hs {
-            value: s.to_owned(),
-            reason: "expected 2, 4, 6, 8 or 10 digits (dots and spaces allowed) with a chapter 01-99 other than 77",
+        digits.parse().map_err(|e| match e {
+            CodeError::HsUnknown { level, missing, .. } => CodeError::HsUnknown { value: s.to_owned(), level, missing },
+            _ => CodeError::Hs {
+                value: s.to_owned(),
+                reason: "expected 2, 4, 6, 8 or 10 digits (dots and spaces allowed) with a chapter 01-99 other than 77",
+            },
         })
     }
 
@@ -257,17 +270,22 @@ impl HsCode {
         &self.0[..2]
     }
 
-    /// What the code covers, for people, from the most precise heading Godwit lists (those
-    /// that wildlife trade is declared or mis-declared under, and every chapter): e.g.
-    /// `050710` → "ivory; ivory powder and waste, unworked". Empty for chapter 77 (reserved).
+    /// What the code covers, for people, from its most precise level: Godwit's short wording
+    /// where it has one (the headings wildlife trade is declared or mis-declared under, e.g.
+    /// `050710` → "ivory; ivory powder and waste, unworked"), else the HS 2022 description.
+    /// Empty for the national chapters 98 and 99.
     pub fn description(&self) -> String {
         let table = super::hs_names::HS_NAMES;
         for len in [6, 4, 2] {
             if self.0.len() < len {
                 continue;
             }
-            if let Ok(i) = table.binary_search_by(|(c, _)| (*c).cmp(&self.0[..len])) {
+            let code = &self.0[..len];
+            if let Ok(i) = table.binary_search_by(|(c, _)| (*c).cmp(code)) {
                 return table[i].1.to_string();
+            }
+            if let Some(d) = super::hs2022::description(code) {
+                return d.to_string();
             }
         }
         String::new()
@@ -287,6 +305,16 @@ impl FromStr for HsCode {
         // Chapter 77 is reserved for future use in the HS; 00 does not exist.
         if matches!(&s[..2], "00" | "77") {
             return err("chapter 00 and 77 do not exist");
+        }
+        // Chapters 98 and 99 are left to national use; everything else is checked against the
+        // nomenclature to six digits (digits 7–10 are national).
+        if !matches!(&s[..2], "98" | "99") {
+            for (len, level) in [(2, "chapter"), (4, "heading"), (6, "subheading")] {
+                if s.len() >= len && super::hs2022::description(&s[..len]).is_none() {
+                    let missing = s[..len].to_owned();
+                    return Err(CodeError::HsUnknown { value: s.to_owned(), level, missing });
+                }
+            }
         }
         Ok(HsCode(s.to_owned()))
     }
@@ -730,6 +758,25 @@ mod tests {
             assert!(matches!(bad.parse::<HsCode>(), Err(CodeError::Hs { .. })), "{bad}");
         }
         assert!(HsCode::parse_lenient("05x7").is_err());
+        // Checked against HS 2022 to six digits; national digits beyond, and chapters 98–99, are not.
+        assert!("05071000".parse::<HsCode>().is_ok() && "9801".parse::<HsCode>().is_ok());
+        for (bad, level, missing) in [
+            ("9800", "", ""),
+            ("0599", "heading", "0599"),
+            ("050720", "subheading", "050720"),
+            ("05072099", "subheading", "050720"),
+            ("0509", "heading", "0509"),
+        ] {
+            match bad.parse::<HsCode>() {
+                Ok(_) if level.is_empty() => {}
+                Err(CodeError::HsUnknown { level: l, missing: m, .. }) => {
+                    assert_eq!((l, m.as_str()), (level, missing), "{bad}");
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        let e = HsCode::parse_lenient("0507.20").unwrap_err().to_string();
+        assert_eq!(e, "\"0507.20\" is not in the HS 2022 nomenclature: it has no subheading 050720");
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod cites_tables;
 pub mod codes;
 mod country_names;
 mod currencies;
+mod hs2022;
 mod hs_names;
 mod kinds;
 pub mod transport;

@@ -344,7 +344,9 @@ fn codes_are_shown_with_their_meaning() {
     assert_eq!(hs("050710"), "ivory; ivory powder and waste, unworked");
     assert_eq!(hs("05079010"), hs("050790"), "a longer code falls back to its subheading");
     assert!(hs("9601").starts_with("worked ivory"), "{}", hs("9601"));
-    assert!(hs("8703").starts_with("vehicles"), "a heading not listed falls back to its chapter");
+    assert!(hs("8703").starts_with("Motor cars"), "a heading without a short name has its HS 2022 text");
+    assert!(hs("87").starts_with("vehicles"), "{}", hs("87"));
+    assert_eq!(hs("9801"), "", "a national chapter");
     let table = hs_names::HS_NAMES;
     assert!(table.windows(2).all(|w| w[0].0 < w[1].0), "sorted for the binary search");
     assert!(table.iter().all(|(code, _)| code.parse::<HsCode>().is_ok()));
