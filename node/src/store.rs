@@ -519,6 +519,13 @@ impl SledStore {
                 r.damage.push("journal head hash does not match the entries".into());
             }
         }
+        let head = self.journal_head.0;
+        if !journal::partial_is_sound(&self.journal_pack, head) {
+            r.damage.push(format!(
+                "the journal's last pack ({}) does not hold exactly the entries up to its head {head}: entries written from now on are placed after what it holds",
+                head / journal::PACK
+            ));
+        }
         Ok(())
     }
 

@@ -25,7 +25,12 @@ pub(super) fn key(pack: u64) -> Vec<u8> {
 
 /// The first seq held by pack `pack` (seq 0 does not exist).
 fn first_seq(pack: u64) -> u64 {
-    (pack * PACK).max(1)
+    pack.saturating_mul(PACK).max(1)
+}
+
+/// One past the last seq pack `pack` can hold.
+fn end_seq(pack: u64) -> u64 {
+    pack.saturating_add(1).saturating_mul(PACK)
 }
 
 /// Adds the entry `seq` to the current partial pack; a pack that is full goes into `batch`.
@@ -53,7 +58,29 @@ pub(super) fn flush(pack: &[u8], seq: u64, batch: &mut sled::Batch) {
 
 /// The entries of one pack's value, with their seqs.
 pub(super) fn unpack(pack: u64, value: &IVec) -> Vec<(u64, IVec)> {
-    Unpack { value: value.clone(), at: 0, seq: first_seq(pack), end: (pack + 1) * PACK }.collect()
+    Unpack { value: value.clone(), at: 0, seq: first_seq(pack), end: end_seq(pack) }.collect()
+}
+
+/// How many entries a pack's value holds, as its lengths say.
+/// A damaged length ends the count as it ends [`Unpack`]: what is left is one entry.
+pub(super) fn count(value: &[u8]) -> u64 {
+    let (len, mut at, mut n) = (value.len(), 0usize, 0u64);
+    while at < len {
+        n += 1;
+        let Some(l) = value.get(at..at + 4) else { break };
+        let k = u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize;
+        if k > len - (at + 4) {
+            break;
+        }
+        at += 4 + k;
+    }
+    n
+}
+
+/// Whether the stored partial pack holds exactly the entries up to the journal's head `head`
+/// (checked on open: entries appended to a damaged one would land in the wrong places).
+pub(super) fn partial_is_sound(value: &[u8], head: u64) -> bool {
+    head % PACK == PACK - 1 || count(value) == head + 1 - first_seq(head / PACK)
 }
 
 /// Replaces entry `seq` of a pack's value (or, with `None`, drops it and every later entry of
@@ -93,7 +120,8 @@ impl Iterator for Unpack {
             .get(self.at..self.at + 4)
             .map(|l| u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize);
         let (start, stop) = match n {
-            Some(n) if self.at + 4 + n <= len => (self.at + 4, self.at + 4 + n),
+            // `at + 4 <= len` here: the length was there.
+            Some(n) if n <= len - (self.at + 4) => (self.at + 4, self.at + 4 + n),
             _ => (self.at, len),
         };
         let entry = self.value.subslice(start, stop - start);
@@ -140,7 +168,7 @@ impl Iterator for Entries {
                 Err(e) => return Some(Err(e)),
             };
             let pack = be_u64(&key[1..]);
-            self.pack = Some(Unpack { value, at: 0, seq: first_seq(pack), end: (pack + 1) * PACK });
+            self.pack = Some(Unpack { value, at: 0, seq: first_seq(pack), end: end_seq(pack) });
         }
     }
 }
@@ -157,7 +185,8 @@ pub(super) fn migrate(tree: &sled::Tree, packs_per_batch: usize) -> Result<(), s
         let mut more = false;
         for item in tree.scan_prefix([OLD_JOURNAL]) {
             let (key, value) = item?;
-            let p = be_u64(&key[1..]) / PACK;
+            let seq = be_u64(&key[1..]);
+            let p = seq / PACK;
             if pack.as_ref().is_some_and(|(q, _)| *q != p) {
                 let Some((q, bytes)) = pack.take() else { break };
                 batch.insert(self::key(q), bytes);
@@ -167,7 +196,15 @@ pub(super) fn migrate(tree: &sled::Tree, packs_per_batch: usize) -> Result<(), s
                     break;
                 }
             }
-            append(&mut pack.get_or_insert_with(|| (p, Vec::new())).1, &value);
+            let (_, bytes) = pack.get_or_insert_with(|| (p, Vec::new()));
+            // A missing entry keeps its place as an empty one (never a valid entry: named as
+            // damaged, like the hole it was), so that the entries after it keep their seqs.
+            let mut next = first_seq(p) + count(bytes);
+            while next < seq {
+                append(bytes, &[]);
+                next += 1;
+            }
+            append(bytes, &value);
             batch.remove(key);
         }
         if let Some((q, bytes)) = pack {
@@ -319,5 +356,49 @@ mod tests {
         assert_eq!(s.tree.scan_prefix([JOURNAL.0]).count(), 7);
         let e: JournalEntry = codec::from_slice("journal entry", &before[99].1).unwrap();
         assert_eq!(e.seq, 100);
+    }
+
+    #[test]
+    fn a_hole_in_a_schema_two_journal_keeps_its_place_and_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut s, _) = SledStore::open(dir.path()).unwrap();
+            events(&mut s, 40);
+            unmigrate(&s, 1);
+            // Entries 5 and 16 (the first of pack 1) lost.
+            for seq in [5u64, 16] {
+                s.tree.remove([&[OLD_JOURNAL][..], &seq.to_be_bytes()].concat()).unwrap();
+            }
+            s.commit().unwrap();
+        }
+        let (s, r) = SledStore::open(dir.path()).unwrap();
+        assert!(r.damage.iter().any(|d| d.contains("journal entry 5 is unreadable")), "{:?}", r.damage);
+        assert!(r.damage.iter().any(|d| d.contains("journal entry 16 is unreadable")), "{:?}", r.damage);
+        let seqs: Vec<u64> = journal_bytes(&s).iter().map(|(q, _)| *q).collect();
+        assert_eq!(seqs, (1..=40).collect::<Vec<_>>(), "every other entry keeps its seq");
+        let node = IdentityKey::from_seed(&[5; 32]).node_id();
+        let v = s.verify_audit(&node, &[], |_, _| ()).unwrap();
+        assert_eq!(v[0].first_bad.as_ref().map(|b| b.0), Some(4));
+    }
+
+    #[test]
+    fn a_damaged_last_pack_is_reported_on_open_and_lengths_never_overflow() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut s, _) = SledStore::open(dir.path()).unwrap();
+            events(&mut s, 20);
+            let mut v = s.tree.get(key(1)).unwrap().unwrap().to_vec();
+            v[0] ^= 0x80; // the first length of the partial pack (seq 16–20)
+            s.tree.insert(key(1), v).unwrap();
+            s.commit().unwrap();
+        }
+        let (_, r) = SledStore::open(dir.path()).unwrap();
+        assert!(r.damage.iter().any(|d| d.contains("the journal's last pack (1)")), "{:?}", r.damage);
+        // Lengths near 4 GiB: one entry, the rest of the value, no overflow.
+        let v = IVec::from(&[0xff, 0xff, 0xff, 0xff, 1, 2, 3][..]);
+        assert_eq!(count(&v), 1);
+        assert_eq!(unpack(1, &v), vec![(16, v.clone())]);
+        assert_eq!(count(&[0, 0, 0, 1, 9, 0, 0][..]), 2);
+        assert_eq!(count(&[]), 0);
     }
 }
