@@ -125,6 +125,10 @@ pub enum Request {
     },
     /// The inbox, oldest first.
     Inbox,
+    /// The seizure reports this node authored and the corrections and retractions it sent of
+    /// them, oldest first, with their bodies ([`Response::OwnReports`]): what its CITES annual
+    /// illegal trade report is made of. They are never in its own inbox.
+    OwnReports,
     /// The newest `replay` messages already in the inbox (as one first [`Response::Inbox`]
     /// batch, sent even when empty), then every message delivered from then on, with no gap
     /// between them; with `journal`, the same of journal entries ([`Response::Journal`]).
@@ -432,6 +436,8 @@ pub enum Response {
     Inbox(Vec<InboxItem>),
     /// Answer to [`Request::Show`].
     Message(Box<MessageView>),
+    /// Answer to [`Request::OwnReports`] (no personal sections: they are not kept).
+    OwnReports(Vec<MessageView>),
     /// Answer to [`Request::Mark`]: the mark is stored durably.
     Marked {
         /// The message marked.

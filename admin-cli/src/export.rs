@@ -22,7 +22,7 @@ const LISTING_MAX: usize = 1_000;
 pub fn export(
     socket: &Path,
     (format, json): (ExportFormat, bool),
-    since: Option<u64>,
+    (since, own): (Option<u64>, bool),
     file: Option<&Path>,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
@@ -30,71 +30,33 @@ pub fn export(
         return Err(fail(EXIT_REFUSED, format!("{} exists: refusing to overwrite it", f.display())));
     }
     let mut client = Client::connect(socket)?;
-    let Response::Inbox(items) = client.ask(&Request::Inbox)? else {
-        return Err(fail(EXIT_REFUSED, "the node answered something else than its inbox".into()));
-    };
-    if items.len() >= LISTING_MAX {
-        eprintln!(
-            "godwit: the inbox listing holds the newest {LISTING_MAX} messages: older seizure reports are not in this export"
-        );
-    }
-    let reports: Vec<&api::InboxItem> = items
-        .iter()
-        .filter(|i| i.kind == "seizure_report" && since.is_none_or(|t| i.created_ms >= t))
-        .collect();
+    let (reports, amendments) =
+        if own { own_reports(&mut client, since)? } else { inbox_reports(&mut client, since)? };
     // Retractions and corrections by a report's own author, applied in the order received.
-    let amendments: Vec<&api::InboxItem> = items
-        .iter()
-        .filter(|i| matches!(i.kind.as_str(), "retraction" | "correction"))
-        .filter(|i| i.refers_to.is_some_and(|t| reports.iter().any(|r| r.id == t && r.author == i.author)))
-        .collect();
-    // Progress on a terminal only (indicatif draws nothing when standard error is not one).
-    let progress = indicatif::ProgressBar::new((reports.len() + amendments.len()) as u64)
-        .with_message("seizure reports");
-    let mut opened: Vec<(api::InboxItem, Body)> = Vec::new();
-    let mut withheld = 0;
-    for i in reports {
-        if let Response::Message(m) = client.ask(&Request::Show { id: i.id.to_string() })? {
-            match crate::inbox::decode(&m.body) {
-                Ok(body) if m.unopened.is_none() => opened.push((i.clone(), body)),
-                _ => withheld += 1,
-            }
-        }
-        progress.inc(1);
-    }
-    if withheld > 0 {
-        eprintln!("godwit: {withheld} seizure reports this account may not read are not in this export");
-    }
-    for a in amendments {
-        if let Response::Message(m) = client.ask(&Request::Show { id: a.id.to_string() })? {
-            let Ok(Body { content, grading, handling, addressees, statements, handling_note }) =
-                crate::inbox::decode(&m.body)
-            else {
-                continue;
-            };
-            match content {
-                Content::Retraction(r) => opened.retain(|(i, _)| i.id != r.target),
-                Content::Correction(c) => {
-                    if let (Some((item, body)), Content::SeizureReport(_)) =
-                        (opened.iter_mut().find(|(i, _)| i.id == c.target), c.corrected.as_ref())
-                    {
-                        *body = Body {
-                            content: *c.corrected,
-                            grading,
-                            handling,
-                            addressees,
-                            statements,
-                            handling_note,
-                        };
-                        item.marking = stricter(&item.marking, &a.marking);
-                    }
+    let mut opened = reports;
+    for (a, body) in amendments {
+        let Body { content, grading, handling, addressees, statements, handling_note } = body;
+        match content {
+            Content::Retraction(r) => opened.retain(|(i, _)| i.id != r.target || i.author != a.author),
+            Content::Correction(c) => {
+                if let (Some((item, body)), Content::SeizureReport(_)) = (
+                    opened.iter_mut().find(|(i, _)| i.id == c.target && i.author == a.author),
+                    c.corrected.as_ref(),
+                ) {
+                    *body = Body {
+                        content: *c.corrected,
+                        grading,
+                        handling,
+                        addressees,
+                        statements,
+                        handling_note,
+                    };
+                    item.marking = stricter(&item.marking, &a.marking);
                 }
-                _ => {}
             }
+            _ => {}
         }
-        progress.inc(1);
     }
-    progress.finish_and_clear();
     let mut buf = Vec::new();
     let written = match format {
         ExportFormat::Rows => {
@@ -157,6 +119,84 @@ pub fn export(
         None => out.write_all(&buf)?,
     }
     Ok(())
+}
+
+/// Reports and the amendments that may apply to them (`(item, body)` each, in the order received).
+type Gathered = (Vec<(api::InboxItem, Body)>, Vec<(api::InboxItem, Body)>);
+
+/// The seizure reports of the inbox and their authors' corrections and retractions, opened.
+fn inbox_reports(client: &mut Client, since: Option<u64>) -> anyhow::Result<Gathered> {
+    let Response::Inbox(items) = client.ask(&Request::Inbox)? else {
+        return Err(fail(EXIT_REFUSED, "the node answered something else than its inbox".into()));
+    };
+    if items.len() >= LISTING_MAX {
+        eprintln!(
+            "godwit: the inbox listing holds the newest {LISTING_MAX} messages: older seizure reports are not in this export"
+        );
+    }
+    let reports: Vec<&api::InboxItem> = items
+        .iter()
+        .filter(|i| i.kind == "seizure_report" && since.is_none_or(|t| i.created_ms >= t))
+        .collect();
+    let amendments: Vec<&api::InboxItem> = items
+        .iter()
+        .filter(|i| matches!(i.kind.as_str(), "retraction" | "correction"))
+        .filter(|i| i.refers_to.is_some_and(|t| reports.iter().any(|r| r.id == t && r.author == i.author)))
+        .collect();
+    // Progress on a terminal only (indicatif draws nothing when standard error is not one).
+    let progress = indicatif::ProgressBar::new((reports.len() + amendments.len()) as u64)
+        .with_message("seizure reports");
+    let mut withheld = 0;
+    let mut open =
+        |list: Vec<&api::InboxItem>, withheld: &mut usize| -> anyhow::Result<Vec<(api::InboxItem, Body)>> {
+            let mut opened = Vec::new();
+            for i in list {
+                if let Response::Message(m) = client.ask(&Request::Show { id: i.id.to_string() })? {
+                    match crate::inbox::decode(&m.body) {
+                        Ok(body) if m.unopened.is_none() => opened.push((i.clone(), body)),
+                        _ => *withheld += 1,
+                    }
+                }
+                progress.inc(1);
+            }
+            Ok(opened)
+        };
+    let reports = open(reports, &mut withheld)?;
+    if withheld > 0 {
+        eprintln!("godwit: {withheld} seizure reports this account may not read are not in this export");
+    }
+    let amendments = open(amendments, &mut 0)?;
+    progress.finish_and_clear();
+    Ok((reports, amendments))
+}
+
+/// This node's own seizure reports and its corrections and retractions of them, from the copies
+/// it kept: the Party's own seizures, for its CITES annual illegal trade report.
+fn own_reports(client: &mut Client, since: Option<u64>) -> anyhow::Result<Gathered> {
+    let Response::OwnReports(views) = client.ask(&Request::OwnReports)? else {
+        return Err(fail(EXIT_REFUSED, "the node answered something else than its own reports".into()));
+    };
+    let (mut reports, mut amendments, mut withheld) = (Vec::new(), Vec::new(), 0);
+    for v in views {
+        let body = match crate::inbox::decode(&v.body) {
+            Ok(b) if v.unopened.is_none() => b,
+            _ => {
+                withheld += 1;
+                continue;
+            }
+        };
+        match v.item.kind.as_str() {
+            "seizure_report" if since.is_none_or(|t| v.item.created_ms >= t) => reports.push((v.item, body)),
+            "retraction" | "correction" => amendments.push((v.item, body)),
+            _ => {}
+        }
+    }
+    if withheld > 0 {
+        eprintln!(
+            "godwit: {withheld} of this node's reports this account may not read are not in this export"
+        );
+    }
+    Ok((reports, amendments))
 }
 
 /// The stricter of two TLP labels as the node lists them (`TLP:AMBER`).

@@ -494,6 +494,11 @@ pub enum InboxCommand {
         /// Only reports created since a date (2026-11-30) or for a time (36h, 7d).
         #[arg(long, value_parser = crate::inbox::parse_since)]
         since: Option<u64>,
+        /// The seizure reports this node sent instead of those it received: the Party's own
+        /// seizures, for its CITES annual illegal trade report (its corrections applied, what
+        /// it retracted left out).
+        #[arg(long)]
+        own: bool,
         /// Write to this file instead of standard output (refused if it exists).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -742,8 +747,8 @@ pub enum NodeCommand {
 /// # Errors
 /// A [`Failure`].
 pub fn run(socket: &Path, json: bool, cmd: NodeCommand, out: &mut impl std::io::Write) -> anyhow::Result<()> {
-    if let NodeCommand::Inbox(InboxCommand::Export { csv, format, since, out: file }) = &cmd {
-        return crate::export::export(socket, (*format, json && !csv), *since, file.as_deref(), out);
+    if let NodeCommand::Inbox(InboxCommand::Export { csv, format, since, own, out: file }) = &cmd {
+        return crate::export::export(socket, (*format, json && !csv), (*since, *own), file.as_deref(), out);
     }
     let req = match &cmd {
         NodeCommand::Status => Request::Status,
@@ -1207,6 +1212,10 @@ fn print_with(resp: Response, json: bool, header: bool, out: &mut impl std::io::
                     other => writeln!(out, "personal data {other}")?,
                 }
             }
+        }
+        // Asked for by `inbox export --own` only, which writes them itself.
+        Response::OwnReports(v) => {
+            writeln!(out, "{} reports of this node's own", v.len())?;
         }
         Response::Marked { id, receipt } => {
             if json {

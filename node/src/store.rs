@@ -23,6 +23,7 @@
 //! | `blocked` | `B` | NodeId | empty: a node the operator blocked |
 //! | `directory` | `d` | NodeId | the node's newest checked card (a signed control record) |
 //! | `quarantine` | `q` | message id | a damaged envelope, set aside on open until a sound copy is fetched again |
+//! | `own` | `o` | message id | the body of a seizure report, correction or retraction this node authored (never its personal section) |
 //!
 //! **Atomicity**: the relay's group commit arrives as one [`Batch`], every state change with its
 //! journal entries, and is written as one sled batch on the one tree — sled applies a batch
@@ -150,6 +151,7 @@ const DIALS: Table = Table(b'D', "dials");
 const BLOCKED: Table = Table(b'B', "blocked");
 const MARKS: Table = Table(b'k', "marks");
 const CHANNEL_STATES: Table = Table(b'C', "channel states");
+const OWN: Table = Table(b'o', "own reports");
 
 /// The key of `key` in table `t`.
 fn k(t: Table, key: &[u8]) -> Vec<u8> {
@@ -693,6 +695,23 @@ impl SledStore {
         journal::entries(&self.tree, from, to).map(|item| item.map_err(|e| self.sled_err(e)))
     }
 
+    /// The bodies of the reports this node authored ([`Write::Own`]), by id.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub fn own_reports(&self) -> Result<Vec<(MessageId, Vec<u8>)>, StoreError> {
+        self.scan(OWN)
+            .map(|item| {
+                let (key, v) = item?;
+                let id: [u8; 32] = key.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                    tree: OWN.1,
+                    detail: "key is not a message id".into(),
+                })?;
+                Ok((MessageId(id), v.to_vec()))
+            })
+            .collect()
+    }
+
     /// Peers the operator added, with their addresses.
     ///
     /// # Errors
@@ -1002,6 +1021,9 @@ impl SledStore {
                 }
                 Write::Mark { id, mark } => {
                     b.insert(k(MARKS, id.as_bytes()), codec::to_vec(mark));
+                }
+                Write::Own { id, body } => {
+                    b.insert(k(OWN, id.as_bytes()), &body[..]);
                 }
                 Write::Repair { id, env } => {
                     b.insert(k(MSGS, id.as_bytes()), &env[..]);

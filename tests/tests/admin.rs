@@ -850,6 +850,17 @@ async fn an_analyst_sends_filters_acknowledges_and_exports_with_godwit() {
     let row = etis.records().next().unwrap().unwrap();
     let col = |name: &str| row[header.iter().position(|h| h == name).unwrap()].to_string();
     assert_eq!((col("raw_pieces"), col("raw_kg")), ("38".to_string(), "412.5".to_string()));
+    // The author's own export: the Party's own seizures, from the copy it kept (the direct
+    // message is sealed to its recipient only; its author could not open it again).
+    let own = json(&godwit(args(&sb, &["--json", "inbox", "export", "--own"])).await);
+    assert_eq!(own.as_array().unwrap().len(), 2, "{own}");
+    assert_eq!(
+        (own[0]["message_id"].as_str(), own[0]["hs_found"].as_str()),
+        (Some(&*seizure.to_string()), Some("050710"))
+    );
+    assert_eq!(own[0]["administration"], "Uganda Revenue Authority");
+    let theirs = json(&godwit(args(&sa, &["--json", "inbox", "export", "--own"])).await);
+    assert!(theirs.as_array().unwrap().is_empty(), "a received report is not the receiver's own: {theirs}");
     // Its author retracts it: the export leaves it out.
     let retraction = godwit_protocol::content::Body::new(godwit_protocol::content::Content::Retraction(
         godwit_protocol::content::Retraction { reason: "Entered twice".into(), target: seizure },
@@ -863,6 +874,8 @@ async fn an_analyst_sends_filters_acknowledges_and_exports_with_godwit() {
     wait_for(&mut ea, "the retraction at a", |e| *e == NodeEvent::Delivered(retracted)).await;
     let rows = json(&godwit(args(&sa, &["--json", "inbox", "export"])).await);
     assert!(rows.as_array().unwrap().is_empty(), "retracted: {rows}");
+    let own = json(&godwit(args(&sb, &["--json", "inbox", "export", "--own"])).await);
+    assert!(own.as_array().unwrap().is_empty(), "retracted by its author: {own}");
     // Marks are journalled with the operator's uid.
     let journal = stdout(&godwit(args(&sb, &["journal", "tail", "-n", "50"])).await);
     assert!(

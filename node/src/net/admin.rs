@@ -27,7 +27,7 @@ use godwit_protocol::relay::{Mark, Write};
 
 mod view;
 
-use view::{item, open, readable};
+use view::{item, item_opened, open, readable};
 
 use super::{CoreMsg, NodeEvent, PeerSpec, Shared};
 use crate::certs::PeerCert;
@@ -73,6 +73,8 @@ pub(super) enum Query {
     JournalAfter { after: Option<u64>, limit: usize },
     /// The operators' marks on these messages.
     Marks(Vec<MessageId>),
+    /// This node's own reports: id, envelope (empty once forgotten after expiry), body.
+    OwnReports,
     /// A new encryption key and a card announcing it (carried out by the core itself).
     RotateKey { uid: u32 },
     /// The channels known here (answered by the core itself).
@@ -110,6 +112,7 @@ pub(super) enum Answer {
     },
     Position(u64),
     Marks(Vec<Option<Mark>>),
+    OwnReports(Vec<(MessageId, Vec<u8>, Vec<u8>)>),
     JournalAfter {
         last: u64,
         entries: Vec<JournalView>,
@@ -385,6 +388,7 @@ fn read_action(req: &Request) -> Option<String> {
         Request::Audit(godwit_admin_api::audit::AuditRequest::NewGeneration) => return None,
         Request::Audit(a) => cut(&format!("audit {a:?}")),
         Request::Inbox => "inbox list".into(),
+        Request::OwnReports => "inbox own".into(),
         Request::Follow { journal: true, .. } => "journal follow".into(),
         Request::Follow { journal: false, .. } => "inbox follow".into(),
         Request::Show { id } => format!("inbox show {}", cut(id)),
@@ -880,6 +884,35 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
                 personal,
                 personal_status,
             })))
+        }
+        Request::OwnReports => {
+            let Answer::OwnReports(own) = ask(ctx, Query::OwnReports).await? else {
+                return Err(refused("unavailable", "unexpected answer".into()));
+            };
+            let mut views = Vec::with_capacity(own.len());
+            for (id, env, body) in own {
+                // This node wrote it: a TLP:RED report's addressees are at its recipients.
+                let opened = godwit_protocol::content::Body::decode(&body)
+                    .map_err(|e| format!("its kept body does not decode: {e}"));
+                let Some(item) = item_opened(ctx, id, &env, None, opened.clone()) else {
+                    continue; // forgotten after expiry: its header is gone with it
+                };
+                let (body, unopened) = match opened {
+                    Ok(b) => (b.encode(), None),
+                    Err(why) => (Vec::new(), Some(why)),
+                };
+                let personal_status = "none".to_string();
+                views.push(MessageView {
+                    item,
+                    envelope: env,
+                    body,
+                    unopened,
+                    personal: Vec::new(),
+                    personal_status,
+                });
+            }
+            views.sort_by_key(|v| v.item.created_ms);
+            Ok(Response::OwnReports(views))
         }
         Request::Directory { name } => {
             let d =
@@ -1649,6 +1682,20 @@ pub(super) fn on_core(
         },
         Query::RotateKey { .. } | Query::Channels | Query::ChangeChannel { .. } | Query::Audit { .. } => {
             Answer::Failed("the core answers this itself".into())
+        }
+        Query::OwnReports => {
+            let own = match relay.store().own_reports() {
+                Ok(o) => o,
+                Err(e) => return failed(e),
+            };
+            let mut out = Vec::with_capacity(own.len());
+            for (id, body) in own {
+                match relay.envelope(&id) {
+                    Ok(env) => out.push((id, env.unwrap_or_default(), body)),
+                    Err(e) => return Answer::Failed(format!("cannot read the store: {e}")),
+                }
+            }
+            Answer::OwnReports(out)
         }
         Query::Marks(ids) => {
             let mut marks = Vec::with_capacity(ids.len());

@@ -599,6 +599,11 @@ impl Core {
         };
         // Stored now, durable with this batch's group commit; the caller hears of it only then.
         let sealed = self.relay.publish(now(), &mut OsRng, &self.key, &p)?;
+        // This node's own seizure reports, and what amends them, kept readable here: a direct
+        // message's author cannot open it again, and the node reports its own seizures.
+        if matches!(req.body.content.kind(), "seizure_report" | "correction" | "retraction") {
+            self.relay.keep_own(sealed.id, req.body.encode());
+        }
         if req.priority == godwit_protocol::envelope::Priority::Flash {
             let me = self.shared.me;
             let readers: Vec<NodeId> = match &req.target {

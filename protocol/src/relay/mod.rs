@@ -660,6 +660,12 @@ impl<S: Store> Relay<S> {
         self.record_admin(uid, action);
     }
 
+    /// Keeps the body of a report this node just authored ([`Write::Own`]) in the batch that
+    /// holds the message: durable with it, or not at all.
+    pub fn keep_own(&mut self, id: MessageId, body: Vec<u8>) {
+        self.hot.write(Write::Own { id, body });
+    }
+
     /// Notes the certificate (DER) of a member this hub serves, e.g. from a peer record of an
     /// earlier run. Returns whether it is new. (Other nodes' certificates are not kept.)
     pub fn add_member_cert(&mut self, member: NodeId, cert: &[u8]) -> bool {

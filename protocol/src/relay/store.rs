@@ -161,6 +161,15 @@ pub enum Write {
         /// The mark.
         mark: Mark,
     },
+    /// The content of a seizure report, correction or retraction this node authored, as it
+    /// sealed it (the body, never the personal section): a direct message's author cannot open
+    /// it again, and the node reports its own seizures (the CITES annual illegal trade report).
+    Own {
+        /// The message.
+        id: MessageId,
+        /// Its body (Godwit's CBOR).
+        body: Vec<u8>,
+    },
     /// A node card, checked by the shell, as the directory entry of `node` (replacing the one
     /// before).
     Card {
@@ -301,6 +310,8 @@ pub struct MemoryStore {
     pub blocked: std::collections::BTreeSet<NodeId>,
     /// Operators' marks on inbox messages.
     pub marks: BTreeMap<MessageId, Mark>,
+    /// The bodies of this node's own reports ([`Write::Own`]).
+    pub own: BTreeMap<MessageId, Vec<u8>>,
     /// Fork evidence: author, feed and seq → the id held and the conflicting envelope.
     pub evidence: BTreeMap<(NodeId, FeedId, u64), Evidence>,
     /// Channel states taken, by log position: when, and the record.
@@ -469,6 +480,9 @@ impl Store for MemoryStore {
                 }
                 Write::Mark { id, mark } => {
                     self.marks.insert(*id, mark.clone());
+                }
+                Write::Own { id, body } => {
+                    self.own.insert(*id, body.clone());
                 }
                 Write::Repair { id, env } => {
                     if let Some((held, _)) = self.msgs.get_mut(id) {

@@ -1389,3 +1389,38 @@ fn a_channel_past_its_end_refuses_what_is_created_after_it() {
     );
     assert!(h.relay.store().meta(&after.id).unwrap().is_none());
 }
+
+#[test]
+fn a_kept_own_report_is_written_in_the_batch_that_holds_the_message() {
+    let mut rng = test_rng(9);
+    let me = IdentityKey::generate(&mut rng);
+    let to = IdentityKey::generate(&mut rng);
+    let to_enc = EncryptionKey::generate(&mut rng);
+    let mut r = Relay::new(RelayConfig::new(me.node_id(), Role::Member), MemoryStore::new()).unwrap();
+    let b = body();
+    let recipients = [(to.node_id(), to_enc.public())];
+    let p = Publication {
+        audience: Audience::Direct(&recipients),
+        priority: Priority::Routine,
+        marking: Tlp::Amber,
+        ttl_ms: 60_000,
+        body: &b,
+        personal: None,
+    };
+    let sealed = r.publish(Timestamp(1_795_000_000_000), &mut rng, &me, &p).unwrap();
+    r.keep_own(sealed.id, b.encode());
+    let Some(Output::Commit(batch)) =
+        std::iter::from_fn(|| r.poll_output()).find(|o| matches!(o, Output::Commit(_)))
+    else {
+        panic!("no commit")
+    };
+    let has_message = batch.writes.iter().any(|w| matches!(w, Write::Message { id, .. } if *id == sealed.id));
+    let has_own = batch
+        .writes
+        .iter()
+        .any(|w| matches!(w, Write::Own { id, body } if *id == sealed.id && *body == b.encode()));
+    assert!(has_message && has_own, "one batch: durable together or not at all");
+    r.store_mut().write(&batch).unwrap();
+    r.handle_committed().unwrap();
+    assert_eq!(r.store().own.get(&sealed.id), Some(&b.encode()));
+}

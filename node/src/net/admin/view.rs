@@ -116,6 +116,19 @@ pub(super) fn item(
     mark: Option<&Mark>,
 ) -> Option<InboxItem> {
     let e = Envelope::verify(env).ok()?;
+    item_opened(ctx, id, env, mark, open(ctx, &e).and_then(|b| readable(ctx, uid, b)))
+}
+
+/// [`item`], with the body already opened (or why not): a report this node authored is read
+/// from the copy it kept.
+pub(super) fn item_opened(
+    ctx: &Ctx,
+    id: MessageId,
+    env: &[u8],
+    mark: Option<&Mark>,
+    opened: Result<Body, String>,
+) -> Option<InboxItem> {
+    let e = Envelope::verify(env).ok()?;
     let h = e.header();
     let administration = ctx
         .shared
@@ -131,7 +144,7 @@ pub(super) fn item(
         Feed::Direct(_) => ("direct", None, None),
         Feed::Control(_) => ("control", None, None),
     };
-    let (kind, title, refers_to) = match open(ctx, &e).and_then(|b| readable(ctx, uid, b)) {
+    let (kind, title, refers_to) = match opened {
         Ok(body) => {
             let (title, refers) = headline(&body.content);
             (body.content.kind().to_string(), title, refers)
