@@ -225,7 +225,7 @@ pub fn seal(
     author: &IdentityKey,
     draft: &Draft<'_>,
 ) -> Result<SealedMessage, SealError> {
-    draft.body.validate()?;
+    draft.body.validate_authored()?;
     let me = author.node_id();
     let (feed, body_key) = match draft.audience {
         Audience::Channel { id, epoch, key } => {

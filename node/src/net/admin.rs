@@ -1097,8 +1097,9 @@ async fn withdraw(
     let content = match corrected {
         None => Content::Retraction(Retraction { reason, target: full }),
         Some(b) => {
-            let body =
-                Body::decode(b).map_err(|err| bad(format!("the corrected content is refused: {err}")))?;
+            let body = Body::decode(b)
+                .and_then(|b| b.validate_authored().map(|()| b))
+                .map_err(|err| bad(format!("the corrected content is refused: {err}")))?;
             // A channel message this node sent it can open: the correction keeps its kind.
             if let Ok(original) = open(ctx, &e) {
                 if original.content.kind() != body.content.kind() {
@@ -1524,7 +1525,8 @@ fn publication(
     if ttl_hours == 0 || ttl_hours > 366 * 24 {
         return Err(bad(format!("a lifetime of {ttl_hours} hours is not between 1 and {}", 366 * 24)));
     }
-    let body = Body::decode(body).map_err(|e| bad(format!("the message content is refused: {e}")))?;
+    let body = Body::decode(body).and_then(|b| b.validate_authored().map(|()| b));
+    let body = body.map_err(|e| bad(format!("the message content is refused: {e}")))?;
     Ok((priority, marking, u64::from(ttl_hours) * 3_600_000, body))
 }
 

@@ -256,13 +256,37 @@ impl HsCode {
     /// [`CodeError::Hs`] if what remains is not a valid HS code.
     pub fn parse_lenient(s: &str) -> Result<Self, CodeError> {
         let digits: String = s.chars().filter(|c| *c != '.' && *c != ' ').collect();
-        digits.parse().map_err(|e| match e {
-            CodeError::HsUnknown { level, missing, .. } => CodeError::HsUnknown { value: s.to_owned(), level, missing },
-            _ => CodeError::Hs {
-                value: s.to_owned(),
-                reason: "expected 2, 4, 6, 8 or 10 digits (dots and spaces allowed) with a chapter 01-99 other than 77",
-            },
-        })
+        let code: HsCode = digits.parse().map_err(|_| CodeError::Hs {
+            value: s.to_owned(),
+            reason: "expected 2, 4, 6, 8 or 10 digits (dots and spaces allowed) with a chapter 01-99 other than 77",
+        })?;
+        code.check_nomenclature().map_err(|e| match e {
+            CodeError::HsUnknown { level, missing, .. } => {
+                CodeError::HsUnknown { value: s.to_owned(), level, missing }
+            }
+            e => e,
+        })?;
+        Ok(code)
+    }
+
+    /// Whether the code is in the HS 2022 nomenclature: its chapter, heading and subheading (as
+    /// far as it has digits) must each exist; digits 7–10 are national, and chapters 98 and 99
+    /// are left to national use. Checked for content being written and for an operator's input;
+    /// content received is read without it (a code of another edition still reads).
+    ///
+    /// # Errors
+    /// [`CodeError::HsUnknown`] naming the first level that does not exist.
+    pub fn check_nomenclature(&self) -> Result<(), CodeError> {
+        let s = &self.0;
+        if !matches!(&s[..2], "98" | "99") {
+            for (len, level) in [(2, "chapter"), (4, "heading"), (6, "subheading")] {
+                if s.len() >= len && super::hs2022::description(&s[..len]).is_none() {
+                    let missing = s[..len].to_owned();
+                    return Err(CodeError::HsUnknown { value: s.clone(), level, missing });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The two-digit HS chapter.
@@ -305,16 +329,6 @@ impl FromStr for HsCode {
         // Chapter 77 is reserved for future use in the HS; 00 does not exist.
         if matches!(&s[..2], "00" | "77") {
             return err("chapter 00 and 77 do not exist");
-        }
-        // Chapters 98 and 99 are left to national use; everything else is checked against the
-        // nomenclature to six digits (digits 7–10 are national).
-        if !matches!(&s[..2], "98" | "99") {
-            for (len, level) in [(2, "chapter"), (4, "heading"), (6, "subheading")] {
-                if s.len() >= len && super::hs2022::description(&s[..len]).is_none() {
-                    let missing = s[..len].to_owned();
-                    return Err(CodeError::HsUnknown { value: s.to_owned(), level, missing });
-                }
-            }
         }
         Ok(HsCode(s.to_owned()))
     }
@@ -759,7 +773,10 @@ mod tests {
         }
         assert!(HsCode::parse_lenient("05x7").is_err());
         // Checked against HS 2022 to six digits; national digits beyond, and chapters 98–99, are not.
-        assert!("05071000".parse::<HsCode>().is_ok() && "9801".parse::<HsCode>().is_ok());
+        let strict = |s: &str| s.parse::<HsCode>().and_then(|h| h.check_nomenclature().map(|()| h));
+        assert!(strict("05071000").is_ok() && strict("9801").is_ok());
+        // Read as received (its form only), checked when written.
+        assert!("050720".parse::<HsCode>().is_ok());
         for (bad, level, missing) in [
             ("9800", "", ""),
             ("0599", "heading", "0599"),
@@ -767,7 +784,7 @@ mod tests {
             ("05072099", "subheading", "050720"),
             ("0509", "heading", "0509"),
         ] {
-            match bad.parse::<HsCode>() {
+            match strict(bad) {
                 Ok(_) if level.is_empty() => {}
                 Err(CodeError::HsUnknown { level: l, missing: m, .. }) => {
                     assert_eq!((l, m.as_str()), (level, missing), "{bad}");

@@ -138,6 +138,17 @@ impl Body {
         validate::body(self)
     }
 
+    /// [`Body::validate`], and what only new content must meet: every HS code in the HS 2022
+    /// nomenclature (a node authoring content checks this; one opening content does not, so that
+    /// a code of another edition still reads).
+    ///
+    /// # Errors
+    /// [`ContentError::Invalid`] naming the first bad field.
+    pub fn validate_authored(&self) -> Result<(), ContentError> {
+        validate::body(self)?;
+        validate::authored(self)
+    }
+
     /// Encodes as deterministic CBOR.
     pub fn encode(&self) -> Vec<u8> {
         codec::to_vec(self)

@@ -573,3 +573,26 @@ fn a_personal_section_carries_its_own_stricter_marking_legal_basis_and_retention
     let e = seal_with(Some(Tlp::Green)).unwrap_err().to_string();
     assert!(e.contains("personal.marking") && e.contains("looser"), "{e}");
 }
+
+#[test]
+fn an_hs_code_outside_hs_2022_is_read_as_received_and_refused_when_written() {
+    let b = seizure_with(|s| s.items[0].hs_actual = Some("050720".parse().unwrap()));
+    // Received: it opens (a code of another edition still reads).
+    assert_eq!(Body::decode(&b.encode()).unwrap(), b);
+    // Written: refused, naming the field and the missing subheading.
+    match b.validate_authored() {
+        Err(ContentError::Invalid { field, problem }) => {
+            assert_eq!(field, "seizure_report.items[0].hs_actual");
+            assert!(problem.contains("no subheading 050720"), "{problem}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let corrected = Body::new(Content::Correction(Correction {
+        reason: "the subheading".into(),
+        target: MessageId([7; 32]),
+        corrected: Box::new(b.content.clone()),
+    }));
+    assert!(corrected.validate().is_ok());
+    assert!(corrected.validate_authored().is_err(), "a correction is checked like what it corrects");
+    assert!(seizure_with(|_| ()).validate_authored().is_ok());
+}

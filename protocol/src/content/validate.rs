@@ -214,6 +214,41 @@ fn texts(field: F<'_>, items: &[String]) -> R {
     items.iter().enumerate().try_for_each(|(i, s)| short(F::Index(&field, i), s))
 }
 
+/// What only content being written must meet: every HS code in the HS 2022 nomenclature.
+/// Content received is opened without it, so that a code of another edition (or one an older
+/// build accepted) still reads.
+pub(super) fn authored(b: &Body) -> R {
+    authored_content(F::Root(b.content.kind()), &b.content)
+}
+
+fn authored_content(f: F<'_>, c: &Content) -> R {
+    let known = |field: F<'_>, h: &super::HsCode| match h.check_nomenclature() {
+        Ok(()) => Ok(()),
+        Err(e) => fail(field, e.to_string()),
+    };
+    match c {
+        Content::Warning(w) => {
+            let hs = F::Field(&f, "hs");
+            w.hs_codes.iter().enumerate().try_for_each(|(i, h)| known(F::Index(&hs, i), h))
+        }
+        Content::SeizureReport(r) => {
+            let items = F::Field(&f, "items");
+            for (i, item) in r.items.iter().enumerate() {
+                let line = F::Index(&items, i);
+                if let Some(h) = &item.hs_actual {
+                    known(F::Field(&line, "hs_actual"), h)?;
+                }
+                if let Some(h) = &item.hs_declared {
+                    known(F::Field(&line, "hs_declared"), h)?;
+                }
+            }
+            Ok(())
+        }
+        Content::Correction(c) => authored_content(F::Field(&f, "corrected"), &c.corrected),
+        _ => Ok(()),
+    }
+}
+
 pub(super) fn body(b: &Body) -> R {
     content(F::Root(b.content.kind()), &b.content, 0)?;
     let root = F::Root("body");
