@@ -127,8 +127,12 @@ pub enum Request {
     Inbox,
     /// The seizure reports this node authored and the corrections and retractions it sent of
     /// them, oldest first, with their bodies ([`Response::OwnReports`]): what its CITES annual
-    /// illegal trade report is made of. They are never in its own inbox.
-    OwnReports,
+    /// illegal trade report is made of. They are never in its own inbox. A page of at most 128
+    /// from the `skip`th; a shorter page is the last.
+    OwnReports {
+        /// How many to pass over.
+        skip: u32,
+    },
     /// The newest `replay` messages already in the inbox (as one first [`Response::Inbox`]
     /// batch, sent even when empty), then every message delivered from then on, with no gap
     /// between them; with `journal`, the same of journal entries ([`Response::Journal`]).
@@ -436,7 +440,8 @@ pub enum Response {
     Inbox(Vec<InboxItem>),
     /// Answer to [`Request::Show`].
     Message(Box<MessageView>),
-    /// Answer to [`Request::OwnReports`] (no personal sections: they are not kept).
+    /// Answer to [`Request::OwnReports`] (without envelopes; no personal sections: they are not
+    /// kept).
     OwnReports(Vec<MessageView>),
     /// Answer to [`Request::Mark`]: the mark is stored durably.
     Marked {

@@ -9,6 +9,9 @@ use godwit_protocol::content::{Body, Content, Tlp};
 
 use crate::node::{Client, EXIT_REFUSED, ExportFormat, fail};
 
+/// The most of this node's own reports one answer holds.
+const OWN_PAGE: usize = 128;
+
 /// The most messages one inbox listing returns (the node's newest).
 const LISTING_MAX: usize = 1_000;
 
@@ -173,9 +176,18 @@ fn inbox_reports(client: &mut Client, since: Option<u64>) -> anyhow::Result<Gath
 /// This node's own seizure reports and its corrections and retractions of them, from the copies
 /// it kept: the Party's own seizures, for its CITES annual illegal trade report.
 fn own_reports(client: &mut Client, since: Option<u64>) -> anyhow::Result<Gathered> {
-    let Response::OwnReports(views) = client.ask(&Request::OwnReports)? else {
-        return Err(fail(EXIT_REFUSED, "the node answered something else than its own reports".into()));
-    };
+    let mut views = Vec::new();
+    loop {
+        let skip = u32::try_from(views.len()).unwrap_or(u32::MAX);
+        let Response::OwnReports(page) = client.ask(&Request::OwnReports { skip })? else {
+            return Err(fail(EXIT_REFUSED, "the node answered something else than its own reports".into()));
+        };
+        let last = page.len() < OWN_PAGE;
+        views.extend(page);
+        if last {
+            break;
+        }
+    }
     let (mut reports, mut amendments, mut withheld) = (Vec::new(), Vec::new(), 0);
     for v in views {
         let body = match crate::inbox::decode(&v.body) {
@@ -193,7 +205,7 @@ fn own_reports(client: &mut Client, since: Option<u64>) -> anyhow::Result<Gather
     }
     if withheld > 0 {
         eprintln!(
-            "godwit: {withheld} of this node's reports this account may not read are not in this export"
+            "godwit: {withheld} of this node's reports could not be read from the copies it kept and are not in this export"
         );
     }
     Ok((reports, amendments))

@@ -23,7 +23,7 @@
 //! | `blocked` | `B` | NodeId | empty: a node the operator blocked |
 //! | `directory` | `d` | NodeId | the node's newest checked card (a signed control record) |
 //! | `quarantine` | `q` | message id | a damaged envelope, set aside on open until a sound copy is fetched again |
-//! | `own` | `o` | message id | the body of a seizure report, correction or retraction this node authored (never its personal section) |
+//! | `own` | `o` | message id | [`OwnRecord`]: a seizure report, correction or retraction this node authored, its envelope and body (never its personal section) |
 //!
 //! **Atomicity**: the relay's group commit arrives as one [`Batch`], every state change with its
 //! journal entries, and is written as one sled batch on the one tree — sled applies a batch
@@ -174,6 +174,19 @@ pub struct PeerRecord {
     pub admin: String,
     /// Last time a connection came up (ms since the epoch).
     pub last_seen: u64,
+}
+
+/// A report this node authored, as kept (table `own`): the envelope it signed (kept after the
+/// message expires and its stored copy is dropped) and the body it sealed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnRecord {
+    /// The envelope, as signed.
+    #[serde(with = "serde_bytes")]
+    pub envelope: Vec<u8>,
+    /// The body (Godwit's CBOR), without the personal section.
+    #[serde(with = "serde_bytes")]
+    pub body: Vec<u8>,
 }
 
 /// Evidence of a fork: an author signed two messages for one place in a feed. The held message
@@ -695,11 +708,11 @@ impl SledStore {
         journal::entries(&self.tree, from, to).map(|item| item.map_err(|e| self.sled_err(e)))
     }
 
-    /// The bodies of the reports this node authored ([`Write::Own`]), by id.
+    /// The reports this node authored ([`Write::Own`]), by id.
     ///
     /// # Errors
     /// [`StoreError`].
-    pub fn own_reports(&self) -> Result<Vec<(MessageId, Vec<u8>)>, StoreError> {
+    pub fn own_reports(&self) -> Result<Vec<(MessageId, OwnRecord)>, StoreError> {
         self.scan(OWN)
             .map(|item| {
                 let (key, v) = item?;
@@ -707,7 +720,7 @@ impl SledStore {
                     tree: OWN.1,
                     detail: "key is not a message id".into(),
                 })?;
-                Ok((MessageId(id), v.to_vec()))
+                Ok((MessageId(id), Self::decode(OWN, &v)?))
             })
             .collect()
     }
@@ -1022,8 +1035,8 @@ impl SledStore {
                 Write::Mark { id, mark } => {
                     b.insert(k(MARKS, id.as_bytes()), codec::to_vec(mark));
                 }
-                Write::Own { id, body } => {
-                    b.insert(k(OWN, id.as_bytes()), &body[..]);
+                Write::Own { id, record } => {
+                    b.insert(k(OWN, id.as_bytes()), &record[..]);
                 }
                 Write::Repair { id, env } => {
                     b.insert(k(MSGS, id.as_bytes()), &env[..]);

@@ -73,7 +73,7 @@ pub(super) enum Query {
     JournalAfter { after: Option<u64>, limit: usize },
     /// The operators' marks on these messages.
     Marks(Vec<MessageId>),
-    /// This node's own reports: id, envelope (empty once forgotten after expiry), body.
+    /// This node's own reports: id, envelope, body.
     OwnReports,
     /// A new encryption key and a card announcing it (carried out by the core itself).
     RotateKey { uid: u32 },
@@ -388,7 +388,7 @@ fn read_action(req: &Request) -> Option<String> {
         Request::Audit(godwit_admin_api::audit::AuditRequest::NewGeneration) => return None,
         Request::Audit(a) => cut(&format!("audit {a:?}")),
         Request::Inbox => "inbox list".into(),
-        Request::OwnReports => "inbox own".into(),
+        Request::OwnReports { skip } => format!("inbox own from {skip}"),
         Request::Follow { journal: true, .. } => "journal follow".into(),
         Request::Follow { journal: false, .. } => "inbox follow".into(),
         Request::Show { id } => format!("inbox show {}", cut(id)),
@@ -885,33 +885,37 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
                 personal_status,
             })))
         }
-        Request::OwnReports => {
-            let Answer::OwnReports(own) = ask(ctx, Query::OwnReports).await? else {
+        Request::OwnReports { skip } => {
+            let Answer::OwnReports(mut own) = ask(ctx, Query::OwnReports).await? else {
                 return Err(refused("unavailable", "unexpected answer".into()));
             };
-            let mut views = Vec::with_capacity(own.len());
-            for (id, env, body) in own {
-                // This node wrote it: a TLP:RED report's addressees are at its recipients.
+            // Oldest first, in pages: the order is the envelopes' creation time, then id.
+            let created = |env: &[u8]| Envelope::verify(env).map_or(0, |e| e.header().created.as_millis());
+            own.sort_by_cached_key(|(id, env, _)| (created(env), *id));
+            let mut views = Vec::new();
+            for (id, env, body) in own.into_iter().skip(skip as usize).take(OWN_PAGE) {
+                // This node wrote it: a TLP:RED report's addressees are at its recipients, and
+                // its own operators (the socket's group) see what they sent (docs/security.md).
                 let opened = godwit_protocol::content::Body::decode(&body)
                     .map_err(|e| format!("its kept body does not decode: {e}"));
                 let Some(item) = item_opened(ctx, id, &env, None, opened.clone()) else {
-                    continue; // forgotten after expiry: its header is gone with it
+                    return Err(refused("unavailable", format!("the kept envelope of {id} does not verify")));
                 };
                 let (body, unopened) = match opened {
                     Ok(b) => (b.encode(), None),
                     Err(why) => (Vec::new(), Some(why)),
                 };
-                let personal_status = "none".to_string();
+                // The envelope stays here (the export needs the body); personal sections are not kept.
+                let personal_status = "not kept".to_string();
                 views.push(MessageView {
                     item,
-                    envelope: env,
+                    envelope: Vec::new(),
                     body,
                     unopened,
                     personal: Vec::new(),
                     personal_status,
                 });
             }
-            views.sort_by_key(|v| v.item.created_ms);
             Ok(Response::OwnReports(views))
         }
         Request::Directory { name } => {
@@ -1538,6 +1542,9 @@ async fn publish(ctx: &Ctx, req: super::PublishRequest) -> Result<MessageId, Res
     rx.await.map_err(|_| gone())?.map_err(|e| refused("refused", e.to_string()))
 }
 
+/// Most of this node's own reports one answer holds (a body is at most 64 KiB of text fields).
+const OWN_PAGE: usize = 128;
+
 /// Most inbox entries one listing returns (the newest).
 const INBOX_LIST_MAX: usize = 1_000;
 
@@ -1685,20 +1692,10 @@ pub(super) fn on_core(
         Query::RotateKey { .. } | Query::Channels | Query::ChangeChannel { .. } | Query::Audit { .. } => {
             Answer::Failed("the core answers this itself".into())
         }
-        Query::OwnReports => {
-            let own = match relay.store().own_reports() {
-                Ok(o) => o,
-                Err(e) => return failed(e),
-            };
-            let mut out = Vec::with_capacity(own.len());
-            for (id, body) in own {
-                match relay.envelope(&id) {
-                    Ok(env) => out.push((id, env.unwrap_or_default(), body)),
-                    Err(e) => return Answer::Failed(format!("cannot read the store: {e}")),
-                }
-            }
-            Answer::OwnReports(out)
-        }
+        Query::OwnReports => match relay.store().own_reports() {
+            Ok(own) => Answer::OwnReports(own.into_iter().map(|(id, r)| (id, r.envelope, r.body)).collect()),
+            Err(e) => failed(e),
+        },
         Query::Marks(ids) => {
             let mut marks = Vec::with_capacity(ids.len());
             for id in &ids {

@@ -219,10 +219,14 @@ async fn run_conn(
         // The handshake checked the certificate's validity once; the connection must not
         // outlive it.
         let expiry_conn = conn.clone();
+        // Why this node closes it, if it does: journalled with the disconnection.
+        let closed: Arc<std::sync::OnceLock<String>> = Arc::default();
+        let expiry_closed = closed.clone();
         let remaining =
             u64::try_from(peer.not_after.saturating_sub(super::now().as_millis() as i64 / 1000)).unwrap_or(0);
         let expiry = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(remaining)).await;
+            let _ = expiry_closed.set("the peer's certificate expired".into());
             expiry_conn.close(9u32.into(), b"the peer's certificate expired");
         });
         let queued = Arc::new(AtomicUsize::new(0));
@@ -231,7 +235,7 @@ async fn run_conn(
         for stream in streams {
             let (tx, rx) = tmpsc::channel(CONN_QUEUE_FRAMES);
             senders.push(tx);
-            writers.spawn(write_stream(stream, rx, conn.clone(), queued.clone()));
+            writers.spawn(write_stream(stream, rx, conn.clone(), queued.clone(), closed.clone()));
         }
         let Ok(tx) = <[_; 3]>::try_from(senders) else {
             return Err(Refusal::Other("stream setup failed".into()));
@@ -253,7 +257,7 @@ async fn run_conn(
             tx,
             queued,
             queue_cap,
-            closed: std::sync::OnceLock::new(),
+            closed: closed.clone(),
         };
         if core.send(CoreMsg::Connected { peer: Box::new(peer), handle }).is_err() {
             expiry.abort();
@@ -330,13 +334,15 @@ async fn write_stream(
     mut rx: tmpsc::Receiver<Vec<u8>>,
     conn: quinn::Connection,
     queued: Arc<AtomicUsize>,
+    closed: Arc<std::sync::OnceLock<String>>,
 ) {
     while let Some(body) = rx.recv().await {
         let mut buf = (body.len() as u32).to_be_bytes().to_vec();
         buf.extend_from_slice(&body);
         let written = stream.write_all(&buf).await;
         queued.fetch_sub(body.len(), Ordering::Relaxed);
-        if written.is_err() {
+        if let Err(e) = written {
+            let _ = closed.set(format!("a write to the peer failed: {e}"));
             conn.close(7u32.into(), b"stream failed");
             return;
         }

@@ -379,7 +379,7 @@ impl Core {
             }
             CoreMsg::Disconnected { peer, conn, reason } => {
                 if self.conns.get(&peer).is_some_and(|c| c.id == conn) {
-                    let reason = match self.conns.remove(&peer).and_then(|c| c.closed.into_inner()) {
+                    let reason = match self.conns.remove(&peer).and_then(|c| c.closed.get().cloned()) {
                         Some(ours) => format!("closed by this node: {ours}"),
                         None => reason,
                     };
@@ -602,7 +602,8 @@ impl Core {
         // This node's own seizure reports, and what amends them, kept readable here: a direct
         // message's author cannot open it again, and the node reports its own seizures.
         if matches!(req.body.content.kind(), "seizure_report" | "correction" | "retraction") {
-            self.relay.keep_own(sealed.id, req.body.encode());
+            let record = crate::store::OwnRecord { envelope: sealed.bytes.clone(), body: req.body.encode() };
+            self.relay.keep_own(sealed.id, godwit_protocol::codec::to_vec(&record));
         }
         if req.priority == godwit_protocol::envelope::Priority::Flash {
             let me = self.shared.me;

@@ -306,7 +306,7 @@ struct ConnHandle {
     queued: Arc<AtomicUsize>,
     queue_cap: usize,
     /// Why this node closed it, if it did (journalled with the disconnection).
-    closed: std::sync::OnceLock<String>,
+    closed: Arc<std::sync::OnceLock<String>>,
 }
 
 impl ConnHandle {

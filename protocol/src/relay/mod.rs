@@ -660,10 +660,10 @@ impl<S: Store> Relay<S> {
         self.record_admin(uid, action);
     }
 
-    /// Keeps the body of a report this node just authored ([`Write::Own`]) in the batch that
-    /// holds the message: durable with it, or not at all.
-    pub fn keep_own(&mut self, id: MessageId, body: Vec<u8>) {
-        self.hot.write(Write::Own { id, body });
+    /// Keeps the shell's record of a report this node just authored ([`Write::Own`]) in the
+    /// batch that holds the message: durable with it, or not at all.
+    pub fn keep_own(&mut self, id: MessageId, record: Vec<u8>) {
+        self.hot.write(Write::Own { id, record });
     }
 
     /// Notes the certificate (DER) of a member this hub serves, e.g. from a peer record of an

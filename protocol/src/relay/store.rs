@@ -161,14 +161,16 @@ pub enum Write {
         /// The mark.
         mark: Mark,
     },
-    /// The content of a seizure report, correction or retraction this node authored, as it
-    /// sealed it (the body, never the personal section): a direct message's author cannot open
-    /// it again, and the node reports its own seizures (the CITES annual illegal trade report).
+    /// What the shell keeps of a seizure report, correction or retraction this node authored
+    /// (opaque to the relay; the node keeps the envelope and the body it sealed, never the
+    /// personal section): a direct message's author cannot open it again, an envelope is
+    /// dropped when it expires, and the node reports its own seizures (the CITES annual illegal
+    /// trade report).
     Own {
         /// The message.
         id: MessageId,
-        /// Its body (Godwit's CBOR).
-        body: Vec<u8>,
+        /// The record.
+        record: Vec<u8>,
     },
     /// A node card, checked by the shell, as the directory entry of `node` (replacing the one
     /// before).
@@ -310,7 +312,7 @@ pub struct MemoryStore {
     pub blocked: std::collections::BTreeSet<NodeId>,
     /// Operators' marks on inbox messages.
     pub marks: BTreeMap<MessageId, Mark>,
-    /// The bodies of this node's own reports ([`Write::Own`]).
+    /// The records of this node's own reports ([`Write::Own`]).
     pub own: BTreeMap<MessageId, Vec<u8>>,
     /// Fork evidence: author, feed and seq → the id held and the conflicting envelope.
     pub evidence: BTreeMap<(NodeId, FeedId, u64), Evidence>,
@@ -481,8 +483,8 @@ impl Store for MemoryStore {
                 Write::Mark { id, mark } => {
                     self.marks.insert(*id, mark.clone());
                 }
-                Write::Own { id, body } => {
-                    self.own.insert(*id, body.clone());
+                Write::Own { id, record } => {
+                    self.own.insert(*id, record.clone());
                 }
                 Write::Repair { id, env } => {
                     if let Some((held, _)) = self.msgs.get_mut(id) {

@@ -1418,7 +1418,7 @@ fn a_kept_own_report_is_written_in_the_batch_that_holds_the_message() {
     let has_own = batch
         .writes
         .iter()
-        .any(|w| matches!(w, Write::Own { id, body } if *id == sealed.id && *body == b.encode()));
+        .any(|w| matches!(w, Write::Own { id, record } if *id == sealed.id && *record == b.encode()));
     assert!(has_message && has_own, "one batch: durable together or not at all");
     r.store_mut().write(&batch).unwrap();
     r.handle_committed().unwrap();
