@@ -385,11 +385,8 @@ impl SledStore {
             }
         }
         store.log_last = store.get(STATE, b"log_last")?.map_or(0, |v| be_u64(&v));
-        // The pack the next entry goes into, if it is already begun.
-        let next = store.journal_head.0 + 1;
-        if next % journal::PACK != 0 {
-            store.journal_pack =
-                store.get(JOURNAL, &(next / journal::PACK).to_be_bytes())?.map_or(Vec::new(), |v| v.to_vec());
+        if let Some(p) = journal::partial(store.journal_head.0) {
+            store.journal_pack = store.get(JOURNAL, &p.to_be_bytes())?.map_or(Vec::new(), |v| v.to_vec());
         }
         store.open_audit()?;
         let mut report = store.check()?;
@@ -537,7 +534,7 @@ impl SledStore {
         let head = self.journal_head.0;
         if !journal::partial_is_sound(&self.journal_pack, head) {
             r.damage.push(format!(
-                "the journal's last pack ({}) does not hold exactly the entries up to its head {head}: entries written from now on are placed after what it holds",
+                "the journal's last pack ({}) does not hold exactly the entries up to its head {head}: entries written from now on are placed after what it holds (restore the data directory from a backup if the audit log matters)",
                 head / journal::PACK
             ));
         }

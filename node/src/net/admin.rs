@@ -899,7 +899,12 @@ async fn handle(req: Request, uid: Option<u32>, ctx: &Ctx) -> Result<Response, R
                 let opened = godwit_protocol::content::Body::decode(&body)
                     .map_err(|e| format!("its kept body does not decode: {e}"));
                 let Some(item) = item_opened(ctx, id, &env, None, opened.clone()) else {
-                    return Err(refused("unavailable", format!("the kept envelope of {id} does not verify")));
+                    return Err(refused(
+                        "unavailable",
+                        format!(
+                            "this node's kept copy of its report {id} is damaged (its envelope does not verify): restore the data directory from a backup to export it"
+                        ),
+                    ));
                 };
                 let (body, unopened) = match opened {
                     Ok(b) => (b.encode(), None),

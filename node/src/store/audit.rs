@@ -638,8 +638,7 @@ impl SledStore {
         let pack = seq / journal::PACK;
         let Some(value) = self.get(JOURNAL, &pack.to_be_bytes())? else { return Ok(()) };
         let new = journal::rewrite(pack, &value, seq, bytes);
-        if pack == (self.journal_head.0 + 1) / journal::PACK && (self.journal_head.0 + 1) % journal::PACK != 0
-        {
+        if journal::partial(self.journal_head.0) == Some(pack) {
             self.journal_pack.clone_from(&new);
         }
         if new.is_empty() {

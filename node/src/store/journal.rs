@@ -61,26 +61,17 @@ pub(super) fn unpack(pack: u64, value: &IVec) -> Vec<(u64, IVec)> {
     Unpack { value: value.clone(), at: 0, seq: first_seq(pack), end: end_seq(pack) }.collect()
 }
 
-/// How many entries a pack's value holds, as its lengths say.
-/// A damaged length ends the count as it ends [`Unpack`]: what is left is one entry.
-pub(super) fn count(value: &[u8]) -> u64 {
-    let (len, mut at, mut n) = (value.len(), 0usize, 0u64);
-    while at < len {
-        n += 1;
-        let Some(l) = value.get(at..at + 4) else { break };
-        let k = u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize;
-        if k > len - (at + 4) {
-            break;
-        }
-        at += 4 + k;
-    }
-    n
+/// The pack the entry after the journal's head `head` goes into, when that pack is already
+/// begun (partial, its value kept in memory); `None` when the next entry starts a new pack.
+pub(super) fn partial(head: u64) -> Option<u64> {
+    let next = head + 1;
+    (next % PACK != 0).then_some(next / PACK)
 }
 
 /// Whether the stored partial pack holds exactly the entries up to the journal's head `head`
 /// (checked on open: entries appended to a damaged one would land in the wrong places).
 pub(super) fn partial_is_sound(value: &[u8], head: u64) -> bool {
-    head % PACK == PACK - 1 || count(value) == head + 1 - first_seq(head / PACK)
+    partial(head).is_none_or(|p| unpack(p, &IVec::from(value)).len() as u64 == head + 1 - first_seq(p))
 }
 
 /// Replaces entry `seq` of a pack's value (or, with `None`, drops it and every later entry of
@@ -180,15 +171,15 @@ impl Iterator for Entries {
 pub(super) fn migrate(tree: &sled::Tree, packs_per_batch: usize) -> Result<(), sled::Error> {
     loop {
         let mut batch = sled::Batch::default();
-        let mut pack: Option<(u64, Vec<u8>)> = None;
+        let mut pack: Option<(u64, Vec<u8>, u64)> = None;
         let mut packs = 0;
         let mut more = false;
         for item in tree.scan_prefix([OLD_JOURNAL]) {
             let (key, value) = item?;
             let seq = be_u64(&key[1..]);
             let p = seq / PACK;
-            if pack.as_ref().is_some_and(|(q, _)| *q != p) {
-                let Some((q, bytes)) = pack.take() else { break };
+            if pack.as_ref().is_some_and(|(q, _, _)| *q != p) {
+                let Some((q, bytes, _)) = pack.take() else { break };
                 batch.insert(self::key(q), bytes);
                 packs += 1;
                 if packs == packs_per_batch {
@@ -196,18 +187,19 @@ pub(super) fn migrate(tree: &sled::Tree, packs_per_batch: usize) -> Result<(), s
                     break;
                 }
             }
-            let (_, bytes) = pack.get_or_insert_with(|| (p, Vec::new()));
+            // `next`: the seq the pack's next entry has.
+            let (_, bytes, next) = pack.get_or_insert_with(|| (p, Vec::new(), first_seq(p)));
             // A missing entry keeps its place as an empty one (never a valid entry: named as
             // damaged, like the hole it was), so that the entries after it keep their seqs.
-            let mut next = first_seq(p) + count(bytes);
-            while next < seq {
+            while *next < seq {
                 append(bytes, &[]);
-                next += 1;
+                *next += 1;
             }
             append(bytes, &value);
+            *next += 1;
             batch.remove(key);
         }
-        if let Some((q, bytes)) = pack {
+        if let Some((q, bytes, _)) = pack {
             batch.insert(self::key(q), bytes);
         }
         tree.apply_batch(batch)?;
@@ -396,9 +388,9 @@ mod tests {
         assert!(r.damage.iter().any(|d| d.contains("the journal's last pack (1)")), "{:?}", r.damage);
         // Lengths near 4 GiB: one entry, the rest of the value, no overflow.
         let v = IVec::from(&[0xff, 0xff, 0xff, 0xff, 1, 2, 3][..]);
-        assert_eq!(count(&v), 1);
+        assert_eq!(unpack(1, &v).len(), 1);
         assert_eq!(unpack(1, &v), vec![(16, v.clone())]);
-        assert_eq!(count(&[0, 0, 0, 1, 9, 0, 0][..]), 2);
-        assert_eq!(count(&[]), 0);
+        assert_eq!(unpack(1, &IVec::from(&[0, 0, 0, 1, 9, 0, 0][..])).len(), 2);
+        assert_eq!(unpack(1, &IVec::from(&[][..])).len(), 0);
     }
 }
