@@ -56,6 +56,24 @@ pub use audit::{AuditReader, CheckpointRec, GenerationRec, GenerationReport};
 /// Bytes of sled's page cache (sled's default is 1 GiB).
 const CACHE_BYTES: u64 = 64 << 20;
 
+/// How long opening waits for the store's file lock. sled releases it from background threads
+/// moments after its last handle is dropped, so a reopen in the same process (a restart, an
+/// offline command right after the daemon stopped) may find it still held; a store another
+/// process keeps open is refused once this has passed.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether the store's file lock (sled's `flock` on `<dir>/db`) is held by another handle.
+/// Asked only after sled refused to open, so its error is classified by the lock's state, not
+/// by its message text.
+fn lock_is_held(dir: &Path) -> bool {
+    use fs2::FileExt;
+    let Ok(file) = std::fs::File::open(dir.join("db")) else { return false };
+    match file.try_lock_exclusive() {
+        Ok(()) => false, // released again when `file` is closed
+        Err(e) => e.raw_os_error() == fs2::lock_contended_error().raw_os_error(),
+    }
+}
+
 /// The storage schema version this code reads and writes.
 pub const SCHEMA_VERSION: u32 = 3;
 
@@ -88,6 +106,12 @@ pub enum StoreError {
         tree: &'static str,
         /// What is wrong.
         detail: String,
+    },
+    /// Another process (or another handle in this one) holds the store open.
+    #[error("the store {path} is in use by another process (is godwitd already running on it?)")]
+    InUse {
+        /// The database directory.
+        path: PathBuf,
     },
     /// The database was written by another schema version.
     #[error("database schema version {found} is not supported (this godwitd uses {SCHEMA_VERSION})")]
@@ -333,12 +357,30 @@ impl SledStore {
     pub fn open(dir: &Path) -> Result<(SledStore, IntegrityReport), StoreError> {
         let sled_err = |source| StoreError::Sled { path: dir.to_owned(), source };
         // sled's page cache would grow to 1 GiB by default: the node's memory is budgeted.
-        let db = sled::Config::new()
-            .path(dir)
-            .mode(sled::Mode::HighThroughput)
-            .cache_capacity(CACHE_BYTES)
-            .open()
-            .map_err(sled_err)?;
+        let config =
+            sled::Config::new().path(dir).mode(sled::Mode::HighThroughput).cache_capacity(CACHE_BYTES);
+        let started = std::time::Instant::now();
+        // One more attempt when the lock was free by the time it was looked at.
+        let mut released = false;
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(e @ sled::Error::Io(_)) => {
+                    if lock_is_held(dir) {
+                        if started.elapsed() >= LOCK_WAIT {
+                            return Err(StoreError::InUse { path: dir.to_owned() });
+                        }
+                        // No event announces the release: it happens in sled's own threads.
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    } else if !std::mem::replace(&mut released, true) {
+                        continue;
+                    } else {
+                        return Err(sled_err(e));
+                    }
+                }
+                Err(e) => return Err(sled_err(e)),
+            }
+        };
         let tree = db.open_tree("godwit").map_err(sled_err)?;
         let mut store = SledStore {
             path: dir.to_owned(),
@@ -1286,6 +1328,39 @@ mod tests {
         ] {
             assert!(damage.iter().any(|d| d.contains(expected)), "{expected:?} not in {damage:?}");
         }
+    }
+
+    /// sled releases its file lock from background threads, moments after the last handle is
+    /// dropped: a reopen right after a close waits for it instead of failing.
+    #[test]
+    fn opens_a_store_closed_moments_before() {
+        let dir = tempfile::tempdir().unwrap();
+        for round in 0..20u32 {
+            let (opened, go) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+            let path = dir.path().to_owned();
+            let holder = std::thread::spawn(move || {
+                let (s, _) = SledStore::open(&path).unwrap();
+                s.tree.insert(k(STATE, b"round"), &round.to_be_bytes()).unwrap();
+                s.commit().unwrap();
+                opened.0.send(()).unwrap();
+                go.1.recv().unwrap();
+            });
+            opened.1.recv().unwrap();
+            go.0.send(()).unwrap();
+            holder.join().unwrap();
+            let (s, _) = SledStore::open(dir.path()).unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert_eq!(s.get(STATE, b"round").unwrap().as_deref(), Some(&round.to_be_bytes()[..]));
+        }
+    }
+
+    /// A store another process (or handle) keeps open is named as in use, not as a database error.
+    #[test]
+    fn a_store_in_use_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = SledStore::open(dir.path()).unwrap();
+        let e = SledStore::open(dir.path()).unwrap_err();
+        assert!(matches!(e, StoreError::InUse { .. }), "{e:?}");
+        assert!(e.to_string().contains("is in use by another process"), "{e}");
     }
 
     #[test]
