@@ -7,7 +7,10 @@
 //!
 //! Run: `cargo bench -p godwit-node --bench relay` (N defaults to 2000; `-- 5000` to change;
 //! `-- --members 50` for another number of members, `-- --window 1` for the publisher to wait
-//! for each acknowledgement before the next message: the latency of an idle hub). With 10 members or fewer every member
+//! for each acknowledgement before the next message: the latency of an idle hub). Members
+//! acknowledge as a node does, every id that arrived while they were writing in one `Ack`
+//! frame; `-- --ack-each` makes them send one `Ack` per message instead (the heavier load on the
+//! hub, the form of the runs before 2026-12-02). With 10 members or fewer every member
 //! verifies what it receives; with more, members read the id only, so that the benchmark
 //! process does not take the CPU the hub is measured on.
 
@@ -31,7 +34,7 @@ use godwit_protocol::identity::IdentityKey;
 use godwit_protocol::identity::Role;
 use godwit_protocol::ids::ChannelId;
 use godwit_protocol::message::{Audience, Draft, seal};
-use godwit_protocol::wire::{Frame, Hello, Msg};
+use godwit_protocol::wire::{Frame, Hello, MAX_ACK_IDS, Msg};
 use godwit_protocol::{Timestamp, samples};
 use rand_core::OsRng;
 use tokio::sync::{Semaphore, mpsc};
@@ -72,6 +75,7 @@ async fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(2_000);
     let verify_all = MEMBERS <= 10;
+    let ack_each = args.iter().any(|a| a == "--ack-each");
     let tmp = tempfile::tempdir().unwrap();
     let t = now().as_millis();
     let ca = Authority::new("Bench CA", t - DAY, t + DAY).unwrap();
@@ -145,8 +149,29 @@ async fn main() {
         frame(&mut s, &Frame::Hello(Hello { v: 1, recovering: false })).await;
         let (tx, mut rx) = mpsc::unbounded_channel::<Frame>();
         tokio::spawn(async move {
-            while let Some(f) = rx.recv().await {
+            let mut next = rx.recv().await;
+            while let Some(f) = next.take() {
+                let f = match f {
+                    // The ids that arrived while the last frame was written go out together.
+                    Frame::Ack(mut ids) if !ack_each => {
+                        while ids.len() < MAX_ACK_IDS {
+                            match rx.try_recv() {
+                                Ok(Frame::Ack(more)) => ids.extend(more),
+                                Ok(other) => {
+                                    next = Some(other);
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        Frame::Ack(ids)
+                    }
+                    f => f,
+                };
                 frame(&mut s, &f).await;
+                if next.is_none() {
+                    next = rx.recv().await;
+                }
             }
         });
         let (received, acked, tx2, all_in) = (received.clone(), acked.clone(), tx.clone(), all_in.clone());
