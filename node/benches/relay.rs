@@ -12,7 +12,8 @@
 //! frame; `-- --ack-each` makes them send one `Ack` per message instead (the heavier load on the
 //! hub, the form of the runs before 2026-12-02). With 10 members or fewer every member
 //! verifies what it receives; with more, members read the id only, so that the benchmark
-//! process does not take the CPU the hub is measured on.
+//! process does not take the CPU the hub is measured on. `BENCH_HUB_LOG=1` passes the hub's
+//! log through to stderr.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code: a panic is the failure report
 
@@ -118,7 +119,16 @@ async fn main() {
             break r.split_whitespace().next().unwrap().parse().unwrap();
         }
     };
-    std::thread::spawn(move || for _ in lines {});
+    // `BENCH_HUB_LOG=1` shows the hub's log (warnings, connections) on stderr.
+    let show = std::env::var_os("BENCH_HUB_LOG").is_some();
+    std::thread::spawn(move || {
+        // Read to the end whatever it holds: a hub blocked on a full pipe would stall the run.
+        for l in lines {
+            if let (true, Ok(l)) = (show, l) {
+                eprintln!("hub: {l}");
+            }
+        }
+    });
 
     // Members connect.
     let ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
