@@ -62,15 +62,39 @@ const CACHE_BYTES: u64 = 64 << 20;
 /// process keeps open is refused once this has passed.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Whether the store's file lock (sled's `flock` on `<dir>/db`) is held by another handle.
-/// Asked only after sled refused to open, so its error is classified by the lock's state, not
-/// by its message text.
-fn lock_is_held(dir: &Path) -> bool {
+/// The store's file lock (sled's `flock` on `<dir>/db`), as found after sled refused to open:
+/// its error is classified by the lock's state, not by its message text.
+enum Lock {
+    /// Nobody holds it: sled refused for another reason.
+    Free,
+    /// It was held, and has been let go since.
+    Released,
+    /// It is still held at the deadline.
+    Held,
+}
+
+/// Looks at the store's lock and, when it is held, waits until it is let go or `deadline`
+/// passes. The wait is a blocking `flock` on a thread of its own, woken by the release itself;
+/// past the deadline that thread is left to end with the release.
+fn wait_for_lock(dir: &Path, deadline: std::time::Instant) -> Lock {
     use fs2::FileExt;
-    let Ok(file) = std::fs::File::open(dir.join("db")) else { return false };
+    let Ok(file) = std::fs::File::open(dir.join("db")) else { return Lock::Free };
     match file.try_lock_exclusive() {
-        Ok(()) => false, // released again when `file` is closed
-        Err(e) => e.raw_os_error() == fs2::lock_contended_error().raw_os_error(),
+        Ok(()) => return Lock::Free, // let go again when `file` is closed
+        Err(e) if e.raw_os_error() != fs2::lock_contended_error().raw_os_error() => return Lock::Free,
+        Err(_) => {}
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::Builder::new().name("godwit-store-lock".into()).spawn(move || {
+        // Taken, then let go at once as `file` is closed: only the moment counts.
+        let _ = tx.send(file.lock_exclusive().is_ok());
+    });
+    if waiter.is_err() {
+        return Lock::Held;
+    }
+    match rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+        Ok(true) => Lock::Released,
+        _ => Lock::Held,
     }
 }
 
@@ -359,25 +383,18 @@ impl SledStore {
         // sled's page cache would grow to 1 GiB by default: the node's memory is budgeted.
         let config =
             sled::Config::new().path(dir).mode(sled::Mode::HighThroughput).cache_capacity(CACHE_BYTES);
-        let started = std::time::Instant::now();
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
         // One more attempt when the lock was free by the time it was looked at.
-        let mut released = false;
+        let mut retried = false;
         let db = loop {
             match config.open() {
                 Ok(db) => break db,
-                Err(e @ sled::Error::Io(_)) => {
-                    if lock_is_held(dir) {
-                        if started.elapsed() >= LOCK_WAIT {
-                            return Err(StoreError::InUse { path: dir.to_owned() });
-                        }
-                        // No event announces the release: it happens in sled's own threads.
-                        std::thread::sleep(std::time::Duration::from_millis(10));
-                    } else if !std::mem::replace(&mut released, true) {
-                        continue;
-                    } else {
-                        return Err(sled_err(e));
-                    }
-                }
+                Err(e @ sled::Error::Io(_)) => match wait_for_lock(dir, deadline) {
+                    Lock::Released => {}
+                    Lock::Held => return Err(StoreError::InUse { path: dir.to_owned() }),
+                    Lock::Free if !std::mem::replace(&mut retried, true) => {}
+                    Lock::Free => return Err(sled_err(e)),
+                },
                 Err(e) => return Err(sled_err(e)),
             }
         };
