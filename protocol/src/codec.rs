@@ -46,7 +46,12 @@ pub enum CodecError {
 /// Infallible for Godwit's own types (they contain no maps with non-string keys, no floats and
 /// nothing that can fail to serialise); the `expect` guards that invariant.
 pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    let mut out = Vec::with_capacity(128);
+    to_vec_sized(value, 128)
+}
+
+/// [`to_vec`] into a buffer allocated for `capacity` bytes (the expected size: no regrowth).
+pub fn to_vec_sized<T: Serialize + ?Sized>(value: &T, capacity: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity);
     // Invariant: serialising into a Vec cannot fail with an I/O error, and our types only use
     // serde data model items that ciborium supports.
     ciborium::ser::into_writer(value, &mut out).expect("encoding Godwit types into a Vec cannot fail");

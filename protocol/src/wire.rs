@@ -246,7 +246,8 @@ pub fn encode_msg(env: &[u8], hop: u8) -> Vec<u8> {
         env: &'a [u8],
         hop: u8,
     }
-    codec::to_vec(&FrameRef::Msg(MsgRef { env, hop }))
+    // Sized for the envelope and the frame's few bytes of CBOR around it: one allocation.
+    codec::to_vec_sized(&FrameRef::Msg(MsgRef { env, hop }), env.len() + 32)
 }
 
 impl Frame {

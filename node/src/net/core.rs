@@ -117,6 +117,12 @@ impl Core {
                 return;
             }
             if let Some(tx) = stop {
+                // Cursor moves still waiting for a commit are written before the store closes.
+                self.relay.flush_cursors();
+                if let Err(reason) = self.drain() {
+                    self.fail(&reason);
+                    return;
+                }
                 for (_, c) in self.conns.drain() {
                     c.close("shutting down");
                 }

@@ -216,6 +216,9 @@ impl<S: Store> Relay<S> {
             let entry = self.dirty_cursors.entry(peer).or_insert((old, Vec::new()));
             entry.0 = c;
             entry.1.extend(acked);
+            if self.cursors_due.is_none() {
+                self.cursors_due = Some(self.now.plus_millis(CURSOR_LINGER_MS));
+            }
         }
         Ok(())
     }

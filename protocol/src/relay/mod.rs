@@ -412,6 +412,9 @@ pub struct Relay<S: Store> {
     /// Cursors moved since the last commit, with the ids acknowledged meanwhile: written once
     /// per commit rather than once per acknowledgement.
     dirty_cursors: BTreeMap<NodeId, (u64, Vec<MessageId>)>,
+    /// When cursor moves that nothing else is written with get a commit of their own (see
+    /// [`CURSOR_LINGER_MS`]); `None` when none wait.
+    cursors_due: Option<Timestamp>,
     out: VecDeque<Output>,
     recovering: bool,
     now: Timestamp,
@@ -462,6 +465,7 @@ impl<S: Store> Relay<S> {
             inboxed: Vec::new(),
             delivering: Vec::new(),
             dirty_cursors: BTreeMap::new(),
+            cursors_due: None,
             own_floor: BTreeMap::new(),
             refusals: BTreeMap::new(),
             seen: BTreeSet::new(),
@@ -836,7 +840,17 @@ impl<S: Store> Relay<S> {
         if self.hot.in_commit.is_some() {
             return None;
         }
-        // Cursor moves are written once per commit, with one `Relayed` entry per peer.
+        // Cursor moves are written once per commit, with one `Relayed` entry per peer. Alone
+        // (nothing else to write, no verdict or publication waiting) they wait a little for a
+        // commit that is made anyway.
+        let alone = self.hot.batch.is_empty() && self.pending_acks.is_empty() && self.authored.is_empty();
+        let linger = alone
+            && self.cursors_due.is_some_and(|due| self.now < due)
+            && self.dirty_cursors.values().all(|(_, ids)| ids.len() < MAX_ACK_IDS);
+        if linger {
+            return None;
+        }
+        self.cursors_due = None;
         for (peer, (cursor, ids)) in std::mem::take(&mut self.dirty_cursors) {
             if !ids.is_empty() {
                 self.hot.record(Event::Relayed { to: peer, ids });
@@ -1177,7 +1191,12 @@ impl<S: Store> Relay<S> {
 
     /// When [`Relay::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.peers.values().filter_map(Link::next_deadline).min()
+        self.peers.values().filter_map(Link::next_deadline).chain(self.cursors_due).min()
+    }
+
+    /// Cursor moves still waiting for a commit go into the next one (before a shutdown).
+    pub fn flush_cursors(&mut self) {
+        self.cursors_due = None;
     }
 
     /// Authors a message: assigns the next seq of its feed, seals it, stores it and starts
@@ -1496,6 +1515,13 @@ const PRUNE_BATCH: usize = 1_024;
 
 /// Sends of one message to one peer before the peer is considered stuck and disconnected.
 const MAX_SENDS: u32 = 5;
+
+/// How long cursor moves (and their `Relayed` entries) with nothing else to write wait for a
+/// commit made anyway. Acknowledgements arrive one peer at a time, each its own pass of the
+/// core: written at once, each was a commit of its own — hundreds of small sled batches for a
+/// few commits of messages. A crash loses at most this much of cursor moves, and the messages
+/// behind them are offered again (the peer answers "already held").
+pub const CURSOR_LINGER_MS: u64 = 200;
 
 #[cfg(test)]
 mod tests;

@@ -686,6 +686,57 @@ fn this_nodes_own_message_leaves_it_only_once_committed() {
 }
 
 #[test]
+fn cursor_moves_alone_wait_for_a_commit_made_anyway_and_never_longer_than_the_linger() {
+    let mut h = hub_with(32, |_| {});
+    let m1 = h.by_a(1, None);
+    h.receive_from_a(&m1.bytes, 0);
+    h.commit();
+    let _ = h.outputs();
+    // b acknowledges: its cursor moves in memory, and no commit is made for that alone.
+    h.relay.handle_frame(NOW, h.b, &Frame::Ack(vec![m1.id]).encode()).unwrap();
+    h.commit();
+    assert_eq!(h.relay.store().cursor(&h.b).unwrap(), 0, "not written yet");
+    assert_eq!(h.relay.poll_timeout(), Some(NOW.plus_millis(CURSOR_LINGER_MS)), "a wake-up for it");
+    // The next message's commit carries the move and its `Relayed` entry.
+    let m2 = h.by_a(2, Some(m1.id));
+    h.receive_from_a(&m2.bytes, 0);
+    h.commit();
+    assert_eq!(h.relay.store().cursor(&h.b).unwrap(), 1, "written with the message");
+    let relayed = |h: &Hub| {
+        h.relay
+            .store()
+            .journal
+            .iter()
+            .filter(|e| matches!(e, Event::Relayed { to, .. } if *to == h.b))
+            .count()
+    };
+    assert_eq!(relayed(&h), 1);
+    // With nothing else to write, the move is written when the linger is over.
+    let _ = h.outputs();
+    h.relay.handle_frame(NOW, h.b, &Frame::Ack(vec![m2.id]).encode()).unwrap();
+    h.commit();
+    assert_eq!(h.relay.store().cursor(&h.b).unwrap(), 1);
+    h.relay.handle_timeout(NOW.plus_millis(CURSOR_LINGER_MS - 1)).unwrap();
+    h.commit();
+    assert_eq!(h.relay.store().cursor(&h.b).unwrap(), 1, "still within the linger");
+    h.relay.handle_timeout(NOW.plus_millis(CURSOR_LINGER_MS)).unwrap();
+    h.commit();
+    assert_eq!(h.relay.store().cursor(&h.b).unwrap(), 2, "written when the linger is over");
+    assert_eq!(relayed(&h), 2);
+    // Before a shutdown, what waits is written at once.
+    let m3 = h.by_a(3, Some(m2.id));
+    h.receive_from_a(&m3.bytes, 0);
+    h.commit();
+    let _ = h.outputs();
+    h.relay.handle_frame(NOW, h.b, &Frame::Ack(vec![m3.id]).encode()).unwrap();
+    h.commit();
+    assert_eq!(h.relay.store().cursor(&h.b).unwrap(), 2);
+    h.relay.flush_cursors();
+    h.commit();
+    assert_eq!(h.relay.store().cursor(&h.b).unwrap(), 3, "flushed");
+}
+
+#[test]
 fn messages_that_left_the_memory_tail_are_served_from_the_store() {
     // A tail of one byte: every committed message leaves memory at once.
     let mut h = hub_with(31, |c| c.tail_bytes = 1);
@@ -714,8 +765,10 @@ fn messages_that_left_the_memory_tail_are_served_from_the_store() {
         })
         .collect();
     assert_eq!(sent, ids, "the whole backlog, in order");
-    // Its acknowledgement is matched against the store too, and moves its cursor.
+    // Its acknowledgement is matched against the store too, and moves its cursor (written
+    // once the linger of cursor moves with nothing else to write is over).
     h.relay.handle_frame(NOW, h.b, &Frame::Ack(ids.clone()).encode()).unwrap();
+    h.relay.handle_timeout(NOW.plus_millis(CURSOR_LINGER_MS)).unwrap();
     h.commit();
     assert_eq!(h.relay.store().cursor(&h.b).unwrap(), 5);
     // A resend of a message only the store holds is still recognised, and answered at once:
@@ -894,6 +947,7 @@ fn expired_messages_lose_their_envelopes_except_a_feeds_top_and_catch_up_steps_o
     h.relay.handle_frame(later, h.b, &hello(false)).unwrap();
     let sent = h.frames_to(h.b);
     assert!(!sent.iter().any(|f| matches!(f, Frame::Msg(_))), "{sent:?}");
+    h.relay.handle_timeout(later.plus_millis(CURSOR_LINGER_MS)).unwrap();
     h.commit();
     assert_eq!(h.relay.store().cursor(&h.b).unwrap(), 3);
     // Once a newer message tops the feed, the former top's envelope goes too.
