@@ -14,6 +14,13 @@
 //! verifies what it receives; with more, members read the id only, so that the benchmark
 //! process does not take the CPU the hub is measured on. `BENCH_HUB_LOG=1` passes the hub's
 //! log through to stderr.
+//!
+//! `-- --floor` puts a stand-in in the hub's place, run the same way as a process of its own:
+//! the same mutual-TLS QUIC endpoint and stream shape as a node (three streams per link, one
+//! write per frame), which verifies each message (`Envelope::verify_cached`, as the relay does),
+//! writes it to the other members and acknowledges it, with nothing stored, routed or
+//! journalled. Its CPU per message is what verification and the transport alone cost: the floor
+//! under any relay core on this machine, measured beside the same-run `verify_strict`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code: a panic is the failure report
 
@@ -62,9 +69,116 @@ async fn frame(s: &mut quinn::SendStream, f: &Frame) {
     let _ = s.write_all(&buf).await;
 }
 
+/// The `--floor` stand-in for the hub: verify, write to every other member, acknowledge.
+/// Reads its TLS material from `dir` (`ca.der`, `hub.der`, `hub.key`).
+async fn floor_hub(dir: &std::path::Path) {
+    use godwit_protocol::envelope::{Envelope, KeyCache};
+    use godwit_protocol::ids::MessageId;
+    let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
+    let tls = TlsMaterial {
+        ca: read("ca.der").into(),
+        cert: read("hub.der").into(),
+        key: read("hub.key").into(),
+        crl: None,
+    };
+    let server = godwit_node::tls::server_config(&tls, &NetLimits::default()).unwrap();
+    let ep = quinn::Endpoint::server(server, "127.0.0.1:0".parse().unwrap()).unwrap();
+    eprintln!("floor hub: godwitd listening addr={}", ep.local_addr().unwrap());
+    enum Out {
+        Msg(Arc<Vec<u8>>),
+        Ack(MessageId),
+    }
+    type Links = Arc<Mutex<Vec<(usize, mpsc::UnboundedSender<Out>)>>>;
+    let links: Links = Arc::default();
+    let mut next = 0usize;
+    while let Some(incoming) = ep.accept().await {
+        let Ok(conn) = incoming.await else { continue };
+        let me = next;
+        next += 1;
+        let (tx, mut rx) = mpsc::unbounded_channel::<Out>();
+        links.lock().unwrap().push((me, tx));
+        let c2 = conn.clone();
+        tokio::spawn(async move {
+            // A node's three streams, announced with their preamble; messages on the routine
+            // one, acknowledgements on the urgent one.
+            let mut streams = Vec::new();
+            for class in [0u8, 1, 2] {
+                let mut s = c2.open_uni().await.unwrap();
+                s.write_all(&[0x67, class]).await.unwrap();
+                streams.push(s);
+            }
+            let mut pending = rx.recv().await;
+            while let Some(out) = pending.take() {
+                let (stream, body) = match out {
+                    Out::Msg(framed) => (&mut streams[2], framed.to_vec()),
+                    Out::Ack(id) => {
+                        let mut ids = vec![id];
+                        while ids.len() < MAX_ACK_IDS {
+                            match rx.try_recv() {
+                                Ok(Out::Ack(more)) => ids.push(more),
+                                Ok(other) => {
+                                    pending = Some(other);
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        let b = Frame::Ack(ids).encode();
+                        let mut buf = (b.len() as u32).to_be_bytes().to_vec();
+                        buf.extend_from_slice(&b);
+                        (&mut streams[0], buf)
+                    }
+                };
+                if stream.write_all(&body).await.is_err() {
+                    return;
+                }
+                if pending.is_none() {
+                    pending = rx.recv().await;
+                }
+            }
+        });
+        let links = links.clone();
+        tokio::spawn(async move {
+            while let Ok(mut r) = conn.accept_uni().await {
+                let links = links.clone();
+                tokio::spawn(async move {
+                    let mut keys = KeyCache::new();
+                    let mut pre = [0u8; 2];
+                    if r.read_exact(&mut pre).await.is_err() {
+                        return;
+                    }
+                    loop {
+                        let mut len = [0u8; 4];
+                        if r.read_exact(&mut len).await.is_err() {
+                            return;
+                        }
+                        let mut b = vec![0u8; u32::from_be_bytes(len) as usize];
+                        if r.read_exact(&mut b).await.is_err() {
+                            return;
+                        }
+                        let Ok(Frame::Msg(m)) = Frame::decode(&b) else { continue };
+                        let id = Envelope::verify_cached(&m.env, &mut keys).unwrap().id();
+                        let f = Frame::Msg(Msg { env: m.env, hop: m.hop + 1 }).encode();
+                        let mut framed = (f.len() as u32).to_be_bytes().to_vec();
+                        framed.extend_from_slice(&f);
+                        let framed = Arc::new(framed);
+                        for (i, tx) in links.lock().unwrap().iter() {
+                            let _ = tx.send(if *i == me { Out::Ack(id) } else { Out::Msg(framed.clone()) });
+                        }
+                    }
+                });
+            }
+        });
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(dir) = args.iter().position(|a| a == "--floor-hub").and_then(|i| args.get(i + 1)) {
+        return floor_hub(std::path::Path::new(dir)).await;
+    }
+    let floor = args.iter().any(|a| a == "--floor");
     let opt = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1));
     let (members_arg, window_arg) = (opt("--members"), opt("--window"));
     #[allow(non_snake_case)]
@@ -105,13 +219,19 @@ async fn main() {
         ids.join(", ")
     );
     std::fs::write(tmp.path().join("hub.toml"), cfg).unwrap();
-    let bin = env!("CARGO_BIN_EXE_godwitd");
-    let mut child = Command::new(bin)
-        .args(["run", "--config", tmp.path().join("hub.toml").to_str().unwrap()])
-        .env("RUST_LOG", "warn,godwit_node::net=info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    std::fs::write(tmp.path().join("ca.der"), ca.cert_der()).unwrap();
+    std::fs::write(tmp.path().join("hub.der"), &hub_cert.der).unwrap();
+    std::fs::write(tmp.path().join("hub.key"), pkcs8(&hub_key).secret_pkcs8_der()).unwrap();
+    let mut hub = if floor {
+        let mut c = Command::new(std::env::current_exe().unwrap());
+        c.args(["--floor-hub", tmp.path().to_str().unwrap()]);
+        c
+    } else {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_godwitd"));
+        c.args(["run", "--config", tmp.path().join("hub.toml").to_str().unwrap()]);
+        c
+    };
+    let mut child = hub.env("RUST_LOG", "warn,godwit_node::net=info").stderr(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let addr: std::net::SocketAddr = loop {
         let l = lines.next().unwrap().unwrap();
@@ -295,7 +415,8 @@ async fn main() {
     let verify_us = t0.elapsed().as_secs_f64() * 1e6 / k as f64;
     let cpu_us = cpu as f64 * 1e6 / clk_tck() as f64 / n as f64;
     println!(
-        "relay bench: hub + {MEMBERS} members, {n} channel messages of {env_len} bytes, each relayed to {} members",
+        "relay bench: {} + {MEMBERS} members, {n} channel messages of {env_len} bytes, each relayed to {} members",
+        if floor { "floor stand-in for the hub (verify and QUIC only)" } else { "hub" },
         MEMBERS - 1
     );
     println!(
@@ -305,7 +426,8 @@ async fn main() {
         got as f64 / elapsed.as_secs_f64()
     );
     println!(
-        "  hub CPU            {cpu_us:.0} µs per message (all threads: verify, store + fsync, relay, QUIC/TLS)"
+        "  hub CPU            {cpu_us:.0} µs per message (all threads: {})",
+        if floor { "verify and QUIC/TLS only" } else { "verify, store + fsync, relay, QUIC/TLS" }
     );
     println!(
         "  raw verify_strict  {verify_us:.1} µs  → hub CPU per message = {:.1} × verify_strict",
